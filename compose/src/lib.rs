@@ -1,0 +1,8 @@
+//! rcompose-compose: everything that understands a Compose project without touching the kernel.
+//!
+//! The load pipeline (`load`) turns Compose files into a typed [`model::Project`]; `graph`
+//! orders services by `depends_on`. Reconcile/plan/execute arrive with the orchestration work.
+//! This crate never prints and never exits: it returns typed errors and warnings.
+
+pub mod load;
+pub mod model;

@@ -1,0 +1,1 @@
+//! The load pipeline, one file per stage (see ARCHITECTURE.md).

@@ -1,0 +1,6 @@
+//! rcompose-engine: the embedded, daemonless container engine.
+//!
+//! Module boundaries follow DESIGN.md: `store` (content-addressed blobs, layers, image index),
+//! `image` (references, configs, registry client, archives), `unpack` (safe layer extraction),
+//! and, as they land, `container`, `runtime`, `monitor`, `volume`, `logs`, `build`.
+//! Library code never prints and never exits: it returns typed errors and emits events.

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the host packages rcompose and its tests need on Debian 12. Idempotent and quiet.
+set -euo pipefail
+
+packages=(
+  pkg-config libseccomp-dev   # youki's libcontainer links libseccomp
+  busybox-static              # the FROM-scratch test image
+  docker-registry             # local registry for pull/push tests
+  nftables iproute2           # firewall and netlink tooling used by tests to inspect state
+  tini                        # tini-static for --init
+  jq                          # scripts and benchmarks
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The Debian package enables a registry service; tests start their own on 127.0.0.1.
+echo "setup: host packages present"
