@@ -1,0 +1,256 @@
+//! Bridges on the host and veth pairs into container namespaces, via rtnetlink.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+
+use crate::netns::{NetnsError, is_exists, link_index, link_names, nl, run_in};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    #[error("cannot set {path}: {source}")]
+    Sysctl {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("interface {0} vanished while it was being configured")]
+    Vanished(String),
+}
+
+/// Creates the bridge (if missing) with the gateway address, up, and lets DNAT from 127.0.0.1
+/// reach it (`route_localnet`). Idempotent, so it also repairs a bridge lost in a reboot.
+pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<(), BridgeError> {
+    let br = name.to_string();
+    run_in(None, move |h| async move {
+        let index = match link_index(&h, &br).await? {
+            Some(i) => i,
+            None => {
+                let add = h.link().add(LinkBridge::new(&br).build()).execute().await;
+                match add {
+                    Ok(()) => {}
+                    Err(e) if is_exists(&e) => {}
+                    Err(e) => return Err(nl(format!("create bridge {br}"))(e)),
+                }
+                link_index(&h, &br).await?.ok_or_else(|| {
+                    NetnsError::Io(std::io::Error::other(format!("bridge {br} vanished")))
+                })?
+            }
+        };
+        match h
+            .address()
+            .add(index, IpAddr::V4(gateway), prefix)
+            .execute()
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if is_exists(&e) => {}
+            Err(e) => return Err(nl(format!("add {gateway}/{prefix} to {br}"))(e)),
+        }
+        h.link()
+            .set(LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await
+            .map_err(nl(format!("set {br} up")))
+    })?;
+    write_sysctl(
+        &format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"),
+        "1",
+    )
+}
+
+/// Deletes a link on the host; a missing link is fine (already gone).
+pub fn delete_link(name: &str) -> Result<(), BridgeError> {
+    let n = name.to_string();
+    run_in(None, move |h| async move {
+        let Some(index) = link_index(&h, &n).await? else {
+            return Ok(());
+        };
+        match h.link().del(index).execute().await {
+            Err(rtnetlink::Error::NetlinkError(m)) if m.raw_code().abs() == libc::ENODEV => Ok(()),
+            other => other.map_err(nl(format!("delete {n}"))),
+        }
+    })?;
+    Ok(())
+}
+
+pub fn link_exists(name: &str) -> Result<bool, BridgeError> {
+    let n = name.to_string();
+    Ok(run_in(None, move |h| async move {
+        Ok(link_index(&h, &n).await?.is_some())
+    })?)
+}
+
+/// What to configure inside the container for one attachment.
+#[derive(Debug, Clone)]
+pub struct VethPlan {
+    pub bridge: String,
+    pub host_ifname: String,
+    pub netns: PathBuf,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    pub mac: [u8; 6],
+    /// Set a default route via this gateway (unless the namespace already has one).
+    pub default_gateway: Option<Ipv4Addr>,
+}
+
+/// Creates the veth pair, plugs the host end into the bridge, moves the other end into the
+/// namespace as the next free `ethN`, and configures it. Returns the name inside. On failure
+/// the pair is deleted again.
+pub fn attach_veth(plan: &VethPlan) -> Result<String, BridgeError> {
+    let peer_tmp = format!("{}p", plan.host_ifname);
+    let ns_file = std::fs::File::open(&plan.netns).map_err(|source| NetnsError::Open {
+        path: plan.netns.clone(),
+        source,
+    })?;
+    let (bridge, host, peer) = (
+        plan.bridge.clone(),
+        plan.host_ifname.clone(),
+        peer_tmp.clone(),
+    );
+    let created = run_in(None, move |h| async move {
+        let br_index = link_index(&h, &bridge).await?.ok_or_else(|| {
+            NetnsError::Io(std::io::Error::other(format!("bridge {bridge} is missing")))
+        })?;
+        h.link()
+            .add(LinkVeth::new(&host, &peer).build())
+            .execute()
+            .await
+            .map_err(nl(format!("create veth pair {host}/{peer}")))?;
+        let host_index = link_index(&h, &host).await?.ok_or_else(|| {
+            NetnsError::Io(std::io::Error::other(format!("veth {host} vanished")))
+        })?;
+        let peer_index = link_index(&h, &peer).await?.ok_or_else(|| {
+            NetnsError::Io(std::io::Error::other(format!("veth {peer} vanished")))
+        })?;
+        h.link()
+            .set(
+                LinkUnspec::new_with_index(host_index)
+                    .controller(br_index)
+                    .up()
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(nl(format!("plug {host} into {bridge}")))?;
+        h.link()
+            .set(
+                LinkUnspec::new_with_index(peer_index)
+                    .setns_by_fd(ns_file.as_raw_fd())
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(nl(format!("move {peer} into the container's namespace")))?;
+        Ok(())
+    });
+    if let Err(e) = created {
+        let _ = delete_link(&plan.host_ifname);
+        return Err(e.into());
+    }
+    match configure_inside(plan, &peer_tmp) {
+        Ok(name) => Ok(name),
+        Err(e) => {
+            let _ = delete_link(&plan.host_ifname);
+            Err(e)
+        }
+    }
+}
+
+fn configure_inside(plan: &VethPlan, peer_tmp: &str) -> Result<String, BridgeError> {
+    let plan = plan.clone();
+    let peer = peer_tmp.to_string();
+    let netns = plan.netns.clone();
+    Ok(run_in(Some(&netns), move |h| async move {
+        let names = link_names(&h).await?;
+        let ifname = (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !names.contains(n))
+            .expect("an unused ethN exists");
+        let index = link_index(&h, &peer)
+            .await?
+            .ok_or_else(|| NetnsError::Io(std::io::Error::other(format!("{peer} vanished"))))?;
+        h.link()
+            .set(
+                LinkUnspec::new_with_index(index)
+                    .name(ifname.clone())
+                    .address(plan.mac.to_vec())
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(nl(format!("rename {peer} to {ifname}")))?;
+        h.address()
+            .add(index, IpAddr::V4(plan.ip), plan.prefix)
+            .execute()
+            .await
+            .map_err(nl(format!("add {}/{} to {ifname}", plan.ip, plan.prefix)))?;
+        h.link()
+            .set(LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await
+            .map_err(nl(format!("set {ifname} up")))?;
+        if let Some(lo) = link_index(&h, "lo").await? {
+            h.link()
+                .set(LinkUnspec::new_with_index(lo).up().build())
+                .execute()
+                .await
+                .map_err(nl("set lo up"))?;
+        }
+        if let Some(gw) = plan.default_gateway {
+            let route = RouteMessageBuilder::<Ipv4Addr>::new()
+                .destination_prefix(Ipv4Addr::UNSPECIFIED, 0)
+                .gateway(gw)
+                .output_interface(index)
+                .build();
+            match h.route().add(route).execute().await {
+                Ok(()) => {}
+                // The container already has a default route through its first network.
+                Err(e) if is_exists(&e) => {}
+                Err(e) => return Err(nl(format!("default route via {gw}"))(e)),
+            }
+        }
+        Ok(ifname)
+    })?)
+}
+
+/// Removes an attachment: deleting the host end removes both ends. If the namespace is gone the
+/// pair is gone already.
+pub fn detach_veth(host_ifname: &str) -> Result<(), BridgeError> {
+    delete_link(host_ifname)
+}
+
+pub fn write_sysctl(path: &str, value: &str) -> Result<(), BridgeError> {
+    let p = Path::new(path);
+    if std::fs::read_to_string(p).is_ok_and(|v| v.trim() == value) {
+        return Ok(());
+    }
+    std::fs::write(p, value).map_err(|source| BridgeError::Sysctl {
+        path: p.to_path_buf(),
+        source,
+    })
+}
+
+/// MAC bytes from "02:42:…".
+pub fn parse_mac(mac: &str) -> Option<[u8; 6]> {
+    let parts: Vec<u8> = mac
+        .split(':')
+        .map(|p| u8::from_str_radix(p, 16).ok())
+        .collect::<Option<_>>()?;
+    parts.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_parse() {
+        assert_eq!(parse_mac("02:42:0a:00:00:02"), Some([2, 0x42, 10, 0, 0, 2]));
+        assert_eq!(parse_mac("02:42"), None);
+        assert_eq!(parse_mac("zz:42:0a:00:00:02"), None);
+    }
+}
