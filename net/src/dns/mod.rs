@@ -1,0 +1,3 @@
+//! Embedded DNS: a pure lookup core (`table`) and a thin UDP/TCP server (`server`).
+
+pub mod table;
