@@ -150,7 +150,7 @@ impl DnsTable {
         }
         let mut ips: Vec<Ipv4Addr> = Vec::new();
         for e in scope.iter().flat_map(|n| n.entries.iter()) {
-            if e.names.iter().any(|n| *n == name) && !ips.contains(&e.ip) {
+            if e.names.contains(&name) && !ips.contains(&e.ip) {
                 ips.push(e.ip);
             }
         }
