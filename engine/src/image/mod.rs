@@ -1,0 +1,64 @@
+//! Images: references, configs, import, archives (docker-archive / OCI layout), registry
+//! client, history and prune. Everything goes through [`crate::store::Store`].
+
+pub mod changes;
+pub mod import;
+pub mod reference;
+pub mod time;
+
+use std::path::PathBuf;
+
+use crate::store::StoreError;
+pub use reference::{Reference, ReferenceError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Change(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = ImageError> = std::result::Result<T, E>;
+
+pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> ImageError + '_ {
+    move |source| ImageError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The host platform in OCI terms (`amd64`, `arm64`, ...).
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "arm" => "arm",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        other => other,
+    }
+}
+
+/// Parse a user-given tag into the full tagged name the index stores.
+pub fn full_tag(input: &str) -> Result<String> {
+    let r = Reference::parse(input)?;
+    if r.digest.is_some() {
+        return Err(ImageError::Invalid(format!(
+            "{input:?}: a tag cannot contain a digest"
+        )));
+    }
+    Ok(r.with_default_tag().tagged().unwrap_or_default())
+}
