@@ -1,0 +1,224 @@
+//! Starting, signalling and waiting for the DNS server process from `rcompose` commands.
+//!
+//! Files: `<root>/networks/.generation` (bumped by every network change, under the state lock),
+//! `<run_root>/dns/pid`, `<run_root>/dns/loaded` (the generation the server serves),
+//! `<run_root>/dns/log` (its stderr).
+
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::store::{StoreError, write_atomic};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error("dns server: {0}")]
+    Io(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot start the DNS server {exe}: {source}")]
+    Spawn {
+        exe: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the DNS server did not pick up the change within {0:?}; see {1}")]
+    NotReady(Duration, PathBuf),
+}
+
+pub struct Paths {
+    pub dir: PathBuf,
+    pub pid: PathBuf,
+    pub loaded: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Paths {
+    pub fn new(run_root: &Path) -> Paths {
+        let dir = run_root.join("dns");
+        Paths {
+            pid: dir.join("pid"),
+            loaded: dir.join("loaded"),
+            log: dir.join("log"),
+            dir,
+        }
+    }
+}
+
+pub fn read_generation(networks_dir: &Path) -> u64 {
+    std::fs::read_to_string(networks_dir.join(".generation"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Bumps the generation; call with the state lock held. Returns the new value.
+pub fn bump_generation(networks_dir: &Path) -> Result<u64, StoreError> {
+    let next = read_generation(networks_dir) + 1;
+    write_atomic(
+        &networks_dir.join(".generation"),
+        next.to_string().as_bytes(),
+    )?;
+    Ok(next)
+}
+
+/// Upstream resolvers: `RCOMPOSE_DNS_UPSTREAM` (comma-separated, `none` for no forwarding),
+/// else the nameservers of the host's /etc/resolv.conf.
+pub fn upstreams() -> Vec<SocketAddr> {
+    match std::env::var("RCOMPOSE_DNS_UPSTREAM") {
+        Ok(v) => parse_upstreams(&v),
+        Err(_) => std::fs::read_to_string("/etc/resolv.conf")
+            .map(|t| resolv_conf_nameservers(&t))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, 53))
+            .collect(),
+    }
+}
+
+fn parse_upstreams(v: &str) -> Vec<SocketAddr> {
+    if v.trim().eq_ignore_ascii_case("none") {
+        return Vec::new();
+    }
+    v.split(',')
+        .filter_map(|s| {
+            let s = s.trim();
+            s.parse::<SocketAddr>()
+                .ok()
+                .or_else(|| s.parse().ok().map(|ip| SocketAddr::new(ip, 53)))
+        })
+        .collect()
+}
+
+pub fn resolv_conf_nameservers(text: &str) -> Vec<std::net::IpAddr> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|rest| rest.trim().parse().ok())
+        .collect()
+}
+
+pub struct DnsControl {
+    pub paths: Paths,
+    root: PathBuf,
+    run_root: PathBuf,
+    exe: PathBuf,
+}
+
+impl DnsControl {
+    pub fn new(root: &Path, run_root: &Path, exe: PathBuf) -> DnsControl {
+        DnsControl {
+            paths: Paths::new(run_root),
+            root: root.to_path_buf(),
+            run_root: run_root.to_path_buf(),
+            exe,
+        }
+    }
+
+    /// The server's pid if it is alive and really our DNS server.
+    pub fn running_pid(&self) -> Option<i32> {
+        let pid: i32 = std::fs::read_to_string(&self.paths.pid)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let is_ours = cmdline.split(|b| *b == 0).any(|a| a == b"__dns");
+        is_ours.then_some(pid)
+    }
+
+    /// After a state change (state lock held): wake the server, or start it if it is needed
+    /// and not running. A server that is no longer needed exits on its own when woken.
+    pub fn notify(&self, needed: bool) -> Result<(), DnsError> {
+        if let Some(pid) = self.running_pid() {
+            // SAFETY: plain kill(2) on a pid we verified is our server.
+            unsafe { libc::kill(pid, libc::SIGHUP) };
+            return Ok(());
+        }
+        if !needed {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.paths.dir).map_err(DnsError::Io)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.paths.log)
+            .map_err(DnsError::Io)?;
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .arg("--run-root")
+            .arg(&self.run_root)
+            .arg("__dns")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        // SAFETY: setsid is async-signal-safe; detaches the server from our session so it
+        // outlives this command and ignores the terminal's signals.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|source| DnsError::Spawn {
+            exe: self.exe.clone(),
+            source,
+        })?;
+        // The server writes its own pid file; record it now too so a second command in the
+        // meantime signals instead of starting another one.
+        let _ = std::fs::write(&self.paths.pid, child.id().to_string());
+        // Reap it in the background if it dies while we still run; we never wait for it.
+        std::thread::spawn(move || {
+            let mut child = child;
+            let _ = child.wait();
+        });
+        Ok(())
+    }
+
+    /// Waits until the server serves `generation` (call without the state lock).
+    pub fn wait_loaded(&self, generation: u64, timeout: Duration) -> Result<(), DnsError> {
+        let start = Instant::now();
+        loop {
+            let loaded: u64 = std::fs::read_to_string(&self.paths.loaded)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0);
+            if loaded >= generation {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(DnsError::NotReady(timeout, self.paths.log.clone()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstreams_parse() {
+        assert!(parse_upstreams("none").is_empty());
+        assert_eq!(
+            parse_upstreams("10.0.0.1, 10.0.0.2:5353"),
+            vec![
+                "10.0.0.1:53".parse().unwrap(),
+                "10.0.0.2:5353".parse().unwrap()
+            ]
+        );
+        let ns =
+            resolv_conf_nameservers("# x\nsearch a\nnameserver 10.255.255.53\nnameserver ::1\n");
+        assert_eq!(ns.len(), 2);
+    }
+
+    #[test]
+    fn generation_bumps() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(read_generation(tmp.path()), 0);
+        assert_eq!(bump_generation(tmp.path()).unwrap(), 1);
+        assert_eq!(bump_generation(tmp.path()).unwrap(), 2);
+    }
+}
