@@ -44,6 +44,10 @@ pub fn import(
     let tmp_tar = store.tmp_dir().join(fsutil::unique_name("import.tar"));
     let result = import_locked(&locked, source, &tmp_tar, config, tag, opts);
     let _ = std::fs::remove_file(&tmp_tar);
+    if result.is_err() {
+        // The layer blob may already be stored; nothing references it now.
+        let _ = locked.collect_garbage();
+    }
     result
 }
 

@@ -3,6 +3,7 @@
 
 pub mod changes;
 pub mod import;
+pub mod inspect;
 pub mod reference;
 pub mod time;
 

@@ -1,0 +1,206 @@
+//! Docker-style rendering helpers: tab-aligned tables, human sizes and durations, and a
+//! small Go-template subset for `--format` (`{{.Field}}`, `{{.A.B}}`, `{{json .X}}`, `table`).
+
+use serde_json::Value;
+
+/// Align rows like Go's tabwriter as docker configures it (min width 10, padding 3).
+pub fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0usize; cols];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            line.push_str(cell);
+            if i + 1 < row.len() {
+                let w = (widths[i] + 3).max(10);
+                line.push_str(&" ".repeat(w - cell.chars().count()));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// go-units `HumanSizeWithPrecision(size, 3)`: decimal units, 3 significant digits.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < UNITS.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", sig3(v), UNITS[i])
+}
+
+/// `%.3g` for the magnitudes human_size produces (< 1000).
+fn sig3(v: f64) -> String {
+    let decimals = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// go-units `HumanDuration`.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    let minutes = s / 60;
+    let hours = (s as f64 / 3600.0 + 0.5) as i64;
+    if s < 1 {
+        "Less than a second".into()
+    } else if s == 1 {
+        "1 second".into()
+    } else if s < 60 {
+        format!("{s} seconds")
+    } else if minutes == 1 {
+        "About a minute".into()
+    } else if minutes < 60 {
+        format!("{minutes} minutes")
+    } else if hours == 1 {
+        "About an hour".into()
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{} days", hours / 24)
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", hours / 24 / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", hours / 24 / 30)
+    } else {
+        format!("{} years", s / 3600 / 24 / 365)
+    }
+}
+
+/// "N units ago" for an RFC 3339 time, as the CREATED column shows it.
+pub fn since(rfc3339: Option<&str>) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    match rfc3339.and_then(rcompose_engine::image::time::parse_rfc3339) {
+        Some(t) => format!("{} ago", human_duration(now - t)),
+        None => "N/A".into(),
+    }
+}
+
+/// Render a Go-style template against a JSON object. Unsupported actions are an error.
+pub fn render(template: &str, data: &Value) -> anyhow::Result<String> {
+    let template = template.replace("\\t", "\t").replace("\\n", "\n");
+    let mut out = String::new();
+    let mut rest = template.as_str();
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| anyhow::anyhow!("template {template:?}: unclosed {{{{"))?;
+        let action = after[..end].trim();
+        let (func, path) = match action.split_once(char::is_whitespace) {
+            Some((f, p)) => (Some(f), p.trim()),
+            None => (None, action),
+        };
+        let value = lookup(data, path)
+            .ok_or_else(|| anyhow::anyhow!("template: can't evaluate {path:?}"))?;
+        match func {
+            None => out.push_str(&go_string(&value)),
+            Some("json") => out.push_str(&serde_json::to_string(&value)?),
+            Some("upper") => out.push_str(&go_string(&value).to_uppercase()),
+            Some("lower") => out.push_str(&go_string(&value).to_lowercase()),
+            Some(f) => anyhow::bail!("template: function {f:?} is not supported"),
+        }
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn lookup(data: &Value, path: &str) -> Option<Value> {
+    if path == "." {
+        return Some(data.clone());
+    }
+    let mut cur = data;
+    for part in path.strip_prefix('.')?.split('.') {
+        cur = cur.get(part)?;
+    }
+    Some(cur.clone())
+}
+
+/// How Go's text/template prints a value.
+fn go_string(v: &Value) -> String {
+    match v {
+        Value::Null => "<nil>".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(go_string).collect::<Vec<_>>().join(" ")
+        ),
+        Value::Object(m) => format!(
+            "map[{}]",
+            m.iter()
+                .map(|(k, v)| format!("{k}:{}", go_string(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Column headers for a `table {{.A}}\t{{.B}}` template: Docker upper-cases field names
+/// and splits CamelCase (`CreatedSince` → `CREATED`, `ID` → `IMAGE ID` per command).
+pub fn header_for(template: &str, names: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (field, title) in names {
+        out = out.replace(&format!("{{{{.{field}}}}}"), title);
+    }
+    out.replace("\\t", "\t")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(human_size(2_162_688), "2.16MB");
+        assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size(1_000), "1kB");
+        assert_eq!(human_size(123_456_789), "123MB");
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(90), "About a minute");
+        assert_eq!(human_duration(3 * 3600), "3 hours");
+        assert_eq!(human_duration(3 * 86400), "3 days");
+    }
+
+    #[test]
+    fn templates() {
+        let v = serde_json::json!({"A": "x", "B": {"C": [1, 2]}});
+        assert_eq!(render("{{.A}}\\t{{.B.C}}", &v).unwrap(), "x\t[1 2]");
+        assert_eq!(render("{{json .B}}", &v).unwrap(), r#"{"C":[1,2]}"#);
+        assert!(render("{{.Nope}}", &v).is_err());
+    }
+
+    #[test]
+    fn table_alignment() {
+        let t = table(&[
+            vec!["REPOSITORY".into(), "TAG".into()],
+            vec!["busybox".into(), "latest".into()],
+        ]);
+        assert_eq!(t, "REPOSITORY   TAG\nbusybox      latest\n");
+    }
+}
