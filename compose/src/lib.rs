@@ -1,8 +1,13 @@
 //! rcompose-compose: everything that understands a Compose project without touching the kernel.
 //!
 //! The load pipeline (`load`) turns Compose files into a typed [`model::Project`]; `graph`
-//! orders services by `depends_on`. Reconcile/plan/execute arrive with the orchestration work.
+//! orders services by `depends_on`; `render` prints the canonical form; `hash` gives the
+//! per-service config hash. Reconcile/plan/execute arrive with the orchestration work.
 //! This crate never prints and never exits: it returns typed errors and warnings.
 
+pub mod graph;
+pub mod hash;
+pub mod labels;
 pub mod load;
 pub mod model;
+pub mod render;

@@ -1,14 +1,220 @@
-//! `rcompose config`
+//! `rcompose config`: load the project and print it in canonical form, or one aspect of it.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use rcompose_compose::graph::DependencyGraph;
+use rcompose_compose::load::{LoadOptions, LoadedProject, load};
+use rcompose_compose::{hash, render};
 
 use super::GlobalOpts;
 
-#[derive(Debug, Args)]
-pub struct ConfigArgs {}
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Yaml,
+    Json,
+}
 
-pub fn run(_global: &GlobalOpts, _args: ConfigArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("the compose loader is not built yet")
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Format the output
+    #[arg(long, value_enum, default_value_t = Format::Yaml)]
+    pub format: Format,
+    /// Only validate the configuration, don't print anything
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print the service names, one per line
+    #[arg(long)]
+    pub services: bool,
+    /// Print the volume names, one per line
+    #[arg(long)]
+    pub volumes: bool,
+    /// Print the network names, one per line
+    #[arg(long)]
+    pub networks: bool,
+    /// Print the image names, one per line
+    #[arg(long)]
+    pub images: bool,
+    /// Print the profile names, one per line
+    #[arg(long)]
+    pub profiles: bool,
+    /// Don't interpolate environment variables
+    #[arg(long)]
+    pub no_interpolate: bool,
+    /// Print the service config hash, one per line (`*` for all services)
+    #[arg(long, value_name = "SERVICES")]
+    pub hash: Option<String>,
+    /// Print the environment used for interpolation
+    #[arg(long)]
+    pub environment: bool,
+    /// Print the model variables and their default values
+    #[arg(long)]
+    pub variables: bool,
+    /// Save to a file instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Services to render (and the services they depend on)
+    pub service: Vec<String>,
+}
+
+/// Load options from the global flags (shared by every project command).
+pub fn load_options(global: &GlobalOpts) -> LoadOptions {
+    let mut opts = LoadOptions::from_process();
+    opts.files = global.files.clone();
+    opts.project_name = global.project_name.clone();
+    opts.project_directory = global.project_directory.clone();
+    opts.env_files = global.env_files.clone();
+    opts.profiles = global.profiles.clone();
+    opts
+}
+
+/// Prints load warnings the way docker compose does.
+pub fn print_warnings(loaded: &LoadedProject) {
+    for w in &loaded.warnings {
+        eprintln!("WARN[0000] {w}");
+    }
+}
+
+pub fn run(global: &GlobalOpts, args: ConfigArgs) -> anyhow::Result<ExitCode> {
+    let mut opts = load_options(global);
+    opts.interpolate = !args.no_interpolate;
+    opts.services = args.service.clone();
+    let mut loaded = load(&opts)?;
+    print_warnings(&loaded);
+    let graph = DependencyGraph::new(&loaded.project)?;
+    if !args.service.is_empty() {
+        let keep = graph.with_dependencies(&args.service);
+        loaded
+            .project
+            .services
+            .retain(|name, _| keep.contains(name));
+    }
+    if args.quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let project = &loaded.project;
+    let text = if args.services {
+        lines(project.services.keys().cloned())
+    } else if args.volumes {
+        lines(project.volumes.keys().cloned())
+    } else if args.networks {
+        lines(project.networks.keys().cloned())
+    } else if args.images {
+        lines(
+            project
+                .services
+                .values()
+                .map(|s| s.image_name(&project.name)),
+        )
+    } else if args.profiles {
+        lines(project.all_profiles())
+    } else if args.environment {
+        lines(project.environment.iter().map(|(k, v)| format!("{k}={v}")))
+    } else if args.variables {
+        variables(&loaded, args.format)?
+    } else if let Some(which) = &args.hash {
+        let wanted: Vec<&str> = which
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let mut out = Vec::new();
+        for name in &wanted {
+            if *name != "*" && !project.services.contains_key(*name) {
+                anyhow::bail!("no such service: {name}");
+            }
+        }
+        for (name, svc) in &project.services {
+            if wanted.contains(&"*") || wanted.contains(&name.as_str()) {
+                out.push(format!("{name} {}", hash::service_hash(svc)));
+            }
+        }
+        lines(out)
+    } else {
+        match args.format {
+            Format::Yaml => render::to_yaml(project)?,
+            Format::Json => render::to_json(project)?,
+        }
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, &text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth reporting.
+            let _ = stdout.write_all(text.as_bytes());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn lines(items: impl IntoIterator<Item = String>) -> String {
+    let mut out = String::new();
+    for item in items {
+        out.push_str(&item);
+        out.push('\n');
+    }
+    out
+}
+
+fn variables(loaded: &LoadedProject, format: Format) -> anyhow::Result<String> {
+    let mut rows: Vec<(String, bool, String, String)> = Vec::new();
+    for v in &loaded.variables {
+        if let Some(row) = rows.iter_mut().find(|r| r.0 == v.name) {
+            row.1 |= v.required;
+            if row.2.is_empty() {
+                row.2 = v.default.clone().unwrap_or_default();
+            }
+            if row.3.is_empty() {
+                row.3 = v.alternate.clone().unwrap_or_default();
+            }
+            continue;
+        }
+        rows.push((
+            v.name.clone(),
+            v.required,
+            v.default.clone().unwrap_or_default(),
+            v.alternate.clone().unwrap_or_default(),
+        ));
+    }
+    rows.sort();
+    if format == Format::Json {
+        let map: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .map(|(name, required, default, alt)| {
+                (
+                    name.clone(),
+                    serde_json::json!({
+                        "Name": name, "DefaultValue": default, "PresenceValue": alt, "Required": required
+                    }),
+                )
+            })
+            .collect();
+        return Ok(serde_json::to_string_pretty(&map)? + "\n");
+    }
+    let header = (
+        "NAME".to_string(),
+        "REQUIRED".to_string(),
+        "DEFAULT VALUE".to_string(),
+        "ALTERNATE VALUE".to_string(),
+    );
+    let body: Vec<(String, String, String, String)> = rows
+        .into_iter()
+        .map(|(n, r, d, a)| (n, r.to_string(), d, a))
+        .collect();
+    let all: Vec<&(String, String, String, String)> =
+        std::iter::once(&header).chain(body.iter()).collect();
+    let w0 = all.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    let w1 = all.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    let w2 = all.iter().map(|r| r.2.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for r in all {
+        let line = format!("{:w0$}   {:w1$}   {:w2$}   {}", r.0, r.1, r.2, r.3);
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    Ok(out)
 }

@@ -1,0 +1,212 @@
+//! Stage: `.env` / `--env-file` / service `env_file` parsing (docker compose's dotenv dialect).
+//!
+//! `KEY=value`, optional `export `, `#` comments, single quotes (literal), double quotes (escapes
+//! and `${VAR}` interpolation, may span lines), unquoted values (trimmed, ` #` starts a comment,
+//! interpolated). A bare `KEY` takes its value from the environment when set there.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::interpolate::{TemplateError, substitute};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DotenvError {
+    #[error("env file {path} not found: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {reason}")]
+    Syntax {
+        path: String,
+        line: usize,
+        reason: String,
+    },
+}
+
+/// Reads and parses one env file. `lookup` resolves `${VAR}` references and bare keys (it sees
+/// the variables defined earlier in the same file first).
+pub fn read_file(
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, DotenvError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DotenvError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&text, lookup).map_err(|(line, reason)| DotenvError::Syntax {
+        path: path.display().to_string(),
+        line,
+        reason,
+    })
+}
+
+/// Parses env file text into ordered key/value pairs. Errors carry the 1-based line.
+pub fn parse(
+    text: &str,
+    outer: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, (usize, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line_no = i + 1;
+        let raw = lines[i].trim_start_matches('\u{feff}');
+        i += 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line
+            .strip_prefix("export ")
+            .map(str::trim_start)
+            .unwrap_or(line);
+        let (key, rest) = match line.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v)),
+            None => (line, None),
+        };
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err((line_no, format!("invalid variable name {key:?}")));
+        }
+        let lookup = |k: &str| seen.get(k).cloned().or_else(|| outer(k));
+        let Some(rest) = rest else {
+            // A bare KEY inherits the value from the environment, or is skipped.
+            if let Some(v) = outer(key) {
+                seen.insert(key.into(), v.clone());
+                out.push((key.into(), v));
+            }
+            continue;
+        };
+        let rest = rest.trim_start();
+        let value = if let Some(body) = rest.strip_prefix('\'') {
+            let mut body = body.to_string();
+            loop {
+                if let Some(end) = body.find('\'') {
+                    body.truncate(end);
+                    break body;
+                }
+                let Some(next) = lines.get(i) else {
+                    return Err((line_no, "unterminated single-quoted value".into()));
+                };
+                body.push('\n');
+                body.push_str(next);
+                i += 1;
+            }
+        } else if let Some(body) = rest.strip_prefix('"') {
+            let mut body = body.to_string();
+            let raw_value = loop {
+                if let Some(end) = closing_double_quote(&body) {
+                    body.truncate(end);
+                    break body;
+                }
+                let Some(next) = lines.get(i) else {
+                    return Err((line_no, "unterminated double-quoted value".into()));
+                };
+                body.push('\n');
+                body.push_str(next);
+                i += 1;
+            };
+            let unescaped = unescape_double(&raw_value);
+            expand(&unescaped, &lookup).map_err(|e| (line_no, e))?
+        } else {
+            let value = match rest.find(" #") {
+                Some(pos) => &rest[..pos],
+                None => rest,
+            };
+            expand(value.trim(), &lookup).map_err(|e| (line_no, e))?
+        };
+        seen.insert(key.into(), value.clone());
+        out.retain(|(k, _)| k != key);
+        out.push((key.into(), value));
+    }
+    Ok(out)
+}
+
+fn closing_double_quote(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+fn unescape_double(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('"') => out.push('"'),
+            Some('\\') => out.push('\\'),
+            Some('$') => out.push_str("$$"),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+fn expand(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    substitute(value, lookup, &mut |_| {}).map_err(|e| match e {
+        TemplateError::Required { var, msg } => {
+            format!("required variable {var} is missing a value: {msg}")
+        }
+        TemplateError::Invalid(reason) => format!("invalid interpolation: {reason}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Vec<(String, String)> {
+        parse(text, &|k| (k == "HOME_X").then(|| "/home/x".to_string())).unwrap()
+    }
+
+    #[test]
+    fn forms() {
+        let got = p(
+            "# comment\nA=1\nexport B = two \nC='lit $A'\nD=\"q ${A} \\n end\"\nE=x # c\nF=\nHOME_X\nMISSING\nG=${A}-${HOME_X}\n",
+        );
+        let want = [
+            ("A", "1"),
+            ("B", "two"),
+            ("C", "lit $A"),
+            ("D", "q 1 \n end"),
+            ("E", "x"),
+            ("F", ""),
+            ("HOME_X", "/home/x"),
+            ("G", "1-/home/x"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn multiline_and_errors() {
+        assert_eq!(
+            p("K=\"a\nb\"\n"),
+            vec![("K".to_string(), "a\nb".to_string())]
+        );
+        assert!(parse("K='open\n", &|_| None).is_err());
+        assert_eq!(parse("BAD KEY=1\n", &|_| None).unwrap_err().0, 1);
+    }
+}

@@ -1,0 +1,273 @@
+//! Stage: merging several files (and `extends` bases) with the compose-spec rules.
+//!
+//! Works on canonical value trees, so every rule compares long forms:
+//! - mappings merge key by key (environment, labels, sysctls, depends_on, networks, ...: the
+//!   later file wins per key);
+//! - `command`, `entrypoint`, `healthcheck.test`, `profiles` and each `ulimits.*` are replaced;
+//! - `ports` are unique by (host_ip, published, target, protocol), `volumes` by target,
+//!   `secrets`/`configs` by target, `devices` by target, `env_file` by path; the later entry
+//!   replaces the earlier one in place;
+//! - `dns`, `dns_search`, `dns_opt`, `tmpfs`, `extra_hosts`, `cap_add`, ... append without
+//!   duplicates; other sequences append;
+//! - `logging` is replaced when the drivers differ;
+//! - `!reset` removes a key, `!override` replaces the value instead of merging.
+
+use yaml_serde::{Mapping, Value};
+
+use super::canonical::scalar_text;
+use super::parse::{is_override, is_reset, untagged};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum MergeError {
+    #[error("cannot merge {path}: {left} in one file, {right} in the other")]
+    Mismatch {
+        path: String,
+        left: &'static str,
+        right: &'static str,
+    },
+}
+
+/// Merges `over` onto `base` (both whole files, or two service bodies when `prefix` is
+/// `services.<name>`).
+pub fn merge(base: Value, over: Value, prefix: &[String]) -> Result<Value, MergeError> {
+    let mut path = prefix.to_vec();
+    merge_at(base, over, &mut path)
+}
+
+fn rule(path: &[String]) -> Rule {
+    let p: Vec<&str> = path.iter().map(String::as_str).collect();
+    match p.as_slice() {
+        ["services", _, "command" | "entrypoint" | "profiles"] => Rule::Replace,
+        ["services", _, "healthcheck", "test"] => Rule::Replace,
+        ["services", _, "ulimits", _] | ["services", _, "build", "ulimits", _] => Rule::Replace,
+        ["services", _, "ports"] => Rule::UniqueBy(port_key),
+        ["services", _, "volumes"] => Rule::UniqueBy(|v| field(v, "target")),
+        ["services", _, "secrets" | "configs"] | ["services", _, "build", "secrets"] => {
+            Rule::UniqueBy(|v| field(v, "target").or_else(|| field(v, "source")))
+        }
+        ["services", _, "devices"] => Rule::UniqueBy(|v| field(v, "target")),
+        ["services", _, "env_file"] => Rule::UniqueBy(|v| field(v, "path")),
+        ["services", _, "logging"] => Rule::Logging,
+        [
+            "services",
+            _,
+            "dns"
+            | "dns_search"
+            | "dns_opt"
+            | "tmpfs"
+            | "extra_hosts"
+            | "cap_add"
+            | "cap_drop"
+            | "security_opt"
+            | "expose"
+            | "group_add"
+            | "links"
+            | "external_links"
+            | "volumes_from"
+            | "label_file"
+            | "device_cgroup_rules",
+        ] => Rule::UniqueScalars,
+        [
+            "services",
+            _,
+            "build",
+            "extra_hosts" | "cache_from" | "cache_to" | "tags" | "platforms",
+        ] => Rule::UniqueScalars,
+        _ => Rule::Default,
+    }
+}
+
+enum Rule {
+    Default,
+    Replace,
+    UniqueBy(fn(&Value) -> Option<String>),
+    UniqueScalars,
+    Logging,
+}
+
+fn field(v: &Value, key: &str) -> Option<String> {
+    untagged(v).get(key).and_then(scalar_text)
+}
+
+fn port_key(v: &Value) -> Option<String> {
+    Some(format!(
+        "{}|{}|{}|{}",
+        field(v, "host_ip").unwrap_or_default(),
+        field(v, "published").unwrap_or_default(),
+        field(v, "target").unwrap_or_default(),
+        field(v, "protocol").unwrap_or_else(|| "tcp".into())
+    ))
+}
+
+fn kind(v: &Value) -> &'static str {
+    super::parse::kind_name(v)
+}
+
+fn merge_at(base: Value, over: Value, path: &mut Vec<String>) -> Result<Value, MergeError> {
+    if is_override(&over) || is_reset(&over) {
+        return Ok(over);
+    }
+    // A tagged base has served its purpose (it was meant for an earlier merge).
+    let base = match base {
+        Value::Tagged(t) => t.value,
+        other => other,
+    };
+    match rule(path) {
+        Rule::Replace => return Ok(over),
+        Rule::Logging => {
+            let driver = |v: &Value| v.get("driver").and_then(scalar_text);
+            if let (Some(a), Some(b)) = (driver(&base), driver(&over))
+                && a != b {
+                    return Ok(over);
+                }
+        }
+        Rule::UniqueBy(key) => {
+            if let (Value::Sequence(mut items), Value::Sequence(more)) =
+                (base.clone(), over.clone())
+            {
+                for item in more {
+                    if is_reset(&item) {
+                        continue;
+                    }
+                    let k = key(&item);
+                    match items
+                        .iter()
+                        .position(|existing| k.is_some() && key(existing) == k)
+                    {
+                        Some(pos) => items[pos] = item,
+                        None => items.push(item),
+                    }
+                }
+                return Ok(Value::Sequence(items));
+            }
+        }
+        Rule::UniqueScalars => {
+            if let (Value::Sequence(mut items), Value::Sequence(more)) =
+                (base.clone(), over.clone())
+            {
+                for item in more {
+                    if !items.contains(&item) {
+                        items.push(item);
+                    }
+                }
+                return Ok(Value::Sequence(items));
+            }
+        }
+        Rule::Default => {}
+    }
+    match (base, over) {
+        (Value::Mapping(mut base), Value::Mapping(over)) => {
+            for (k, v) in over {
+                let key = super::interpolate::key_text(&k);
+                if is_reset(&v) {
+                    base.shift_remove(&k);
+                    continue;
+                }
+                let merged = match base.shift_remove_entry(&k) {
+                    Some((_, existing)) if !key.starts_with("x-") => {
+                        path.push(key);
+                        let merged = merge_at(existing, v, path)?;
+                        path.pop();
+                        merged
+                    }
+                    _ => v,
+                };
+                base.insert(k, merged);
+            }
+            Ok(Value::Mapping(base))
+        }
+        (Value::Sequence(mut base), Value::Sequence(over)) => {
+            base.extend(over.into_iter().filter(|v| !is_reset(v)));
+            Ok(Value::Sequence(base))
+        }
+        (Value::Null, over) => Ok(over),
+        (base, Value::Null) => Ok(base),
+        (base @ (Value::Mapping(_) | Value::Sequence(_)), over)
+            if !matches!(over, Value::Mapping(_) | Value::Sequence(_)) =>
+        {
+            Err(MergeError::Mismatch {
+                path: path.join("."),
+                left: kind(&base),
+                right: kind(&over),
+            })
+        }
+        (_, over) => Ok(over),
+    }
+}
+
+/// A mapping with one entry, for building expected values in tests.
+#[cfg(test)]
+fn parse(text: &str) -> Value {
+    let mut v = super::parse::parse("t", text).unwrap();
+    let ctx = super::canonical::PathContext {
+        base_dir: std::path::Path::new("/p"),
+        file_dir: std::path::Path::new("/p"),
+        home: None,
+        file: "t",
+    };
+    super::canonical::canonicalize(&mut v, &ctx).unwrap();
+    v
+}
+
+#[allow(dead_code)]
+fn _unused(_: Mapping) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(a: &str, b: &str) -> Value {
+        let mut v = merge(parse(a), parse(b), &[]).unwrap();
+        super::super::parse::strip_tags(&mut v);
+        v
+    }
+
+    #[test]
+    fn scalars_replace_maps_merge() {
+        let v = m(
+            "services: {web: {image: a, environment: {A: '1', B: '2'}}}",
+            "services: {web: {image: b, environment: [B=3, C=4]}}",
+        );
+        let web = &v["services"]["web"];
+        assert_eq!(web["image"].as_str(), Some("b"));
+        assert_eq!(web["environment"]["A"].as_str(), Some("1"));
+        assert_eq!(web["environment"]["B"].as_str(), Some("3"));
+        assert_eq!(web["environment"]["C"].as_str(), Some("4"));
+    }
+
+    #[test]
+    fn command_replaced_ports_unique() {
+        let v = m(
+            "services: {web: {command: a b, ports: ['80:80', '443:443']}}",
+            "services: {web: {command: [c], ports: ['80:80', '8080:80']}}",
+        );
+        let web = &v["services"]["web"];
+        assert_eq!(web["command"].as_sequence().unwrap().len(), 1);
+        assert_eq!(web["ports"].as_sequence().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn volumes_by_target_and_reset() {
+        let v = m(
+            "services: {web: {volumes: ['a:/data', 'b:/other'], dns: [1.1.1.1], labels: {x: y}}}",
+            "services: {web: {volumes: ['c:/data'], dns: [1.1.1.1, 8.8.8.8], labels: !reset {}}}",
+        );
+        let web = &v["services"]["web"];
+        let vols = web["volumes"].as_sequence().unwrap();
+        assert_eq!(vols.len(), 2);
+        assert_eq!(vols[0]["source"].as_str(), Some("c"));
+        assert_eq!(web["dns"].as_sequence().unwrap().len(), 2);
+        assert!(web.get("labels").is_none());
+    }
+
+    #[test]
+    fn override_tag_replaces() {
+        let v = m(
+            "services: {web: {ports: ['80:80']}}",
+            "services: {web: {ports: !override ['81:81']}}",
+        );
+        let ports = v["services"]["web"]["ports"].as_sequence().unwrap();
+        assert_eq!(ports.len(), 1);
+        assert_eq!(ports[0]["target"].as_i64(), Some(81));
+    }
+}

@@ -1,0 +1,366 @@
+//! Stage: project-level normalisation on the typed model: profiles, implicit dependencies,
+//! reference checks (depends_on, networks, volumes, secrets, configs), the implicit `default`
+//! network, resolved resource names (`<project>_<key>`), and the service environment
+//! (`env_file` contents under `environment`, bare names taken from the environment).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::model::{CONDITION_STARTED, Dependency, Network, Project, Service};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum NormalizeError {
+    #[error(
+        "service {service:?} depends on undefined service {dependency:?}{}: invalid compose project",
+        hint(suggestion)
+    )]
+    UnknownDependency {
+        service: String,
+        dependency: String,
+        suggestion: Option<String>,
+    },
+    #[error(
+        "service {service:?} depends on service {dependency:?}, which is disabled by its profiles [{}]; enable one with --profile",
+        profiles.join(", ")
+    )]
+    DisabledDependency {
+        service: String,
+        dependency: String,
+        profiles: Vec<String>,
+    },
+    #[error(
+        "service {service:?} refers to undefined {kind} {name:?}{}: invalid compose project",
+        hint(suggestion)
+    )]
+    UndefinedResource {
+        service: String,
+        kind: &'static str,
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error("no such service: {0:?}")]
+    NoSuchService(String),
+    #[error("service {service:?}: env file {path} not found")]
+    MissingEnvFile { service: String, path: String },
+    #[error("service {service:?}: env file {reason}")]
+    EnvFile { service: String, reason: String },
+    #[error("service {service:?} has neither an image nor a build context specified")]
+    NoImage { service: String },
+    #[error("services.{service}: {reason}")]
+    Invalid { service: String, reason: String },
+}
+
+fn hint(s: &Option<String>) -> String {
+    s.as_ref()
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default()
+}
+
+fn suggest<'a>(name: &str, options: impl Iterator<Item = &'a String>) -> Option<String> {
+    super::validate::suggest(name, options.map(String::as_str))
+}
+
+pub fn normalize(
+    project: &mut Project,
+    profiles: &[String],
+    requested: &[String],
+    env: &BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> Result<(), NormalizeError> {
+    for (name, svc) in project.services.iter_mut() {
+        svc.name = name.clone();
+    }
+    for name in requested {
+        if !project.services.contains_key(name) {
+            return Err(NormalizeError::NoSuchService(name.clone()));
+        }
+    }
+    for svc in project.services.values_mut() {
+        add_implicit_dependencies(svc);
+        check_service(svc)?;
+    }
+    apply_profiles(project, profiles, requested)?;
+    check_dependencies(project, warnings)?;
+    networks(project)?;
+    volumes(project)?;
+    file_objects(project)?;
+    for svc in project.services.values_mut() {
+        resolve_environment(svc, env)?;
+    }
+    Ok(())
+}
+
+fn check_service(svc: &Service) -> Result<(), NormalizeError> {
+    if svc.image.is_none() && svc.build.is_none() && svc.provider.is_none() {
+        return Err(NormalizeError::NoImage {
+            service: svc.name.clone(),
+        });
+    }
+    if let (Some(mode), false) = (&svc.network_mode, svc.networks.is_empty()) {
+        return Err(NormalizeError::Invalid {
+            service: svc.name.clone(),
+            reason: format!("network_mode {mode:?} and networks cannot be combined"),
+        });
+    }
+    if let Some(restart) = &svc.restart {
+        let ok = matches!(
+            restart.as_str(),
+            "no" | "always" | "unless-stopped" | "on-failure"
+        ) || restart
+            .strip_prefix("on-failure:")
+            .is_some_and(|n| n.parse::<u32>().is_ok());
+        if !ok {
+            return Err(NormalizeError::Invalid {
+                service: svc.name.clone(),
+                reason: format!(
+                    "restart {restart:?} is not one of no, always, unless-stopped, on-failure[:N]"
+                ),
+            });
+        }
+    }
+    for (dep, d) in &svc.depends_on {
+        if !matches!(
+            d.condition.as_str(),
+            "service_started" | "service_healthy" | "service_completed_successfully"
+        ) {
+            return Err(NormalizeError::Invalid {
+                service: svc.name.clone(),
+                reason: format!(
+                    "depends_on.{dep}.condition {:?} is not one of service_started, service_healthy, service_completed_successfully",
+                    d.condition
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `links`, `network_mode: service:x` and `volumes_from: x` imply `depends_on`, as in compose.
+fn add_implicit_dependencies(svc: &mut Service) {
+    let mut implied = Vec::new();
+    for link in &svc.links {
+        implied.push(link.split(':').next().unwrap_or(link).to_string());
+    }
+    if let Some(target) = svc
+        .network_mode
+        .as_deref()
+        .and_then(|m| m.strip_prefix("service:"))
+    {
+        implied.push(target.to_string());
+    }
+    for from in &svc.volumes_from {
+        if from.starts_with("container:") {
+            continue;
+        }
+        implied.push(from.split(':').next().unwrap_or(from).to_string());
+    }
+    for name in implied {
+        svc.depends_on.entry(name).or_insert(Dependency {
+            condition: CONDITION_STARTED.into(),
+            restart: false,
+            required: true,
+        });
+    }
+}
+
+fn apply_profiles(
+    project: &mut Project,
+    profiles: &[String],
+    requested: &[String],
+) -> Result<(), NormalizeError> {
+    let all = profiles.iter().any(|p| p == "*");
+    let enabled = |svc: &Service| {
+        svc.profiles.is_empty()
+            || all
+            || svc.profiles.iter().any(|p| profiles.contains(p))
+            || requested.contains(&svc.name)
+    };
+    let names: Vec<String> = project.services.keys().cloned().collect();
+    for name in names {
+        if !enabled(&project.services[&name])
+            && let Some(svc) = project.services.remove(&name) {
+                project.disabled_services.insert(name, svc);
+            }
+    }
+    Ok(())
+}
+
+fn check_dependencies(
+    project: &mut Project,
+    warnings: &mut Vec<String>,
+) -> Result<(), NormalizeError> {
+    let enabled: BTreeSet<String> = project.services.keys().cloned().collect();
+    for svc in project.services.values_mut() {
+        let mut drop = Vec::new();
+        for (dep, d) in &svc.depends_on {
+            if enabled.contains(dep) {
+                continue;
+            }
+            if !d.required {
+                warnings.push(format!(
+                    "service {:?} depends on {dep:?}, which is not enabled; ignoring this optional dependency",
+                    svc.name
+                ));
+                drop.push(dep.clone());
+                continue;
+            }
+            if let Some(disabled) = project.disabled_services.get(dep) {
+                return Err(NormalizeError::DisabledDependency {
+                    service: svc.name.clone(),
+                    dependency: dep.clone(),
+                    profiles: disabled.profiles.clone(),
+                });
+            }
+            return Err(NormalizeError::UnknownDependency {
+                service: svc.name.clone(),
+                dependency: dep.clone(),
+                suggestion: suggest(dep, enabled.iter()),
+            });
+        }
+        for dep in drop {
+            svc.depends_on.remove(&dep);
+        }
+    }
+    Ok(())
+}
+
+fn resource_name(project: &str, key: &str, explicit: &Option<String>, external: bool) -> String {
+    match explicit {
+        Some(n) => n.clone(),
+        None if external => key.to_string(),
+        None => format!("{project}_{key}"),
+    }
+}
+
+fn networks(project: &mut Project) -> Result<(), NormalizeError> {
+    let mut uses_default = false;
+    for svc in project.services.values_mut() {
+        if svc.network_mode.is_none() && svc.networks.is_empty() && svc.provider.is_none() {
+            svc.networks.insert("default".into(), None);
+        }
+        if svc.networks.contains_key("default") {
+            uses_default = true;
+        }
+        for net in svc.networks.keys() {
+            if net != "default" && !project.networks.contains_key(net) {
+                return Err(NormalizeError::UndefinedResource {
+                    service: svc.name.clone(),
+                    kind: "network",
+                    name: net.clone(),
+                    suggestion: suggest(net, project.networks.keys()),
+                });
+            }
+        }
+    }
+    if uses_default && !project.networks.contains_key("default") {
+        project
+            .networks
+            .insert("default".into(), Network::default());
+    }
+    let name = project.name.clone();
+    for (key, net) in project.networks.iter_mut() {
+        net.name = Some(resource_name(&name, key, &net.name, net.external));
+    }
+    Ok(())
+}
+
+fn volumes(project: &mut Project) -> Result<(), NormalizeError> {
+    for svc in project.services.values() {
+        for vol in &svc.volumes {
+            if vol.kind != "volume" {
+                continue;
+            }
+            if let Some(src) = &vol.source
+                && !project.volumes.contains_key(src) {
+                    return Err(NormalizeError::UndefinedResource {
+                        service: svc.name.clone(),
+                        kind: "volume",
+                        name: src.clone(),
+                        suggestion: suggest(src, project.volumes.keys()),
+                    });
+                }
+        }
+    }
+    let name = project.name.clone();
+    for (key, vol) in project.volumes.iter_mut() {
+        vol.name = Some(resource_name(&name, key, &vol.name, vol.external));
+    }
+    Ok(())
+}
+
+fn file_objects(project: &mut Project) -> Result<(), NormalizeError> {
+    for svc in project.services.values() {
+        for (kind, refs, defs) in [
+            ("secret", &svc.secrets, &project.secrets),
+            ("config", &svc.configs, &project.configs),
+        ] {
+            for r in refs {
+                if !defs.contains_key(&r.source) {
+                    return Err(NormalizeError::UndefinedResource {
+                        service: svc.name.clone(),
+                        kind,
+                        name: r.source.clone(),
+                        suggestion: suggest(&r.source, defs.keys()),
+                    });
+                }
+            }
+        }
+    }
+    let name = project.name.clone();
+    for (key, obj) in project.secrets.iter_mut().chain(project.configs.iter_mut()) {
+        obj.name = Some(resource_name(&name, key, &obj.name, obj.external));
+    }
+    Ok(())
+}
+
+fn resolve_environment(
+    svc: &mut Service,
+    env: &BTreeMap<String, String>,
+) -> Result<(), NormalizeError> {
+    let mut from_files: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for ef in &svc.env_file {
+        let path = Path::new(&ef.path);
+        if !path.exists() {
+            if ef.required {
+                return Err(NormalizeError::MissingEnvFile {
+                    service: svc.name.clone(),
+                    path: ef.path.clone(),
+                });
+            }
+            continue;
+        }
+        let known = from_files.clone();
+        let lookup = |k: &str| {
+            known
+                .get(k)
+                .cloned()
+                .flatten()
+                .or_else(|| env.get(k).cloned())
+        };
+        let pairs =
+            super::dotenv::read_file(path, &lookup).map_err(|e| NormalizeError::EnvFile {
+                service: svc.name.clone(),
+                reason: e.to_string(),
+            })?;
+        for (k, v) in pairs {
+            from_files.insert(k, Some(v));
+        }
+    }
+    for (k, v) in std::mem::take(&mut svc.environment) {
+        from_files.insert(k, v);
+    }
+    for (k, v) in from_files.iter_mut() {
+        if v.is_none() {
+            *v = env.get(k).cloned();
+        }
+    }
+    svc.environment = from_files;
+    if let Some(build) = svc.build.as_mut() {
+        for (k, v) in build.args.iter_mut() {
+            if v.is_none() {
+                *v = env.get(k).cloned();
+            }
+        }
+    }
+    Ok(())
+}
