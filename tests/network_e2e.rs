@@ -1,0 +1,486 @@
+//! End-to-end networking as root: namespaces made by the tests stand in for containers (the
+//! engine does not run containers yet), attached through the `rcompose_net` API to networks
+//! made with the CLI. All traffic stays inside these namespaces and on loopback; the DNS server
+//! never forwards (RCOMPOSE_DNS_UPSTREAM=none).
+
+mod network_util;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket};
+use std::sync::Once;
+use std::time::Duration;
+
+use network_util::*;
+use rcompose_net::{NetError, ports};
+
+fn setup() {
+    static ONCE: Once = Once::new();
+    // SAFETY: set once, before any thread of ours reads the environment.
+    ONCE.call_once(|| unsafe { std::env::set_var("RCOMPOSE_DNS_UPSTREAM", "none") });
+}
+
+fn create(root: &Root, args: &[&str]) {
+    let mut full = vec!["network", "create"];
+    full.extend_from_slice(args);
+    let out = root.cli(&full);
+    assert!(
+        out.status.success(),
+        "network create {args:?}: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn same_network_reaches_by_name_and_alias_other_network_is_isolated() {
+    setup();
+    let root = Root::new();
+    let (net_a, net_b) = (unique("rca"), unique("rcb"));
+    create(&root, &["--subnet", "10.231.11.0/24", &net_a]);
+    create(&root, &["--subnet", "10.231.12.0/24", &net_b]);
+    let nets = root.nets();
+    let mut alpha = Ns::new();
+    let beta = Ns::new();
+    let gamma = Ns::new();
+    let a1 = alpha.attach(&nets, &net_a, "alpha", &["web"]);
+    let b1 = beta.attach(&nets, &net_a, "beta", &[]);
+    let g1 = gamma.attach(&nets, &net_b, "gamma", &[]);
+    assert_eq!(a1.ip, Ipv4Addr::new(10, 231, 11, 2));
+    assert_eq!(
+        (a1.ifname.as_str(), a1.gateway),
+        ("eth0", Ipv4Addr::new(10, 231, 11, 1))
+    );
+    for ns in [&beta, &gamma] {
+        let nets_of = if ns.name == gamma.name {
+            vec![net_b.clone()]
+        } else {
+            vec![net_a.clone()]
+        };
+        ns.set_resolv_conf(&nets.resolv_conf_for(&nets_of, &[], &[], &[]).unwrap());
+    }
+    let dir = root.dir.path().join("www");
+    alpha.httpd(8080, "hello from alpha", &dir);
+
+    // By address, by name, by alias, through the resolver path (/etc/resolv.conf).
+    let ping = beta.busybox(&["ping", "-c", "1", "-W", "2", &a1.ip.to_string()]);
+    assert!(ping.status.success(), "ping: {}", text(&ping));
+    for name in ["alpha", "web", "ALPHA"] {
+        let out = beta.busybox(&["nslookup", name, "10.231.11.1"]);
+        assert!(
+            text(&out).contains("10.231.11.2"),
+            "nslookup {name}: {}",
+            text(&out)
+        );
+        let page = beta.busybox(&["wget", "-q", "-O", "-", &format!("http://{name}:8080/")]);
+        assert_eq!(
+            String::from_utf8_lossy(&page.stdout),
+            "hello from alpha",
+            "{}",
+            text(&page)
+        );
+    }
+    let ptr = beta.busybox(&["nslookup", "10.231.11.2", "10.231.11.1"]);
+    assert!(
+        text(&ptr).contains("alpha"),
+        "reverse lookup: {}",
+        text(&ptr)
+    );
+    let unknown = beta.busybox(&["nslookup", "no-such-name", "10.231.11.1"]);
+    assert!(
+        !unknown.status.success() && text(&unknown).contains("NXDOMAIN"),
+        "{}",
+        text(&unknown)
+    );
+
+    // From the other network: names do not resolve and TCP fails, although routing would
+    // carry it (forwarding is on, as for any non-internal network).
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+            .unwrap()
+            .trim(),
+        "1"
+    );
+    let hidden = gamma.busybox(&["nslookup", "alpha", "10.231.12.1"]);
+    assert!(
+        !text(&hidden).contains("10.231.11.2"),
+        "alpha visible from {net_b}: {}",
+        text(&hidden)
+    );
+    let tcp = gamma.busybox(&["nc", "-w", "2", &a1.ip.to_string(), "8080"]);
+    assert!(
+        !tcp.status.success(),
+        "TCP across networks succeeded: {}",
+        text(&tcp)
+    );
+    let same = gamma.busybox(&["ping", "-c", "1", "-W", "2", &g1.gateway.to_string()]);
+    assert!(
+        same.status.success(),
+        "gamma reaches its own gateway: {}",
+        text(&same)
+    );
+
+    // rm refuses a network in use, naming the container.
+    let busy = root.cli(&["network", "rm", &net_a]);
+    assert!(
+        !busy.status.success() && text(&busy).contains("active endpoints (alpha, beta)"),
+        "{}",
+        text(&busy)
+    );
+
+    // Teardown through the API, then nothing is left: links, table, DNS server.
+    let links = [b1.ifname.clone()];
+    drop(links);
+    let hosts: Vec<String> = nets
+        .list()
+        .unwrap()
+        .iter()
+        .flat_map(|n| n.endpoints.values().map(|e| e.host_ifname.clone()))
+        .collect();
+    let bridges: Vec<String> = nets
+        .list()
+        .unwrap()
+        .iter()
+        .map(|n| n.bridge.clone())
+        .collect();
+    for (ns, name, net) in [
+        (&alpha, "alpha", &net_a),
+        (&beta, "beta", &net_a),
+        (&gamma, "gamma", &net_b),
+    ] {
+        nets.detach(net, &ns.id_for(name)).unwrap();
+    }
+    for n in [&net_a, &net_b] {
+        let out = root.cli(&["network", "rm", n]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    for l in hosts.iter().chain(bridges.iter()) {
+        assert!(!link_exists(l), "{l} left behind");
+    }
+    assert!(
+        !table_exists(&root.table()),
+        "nft table {} left behind",
+        root.table()
+    );
+    wait_dns_gone(&root);
+}
+
+fn wait_dns_gone(root: &Root) {
+    for _ in 0..100 {
+        let alive = root
+            .dns_pid()
+            .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the DNS server did not stop after the last network went");
+}
+
+#[test]
+fn internal_network_has_no_route_out_and_refuses_outside_names() {
+    setup();
+    let root = Root::new();
+    let (inner, outer) = (unique("rci"), unique("rco"));
+    create(&root, &["--internal", "--subnet", "10.231.13.0/24", &inner]);
+    create(&root, &["--subnet", "10.231.14.0/24", &outer]);
+    let nets = root.nets();
+    let mut target = Ns::new();
+    let prisoner = Ns::new();
+    let t = target.attach(&nets, &outer, "target", &[]);
+    let p = prisoner.attach(&nets, &inner, "prisoner", &[]);
+    target.httpd(8081, "outer", &root.dir.path().join("www"));
+
+    let routes = prisoner.exec(&["ip", "route"]);
+    assert!(
+        !text(&routes).contains("default"),
+        "internal network got a default route: {}",
+        text(&routes)
+    );
+    let direct = prisoner.busybox(&["nc", "-w", "2", &t.ip.to_string(), "8081"]);
+    assert!(
+        !direct.status.success(),
+        "reached outside without a route: {}",
+        text(&direct)
+    );
+    // Even with a route added by hand, the firewall keeps the network in.
+    let add = prisoner.exec(&[
+        "ip",
+        "route",
+        "add",
+        "default",
+        "via",
+        &p.gateway.to_string(),
+    ]);
+    assert!(add.status.success(), "{}", text(&add));
+    let forced = prisoner.busybox(&["nc", "-w", "2", &t.ip.to_string(), "8081"]);
+    assert!(
+        !forced.status.success(),
+        "internal network escaped through the firewall: {}",
+        text(&forced)
+    );
+    // It still reaches its gateway, where DNS answers local names and refuses the rest.
+    let own = prisoner.busybox(&["nslookup", "prisoner", &p.gateway.to_string()]);
+    assert!(text(&own).contains(&p.ip.to_string()), "{}", text(&own));
+    let outside = prisoner.busybox(&["nslookup", "example.org", &p.gateway.to_string()]);
+    assert!(text(&outside).contains("REFUSED"), "{}", text(&outside));
+}
+
+#[test]
+fn published_port_serves_loopback_and_conflicts_fail_before_anything_changes() {
+    setup();
+    let root = Root::new();
+    let net = unique("rcp");
+    create(&root, &["--subnet", "10.231.15.0/24", &net]);
+    let nets = root.nets();
+    let mut web = Ns::new();
+    let other = Ns::new();
+    web.attach(&nets, &net, "web", &[]);
+    other.attach(&nets, &net, "other", &[]);
+    web.httpd(80, "published!", &root.dir.path().join("www"));
+
+    let free = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spec = ports::parse(&format!("127.0.0.1:{free}:80")).unwrap();
+    let bound = nets.publish_ports(&net, &web.id_for("web"), &spec).unwrap();
+    assert_eq!(bound[0].to_string(), format!("80/tcp -> 127.0.0.1:{free}"));
+    assert_eq!(nets.ports_of(&web.id_for("web")).unwrap(), bound);
+    assert_eq!(http_get(free).as_deref(), Ok("published!"));
+
+    // A second container asking for the same port: refused by the pre-check, state unchanged.
+    let state = std::fs::read(root.root().join(format!("networks/{net}.json"))).unwrap();
+    match nets.check_ports(&spec) {
+        Err(NetError::Port(e)) => assert!(
+            e.to_string().contains("already published by container web"),
+            "{e}"
+        ),
+        other => panic!("expected a port conflict, got {other:?}"),
+    }
+    let again = nets.publish_ports(&net, &other.id_for("other"), &spec);
+    assert!(again.is_err(), "publishing a taken port succeeded");
+    assert_eq!(
+        std::fs::read(root.root().join(format!("networks/{net}.json"))).unwrap(),
+        state
+    );
+    // A port held by a host process is reported with its holder.
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let held = holder.local_addr().unwrap().port();
+    let err = nets
+        .check_ports(&ports::parse(&format!("127.0.0.1:{held}:80")).unwrap())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("port {held}/tcp on 127.0.0.1 is already in use")),
+        "{err}"
+    );
+
+    nets.unpublish(&web.id_for("web")).unwrap();
+    assert!(
+        http_get(free).is_err(),
+        "port still forwarded after unpublish"
+    );
+}
+
+fn http_get(port: u16) -> Result<String, String> {
+    let mut s = TcpStream::connect_timeout(
+        &format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(3),
+    )
+    .map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    resp.split("\r\n\r\n")
+        .nth(1)
+        .map(str::to_string)
+        .ok_or(resp)
+}
+
+#[test]
+fn a_thousand_queries_under_churn_all_succeed() {
+    setup();
+    let root = Root::new();
+    let net = unique("rcd");
+    create(&root, &["--subnet", "10.231.16.0/24", &net]);
+    let nets = root.nets();
+    let stable = Ns::new();
+    let asker = Ns::new();
+    stable.attach(&nets, &net, "stable", &["svc"]);
+    let me = asker.attach(&nets, &net, "asker", &[]);
+    let gw = me.gateway;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (stop, root_dir, run_dir, net) =
+            (stop.clone(), root.root(), root.run_root(), net.clone());
+        std::thread::spawn(move || -> Result<usize, String> {
+            let nets = rcompose_net::Networks::open(&root_dir, &run_dir)
+                .map_err(|e| e.to_string())?
+                .with_helper_exe(BIN);
+            let mut cycles = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let ns = Ns::new();
+                ns.attach(&nets, &net, "churn", &["svc"]);
+                nets.detach(&net, &ns.id_for("churn"))
+                    .map_err(|e| e.to_string())?;
+                cycles += 1;
+            }
+            Ok(cycles)
+        })
+    };
+    let failures = in_netns(&asker.path(), move || {
+        let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut failures = Vec::new();
+        for i in 0..1000u16 {
+            let name = if i % 2 == 0 { "stable" } else { "svc" };
+            match ask(&sock, gw, i, name) {
+                Ok((0, n)) if n >= 1 => {}
+                other => failures.push(format!("query {i} ({name}): {other:?}")),
+            }
+        }
+        match ask(&sock, gw, 5000, "nosuch") {
+            Ok((3, 0)) => {}
+            other => failures.push(format!("unknown name: {other:?} (want NXDOMAIN)")),
+        }
+        failures
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let cycles = churn.join().unwrap().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failed queries, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    assert!(cycles >= 1, "no churn happened during the queries");
+}
+
+#[test]
+fn cli_create_ls_inspect_rm_prune_and_errors() {
+    setup();
+    let root = Root::new();
+    let (n1, n2) = (unique("rcc"), unique("rcc"));
+    create(
+        &root,
+        &[
+            "--subnet",
+            "10.231.17.0/24",
+            "--ip-range",
+            "10.231.17.128/25",
+            "--label",
+            "team=a",
+            &n1,
+        ],
+    );
+    create(
+        &root,
+        &[
+            "--subnet",
+            "10.231.18.0/24",
+            "--gateway",
+            "10.231.18.254",
+            "--internal",
+            &n2,
+        ],
+    );
+
+    let ls = root.cli(&["network", "ls"]);
+    let out = text(&ls);
+    assert!(out.starts_with("NETWORK ID"), "{out}");
+    for name in ["bridge", "host", "none", &n1, &n2] {
+        assert!(
+            out.lines()
+                .any(|l| l.split_whitespace().nth(1) == Some(name)),
+            "{name} missing: {out}"
+        );
+    }
+    let filtered = text(&root.cli(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=team=a",
+        "--format",
+        "{{.Name}}",
+    ]));
+    assert_eq!(filtered.trim(), n1);
+    let json_line = text(&root.cli(&[
+        "network",
+        "ls",
+        "--filter",
+        &format!("name={n2}"),
+        "--format",
+        "json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(json_line.trim()).unwrap();
+    assert_eq!(
+        (v["Name"].as_str(), v["Internal"].as_str()),
+        (Some(n2.as_str()), Some("true"))
+    );
+
+    let inspect = root.cli(&["network", "inspect", &n2]);
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Gateway"], "10.231.18.254");
+    assert_eq!(v[0]["Internal"], true);
+    let n1_json: serde_json::Value =
+        serde_json::from_slice(&root.cli(&["network", "inspect", &n1]).stdout).unwrap();
+    assert_eq!(
+        n1_json[0]["IPAM"]["Config"][0]["IPRange"],
+        "10.231.17.128/25"
+    );
+    assert_eq!(n1_json[0]["Labels"]["team"], "a");
+
+    for (args, want) in [
+        (
+            vec!["--subnet", "10.231.17.64/26", "x1"],
+            format!("overlaps with network \"{n1}\""),
+        ),
+        (
+            vec![
+                "--subnet",
+                "10.231.19.0/24",
+                "--gateway",
+                "10.231.20.1",
+                "x2",
+            ],
+            "outside subnet".to_string(),
+        ),
+        (
+            vec!["--subnet", "10.231.19.0/24", &n1],
+            "already exists".to_string(),
+        ),
+        (
+            vec!["--subnet", "nonsense", "x3"],
+            "invalid subnet".to_string(),
+        ),
+        (
+            vec!["-d", "overlay", "x4"],
+            "unsupported driver".to_string(),
+        ),
+    ] {
+        let mut full = vec!["network", "create"];
+        full.extend(args.iter().copied());
+        let out = root.cli(&full);
+        assert!(
+            !out.status.success() && text(&out).contains(&want),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    let rm_missing = root.cli(&["network", "rm", "no-such-net"]);
+    assert!(
+        !rm_missing.status.success() && text(&rm_missing).contains("network no-such-net not found")
+    );
+    let connect = root.cli(&["network", "connect", &n1, "c1"]);
+    assert!(!connect.status.success() && text(&connect).contains("not supported yet"));
+
+    let pruned = root.cli(&["network", "prune", "-f", "--filter", "label=team"]);
+    assert_eq!(text(&pruned), format!("Deleted Networks:\n{n1}\n"));
+    let rm = root.cli(&["network", "rm", &n2]);
+    assert_eq!(text(&rm).trim(), n2);
+    assert!(!table_exists(&root.table()));
+}
