@@ -153,10 +153,11 @@ impl Unpacker {
         }
 
         let header = entry.header().clone();
-        let mode = header.mode().map_err(UnpackError::Archive)? & 0o7777;
-        let uid = header.uid().map_err(UnpackError::Archive)? as u32;
-        let gid = header.gid().map_err(UnpackError::Archive)? as u32;
-        let mtime = header.mtime().map_err(UnpackError::Archive)?;
+        let old = header.as_old();
+        let mode = numeric(header.mode().map(u64::from), &old.mode)? as u32 & 0o7777;
+        let uid = numeric(header.uid(), &old.uid)? as u32;
+        let gid = numeric(header.gid(), &old.gid)? as u32;
+        let mtime = numeric(header.mtime(), &old.mtime)?;
         let xattrs = read_xattrs(&mut entry)?;
         let werr = |source: Errno| UnpackError::Write {
             path: shown.clone(),
@@ -447,6 +448,15 @@ impl Unpacker {
             }
         }
         Ok(self.stats)
+    }
+}
+
+/// A numeric header field; like Go's archive/tar, an empty field (all NUL or spaces) is 0.
+fn numeric(parsed: io::Result<u64>, raw: &[u8]) -> Result<u64, UnpackError> {
+    match parsed {
+        Ok(v) => Ok(v),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        Err(e) => Err(UnpackError::Archive(e)),
     }
 }
 

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use rcompose_engine::image::archive;
 use rcompose_engine::image::import::{ImportOptions, ImportSource, import};
 use rcompose_engine::image::inspect::inspect_json;
 use rcompose_engine::image::reference::{Reference, familiar_name};
@@ -35,6 +36,29 @@ pub enum ImageCommand {
     Inspect(InspectArgs),
     /// Import the contents from a tarball (or a directory) to create a filesystem image
     Import(ImportArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(SaveArgs),
+    /// Load an image from a tar archive (docker-archive or OCI layout) or STDIN
+    Load(LoadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from tar archive file, instead of STDIN
+    #[arg(short, long)]
+    pub input: Option<PathBuf>,
+    /// Suppress the load output
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +138,8 @@ pub fn run(global: &GlobalOpts, args: ImageArgs) -> anyhow::Result<ExitCode> {
         ImageCommand::Tag(a) => tag(&store, a),
         ImageCommand::Inspect(a) => inspect(&store, a),
         ImageCommand::Import(a) => import_cmd(&store, a),
+        ImageCommand::Save(a) => save_cmd(&store, a),
+        ImageCommand::Load(a) => load_cmd(&store, a),
     }
 }
 
@@ -456,5 +482,71 @@ fn import_cmd(store: &Store, a: ImportArgs) -> anyhow::Result<ExitCode> {
     };
     let id = import(store, source, a.reference.as_deref(), &opts)?;
     println!("{id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn save_cmd(store: &Store, a: SaveArgs) -> anyhow::Result<ExitCode> {
+    let items = archive::save_items(store, &a.images)?;
+    match &a.output {
+        Some(path) => {
+            // Write next to the target and rename, so a failed save leaves no partial file.
+            let name = path
+                .file_name()
+                .with_context(|| format!("{} is not a file name", path.display()))?;
+            let tmp = path.with_file_name(format!(
+                ".{}.tmp-{}",
+                name.to_string_lossy(),
+                std::process::id()
+            ));
+            let result = (|| -> anyhow::Result<()> {
+                let f = std::fs::File::create(&tmp)
+                    .with_context(|| format!("cannot create {}", tmp.display()))?;
+                let mut w = std::io::BufWriter::new(f);
+                archive::save(store, &items, &mut w)?;
+                let f = w.into_inner().map_err(|e| e.into_error())?;
+                f.sync_all()?;
+                std::fs::rename(&tmp, path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                Ok(())
+            })();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            result?;
+        }
+        None => {
+            if unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1 {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            let stdout = std::io::stdout();
+            archive::save(store, &items, std::io::BufWriter::new(stdout.lock()))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_cmd(store: &Store, a: LoadArgs) -> anyhow::Result<ExitCode> {
+    let report = match &a.input {
+        Some(p) => {
+            let f =
+                std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            archive::load(store, f)
+        }
+        None => {
+            if unsafe { libc::isatty(libc::STDIN_FILENO) } == 1 {
+                bail!("requested load from stdin, but stdin is empty");
+            }
+            archive::load(store, std::io::stdin().lock())
+        }
+    }
+    .context("loading the archive failed; the image store is unchanged")?;
+    if !a.quiet {
+        for t in &report.tags {
+            println!("Loaded image: {t}");
+        }
+        for id in &report.untagged_ids {
+            println!("Loaded image ID: {id}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

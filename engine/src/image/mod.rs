@@ -1,9 +1,11 @@
 //! Images: references, configs, import, archives (docker-archive / OCI layout), registry
 //! client, history and prune. Everything goes through [`crate::store::Store`].
 
+pub mod archive;
 pub mod changes;
 pub mod import;
 pub mod inspect;
+pub mod platform;
 pub mod reference;
 pub mod time;
 
