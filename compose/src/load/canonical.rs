@@ -884,9 +884,10 @@ fn long_volume(m: &Mapping, ctx: &PathContext) -> Result<Value, String> {
             None => return Err("a bind mount needs a source".into()),
         }
         if let Some(Value::Mapping(b)) = m.get_mut("bind")
-            && !b.contains_key("create_host_path") {
-                b.insert(s("create_host_path"), Value::Bool(true));
-            }
+            && !b.contains_key("create_host_path")
+        {
+            b.insert(s("create_host_path"), Value::Bool(true));
+        }
     }
     if let Some(Value::Mapping(v)) = m.get_mut("volume") {
         update(v, "labels", |l| to_string_map(l, false));

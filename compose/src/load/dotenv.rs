@@ -11,11 +11,13 @@ use super::interpolate::{TemplateError, substitute};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DotenvError {
-    #[error("env file {path} not found: {source}")]
+    #[error("cannot read env file {path}: {source}")]
     Read {
         path: String,
         source: std::io::Error,
     },
+    #[error("env file {path} not found (check the --env-file or env_file path)")]
+    Missing { path: String },
     #[error("{path}:{line}: {reason}")]
     Syntax {
         path: String,
@@ -30,9 +32,17 @@ pub fn read_file(
     path: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>, DotenvError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DotenvError::Read {
-        path: path.display().to_string(),
-        source,
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            DotenvError::Missing {
+                path: path.display().to_string(),
+            }
+        } else {
+            DotenvError::Read {
+                path: path.display().to_string(),
+                source,
+            }
+        }
     })?;
     parse(&text, lookup).map_err(|(line, reason)| DotenvError::Syntax {
         path: path.display().to_string(),

@@ -117,9 +117,10 @@ fn merge_at(base: Value, over: Value, path: &mut Vec<String>) -> Result<Value, M
         Rule::Logging => {
             let driver = |v: &Value| v.get("driver").and_then(scalar_text);
             if let (Some(a), Some(b)) = (driver(&base), driver(&over))
-                && a != b {
-                    return Ok(over);
-                }
+                && a != b
+            {
+                return Ok(over);
+            }
         }
         Rule::UniqueBy(key) => {
             if let (Value::Sequence(mut items), Value::Sequence(more)) =

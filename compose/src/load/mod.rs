@@ -391,11 +391,8 @@ pub fn env_with_files(
     for (path, required) in files {
         if !path.exists() {
             if *required {
-                return Err(dotenv::DotenvError::Read {
-                    path: path.display().to_string(),
-                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
-                }
-                .into());
+                let path = path.display().to_string();
+                return Err(dotenv::DotenvError::Missing { path }.into());
             }
             continue;
         }

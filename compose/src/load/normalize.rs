@@ -86,6 +86,9 @@ pub fn normalize(
     file_objects(project)?;
     for svc in project.services.values_mut() {
         resolve_environment(svc, env)?;
+        // Merged files may interleave hosts; compose prints them sorted.
+        svc.extra_hosts.sort();
+        svc.extra_hosts.dedup();
     }
     Ok(())
 }
@@ -178,9 +181,10 @@ fn apply_profiles(
     let names: Vec<String> = project.services.keys().cloned().collect();
     for name in names {
         if !enabled(&project.services[&name])
-            && let Some(svc) = project.services.remove(&name) {
-                project.disabled_services.insert(name, svc);
-            }
+            && let Some(svc) = project.services.remove(&name)
+        {
+            project.disabled_services.insert(name, svc);
+        }
     }
     Ok(())
 }
@@ -271,14 +275,15 @@ fn volumes(project: &mut Project) -> Result<(), NormalizeError> {
                 continue;
             }
             if let Some(src) = &vol.source
-                && !project.volumes.contains_key(src) {
-                    return Err(NormalizeError::UndefinedResource {
-                        service: svc.name.clone(),
-                        kind: "volume",
-                        name: src.clone(),
-                        suggestion: suggest(src, project.volumes.keys()),
-                    });
-                }
+                && !project.volumes.contains_key(src)
+            {
+                return Err(NormalizeError::UndefinedResource {
+                    service: svc.name.clone(),
+                    kind: "volume",
+                    name: src.clone(),
+                    suggestion: suggest(src, project.volumes.keys()),
+                });
+            }
         }
     }
     let name = project.name.clone();
