@@ -484,3 +484,134 @@ fn cli_create_ls_inspect_rm_prune_and_errors() {
     assert_eq!(text(&rm).trim(), n2);
     assert!(!table_exists(&root.table()));
 }
+
+#[test]
+fn port_on_all_addresses_is_reachable_via_host_addresses_and_from_other_containers() {
+    setup();
+    let root = Root::new();
+    let (net, far) = (unique("rcq"), unique("rcf"));
+    create(&root, &["--subnet", "10.231.21.0/24", &net]);
+    create(&root, &["--subnet", "10.231.22.0/24", &far]);
+    let nets = root.nets();
+    let mut web = Ns::new();
+    let neighbour = Ns::new();
+    let stranger = Ns::new();
+    let w = web.attach(&nets, &net, "web", &[]);
+    neighbour.attach(&nets, &net, "neighbour", &[]);
+    let s = stranger.attach(&nets, &far, "stranger", &[]);
+    web.httpd(80, "all addresses", &root.dir.path().join("www"));
+    let bound = nets
+        .publish_ports(&net, &web.id_for("web"), &ports::parse("80").unwrap())
+        .unwrap();
+    let port = bound[0].host_port.to_string();
+    assert!(bound[0].host_ip.is_unspecified() && bound[0].host_port != 0);
+
+    assert_eq!(http_get(bound[0].host_port).as_deref(), Ok("all addresses"));
+    // The host's address on the bridge is one of "the host's other addresses".
+    let via_host_addr = format!("http://{}:{port}/", w.gateway);
+    let local = std::process::Command::new("timeout")
+        .args(["5", "busybox", "wget", "-q", "-O", "-", &via_host_addr])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&local.stdout),
+        "all addresses",
+        "{}",
+        text(&local)
+    );
+    // A container on the same network through the host address (hairpin NAT) …
+    let hairpin = neighbour.busybox(&["wget", "-q", "-O", "-", &via_host_addr]);
+    assert_eq!(
+        String::from_utf8_lossy(&hairpin.stdout),
+        "all addresses",
+        "{}",
+        text(&hairpin)
+    );
+    // … and one on another network through its own gateway, which is a host address too,
+    // although it cannot reach the container directly.
+    let direct = stranger.busybox(&["nc", "-w", "2", &w.ip.to_string(), "80"]);
+    assert!(
+        !direct.status.success(),
+        "isolation broken: {}",
+        text(&direct)
+    );
+    let published = stranger.busybox(&[
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        &format!("http://{}:{port}/", s.gateway),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&published.stdout),
+        "all addresses",
+        "{}",
+        text(&published)
+    );
+}
+
+#[test]
+fn default_bridge_comes_and_goes_with_its_containers_and_has_no_dns() {
+    setup();
+    let root = Root::new();
+    let nets = root.nets();
+    let a = Ns::new();
+    let b = Ns::new();
+    let att = a.attach(&nets, "bridge", "first", &[]);
+    b.attach(&nets, "bridge", "second", &[]);
+    let bridge = rcompose_net::api::default_bridge_name(&root.root());
+    assert!(link_exists(&bridge), "default bridge {bridge} missing");
+    assert!(!att.dns, "the default bridge must not offer DNS");
+    let ping = b.busybox(&["ping", "-c", "1", "-W", "2", &att.ip.to_string()]);
+    assert!(ping.status.success(), "{}", text(&ping));
+    let resolv = nets
+        .resolv_conf_for(&["bridge".to_string()], &[], &[], &[])
+        .unwrap();
+    assert!(!resolv.contains(&att.gateway.to_string()), "{resolv}");
+    let inspect = nets.inspect("bridge").unwrap();
+    assert_eq!(inspect["Containers"].as_object().unwrap().len(), 2);
+    nets.detach_all(&a.id_for("first")).unwrap();
+    nets.detach_all(&b.id_for("second")).unwrap();
+    assert!(!link_exists(&bridge), "default bridge {bridge} left behind");
+    assert!(!table_exists(&root.table()));
+}
+
+#[test]
+fn dns_over_tcp_and_names_on_several_networks() {
+    setup();
+    let root = Root::new();
+    let (front, back) = (unique("rcx"), unique("rcy"));
+    create(&root, &["--subnet", "10.231.23.0/24", &front]);
+    create(&root, &["--subnet", "10.231.24.0/24", &back]);
+    let nets = root.nets();
+    let proxy = Ns::new();
+    let db = Ns::new();
+    let p = proxy.attach(&nets, &front, "proxy", &[]);
+    let p2 = proxy.attach(&nets, &back, "proxy", &["gateway-svc"]);
+    assert_eq!(p2.ifname, "eth1");
+    db.attach(&nets, &back, "db", &[]);
+    // proxy asks front's server (its first network) and still sees db on back.
+    let out = proxy.busybox(&["nslookup", "db", &p.gateway.to_string()]);
+    assert!(text(&out).contains("10.231.24.3"), "{}", text(&out));
+    let gw = p.gateway;
+    let reply = in_netns(&proxy.path(), move || {
+        let mut s = TcpStream::connect_timeout(&(gw, 53).into(), Duration::from_secs(3)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let q = dns_query(7, "proxy", 1);
+        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&q);
+        s.write_all(&framed).unwrap();
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).unwrap();
+        let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+        s.read_exact(&mut buf).unwrap();
+        buf
+    });
+    assert_eq!(u16::from_be_bytes([reply[0], reply[1]]), 7);
+    assert_eq!(
+        (reply[3] & 0x0f, u16::from_be_bytes([reply[6], reply[7]])),
+        (0, 1)
+    );
+    // proxy's address on front ends the reply.
+    assert_eq!(&reply[reply.len() - 4..], &p.ip.octets());
+}

@@ -120,11 +120,27 @@ pub struct Networks {
 /// Our nftables table for a state root: `rcompose` for the default root; other roots (tests,
 /// side-by-side installs) get `rcompose_<hash>` so that they never rewrite each other's rules.
 pub fn table_name(root: &Path) -> String {
+    match root_hash(root) {
+        None => "rcompose".into(),
+        Some(h) => format!("rcompose_{h:08x}"),
+    }
+}
+
+/// The default network's bridge: `rcompose0` for the default root, `rc0_<hash>` for others,
+/// since interface names are global to the host while state roots are not.
+pub fn default_bridge_name(root: &Path) -> String {
+    match root_hash(root) {
+        None => DEFAULT_BRIDGE_IFNAME.into(),
+        Some(h) => format!("rc0_{h:08x}"),
+    }
+}
+
+/// None for the default root, else a stable FNV-1a hash of the canonical path.
+fn root_hash(root: &Path) -> Option<u32> {
     let canon = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     if canon == Path::new(DEFAULT_ROOT) {
-        return "rcompose".into();
+        return None;
     }
-    // FNV-1a: stable across runs and builds.
     let hash = canon
         .as_os_str()
         .as_encoded_bytes()
@@ -132,7 +148,7 @@ pub fn table_name(root: &Path) -> String {
         .fold(0xcbf29ce484222325u64, |h, b| {
             (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
         });
-    format!("rcompose_{:08x}", hash as u32)
+    Some(hash as u32)
 }
 
 impl Networks {
@@ -189,7 +205,7 @@ impl Networks {
             id: random_id(),
             created: now_rfc3339(),
             driver: "bridge".into(),
-            bridge: DEFAULT_BRIDGE_IFNAME.into(),
+            bridge: default_bridge_name(&self.root),
             subnet: plan.subnet,
             gateway: plan.gateway,
             ip_range: None,
@@ -388,6 +404,9 @@ impl Networks {
         let (att, generation) = {
             let lock = self.store.lock()?;
             let mut net = self.find(&lock, network)?;
+            if net.name == DEFAULT_NETWORK && net.endpoints.is_empty() {
+                self.refresh_default_subnet(&mut net)?;
+            }
             if net.endpoints.contains_key(&req.container_id) {
                 return Err(NetError::AlreadyAttached {
                     container: req.container_name,
@@ -511,6 +530,25 @@ impl Networks {
                 Err(e) => return Err(e),
             }
         }
+        Ok(())
+    }
+
+    /// The default network's bridge only exists while it has containers, so its subnet was
+    /// chosen when it was not on the host: pick again if a host route took it meanwhile (say
+    /// another tool's bridge came up).
+    fn refresh_default_subnet(&self, net: &mut Network) -> Result<(), NetError> {
+        if bridge::link_exists(&net.bridge)? {
+            return Ok(());
+        }
+        let all = self.store.load_all()?;
+        let taken = self.taken(&all, Some(DEFAULT_NETWORK));
+        if ipam::check_overlap(net.subnet, &taken).is_ok() {
+            return Ok(());
+        }
+        let plan = ipam::plan(ipam::pick_subnet(&taken)?, None, None)?;
+        net.subnet = plan.subnet;
+        net.gateway = plan.gateway;
+        self.store.save(net)?;
         Ok(())
     }
 

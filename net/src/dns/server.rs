@@ -88,7 +88,20 @@ async fn serve(root: PathBuf, paths: Paths) -> Result<(), DnsError> {
             .iter()
             .any(|a| !listeners.contains_key(a));
         if generation != loaded || missing {
-            let (generation, table) = load(&store)?;
+            let (generation, table) = match load(&store) {
+                Ok(loaded) => loaded,
+                // A broken state file must not take DNS down for every network: keep
+                // answering from the last good table and try again on the next change.
+                Err(e) => {
+                    tracing::warn!("reload failed, keeping the previous table: {e}");
+                    tokio::select! {
+                        _ = hup.recv() => {}
+                        _ = term.recv() => break,
+                        _ = tokio::time::sleep(POLL) => {}
+                    }
+                    continue;
+                }
+            };
             if table.networks.is_empty() && should_exit(&store, &paths)? {
                 break;
             }

@@ -99,15 +99,13 @@ impl DnsTable {
         let Some(asker) = home.entries.iter().find(|e| e.ip == source) else {
             return vec![home];
         };
-        self.networks
-            .iter()
-            .filter(|n| {
-                n.name == home.name
-                    || n.entries
-                        .iter()
-                        .any(|e| e.container_id == asker.container_id)
-            })
-            .collect()
+        let others = self.networks.iter().filter(|n| {
+            n.name != home.name
+                && n.entries
+                    .iter()
+                    .any(|e| e.container_id == asker.container_id)
+        });
+        std::iter::once(home).chain(others).collect()
     }
 
     /// Answers one question. `rotate` picks the rotation of multi-address answers (a counter
@@ -148,10 +146,17 @@ impl DnsTable {
                 None => outside,
             };
         }
+        // As Docker does: the addresses on the first network (the asker's home network first)
+        // that knows the name, so the answer is reachable through the network the query came in.
         let mut ips: Vec<Ipv4Addr> = Vec::new();
-        for e in scope.iter().flat_map(|n| n.entries.iter()) {
-            if e.names.contains(&name) && !ips.contains(&e.ip) {
-                ips.push(e.ip);
+        for net in &scope {
+            for e in net.entries.iter().filter(|e| e.names.contains(&name)) {
+                if !ips.contains(&e.ip) {
+                    ips.push(e.ip);
+                }
+            }
+            if !ips.is_empty() {
+                break;
             }
         }
         if ips.is_empty() {
@@ -267,6 +272,20 @@ mod tests {
         assert_eq!(
             a(&t, [10, 9, 9, 1].into(), [10, 9, 9, 2], "web"),
             Answer::Refused
+        );
+    }
+
+    #[test]
+    fn a_name_on_several_networks_answers_from_the_home_network_first() {
+        let t = table();
+        // proxy is on both networks; asked through back, back's address comes back.
+        assert_eq!(
+            a(&t, BACK, [10, 0, 2, 2], "proxy"),
+            Answer::A(vec![[10, 0, 2, 2].into()])
+        );
+        assert_eq!(
+            a(&t, FRONT, [10, 0, 1, 4], "proxy"),
+            Answer::A(vec![[10, 0, 1, 4].into()])
         );
     }
 
