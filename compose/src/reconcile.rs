@@ -1,0 +1,433 @@
+//! `reconcile(project, observed, options) -> Plan`: the pure heart of `up`. Compares the desired
+//! project with what the labels say exists and decides, per container, create / recreate /
+//! start / keep / remove, each with its cause. No I/O, so every decision is unit-tested.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::{Digest, Sha256};
+
+use crate::graph::{DependencyGraph, GraphError};
+use crate::hash::service_hash;
+use crate::model::{Project, Service};
+use crate::observe::{ObservedContainer, ObservedState};
+use crate::plan::{ContainerAction, ContainerOp, ObjectAction, ObjectOp, Plan, ServicePlan};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ReconcileError {
+    #[error("no such service: {name}{}", suggestion.as_ref().map(|s| format!(" (did you mean \"{s}\"?)")).unwrap_or_default())]
+    NoSuchService {
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(
+        "service \"{service}\" sets container_name \"{name}\" and cannot be scaled to {replicas}: a container name is unique; remove container_name or scale to 1"
+    )]
+    ScaleWithContainerName {
+        service: String,
+        name: String,
+        replicas: u32,
+    },
+}
+
+/// When to recreate containers whose configuration is unchanged or changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RecreatePolicy {
+    /// Recreate only when the config hash (or image) changed.
+    #[default]
+    Diverged,
+    /// `--force-recreate`.
+    Force,
+    /// `--no-recreate`.
+    Never,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReconcileOptions {
+    /// Services named on the command line; empty means all.
+    pub services: Vec<String>,
+    /// `--no-deps`: do not include the named services' dependencies.
+    pub no_deps: bool,
+    pub recreate: RecreatePolicy,
+    /// `--remove-orphans`.
+    pub remove_orphans: bool,
+    /// `--no-start` (`create`).
+    pub no_start: bool,
+    /// `--scale svc=n`.
+    pub scale: BTreeMap<String, u32>,
+    /// Service → id of the image it would run now (after pull/build); a container running
+    /// another id is recreated with cause "image updated".
+    pub image_ids: BTreeMap<String, String>,
+}
+
+/// Computes the plan. Deterministic: same inputs, same printed plan.
+pub fn reconcile(
+    project: &Project,
+    observed: &ObservedState,
+    opts: &ReconcileOptions,
+) -> Result<Plan, ReconcileError> {
+    let graph = DependencyGraph::new(project)?;
+    for name in opts.services.iter().chain(opts.scale.keys()) {
+        check_service(project, name)?;
+    }
+    let selected: BTreeSet<String> = if opts.services.is_empty() {
+        project.services.keys().cloned().collect()
+    } else if opts.no_deps {
+        opts.services.iter().cloned().collect()
+    } else {
+        graph.with_dependencies(&opts.services)
+    };
+
+    let mut plan = Plan {
+        project: project.name.clone(),
+        ..Default::default()
+    };
+    plan_objects(project, observed, &mut plan);
+
+    for level in graph.levels() {
+        let mut out = vec![];
+        for name in level.iter().filter(|n| selected.contains(*n)) {
+            let svc = &project.services[name];
+            out.push(plan_service(project, svc, observed, opts, &selected)?);
+        }
+        if !out.is_empty() {
+            plan.levels.push(out);
+        }
+    }
+
+    let orphans: Vec<&ObservedContainer> = observed
+        .containers()
+        .filter(|c| {
+            !project.services.contains_key(&c.service)
+                && !project.disabled_services.contains_key(&c.service)
+        })
+        .collect();
+    if opts.remove_orphans {
+        plan.orphans = orphans
+            .iter()
+            .map(|c| ContainerOp {
+                action: ContainerAction::Remove,
+                service: c.service.clone(),
+                name: c.summary.name.clone(),
+                number: c.number,
+                id: Some(c.summary.id.clone()),
+                cause: "orphan".into(),
+            })
+            .collect();
+    } else if !orphans.is_empty() {
+        let names: Vec<&str> = orphans.iter().map(|c| c.summary.name.as_str()).collect();
+        plan.warnings.push(format!(
+            "Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
+            names.join(" ")
+        ));
+    }
+    Ok(plan)
+}
+
+fn check_service(project: &Project, name: &str) -> Result<(), ReconcileError> {
+    if project.services.contains_key(name) {
+        return Ok(());
+    }
+    let suggestion = project
+        .services
+        .keys()
+        .map(|k| (strsim::damerau_levenshtein(k, name), k))
+        .filter(|(distance, _)| *distance <= 2)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, k)| k.clone());
+    Err(ReconcileError::NoSuchService {
+        name: name.to_string(),
+        suggestion,
+    })
+}
+
+/// Engine name of a network: `name:` if set, else `<project>_<key>`.
+pub fn network_name(project: &Project, key: &str) -> String {
+    project
+        .networks
+        .get(key)
+        .and_then(|n| n.name.clone())
+        .unwrap_or_else(|| format!("{}_{key}", project.name))
+}
+
+/// Engine name of a volume: `name:` if set, else `<project>_<key>`.
+pub fn volume_name(project: &Project, key: &str) -> String {
+    project
+        .volumes
+        .get(key)
+        .and_then(|v| v.name.clone())
+        .unwrap_or_else(|| format!("{}_{key}", project.name))
+}
+
+/// `container_name`, else `<project>-<service>-<n>`.
+pub fn container_name(project: &str, svc: &Service, number: u32) -> String {
+    match &svc.container_name {
+        Some(n) => n.clone(),
+        None => format!("{project}-{}-{number}", svc.name),
+    }
+}
+
+fn plan_objects(project: &Project, observed: &ObservedState, plan: &mut Plan) {
+    for (key, net) in &project.networks {
+        let name = network_name(project, key);
+        if net.external {
+            plan.networks.push(ObjectOp {
+                key: key.clone(),
+                name,
+                action: ObjectAction::External,
+                cause: String::new(),
+            });
+        } else if !observed.networks.contains_key(key) {
+            plan.networks.push(ObjectOp {
+                key: key.clone(),
+                name,
+                action: ObjectAction::Create,
+                cause: "not found".into(),
+            });
+        }
+    }
+    for (key, vol) in &project.volumes {
+        let name = volume_name(project, key);
+        if vol.external {
+            plan.volumes.push(ObjectOp {
+                key: key.clone(),
+                name,
+                action: ObjectAction::External,
+                cause: String::new(),
+            });
+        } else if !observed.volumes.contains_key(key) {
+            plan.volumes.push(ObjectOp {
+                key: key.clone(),
+                name,
+                action: ObjectAction::Create,
+                cause: "not found".into(),
+            });
+        }
+    }
+}
+
+fn plan_service(
+    project: &Project,
+    svc: &Service,
+    observed: &ObservedState,
+    opts: &ReconcileOptions,
+    selected: &BTreeSet<String>,
+) -> Result<ServicePlan, ReconcileError> {
+    let replicas = opts
+        .scale
+        .get(&svc.name)
+        .copied()
+        .unwrap_or_else(|| svc.replicas());
+    if let Some(name) = &svc.container_name
+        && replicas > 1
+    {
+        return Err(ReconcileError::ScaleWithContainerName {
+            service: svc.name.clone(),
+            name: name.clone(),
+            replicas,
+        });
+    }
+    let targeted = opts.services.is_empty() || opts.services.contains(&svc.name);
+    let start = !opts.no_start;
+    let wanted_hash = service_hash(svc);
+    let wanted_keys = key_hashes(svc);
+    let existing: &[ObservedContainer] = observed
+        .services
+        .get(&svc.name)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+
+    let mut ops = vec![];
+    for (i, c) in existing.iter().enumerate() {
+        let op = |action, cause: &str| ContainerOp {
+            action,
+            service: svc.name.clone(),
+            name: c.summary.name.clone(),
+            number: c.number,
+            id: Some(c.summary.id.clone()),
+            cause: cause.to_string(),
+        };
+        if i as u32 >= replicas {
+            ops.push(op(ContainerAction::Remove, "scale down"));
+            continue;
+        }
+        // Dependencies pulled in by `up web` are recreated only when forced explicitly for
+        // them too; compose does the same (`--always-recreate-deps` aside).
+        let policy = if targeted {
+            opts.recreate
+        } else {
+            match opts.recreate {
+                RecreatePolicy::Force => RecreatePolicy::Diverged,
+                p => p,
+            }
+        };
+        let divergence = diverged(svc, c, &wanted_hash, &wanted_keys, opts);
+        let recreate_cause = match (policy, divergence) {
+            (RecreatePolicy::Never, _) => None,
+            (RecreatePolicy::Force, d) => Some(d.unwrap_or_else(|| "--force-recreate".into())),
+            (RecreatePolicy::Diverged, d) => d,
+        };
+        if let Some(cause) = recreate_cause {
+            ops.push(op(ContainerAction::Recreate { start }, &cause));
+        } else if !c.summary.status.is_up() && start {
+            ops.push(op(ContainerAction::Start, c.summary.status.as_str()));
+        } else {
+            ops.push(op(ContainerAction::Keep, c.summary.status.as_str()));
+        }
+    }
+    let first = observed.next_number(&svc.name);
+    let missing = replicas.saturating_sub(existing.len() as u32);
+    for number in first..first + missing {
+        let cause = if existing.is_empty() {
+            "not found"
+        } else {
+            "scale up"
+        };
+        ops.push(ContainerOp {
+            action: ContainerAction::Create { start },
+            service: svc.name.clone(),
+            name: container_name(&project.name, svc, number),
+            number,
+            id: None,
+            cause: cause.into(),
+        });
+    }
+    let wait_for = svc
+        .depends_on
+        .iter()
+        .filter(|(d, _)| selected.contains(*d))
+        .map(|(d, dep)| (d.clone(), dep.clone()))
+        .collect();
+    Ok(ServicePlan {
+        service: svc.name.clone(),
+        wait_for,
+        ops,
+    })
+}
+
+/// Why the container no longer matches the service, or `None` when it does.
+fn diverged(
+    svc: &Service,
+    c: &ObservedContainer,
+    wanted_hash: &str,
+    wanted_keys: &BTreeMap<String, String>,
+    opts: &ReconcileOptions,
+) -> Option<String> {
+    if c.config_hash != wanted_hash {
+        if c.config_keys.is_empty() {
+            return Some("config hash changed".into());
+        }
+        let keys: BTreeSet<&String> = wanted_keys.keys().chain(c.config_keys.keys()).collect();
+        let changed: Vec<&str> = keys
+            .into_iter()
+            .filter(|k| wanted_keys.get(*k) != c.config_keys.get(*k))
+            .map(String::as_str)
+            .collect();
+        if changed.is_empty() {
+            return Some("config hash changed".into());
+        }
+        return Some(format!("config hash changed: {}", changed.join(", ")));
+    }
+    if let Some(id) = opts.image_ids.get(&svc.name)
+        && !c.summary.image_id.is_empty()
+        && *id != c.summary.image_id
+    {
+        return Some("image updated".into());
+    }
+    None
+}
+
+/// One short hash per top-level key of the service (and per entry of `environment`, `labels`
+/// and `annotations`), over the same normalised service [`service_hash`] hashes. Stored in a
+/// label so a later plan can say which keys changed.
+pub fn key_hashes(svc: &Service) -> BTreeMap<String, String> {
+    // The same fields `hash::service_hash` ignores.
+    let mut s = svc.clone();
+    s.build = None;
+    s.pull_policy = None;
+    s.scale = None;
+    if let Some(deploy) = s.deploy.as_mut() {
+        deploy.replicas = Some(1);
+    }
+    s.depends_on.clear();
+    s.profiles.clear();
+    let value = serde_json::to_value(&s).unwrap_or_default();
+    let mut out = BTreeMap::new();
+    let short = |v: &serde_json::Value| {
+        let bytes = serde_json::to_vec(v).unwrap_or_default();
+        hex::encode(Sha256::digest(&bytes))[..8].to_string()
+    };
+    if let serde_json::Value::Object(map) = value {
+        for (k, v) in map {
+            match (&*k, &v) {
+                ("environment" | "labels" | "annotations", serde_json::Value::Object(m)) => {
+                    for (sub, sv) in m {
+                        // Commas and '=' would break the label's `k=v,k=v` form.
+                        let sub: String = sub
+                            .chars()
+                            .map(|ch| if ch == ',' || ch == '=' { '_' } else { ch })
+                            .collect();
+                        out.insert(format!("{k}.{sub}"), short(sv));
+                    }
+                }
+                _ => {
+                    out.insert(k, short(&v));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Version written to `com.docker.compose.version` (tools read it; compose writes its own).
+pub const COMPOSE_VERSION: &str = "2.40.0";
+
+/// The `com.docker.compose.*` labels of a service container (plus the service's own labels).
+pub fn container_labels(
+    project: &Project,
+    svc: &Service,
+    number: u32,
+    oneoff: bool,
+) -> BTreeMap<String, String> {
+    use crate::labels as l;
+    use crate::observe::{CONFIG_KEYS, format_config_keys};
+    let mut out = svc.labels.clone();
+    out.insert(l::PROJECT.into(), project.name.clone());
+    out.insert(l::SERVICE.into(), svc.name.clone());
+    out.insert(l::CONTAINER_NUMBER.into(), number.to_string());
+    out.insert(
+        l::ONEOFF.into(),
+        if oneoff { "True" } else { "False" }.into(),
+    );
+    out.insert(l::CONFIG_HASH.into(), service_hash(svc));
+    out.insert(CONFIG_KEYS.into(), format_config_keys(&key_hashes(svc)));
+    out.insert(
+        l::WORKING_DIR.into(),
+        project.working_dir.display().to_string(),
+    );
+    out.insert(l::CONFIG_FILES.into(), project.compose_files.join(","));
+    out.insert(l::VERSION.into(), COMPOSE_VERSION.into());
+    let deps: Vec<String> = svc
+        .depends_on
+        .iter()
+        .map(|(d, dep)| format!("{d}:{}:{}", dep.condition, dep.restart))
+        .collect();
+    out.insert(l::DEPENDS_ON.into(), deps.join(","));
+    out.insert(l::IMAGE.into(), svc.image_name(&project.name));
+    out
+}
+
+/// Labels of a project network or volume (`label` is `labels::NETWORK` or `labels::VOLUME`).
+pub fn object_labels(
+    project: &Project,
+    label: &str,
+    key: &str,
+    own: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut out = own.clone();
+    out.insert(crate::labels::PROJECT.into(), project.name.clone());
+    out.insert(label.into(), key.into());
+    out.insert(crate::labels::VERSION.into(), COMPOSE_VERSION.into());
+    out
+}
