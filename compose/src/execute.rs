@@ -1,0 +1,573 @@
+//! `execute(project, plan, backend)`: runs a [`Plan`] against a [`Backend`] (the binary
+//! implements it over the engine and networking crates). Networks and volumes first, then the
+//! services level by level — the services of one level in parallel, bounded by a concurrency
+//! limit — each waiting for its `depends_on` conditions before it starts. When something
+//! fails, what this run created is removed again (containers and networks; volumes never,
+//! since they may already hold data) and the error names the service and the cause.
+
+use std::collections::BTreeMap;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::model::{
+    CONDITION_COMPLETED, CONDITION_HEALTHY, CONDITION_STARTED, Dependency, Project, Service,
+};
+use crate::observe::{ContainerSummary, ObjectSummary, RunState};
+use crate::plan::{ContainerAction, ContainerOp, ObjectAction, ObjectOp, Plan};
+
+/// An error from the backend, already worded for the user.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct BackendError(pub String);
+
+impl BackendError {
+    pub fn new(msg: impl std::fmt::Display) -> Self {
+        Self(msg.to_string())
+    }
+}
+
+/// What the orchestrator needs from an engine. Every call is blocking and may be made from
+/// several threads at once.
+pub trait Backend: Sync {
+    /// Every container (the caller filters by labels).
+    fn list_containers(&self) -> Result<Vec<ContainerSummary>, BackendError>;
+    fn list_networks(&self) -> Result<Vec<ObjectSummary>, BackendError>;
+    fn list_volumes(&self) -> Result<Vec<ObjectSummary>, BackendError>;
+    fn network_exists(&self, name: &str) -> Result<bool, BackendError>;
+    fn volume_exists(&self, name: &str) -> Result<bool, BackendError>;
+    fn create_network(&self, project: &Project, key: &str, name: &str) -> Result<(), BackendError>;
+    fn remove_network(&self, name: &str) -> Result<(), BackendError>;
+    fn create_volume(&self, project: &Project, key: &str, name: &str) -> Result<(), BackendError>;
+    fn remove_volume(&self, name: &str) -> Result<(), BackendError>;
+    /// The local image id a service would run, `None` when the image is not present.
+    fn image_id(&self, reference: &str) -> Result<Option<String>, BackendError>;
+    /// Creates the container of `service` number `number` named `name` (labels from
+    /// `reconcile::container_labels`); returns its id.
+    fn create_container(
+        &self,
+        project: &Project,
+        service: &Service,
+        name: &str,
+        number: u32,
+    ) -> Result<String, BackendError>;
+    fn start_container(&self, id: &str) -> Result<(), BackendError>;
+    fn stop_container(&self, id: &str, timeout: Option<u32>) -> Result<(), BackendError>;
+    /// Removes a stopped (or, when needed, killed) container; `volumes` removes its anonymous
+    /// volumes.
+    fn remove_container(&self, id: &str, volumes: bool) -> Result<(), BackendError>;
+    fn inspect_container(&self, id: &str) -> Result<ContainerSummary, BackendError>;
+    /// The last `lines` log lines (for error messages about a failing dependency).
+    fn log_tail(&self, id: &str, lines: usize) -> Vec<String>;
+    /// The health check log's last outputs, newest last.
+    fn health_log(&self, id: &str) -> Vec<String>;
+}
+
+/// Progress, one line per resource (docker compose's `✔ Container demo-web-1  Started`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// `Network`, `Volume` or `Container`.
+    pub kind: &'static str,
+    pub name: String,
+    /// `Creating`, `Created`, `Starting`, `Started`, `Waiting`, `Healthy`, `Exited`,
+    /// `Stopping`, `Stopped`, `Removing`, `Removed`, `Recreate`, `Recreated`, `Running`.
+    pub status: &'static str,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecuteOptions {
+    /// Services (or containers) worked on at once.
+    pub concurrency: usize,
+    /// Stop timeout for recreate / scale down / orphans (`-t`).
+    pub stop_timeout: Option<u32>,
+    /// Upper bound on waiting for one dependency condition; `None` waits until it is met or
+    /// can no longer be (unhealthy, exited).
+    pub dependency_timeout: Option<Duration>,
+    /// Poll interval for dependency conditions.
+    pub poll: Duration,
+}
+
+impl Default for ExecuteOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            stop_timeout: None,
+            dependency_timeout: None,
+            poll: Duration::from_millis(50),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ExecuteError {
+    #[error(
+        "network {name} declared as external, but could not be found; create it with `rcompose network create {name}`"
+    )]
+    ExternalNetworkMissing { name: String },
+    #[error("external volume \"{name}\" not found; create it with `rcompose volume create {name}`")]
+    ExternalVolumeMissing { name: String },
+    #[error("{what}: {source}")]
+    Backend {
+        what: String,
+        #[source]
+        source: BackendError,
+    },
+    #[error("dependency failed to start: {message}")]
+    Dependency { message: String },
+}
+
+/// What a successful run did: container ids per service (for `--wait`, attach, logs).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecuteReport {
+    pub containers: BTreeMap<String, Vec<(String, String)>>,
+}
+
+/// Everything this run created, for rollback.
+#[derive(Default)]
+struct Created {
+    networks: Vec<String>,
+    containers: Vec<(String, String)>,
+}
+
+/// Runs the plan. On error, removes the containers and networks this run created.
+pub fn execute(
+    project: &Project,
+    plan: &Plan,
+    backend: &dyn Backend,
+    opts: &ExecuteOptions,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<ExecuteReport, ExecuteError> {
+    let created = Mutex::new(Created::default());
+    let result = run(project, plan, backend, opts, on_event, &created);
+    if result.is_err() {
+        rollback(backend, &created.into_inner().unwrap_or_default(), on_event);
+    }
+    result
+}
+
+fn run(
+    project: &Project,
+    plan: &Plan,
+    backend: &dyn Backend,
+    opts: &ExecuteOptions,
+    on_event: &(dyn Fn(Event) + Sync),
+    created: &Mutex<Created>,
+) -> Result<ExecuteReport, ExecuteError> {
+    check_external(plan, backend)?;
+    for op in plan
+        .networks
+        .iter()
+        .filter(|n| n.action == ObjectAction::Create)
+    {
+        create_object(project, op, "Network", backend, on_event)?;
+        lock(created).networks.push(op.name.clone());
+    }
+    for op in plan
+        .volumes
+        .iter()
+        .filter(|v| v.action == ObjectAction::Create)
+    {
+        create_object(project, op, "Volume", backend, on_event)?;
+    }
+    let sem = Semaphore::new(opts.concurrency.max(1));
+    parallel(&plan.orphans, &sem, |op| {
+        remove_container(op, backend, opts, on_event)
+    })?;
+
+    let report = Mutex::new(ExecuteReport::default());
+    for level in &plan.levels {
+        parallel(level, &sem, |sp| {
+            if sp.starts_something() {
+                for (dep, d) in &sp.wait_for {
+                    wait_dependency(&sp.service, dep, d, backend, opts, on_event, &report)?;
+                }
+            }
+            let svc = &project.services[&sp.service];
+            let mut ids = vec![];
+            for op in &sp.ops {
+                if let Some(id) = run_op(project, svc, op, backend, opts, on_event, created)? {
+                    ids.push((op.name.clone(), id));
+                }
+            }
+            lock(&report).containers.insert(sp.service.clone(), ids);
+            Ok(())
+        })?;
+    }
+    Ok(report.into_inner().unwrap_or_default())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn check_external(plan: &Plan, backend: &dyn Backend) -> Result<(), ExecuteError> {
+    for op in plan
+        .networks
+        .iter()
+        .filter(|o| o.action == ObjectAction::External)
+    {
+        let found = backend
+            .network_exists(&op.name)
+            .map_err(|e| ExecuteError::Backend {
+                what: format!("network {}", op.name),
+                source: e,
+            })?;
+        if !found {
+            return Err(ExecuteError::ExternalNetworkMissing {
+                name: op.name.clone(),
+            });
+        }
+    }
+    for op in plan
+        .volumes
+        .iter()
+        .filter(|o| o.action == ObjectAction::External)
+    {
+        let found = backend
+            .volume_exists(&op.name)
+            .map_err(|e| ExecuteError::Backend {
+                what: format!("volume {}", op.name),
+                source: e,
+            })?;
+        if !found {
+            return Err(ExecuteError::ExternalVolumeMissing {
+                name: op.name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn create_object(
+    project: &Project,
+    op: &ObjectOp,
+    kind: &'static str,
+    backend: &dyn Backend,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<(), ExecuteError> {
+    let ev = |status| {
+        on_event(Event {
+            kind,
+            name: op.name.clone(),
+            status,
+        })
+    };
+    ev("Creating");
+    let res = if kind == "Network" {
+        backend.create_network(project, &op.key, &op.name)
+    } else {
+        backend.create_volume(project, &op.key, &op.name)
+    };
+    res.map_err(|e| ExecuteError::Backend {
+        what: format!("{} {}", kind.to_lowercase(), op.name),
+        source: e,
+    })?;
+    ev("Created");
+    Ok(())
+}
+
+fn container_err(name: &str) -> impl FnOnce(BackendError) -> ExecuteError + '_ {
+    move |e| ExecuteError::Backend {
+        what: format!("container {name}"),
+        source: e,
+    }
+}
+
+/// Runs one container operation; returns the id of the container that exists afterwards.
+fn run_op(
+    project: &Project,
+    svc: &Service,
+    op: &ContainerOp,
+    backend: &dyn Backend,
+    opts: &ExecuteOptions,
+    on_event: &(dyn Fn(Event) + Sync),
+    created: &Mutex<Created>,
+) -> Result<Option<String>, ExecuteError> {
+    let ev = |status| {
+        on_event(Event {
+            kind: "Container",
+            name: op.name.clone(),
+            status,
+        })
+    };
+    let create = |start: bool| -> Result<String, ExecuteError> {
+        ev("Creating");
+        let id = backend
+            .create_container(project, svc, &op.name, op.number)
+            .map_err(container_err(&op.name))?;
+        lock(created).containers.push((op.name.clone(), id.clone()));
+        ev("Created");
+        if start {
+            ev("Starting");
+            backend
+                .start_container(&id)
+                .map_err(container_err(&op.name))?;
+            ev("Started");
+        }
+        Ok(id)
+    };
+    match &op.action {
+        ContainerAction::Create { start } => create(*start).map(Some),
+        ContainerAction::Recreate { start } => {
+            let old = op.id.as_deref().unwrap_or_default();
+            ev("Recreate");
+            backend
+                .stop_container(old, opts.stop_timeout)
+                .map_err(container_err(&op.name))?;
+            backend
+                .remove_container(old, false)
+                .map_err(container_err(&op.name))?;
+            let id = create(*start)?;
+            ev("Recreated");
+            Ok(Some(id))
+        }
+        ContainerAction::Start => {
+            let id = op.id.clone().unwrap_or_default();
+            ev("Starting");
+            backend
+                .start_container(&id)
+                .map_err(container_err(&op.name))?;
+            ev("Started");
+            Ok(Some(id))
+        }
+        ContainerAction::Keep => {
+            ev("Running");
+            Ok(op.id.clone())
+        }
+        ContainerAction::Remove => {
+            remove_container(op, backend, opts, on_event)?;
+            Ok(None)
+        }
+    }
+}
+
+fn remove_container(
+    op: &ContainerOp,
+    backend: &dyn Backend,
+    opts: &ExecuteOptions,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<(), ExecuteError> {
+    let id = op.id.as_deref().unwrap_or_default();
+    let ev = |status| {
+        on_event(Event {
+            kind: "Container",
+            name: op.name.clone(),
+            status,
+        })
+    };
+    ev("Stopping");
+    backend
+        .stop_container(id, opts.stop_timeout)
+        .map_err(container_err(&op.name))?;
+    ev("Stopped");
+    ev("Removing");
+    backend
+        .remove_container(id, false)
+        .map_err(container_err(&op.name))?;
+    ev("Removed");
+    Ok(())
+}
+
+/// Blocks until every container of `dep` meets `d.condition`. A dependency with
+/// `required: false` that fails only produces an event, as in compose.
+fn wait_dependency(
+    service: &str,
+    dep: &str,
+    d: &Dependency,
+    backend: &dyn Backend,
+    opts: &ExecuteOptions,
+    on_event: &(dyn Fn(Event) + Sync),
+    report: &Mutex<ExecuteReport>,
+) -> Result<(), ExecuteError> {
+    let containers = lock(report)
+        .containers
+        .get(dep)
+        .cloned()
+        .unwrap_or_default();
+    for (name, id) in containers {
+        let res = wait_condition(&name, &id, dep, &d.condition, backend, opts, on_event);
+        match res {
+            Err(e) if !d.required => {
+                tracing::warn!("optional dependency {dep} of {service} failed: {e}");
+            }
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+fn wait_condition(
+    name: &str,
+    id: &str,
+    dep: &str,
+    condition: &str,
+    backend: &dyn Backend,
+    opts: &ExecuteOptions,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<(), ExecuteError> {
+    let ev = |status| {
+        on_event(Event {
+            kind: "Container",
+            name: name.to_string(),
+            status,
+        })
+    };
+    if condition == CONDITION_STARTED {
+        return Ok(());
+    }
+    ev("Waiting");
+    let started = Instant::now();
+    let fail = |why: String| {
+        let mut message = format!("service \"{dep}\" ({name}) {why}");
+        let health = backend.health_log(id);
+        if !health.is_empty() {
+            message.push_str("\n  last health check output:");
+            for l in health.iter().rev().take(3).rev() {
+                message.push_str(&format!("\n    {}", l.trim_end()));
+            }
+        }
+        let logs = backend.log_tail(id, 10);
+        if !logs.is_empty() {
+            message.push_str("\n  last log lines:");
+            for l in &logs {
+                message.push_str(&format!("\n    {}", l.trim_end()));
+            }
+        }
+        ExecuteError::Dependency { message }
+    };
+    loop {
+        let c = backend.inspect_container(id).map_err(container_err(name))?;
+        match condition {
+            CONDITION_HEALTHY => match c.health.as_deref() {
+                Some("healthy") => {
+                    ev("Healthy");
+                    return Ok(());
+                }
+                Some("unhealthy") => return Err(fail("is unhealthy".into())),
+                None => {
+                    return Err(fail(
+                        "has no healthcheck configured, so service_healthy can never be met".into(),
+                    ));
+                }
+                _ if !c.status.is_up() => {
+                    return Err(fail(format!("exited with code {}", c.exit_code)));
+                }
+                _ => {}
+            },
+            CONDITION_COMPLETED => {
+                if matches!(c.status, RunState::Exited | RunState::Dead) {
+                    if c.exit_code == 0 {
+                        ev("Exited");
+                        return Ok(());
+                    }
+                    return Err(fail(format!(
+                        "didn't complete successfully: exit {}",
+                        c.exit_code
+                    )));
+                }
+            }
+            other => {
+                return Err(ExecuteError::Dependency {
+                    message: format!("unknown depends_on condition \"{other}\" for {dep}"),
+                });
+            }
+        }
+        if let Some(t) = opts.dependency_timeout
+            && started.elapsed() > t
+        {
+            return Err(fail(format!(
+                "did not become {} within {}s",
+                if condition == CONDITION_HEALTHY {
+                    "healthy"
+                } else {
+                    "complete"
+                },
+                t.as_secs()
+            )));
+        }
+        std::thread::sleep(opts.poll);
+    }
+}
+
+fn rollback(backend: &dyn Backend, created: &Created, on_event: &(dyn Fn(Event) + Sync)) {
+    for (name, id) in created.containers.iter().rev() {
+        let _ = backend.stop_container(id, Some(0));
+        if backend.remove_container(id, true).is_ok() {
+            on_event(Event {
+                kind: "Container",
+                name: name.clone(),
+                status: "Removed",
+            });
+        }
+    }
+    for name in created.networks.iter().rev() {
+        if backend.remove_network(name).is_ok() {
+            on_event(Event {
+                kind: "Network",
+                name: name.clone(),
+                status: "Removed",
+            });
+        }
+    }
+}
+
+/// A counting semaphore: at most `n` tasks at once across all levels.
+pub struct Semaphore {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Semaphore {
+    pub fn new(n: usize) -> Self {
+        Self {
+            free: Mutex::new(n),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn acquire(&self) {
+        let mut free = lock(&self.free);
+        while *free == 0 {
+            free = self.cv.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+    }
+
+    fn release(&self) {
+        *lock(&self.free) += 1;
+        self.cv.notify_one();
+    }
+}
+
+/// Runs `f` on every item in parallel (bounded by `sem`); returns the first error, after all
+/// started tasks have finished.
+pub fn parallel<T: Sync, E: Send>(
+    items: &[T],
+    sem: &Semaphore,
+    f: impl Fn(&T) -> Result<(), E> + Sync,
+) -> Result<(), E> {
+    if items.len() == 1 {
+        return f(&items[0]);
+    }
+    let results: Vec<Result<(), E>> = std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .iter()
+            .map(|item| {
+                let f = &f;
+                s.spawn(move || {
+                    sem.acquire();
+                    let r = f(item);
+                    sem.release();
+                    r
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests;

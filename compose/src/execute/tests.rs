@@ -1,0 +1,318 @@
+//! Executor tests against a recording fake backend.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::*;
+use crate::model::Service;
+use crate::observe::ObservedState;
+use crate::reconcile::{ReconcileOptions, reconcile};
+
+#[derive(Default)]
+struct Fake {
+    calls: Mutex<Vec<String>>,
+    /// Container name → health it reports.
+    health: BTreeMap<String, &'static str>,
+    /// Container name → exit code once "exited" (for service_completed_successfully).
+    exits: BTreeMap<String, i32>,
+    fail_create: Option<String>,
+    ids: Mutex<BTreeMap<String, String>>,
+}
+
+impl Fake {
+    fn log(&self, s: String) {
+        self.calls.lock().unwrap().push(s);
+    }
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+    fn name_of(&self, id: &str) -> String {
+        id.trim_start_matches("id-").to_string()
+    }
+}
+
+impl Backend for Fake {
+    fn list_containers(&self) -> Result<Vec<ContainerSummary>, BackendError> {
+        Ok(vec![])
+    }
+    fn list_networks(&self) -> Result<Vec<ObjectSummary>, BackendError> {
+        Ok(vec![])
+    }
+    fn list_volumes(&self) -> Result<Vec<ObjectSummary>, BackendError> {
+        Ok(vec![])
+    }
+    fn network_exists(&self, name: &str) -> Result<bool, BackendError> {
+        Ok(name == "present")
+    }
+    fn volume_exists(&self, _: &str) -> Result<bool, BackendError> {
+        Ok(false)
+    }
+    fn create_network(&self, _: &Project, _: &str, name: &str) -> Result<(), BackendError> {
+        self.log(format!("create network {name}"));
+        Ok(())
+    }
+    fn remove_network(&self, name: &str) -> Result<(), BackendError> {
+        self.log(format!("remove network {name}"));
+        Ok(())
+    }
+    fn create_volume(&self, _: &Project, _: &str, name: &str) -> Result<(), BackendError> {
+        self.log(format!("create volume {name}"));
+        Ok(())
+    }
+    fn remove_volume(&self, name: &str) -> Result<(), BackendError> {
+        self.log(format!("remove volume {name}"));
+        Ok(())
+    }
+    fn image_id(&self, _: &str) -> Result<Option<String>, BackendError> {
+        Ok(Some("sha256:x".into()))
+    }
+    fn create_container(
+        &self,
+        _: &Project,
+        _: &Service,
+        name: &str,
+        _: u32,
+    ) -> Result<String, BackendError> {
+        if self.fail_create.as_deref() == Some(name) {
+            return Err(BackendError::new("image not found"));
+        }
+        self.log(format!("create {name}"));
+        let id = format!("id-{name}");
+        self.ids.lock().unwrap().insert(name.into(), id.clone());
+        Ok(id)
+    }
+    fn start_container(&self, id: &str) -> Result<(), BackendError> {
+        self.log(format!("start {}", self.name_of(id)));
+        Ok(())
+    }
+    fn stop_container(&self, id: &str, _: Option<u32>) -> Result<(), BackendError> {
+        self.log(format!("stop {}", self.name_of(id)));
+        Ok(())
+    }
+    fn remove_container(&self, id: &str, _: bool) -> Result<(), BackendError> {
+        self.log(format!("rm {}", self.name_of(id)));
+        Ok(())
+    }
+    fn inspect_container(&self, id: &str) -> Result<ContainerSummary, BackendError> {
+        let name = self.name_of(id);
+        let mut c = ContainerSummary {
+            id: id.into(),
+            name: name.clone(),
+            status: RunState::Running,
+            health: self.health.get(&name).map(|h| h.to_string()),
+            ..Default::default()
+        };
+        if let Some(code) = self.exits.get(&name) {
+            c.status = RunState::Exited;
+            c.exit_code = *code;
+        }
+        Ok(c)
+    }
+    fn log_tail(&self, _: &str, _: usize) -> Vec<String> {
+        vec!["db: out of cheese".into()]
+    }
+    fn health_log(&self, _: &str) -> Vec<String> {
+        vec!["connection refused".into()]
+    }
+}
+
+/// (dependency, condition, required)
+type Dep<'a> = (&'a str, &'a str, bool);
+
+fn project(edges: &[(&str, &[Dep])]) -> Project {
+    let mut p = Project {
+        name: "demo".into(),
+        ..Default::default()
+    };
+    p.networks.insert("default".into(), Default::default());
+    p.volumes.insert("data".into(), Default::default());
+    for (name, deps) in edges {
+        let mut svc = Service {
+            name: name.to_string(),
+            image: Some("busybox".into()),
+            ..Default::default()
+        };
+        for (d, cond, required) in *deps {
+            svc.depends_on.insert(
+                d.to_string(),
+                Dependency {
+                    condition: cond.to_string(),
+                    restart: false,
+                    required: *required,
+                },
+            );
+        }
+        p.services.insert(name.to_string(), svc);
+    }
+    p
+}
+
+fn run_plan(p: &Project, fake: &Fake) -> Result<ExecuteReport, ExecuteError> {
+    let plan = reconcile(p, &ObservedState::default(), &ReconcileOptions::default()).unwrap();
+    let opts = ExecuteOptions {
+        dependency_timeout: Some(Duration::from_secs(5)),
+        poll: Duration::from_millis(1),
+        ..Default::default()
+    };
+    execute(p, &plan, fake, &opts, &|_| {})
+}
+
+fn pos(calls: &[String], s: &str) -> usize {
+    calls
+        .iter()
+        .position(|c| c == s)
+        .unwrap_or_else(|| panic!("{s} not in {calls:?}"))
+}
+
+#[test]
+fn starts_in_dependency_order_after_healthy() {
+    let p = project(&[
+        ("db", &[]),
+        ("api", &[("db", CONDITION_HEALTHY, true)]),
+        ("web", &[("api", CONDITION_STARTED, true)]),
+    ]);
+    let fake = Fake {
+        health: [("demo-db-1".to_string(), "healthy")].into(),
+        ..Default::default()
+    };
+    let report = run_plan(&p, &fake).unwrap();
+    let calls = fake.calls();
+    assert_eq!(calls[0], "create network demo_default");
+    assert_eq!(calls[1], "create volume demo_data");
+    assert!(pos(&calls, "start demo-db-1") < pos(&calls, "create demo-api-1"));
+    assert!(pos(&calls, "start demo-api-1") < pos(&calls, "create demo-web-1"));
+    assert_eq!(
+        report.containers["web"],
+        [("demo-web-1".into(), "id-demo-web-1".into())]
+    );
+}
+
+#[test]
+fn unhealthy_dependency_fails_with_its_logs_and_rolls_back_but_keeps_volumes() {
+    let p = project(&[("db", &[]), ("api", &[("db", CONDITION_HEALTHY, true)])]);
+    let fake = Fake {
+        health: [("demo-db-1".to_string(), "unhealthy")].into(),
+        ..Default::default()
+    };
+    let err = run_plan(&p, &fake).unwrap_err().to_string();
+    assert!(
+        err.starts_with("dependency failed to start: service \"db\" (demo-db-1) is unhealthy"),
+        "{err}"
+    );
+    assert!(
+        err.contains("connection refused") && err.contains("out of cheese"),
+        "{err}"
+    );
+    let calls = fake.calls();
+    assert!(calls.contains(&"rm demo-db-1".to_string()), "{calls:?}");
+    assert!(
+        calls.contains(&"remove network demo_default".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|c| c.starts_with("remove volume")),
+        "{calls:?}"
+    );
+    assert!(!calls.contains(&"create demo-api-1".to_string()));
+}
+
+#[test]
+fn missing_healthcheck_and_failed_completion_are_explained() {
+    let p = project(&[("db", &[]), ("api", &[("db", CONDITION_HEALTHY, true)])]);
+    let err = run_plan(&p, &Fake::default()).unwrap_err().to_string();
+    assert!(err.contains("has no healthcheck configured"), "{err}");
+
+    let p = project(&[
+        ("init", &[]),
+        ("api", &[("init", CONDITION_COMPLETED, true)]),
+    ]);
+    let fake = Fake {
+        exits: [("demo-init-1".to_string(), 3)].into(),
+        ..Default::default()
+    };
+    let err = run_plan(&p, &fake).unwrap_err().to_string();
+    assert!(
+        err.contains("didn't complete successfully: exit 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn optional_dependency_failure_does_not_stop_up() {
+    let p = project(&[
+        ("init", &[]),
+        ("api", &[("init", CONDITION_COMPLETED, false)]),
+    ]);
+    let fake = Fake {
+        exits: [("demo-init-1".to_string(), 1)].into(),
+        ..Default::default()
+    };
+    run_plan(&p, &fake).unwrap();
+    assert!(fake.calls().contains(&"start demo-api-1".to_string()));
+}
+
+#[test]
+fn completed_dependency_lets_dependents_start() {
+    let p = project(&[
+        ("init", &[]),
+        ("api", &[("init", CONDITION_COMPLETED, true)]),
+    ]);
+    let fake = Fake {
+        exits: [("demo-init-1".to_string(), 0)].into(),
+        ..Default::default()
+    };
+    run_plan(&p, &fake).unwrap();
+    assert!(fake.calls().contains(&"start demo-api-1".to_string()));
+}
+
+#[test]
+fn failed_create_removes_what_this_run_created() {
+    let p = project(&[
+        ("a", &[]),
+        ("b", &[]),
+        ("c", &[("a", CONDITION_STARTED, true)]),
+    ]);
+    let fake = Fake {
+        fail_create: Some("demo-c-1".into()),
+        ..Default::default()
+    };
+    let err = run_plan(&p, &fake).unwrap_err().to_string();
+    assert_eq!(err, "container demo-c-1: image not found");
+    let calls = fake.calls();
+    assert!(
+        calls.contains(&"rm demo-a-1".to_string()) && calls.contains(&"rm demo-b-1".to_string())
+    );
+}
+
+#[test]
+fn external_network_must_exist_before_anything_is_created() {
+    let mut p = project(&[("a", &[])]);
+    p.networks.insert(
+        "front".into(),
+        crate::model::Network {
+            external: true,
+            name: Some("missing".into()),
+            ..Default::default()
+        },
+    );
+    let err = run_plan(&p, &Fake::default()).unwrap_err();
+    assert!(matches!(err, ExecuteError::ExternalNetworkMissing { .. }));
+}
+
+#[test]
+fn semaphore_bounds_parallelism() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let sem = Semaphore::new(2);
+    let now = AtomicUsize::new(0);
+    let max = AtomicUsize::new(0);
+    let items: Vec<u32> = (0..8).collect();
+    parallel(&items, &sem, |_| -> Result<(), ()> {
+        let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+        max.fetch_max(n, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(5));
+        now.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    })
+    .unwrap();
+    assert!(max.load(Ordering::SeqCst) <= 2);
+}
