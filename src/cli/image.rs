@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 use super::{ExitStatus, GlobalOpts};
 
 mod fmt;
+mod progress;
+mod remote;
 
 #[derive(Debug, Args)]
 pub struct ImageArgs {
@@ -40,6 +42,43 @@ pub enum ImageCommand {
     Save(SaveArgs),
     /// Load an image from a tar archive (docker-archive or OCI layout) or STDIN
     Load(LoadArgs),
+    /// Download an image from a registry
+    Pull(remote::PullArgs),
+    /// Upload an image to a registry
+    Push(remote::PushArgs),
+    /// Search a private registry's catalog for images
+    Search(remote::SearchArgs),
+    /// Show the history of an image
+    History(HistoryArgs),
+    /// Remove unused images
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    pub image: String,
+    /// Print sizes and dates in human readable format
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub human: bool,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Format output: table, json, or a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +179,11 @@ pub fn run(global: &GlobalOpts, args: ImageArgs) -> anyhow::Result<ExitCode> {
         ImageCommand::Import(a) => import_cmd(&store, a),
         ImageCommand::Save(a) => save_cmd(&store, a),
         ImageCommand::Load(a) => load_cmd(&store, a),
+        ImageCommand::Pull(a) => remote::pull_cmd(&store, a),
+        ImageCommand::Push(a) => remote::push_cmd(&store, a),
+        ImageCommand::Search(a) => remote::search_cmd(a),
+        ImageCommand::History(a) => history_cmd(&store, a),
+        ImageCommand::Prune(a) => prune_cmd(&store, a),
     }
 }
 
@@ -548,5 +592,109 @@ fn load_cmd(store: &Store, a: LoadArgs) -> anyhow::Result<ExitCode> {
             println!("Loaded image ID: {id}");
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn history_cmd(store: &Store, a: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let img = store.resolve(&a.image)?;
+    let rows = rcompose_engine::image::history::history(&img);
+    if a.quiet {
+        for r in &rows {
+            println!(
+                "{}",
+                if r.id.starts_with("sha256:") {
+                    short_id(&r.id, a.no_trunc)
+                } else {
+                    r.id.clone()
+                }
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let json_of = |r: &rcompose_engine::image::history::HistoryRow| {
+        let id = if r.id.starts_with("sha256:") {
+            short_id(&r.id, a.no_trunc)
+        } else {
+            r.id.clone()
+        };
+        let created_by = if a.no_trunc || r.created_by.chars().count() <= 45 {
+            r.created_by.clone()
+        } else {
+            format!("{}…", r.created_by.chars().take(44).collect::<String>())
+        };
+        json!({
+            "ID": id,
+            "CreatedSince": if a.human { fmt::since(r.created.as_deref()) } else { r.created.clone().unwrap_or_default() },
+            "CreatedAt": r.created.clone().unwrap_or_default(),
+            "CreatedBy": created_by,
+            "Size": if a.human { fmt::human_size(r.size) } else { r.size.to_string() },
+            "Comment": r.comment,
+        })
+    };
+    match a.format.as_deref() {
+        Some("json") => {
+            for r in &rows {
+                println!("{}", json_of(r));
+            }
+        }
+        Some(t) if t != "table" => {
+            for r in &rows {
+                println!("{}", fmt::render(t, &json_of(r))?);
+            }
+        }
+        _ => {
+            let mut table = vec![vec![
+                "IMAGE".to_string(),
+                "CREATED".into(),
+                "CREATED BY".into(),
+                "SIZE".into(),
+                "COMMENT".into(),
+            ]];
+            for r in &rows {
+                let v = json_of(r);
+                let cell = |k: &str| v[k].as_str().unwrap_or("").to_string();
+                table.push(vec![
+                    cell("ID"),
+                    cell("CreatedSince"),
+                    cell("CreatedBy"),
+                    cell("Size"),
+                    cell("Comment"),
+                ]);
+            }
+            print!("{}", fmt::table(&table));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn prune_cmd(store: &Store, a: PruneArgs) -> anyhow::Result<ExitCode> {
+    if !a.force {
+        let what = if a.all {
+            "all images without at least one container associated to them"
+        } else {
+            "all dangling images"
+        };
+        eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        if !matches!(line.trim(), "y" | "Y" | "yes" | "Yes") {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let report = rcompose_engine::image::prune::prune(store, a.all)?;
+    if !report.events.is_empty() {
+        println!("Deleted Images:");
+        for e in &report.events {
+            match e {
+                RemoveEvent::Untagged(t) => println!("untagged: {t}"),
+                RemoveEvent::Deleted(d) => println!("deleted: {d}"),
+            }
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        fmt::human_size(report.reclaimed)
+    );
     Ok(ExitCode::SUCCESS)
 }

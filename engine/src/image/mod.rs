@@ -3,10 +3,14 @@
 
 pub mod archive;
 pub mod changes;
+pub mod history;
 pub mod import;
 pub mod inspect;
 pub mod platform;
+pub mod progress;
+pub mod prune;
 pub mod reference;
+pub mod registry;
 pub mod time;
 
 use std::path::PathBuf;
@@ -28,6 +32,8 @@ pub enum ImageError {
     },
     #[error("{0}")]
     Change(String),
+    #[error(transparent)]
+    Registry(#[from] registry::RegistryError),
     #[error("{0}")]
     Invalid(String),
 }

@@ -313,6 +313,19 @@ impl Locked<'_> {
         Ok(id)
     }
 
+    /// Record that the image is known to a registry as `name@sha256:…` (after a push).
+    pub fn add_repo_digest(&self, image_id: &str, repo_digest: &str) -> Result<()> {
+        let mut index = self.read_index()?;
+        let entry = index
+            .images
+            .get_mut(image_id)
+            .ok_or_else(|| StoreError::NoSuchImage(image_id.to_string()))?;
+        if entry.repo_digests.insert(repo_digest.to_string()) {
+            self.write_index(&index)?;
+        }
+        Ok(())
+    }
+
     /// Point the full tagged name `tag` at `image_id`.
     pub fn tag(&self, image_id: &str, tag: &str) -> Result<()> {
         let mut index = self.read_index()?;

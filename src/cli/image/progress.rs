@@ -1,0 +1,120 @@
+//! Renders pull/push progress: indicatif bars on a TTY, docker's plain lines otherwise.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rcompose_engine::image::progress::{LayerStatus, Progress};
+
+pub struct Renderer {
+    quiet: bool,
+    tty: Option<MultiProgress>,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+    /// Last status printed per layer in plain mode (print changes only).
+    last: Mutex<HashMap<String, &'static str>>,
+}
+
+impl Renderer {
+    pub fn new(quiet: bool) -> Renderer {
+        let is_tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
+        Renderer {
+            quiet,
+            tty: (is_tty && !quiet)
+                .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout())),
+            bars: Mutex::new(HashMap::new()),
+            last: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Print a line without disturbing the bars.
+    pub fn println(&self, line: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.tty {
+            Some(m) => {
+                let _ = m.println(line);
+            }
+            None => println!("{line}"),
+        }
+    }
+
+    pub fn event(&self, p: Progress) {
+        if self.quiet {
+            return;
+        }
+        match p {
+            Progress::Start(line) | Progress::Line(line) => self.println(&line),
+            Progress::Layer { id, status } => match &self.tty {
+                Some(multi) => self.bar(multi, &id, &status),
+                None => self.plain(&id, &status),
+            },
+        }
+    }
+
+    fn plain(&self, id: &str, status: &LayerStatus) {
+        if matches!(
+            status,
+            LayerStatus::Downloading(..) | LayerStatus::Pushing(..)
+        ) {
+            // docker prints progress counters only on a terminal; record the state change.
+            let label = if matches!(status, LayerStatus::Pushing(..)) {
+                "Pushing"
+            } else {
+                "Downloading"
+            };
+            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            if last.get(id) != Some(&label) {
+                last.insert(id.to_string(), label);
+            }
+            return;
+        }
+        let label = match status {
+            LayerStatus::Waiting => "Pulling fs layer",
+            other => other.label(),
+        };
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.get(id) != Some(&label) {
+            last.insert(id.to_string(), label);
+            println!("{id}: {label}");
+        }
+    }
+
+    fn bar(&self, multi: &MultiProgress, id: &str, status: &LayerStatus) {
+        let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
+        let bar = bars.entry(id.to_string()).or_insert_with(|| {
+            let b = multi.add(ProgressBar::new(0));
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{prefix}: {msg:<18} {wide_bar} {bytes}/{total_bytes}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b.set_prefix(id.to_string());
+            b
+        });
+        match status {
+            LayerStatus::Downloading(done, total) | LayerStatus::Pushing(done, total) => {
+                bar.set_length(*total);
+                bar.set_position(*done);
+                bar.set_message(status.label());
+            }
+            other => {
+                bar.set_message(other.label());
+                if other.is_final() {
+                    bar.set_style(
+                        ProgressStyle::with_template("{prefix}: {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    bar.finish();
+                }
+            }
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(m) = &self.tty {
+            let _ = m.clear();
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! End-to-end against Debian's docker-registry on loopback: push/pull round trip, tampered
+//! and truncated blobs, basic auth with login/logout, token auth, catalog search.
+
+#[path = "common/busybox.rs"]
+mod busybox;
+#[path = "common/registry.rs"]
+mod registry;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use registry::Auth;
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rcompose"))
+}
+
+/// Each test has its own store root and docker config dir.
+struct Env {
+    root: tempfile::TempDir,
+    docker_config: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            root: tempfile::tempdir().unwrap(),
+            docker_config: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(bin())
+            .arg("--root")
+            .arg(self.root.path())
+            .args(args)
+            .env("DOCKER_CONFIG", self.docker_config.path())
+            .env(
+                "RCOMPOSE_REGISTRY_CONFIG",
+                self.root.path().join("no-such-config.json"),
+            )
+            .output()
+            .expect("run rcompose")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "rcompose {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn fail(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "rcompose {args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn inspect(&self, name: &str) -> serde_json::Value {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
+        v[0].clone()
+    }
+
+    fn count(&self, sub: &str) -> usize {
+        std::fs::read_dir(self.root.path().join(sub))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+}
+
+fn tree(dir: &Path) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("find . -printf '%p %y %m %U %G %l\\n' | sort; find . -type f -exec sha256sum {} + | sort")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn lower(v: &serde_json::Value) -> PathBuf {
+    PathBuf::from(v["GraphDriver"]["Data"]["LowerDir"].as_str().unwrap())
+}
+
+#[test]
+fn push_rm_pull_gives_same_image_and_rootfs() {
+    let reg = registry::start(Auth::None);
+    let a = Env::new();
+    let name = format!("{}/busybox:1", reg.host());
+    let id = busybox::busybox_image(&bin(), a.root.path(), &name);
+    let before = tree(&lower(&a.inspect(&name)));
+
+    let out = a.ok(&["image", "push", &name]);
+    assert!(out.contains("Pushed"), "{out}");
+    assert!(out.contains("1: digest: sha256:"), "{out}");
+    let out = a.ok(&["image", "push", &name]);
+    assert!(
+        out.contains("Layer already exists"),
+        "second push skips blobs: {out}"
+    );
+
+    a.ok(&["image", "rm", &name]);
+    assert_eq!(a.count("layers"), 0);
+    let out = a.ok(&["image", "pull", &name]);
+    assert!(out.contains("Pull complete"), "{out}");
+    assert!(out.trim_end().ends_with(&name), "{out}");
+    let img = a.inspect(&name);
+    assert_eq!(img["Id"], id.as_str());
+    assert_eq!(tree(&lower(&img)), before, "run-ready rootfs identical");
+    assert_eq!(img["RepoDigests"].as_array().unwrap().len(), 1);
+
+    // A fresh root, pulled quietly; then again: up to date.
+    let b = Env::new();
+    let out = b.ok(&["image", "pull", "-q", &name]);
+    assert_eq!(out.trim(), name);
+    assert_eq!(b.inspect(&name)["Id"], id.as_str());
+    let out = b.ok(&["image", "pull", &name]);
+    assert!(out.contains("Image is up to date"), "{out}");
+
+    // Unknown tag: the registry's error, translated.
+    let err = b.fail(&["image", "pull", &format!("{}/busybox:nope", reg.host())]);
+    assert!(
+        err.contains("not found") && err.contains("manifest unknown"),
+        "{err}"
+    );
+
+    // Catalog search.
+    let out = b.ok(&["image", "search", &format!("{}/busy", reg.host())]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&format!("{}/busybox", reg.host()))),
+        "{out}"
+    );
+}
+
+#[test]
+fn tampered_and_truncated_blobs_are_rejected_and_leave_no_trace() {
+    let reg = registry::start(Auth::None);
+    let a = Env::new();
+    let name = format!("{}/busybox:t", reg.host());
+    busybox::busybox_image(&bin(), a.root.path(), &name);
+    a.ok(&["image", "push", &name]);
+    let manifest: serde_json::Value = {
+        let img = a.inspect(&name);
+        let digest = img["Descriptor"]["digest"].as_str().unwrap().to_string();
+        let bytes = std::fs::read(reg.blob_file(&digest)).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let file = reg.blob_file(layer);
+    let original = std::fs::read(&file).unwrap();
+
+    let mut tampered = original.clone();
+    let mid = tampered.len() / 2;
+    tampered[mid] ^= 0x55;
+    std::fs::write(&file, &tampered).unwrap();
+    let b = Env::new();
+    let err = b.fail(&["image", "pull", &name]);
+    assert!(err.contains("digest mismatch"), "{err}");
+    assert_eq!(b.count("layers"), 0);
+    assert!(
+        b.fail(&["image", "inspect", &name])
+            .contains("No such image")
+    );
+    assert!(
+        !b.root
+            .path()
+            .join("blobs/sha256")
+            .join(&layer[7..])
+            .exists()
+    );
+    assert_eq!(b.count("tmp"), 0);
+
+    std::fs::write(&file, &original[..original.len() / 2]).unwrap();
+    let err = b.fail(&["image", "pull", &name]);
+    assert!(
+        err.contains("truncated") || err.contains("digest mismatch"),
+        "{err}"
+    );
+    assert_eq!(b.count("layers"), 0);
+    assert!(
+        !b.root
+            .path()
+            .join("blobs/sha256")
+            .join(&layer[7..])
+            .exists()
+    );
+
+    // Repaired: the next pull completes (config and manifest blobs from before are reused).
+    std::fs::write(&file, &original).unwrap();
+    b.ok(&["image", "pull", &name]);
+    assert_eq!(b.count("layers"), 1);
+}
+
+#[test]
+fn basic_auth_login_push_pull_logout() {
+    let reg = registry::start(Auth::Basic {
+        user: "alice".into(),
+        pass: "s3cret".into(),
+    });
+    let a = Env::new();
+    let name = format!("{}/busybox:auth", reg.host());
+    busybox::busybox_image(&bin(), a.root.path(), &name);
+
+    let err = a.fail(&["image", "push", &name]);
+    assert!(
+        err.contains("unauthorized") && err.contains(&reg.host()),
+        "{err}"
+    );
+    let err = a.fail(&["login", &reg.host(), "-u", "alice", "-p", "wrong"]);
+    assert!(err.contains("unauthorized"), "{err}");
+    assert!(!a.docker_config.path().join("config.json").exists());
+
+    let out = a.ok(&["login", &reg.host(), "-u", "alice", "-p", "s3cret"]);
+    assert_eq!(out.trim(), "Login Succeeded");
+    let cfg = std::fs::read_to_string(a.docker_config.path().join("config.json")).unwrap();
+    assert!(cfg.contains(&reg.host()) && cfg.contains("auth"), "{cfg}");
+    a.ok(&["image", "push", &name]);
+    a.ok(&["image", "rm", &name]);
+    a.ok(&["image", "pull", &name]);
+
+    let out = a.ok(&["logout", &reg.host()]);
+    assert_eq!(
+        out.trim(),
+        format!("Removing login credentials for {}", reg.host())
+    );
+    a.ok(&["image", "rm", &name]);
+    let err = a.fail(&["image", "pull", &name]);
+    assert!(err.contains("unauthorized"), "{err}");
+}
+
+#[test]
+fn token_auth_push_and_pull() {
+    let reg = registry::start(Auth::Token {
+        user: "bob".into(),
+        pass: "tok-pass".into(),
+    });
+    let a = Env::new();
+    let name = format!("{}/busybox:tok", reg.host());
+    let id = busybox::busybox_image(&bin(), a.root.path(), &name);
+    let err = a.fail(&["image", "push", &name]);
+    assert!(err.contains("unauthorized"), "{err}");
+    a.ok(&["login", &reg.host(), "-u", "bob", "-p", "tok-pass"]);
+    a.ok(&["image", "push", &name]);
+    a.ok(&["image", "rm", &name]);
+    a.ok(&["image", "pull", &name]);
+    assert_eq!(a.inspect(&name)["Id"], id.as_str());
+}
+
+#[test]
+fn unreachable_registry_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = Env::new();
+    let err = e.fail(&["image", "pull", &format!("127.0.0.1:{port}/x:1")]);
+    assert!(err.contains("cannot reach registry"), "{err}");
+    let err = e.fail(&["image", "search", &format!("127.0.0.1:{port}/x")]);
+    assert!(err.contains("cannot reach registry"), "{err}");
+    assert_eq!(e.count("layers"), 0);
+}
