@@ -265,3 +265,28 @@ fn unreachable_registry_is_a_clear_error() {
     assert!(err.contains("cannot reach registry"), "{err}");
     assert_eq!(e.count("layers"), 0);
 }
+
+#[test]
+fn docker_hub_names_are_pulled_through_a_configured_mirror() {
+    let reg = registry::start(Auth::None);
+    let a = Env::new();
+    let mirrored = format!("{}/library/busybox:mirror", reg.host());
+    let id = busybox::busybox_image(&bin(), a.root.path(), &mirrored);
+    a.ok(&["image", "push", &mirrored]);
+
+    let b = Env::new();
+    let cfg = b.root.path().join("no-such-config.json");
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"registry-mirrors": ["http://{}"]}}"#, reg.host()),
+    )
+    .unwrap();
+    b.ok(&["image", "pull", "busybox:mirror"]);
+    let img = b.inspect("busybox:mirror");
+    assert_eq!(img["Id"], id.as_str());
+    assert_eq!(img["RepoTags"], serde_json::json!(["busybox:mirror"]));
+
+    std::fs::write(&cfg, "{not json").unwrap();
+    let err = b.fail(&["image", "pull", "busybox:mirror"]);
+    assert!(err.contains("no-such-config.json"), "{err}");
+}

@@ -100,3 +100,58 @@ pub fn select<'a>(
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::manifest::Platform;
+
+    fn desc(arch: &str, variant: Option<&str>, digest: &str) -> Descriptor {
+        Descriptor {
+            media_type: crate::store::manifest::OCI_MANIFEST.into(),
+            digest: digest.into(),
+            size: 1,
+            platform: Some(Platform {
+                architecture: arch.into(),
+                os: "linux".into(),
+                variant: variant.map(str::to_string),
+            }),
+            annotations: None,
+        }
+    }
+
+    #[test]
+    fn selects_platform() {
+        let list = vec![
+            desc("arm", Some("v6"), "a6"),
+            desc("arm", Some("v7"), "a7"),
+            desc("amd64", None, "x86"),
+            desc("arm64", Some("v8"), "a64"),
+        ];
+        let want = |s: &str| PlatformSpec::parse(s).unwrap();
+        assert_eq!(
+            select(&list, Some(&want("linux/amd64"))).unwrap().digest,
+            "x86"
+        );
+        assert_eq!(
+            select(&list, Some(&want("linux/arm/v7"))).unwrap().digest,
+            "a7"
+        );
+        assert_eq!(
+            select(&list, Some(&want("linux/arm64"))).unwrap().digest,
+            "a64"
+        );
+        assert_eq!(
+            select(&list, Some(&want("linux/aarch64"))).unwrap().digest,
+            "a64"
+        );
+        let err = select(&list, Some(&want("linux/s390x")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no matching manifest") && err.contains("linux/amd64"),
+            "{err}"
+        );
+        assert!(PlatformSpec::parse("amd64").is_err());
+    }
+}

@@ -176,3 +176,32 @@ fn diff_id_mismatch_and_bad_tar_leave_no_layer() {
     assert_eq!(count(&tmp.path().join("root/layers")), 0);
     assert_eq!(count(&tmp.path().join("root/tmp")), 0);
 }
+
+#[test]
+fn gzip_zstd_and_plain_layers_unpack_to_the_same_diff_id() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("root")).unwrap();
+    let locked = store.lock().unwrap();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_path("etc/hello").unwrap();
+    h.set_size(5);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, &b"hello"[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let diff = crate::store::digest::digest_of(&tar);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar).unwrap();
+    let gz = gz.finish().unwrap();
+    let zst = zstd::encode_all(&tar[..], 3).unwrap();
+    for blob in [&tar, &gz, &zst] {
+        let d = locked.put_blob(blob).unwrap();
+        let info = locked.ensure_layer(&d, Some(&diff), None).unwrap();
+        assert_eq!(info.diff_id, diff);
+        let dir = locked.layer_diff_dir(&info.chain_id).unwrap();
+        assert_eq!(std::fs::read(dir.join("etc/hello")).unwrap(), b"hello");
+    }
+    assert_eq!(count(&tmp.path().join("root/layers")), 1);
+}
