@@ -1,0 +1,149 @@
+//! Docker-shaped `inspect` JSON for a container.
+
+use serde_json::{Value, json};
+
+use super::model::{ContainerConfig, ContainerState, Status, ZERO_TIME};
+use super::store::ContainerStore;
+
+pub fn inspect_json(store: &ContainerStore, c: &ContainerConfig, st: &ContainerState) -> Value {
+    let or_zero = |s: &str| {
+        if s.is_empty() {
+            ZERO_TIME.to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let vols = crate::volume::Volumes::new(&store.root);
+    let mounts: Vec<Value> = c
+        .host
+        .mounts
+        .iter()
+        .map(|m| {
+            let (source, name) = match m.kind.as_str() {
+                "volume" => (
+                    vols.data_dir(&m.source)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    Some(m.source.clone()),
+                ),
+                _ => (m.source.clone(), None),
+            };
+            let mut v = json!({
+                "Type": m.kind, "Source": source, "Destination": m.target,
+                "Mode": if m.read_only { "ro" } else { "" }, "RW": !m.read_only,
+                "Propagation": if m.kind == "bind" { "rprivate" } else { "" },
+            });
+            if let Some(n) = name {
+                v["Name"] = json!(n);
+                v["Driver"] = json!("local");
+            }
+            v
+        })
+        .collect();
+    let health = st.health.as_ref().map(|h| {
+        json!({"Status": h.status, "FailingStreak": h.failing_streak,
+               "Log": h.log.iter().map(|l| json!({"Start": l.start, "End": l.end, "ExitCode": l.exit_code, "Output": l.output})).collect::<Vec<_>>()})
+    });
+    let mut state = json!({
+        "Status": st.status.as_str(),
+        "Running": matches!(st.status, Status::Running | Status::Paused),
+        "Paused": st.status == Status::Paused,
+        "Restarting": st.status == Status::Restarting,
+        "OOMKilled": st.oom_killed,
+        "Dead": st.status == Status::Dead,
+        "Pid": st.pid,
+        "ExitCode": st.exit_code,
+        "Error": st.error,
+        "StartedAt": or_zero(&st.started_at),
+        "FinishedAt": or_zero(&st.finished_at),
+    });
+    if let Some(h) = health {
+        state["Health"] = h;
+    }
+    let labels: serde_json::Map<String, Value> = c
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    let ulimits: Vec<Value> = c
+        .host
+        .ulimits
+        .iter()
+        .map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard}))
+        .collect();
+    let max_retry = match c.host.restart {
+        super::model::RestartPolicy::OnFailure { max_retries } => max_retries,
+        _ => 0,
+    };
+    let tmpfs: serde_json::Map<String, Value> = c
+        .host
+        .tmpfs
+        .iter()
+        .map(|t| {
+            let (d, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
+            (d.to_string(), json!(o))
+        })
+        .collect();
+    json!({
+        "Id": c.id,
+        "Created": c.created,
+        "Path": c.args.first().cloned().unwrap_or_default(),
+        "Args": c.args.iter().skip(1).collect::<Vec<_>>(),
+        "State": state,
+        "Image": c.image_id,
+        "ResolvConfPath": store.run_dir(&c.id).join("resolv.conf"),
+        "HostnamePath": store.run_dir(&c.id).join("hostname"),
+        "HostsPath": store.run_dir(&c.id).join("hosts"),
+        "LogPath": store.log_path(&c.id),
+        "Name": format!("/{}", c.name),
+        "RestartCount": st.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "HostConfig": {
+            "Binds": c.host.mounts.iter().filter(|m| m.kind != "tmpfs" && !m.anonymous && m.kind == "bind")
+                .map(|m| format!("{}:{}{}", m.source, m.target, if m.read_only { ":ro" } else { "" })).collect::<Vec<_>>(),
+            "NetworkMode": c.host.network_mode,
+            "RestartPolicy": {"Name": c.host.restart.name(), "MaximumRetryCount": max_retry},
+            "AutoRemove": c.host.auto_remove,
+            "CapAdd": c.host.cap_add,
+            "CapDrop": c.host.cap_drop,
+            "Privileged": c.host.privileged,
+            "ReadonlyRootfs": c.host.read_only,
+            "SecurityOpt": if c.host.no_new_privileges { vec!["no-new-privileges"] } else { vec![] },
+            "Memory": c.host.memory,
+            "NanoCpus": c.host.nano_cpus,
+            "PidsLimit": if c.host.pids_limit > 0 { json!(c.host.pids_limit) } else { Value::Null },
+            "ShmSize": if c.host.shm_size > 0 { c.host.shm_size } else { 64 << 20 },
+            "Ulimits": ulimits,
+            "Init": c.host.init,
+            "Tmpfs": tmpfs,
+            "LogConfig": {"Type": "json-file", "Config": {}},
+        },
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": {
+                "LowerDir": c.layer_dirs.iter().rev().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
+                "UpperDir": store.dir(&c.id).join("upper"),
+                "WorkDir": store.dir(&c.id).join("work"),
+                "MergedDir": store.dir(&c.id).join("merged"),
+            }
+        },
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": c.hostname,
+            "User": c.user,
+            "Tty": c.tty,
+            "OpenStdin": c.open_stdin,
+            "StdinOnce": c.open_stdin,
+            "Env": c.env,
+            "Cmd": c.cmd,
+            "Image": c.image,
+            "WorkingDir": c.working_dir,
+            "Entrypoint": if c.entrypoint.is_empty() { Value::Null } else { json!(c.entrypoint) },
+            "Labels": labels,
+            "StopSignal": c.stop_signal,
+            "StopTimeout": c.stop_timeout,
+        },
+        "NetworkSettings": {"Networks": {}},
+    })
+}

@@ -1,0 +1,96 @@
+//! Everything a start needs on the host before the runtime is called: the overlay root
+//! filesystem mounted, the network namespace, /etc/hostname, /etc/hosts, /etc/resolv.conf,
+//! volume sources, and the OCI bundle. Idempotent, so a restart redoes only what is missing.
+
+use std::fs;
+use std::path::PathBuf;
+
+use super::model::ContainerConfig;
+use super::spec::{SpecInput, build_spec};
+use super::store::{ContainerStore, write_atomic};
+use super::{ContainerError, netns, user};
+use crate::rootfs::Rootfs;
+
+/// Prepares the container and returns the bundle directory.
+pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf, ContainerError> {
+    let dir = store.dir(&cfg.id);
+    let rootfs = Rootfs::new(&dir);
+    if !rootfs.merged().exists() {
+        rootfs.prepare(&cfg.layer_dirs)?;
+    }
+    rootfs.mount(cfg.layer_dirs.len())?;
+    let merged = rootfs.merged();
+
+    let run_dir = store.run_dir(&cfg.id);
+    fs::create_dir_all(&run_dir).map_err(|e| ContainerError::io(&run_dir, e))?;
+
+    let netns_path = match cfg.host.network_mode.as_str() {
+        "host" => None,
+        _ => {
+            let p = store.netns_path(&cfg.id);
+            netns::ensure(&p)?;
+            Some(p)
+        }
+    };
+
+    let mut etc_files: Vec<(PathBuf, &'static str)> = vec![];
+    if cfg.host.network_mode != "host" {
+        let hostname = run_dir.join("hostname");
+        write_atomic(&hostname, format!("{}\n", cfg.hostname).as_bytes())?;
+        let hosts = run_dir.join("hosts");
+        let text = format!(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{}\n",
+            cfg.hostname
+        );
+        write_atomic(&hosts, text.as_bytes())?;
+        etc_files.push((hostname, "/etc/hostname"));
+        etc_files.push((hosts, "/etc/hosts"));
+    } else {
+        etc_files.push((PathBuf::from("/etc/hosts"), "/etc/hosts"));
+    }
+    let resolv = run_dir.join("resolv.conf");
+    let host_resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
+    write_atomic(&resolv, &host_resolv)?;
+    etc_files.push((resolv, "/etc/resolv.conf"));
+
+    let mut sources = Vec::with_capacity(cfg.host.mounts.len());
+    for m in &cfg.host.mounts {
+        let src = match m.kind.as_str() {
+            "bind" => {
+                let p = PathBuf::from(&m.source);
+                if !p.exists() {
+                    return Err(ContainerError::BindSourceMissing(p));
+                }
+                p
+            }
+            "volume" => crate::volume::Volumes::new(&store.root)
+                .data_dir(&m.source)
+                .map_err(|e| ContainerError::Other(e.to_string()))?,
+            _ => PathBuf::new(),
+        };
+        sources.push(src);
+    }
+
+    let u = user::resolve_user(&merged, &cfg.user)?;
+    let spec = build_spec(&SpecInput {
+        cfg,
+        rootfs: &merged,
+        user: &u,
+        netns: netns_path.as_deref(),
+        mount_sources: &sources,
+        etc_files: &etc_files,
+    })?;
+    let bundle = store.bundle_dir(&cfg.id);
+    fs::create_dir_all(&bundle).map_err(|e| ContainerError::io(&bundle, e))?;
+    let data = serde_json::to_vec(&spec).map_err(|e| ContainerError::Other(e.to_string()))?;
+    write_atomic(&bundle.join("config.json"), &data)?;
+    Ok(bundle)
+}
+
+/// Undoes `prepare` after the container stopped: unmounts the root filesystem and removes the
+/// network namespace. Never touches the upper dir (the container's changes are kept).
+pub fn teardown(store: &ContainerStore, id: &str) -> Result<(), ContainerError> {
+    Rootfs::new(store.dir(id)).unmount()?;
+    netns::remove(&store.netns_path(id))?;
+    Ok(())
+}

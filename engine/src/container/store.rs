@@ -1,0 +1,247 @@
+//! Container state on disk: `<root>/containers/<id>/{config.json,state.json}`, runtime files
+//! under `<run_root>/containers/<id>/`. Writes are atomic (temp + fsync + rename); a global
+//! flock serialises name reservation and removal, so two commands never claim one name.
+
+use std::fs::{self, File};
+use std::io::{ErrorKind, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::ContainerError;
+use super::model::{ContainerConfig, ContainerState};
+
+/// Paths and persistence for containers under one state root.
+#[derive(Debug, Clone)]
+pub struct ContainerStore {
+    pub root: PathBuf,
+    pub run_root: PathBuf,
+}
+
+/// A held flock; released on drop.
+pub struct Lock(#[allow(dead_code)] File);
+
+impl ContainerStore {
+    pub fn new(root: impl Into<PathBuf>, run_root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            run_root: run_root.into(),
+        }
+    }
+
+    pub fn containers_dir(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.containers_dir().join(id)
+    }
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.run_root.join("containers").join(id)
+    }
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join(format!("{id}-json.log"))
+    }
+    pub fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.run_dir(id).join("bundle")
+    }
+    /// Directory of libcontainer's per-container state.
+    pub fn runtime_root(&self) -> PathBuf {
+        self.run_root.join("runtime")
+    }
+    pub fn attach_socket(&self, id: &str) -> PathBuf {
+        self.run_dir(id).join("attach.sock")
+    }
+    pub fn netns_path(&self, id: &str) -> PathBuf {
+        self.run_root.join("netns").join(id)
+    }
+
+    /// Exclusive lock over the whole container set (names, creation, removal).
+    pub fn lock_all(&self) -> Result<Lock, ContainerError> {
+        let dir = self.containers_dir();
+        fs::create_dir_all(&dir).map_err(|e| ContainerError::io(&dir, e))?;
+        flock(&self.root.join("containers.lock"))
+    }
+
+    /// Exclusive lock over one container's state transitions.
+    pub fn lock(&self, id: &str) -> Result<Lock, ContainerError> {
+        flock(&self.dir(id).join("lock"))
+    }
+
+    pub fn load_config(&self, id: &str) -> Result<ContainerConfig, ContainerError> {
+        read_json(&self.dir(id).join("config.json"))
+    }
+    pub fn save_config(&self, cfg: &ContainerConfig) -> Result<(), ContainerError> {
+        write_json_atomic(&self.dir(&cfg.id).join("config.json"), cfg)
+    }
+    /// The state, or the default (created) state when none was written yet.
+    pub fn load_state(&self, id: &str) -> Result<ContainerState, ContainerError> {
+        let p = self.dir(id).join("state.json");
+        match fs::metadata(&p) {
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(ContainerState::default()),
+            _ => read_json(&p),
+        }
+    }
+    pub fn save_state(&self, id: &str, st: &ContainerState) -> Result<(), ContainerError> {
+        write_json_atomic(&self.dir(id).join("state.json"), st)
+    }
+
+    /// Every container with a readable config, oldest first. Unreadable directories (a crash
+    /// between mkdir and the first write) are skipped, and removed by `prune`.
+    pub fn list(&self) -> Result<Vec<ContainerConfig>, ContainerError> {
+        let dir = self.containers_dir();
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(ContainerError::io(&dir, e)),
+        };
+        let mut out = vec![];
+        for ent in rd.flatten() {
+            let name = ent.file_name();
+            let Some(id) = name.to_str() else { continue };
+            if let Ok(cfg) = self.load_config(id) {
+                out.push(cfg);
+            }
+        }
+        out.sort_by(|a, b| a.created.cmp(&b.created));
+        Ok(out)
+    }
+
+    /// Resolves a name, full id or unique id prefix, as docker does.
+    pub fn resolve(&self, key: &str) -> Result<ContainerConfig, ContainerError> {
+        let all = self.list()?;
+        let key = key.strip_prefix('/').unwrap_or(key);
+        if let Some(c) = all.iter().find(|c| c.id == key || c.name == key) {
+            return Ok(c.clone());
+        }
+        let by_prefix: Vec<_> = all.iter().filter(|c| c.id.starts_with(key)).collect();
+        match by_prefix.len() {
+            1 => return Ok(by_prefix[0].clone()),
+            n if n > 1 => {
+                return Err(ContainerError::Ambiguous {
+                    key: key.into(),
+                    count: n,
+                });
+            }
+            _ => {}
+        }
+        let suggestion = all
+            .iter()
+            .map(|c| (strsim::damerau_levenshtein(key, &c.name), &c.name))
+            .filter(|(d, n)| *d <= (n.len() / 3).max(1))
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, n)| n.clone());
+        Err(ContainerError::NotFound {
+            key: key.into(),
+            suggestion,
+        })
+    }
+
+    /// The container holding `name`, if any.
+    pub fn by_name(&self, name: &str) -> Result<Option<ContainerConfig>, ContainerError> {
+        Ok(self.list()?.into_iter().find(|c| c.name == name))
+    }
+}
+
+fn flock(path: &Path) -> Result<Lock, ContainerError> {
+    let f = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| ContainerError::io(path, e))?;
+    // SAFETY: plain flock on an fd we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(ContainerError::io(path, std::io::Error::last_os_error()));
+    }
+    Ok(Lock(f))
+}
+
+pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ContainerError> {
+    let data = fs::read(path).map_err(|e| ContainerError::io(path, e))?;
+    serde_json::from_slice(&data).map_err(|e| ContainerError::Corrupt {
+        path: path.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// temp file + fsync + rename + fsync(dir): a crash leaves the old or the new file, never half.
+pub(crate) fn write_json_atomic<T: Serialize>(path: &Path, v: &T) -> Result<(), ContainerError> {
+    let data = serde_json::to_vec_pretty(v).map_err(|e| ContainerError::Corrupt {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    write_atomic(path, &data)
+}
+
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ContainerError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("f"),
+        std::process::id()
+    ));
+    let io = |e| ContainerError::io(path, e);
+    let mut f = File::create(&tmp).map_err(io)?;
+    f.write_all(data).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::model::HostConfig;
+
+    fn cfg(id: &str, name: &str) -> ContainerConfig {
+        ContainerConfig {
+            id: id.into(),
+            name: name.into(),
+            created: crate::container::model::now_rfc3339(),
+            image: "img".into(),
+            image_id: String::new(),
+            layer_dirs: vec![],
+            args: vec![],
+            entrypoint: vec![],
+            cmd: vec![],
+            env: vec![],
+            working_dir: String::new(),
+            user: String::new(),
+            hostname: String::new(),
+            labels: Default::default(),
+            tty: false,
+            open_stdin: false,
+            stop_signal: "SIGTERM".into(),
+            stop_timeout: 10,
+            host: HostConfig::default(),
+            healthcheck: None,
+        }
+    }
+
+    #[test]
+    fn resolves_by_name_id_prefix_and_suggests() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = ContainerStore::new(tmp.path().join("r"), tmp.path().join("rr"));
+        for (id, name) in [("abc123", "web"), ("abd456", "worker")] {
+            fs::create_dir_all(s.dir(id)).unwrap();
+            s.save_config(&cfg(id, name)).unwrap();
+        }
+        assert_eq!(s.resolve("web").unwrap().id, "abc123");
+        assert_eq!(s.resolve("abd").unwrap().name, "worker");
+        assert!(matches!(
+            s.resolve("ab"),
+            Err(ContainerError::Ambiguous { count: 2, .. })
+        ));
+        match s.resolve("wbe") {
+            Err(ContainerError::NotFound { suggestion, .. }) => {
+                assert_eq!(suggestion.as_deref(), Some("web"))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

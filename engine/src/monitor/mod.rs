@@ -1,0 +1,304 @@
+//! The per-container monitor (like podman's conmon): the `rcompose` binary re-executed with a
+//! hidden subcommand, detached from the caller (double fork, own session, stdio on
+//! /dev/null). It prepares the container, starts it through the runtime, holds its stdio
+//! (pipes, or the PTY master with `-t`), writes the json-file log, serves attach clients on
+//! `<run_root>/containers/<id>/attach.sock`, records the exit, applies the restart policy and
+//! exits when the container is gone for good.
+//!
+//! It never runs an async runtime: libcontainer forks, so the process stays single-threaded.
+//! If the monitor is killed the container keeps running; short-lived commands then find the
+//! process by (pid, start time) and clean up themselves.
+
+mod io_loop;
+pub mod protocol;
+
+pub use io_loop::{recv_fd, wait_code};
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::container::model::{ContainerState, Status, now_rfc3339};
+use crate::container::{ContainerError, ContainerStore, prepare, proc};
+use crate::logs::LogWriter;
+use crate::runtime::{Libcontainer, Runtime};
+
+/// The hidden subcommand's name.
+pub const SUBCOMMAND: &str = "container-monitor";
+/// Fixed fd numbers in the monitor for the start handshake and the first attach client.
+const SYNC_FD: RawFd = 3;
+const ATTACH_FD: RawFd = 4;
+
+/// Starts a monitor for `id` and waits until the container runs (or failed to start).
+pub fn spawn(
+    exe: &Path,
+    store: &ContainerStore,
+    id: &str,
+    attach: Option<OwnedFd>,
+) -> Result<(), ContainerError> {
+    let (sync_r, sync_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| ContainerError::Other(format!("pipe: {e}")))?;
+    // Move both fds above the fixed slots so the dup2 below cannot clobber one with the other.
+    let high = |fd: RawFd| -> Result<OwnedFd, ContainerError> {
+        // SAFETY: F_DUPFD_CLOEXEC returns a new fd we own.
+        let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
+        if n < 0 {
+            return Err(ContainerError::Other(format!(
+                "dup: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(unsafe { OwnedFd::from_raw_fd(n) })
+    };
+    // Shadowing would keep the originals open (and the handshake would never see EOF).
+    let sync_w = {
+        let moved = high(sync_w.as_raw_fd())?;
+        drop(sync_w);
+        moved
+    };
+    let attach = match attach {
+        Some(a) => {
+            let moved = high(a.as_raw_fd())?;
+            drop(a);
+            Some(moved)
+        }
+        None => None,
+    };
+    let sync_raw = sync_w.as_raw_fd();
+    let attach_raw = attach.as_ref().map(|a| a.as_raw_fd());
+
+    let mut cmd = Command::new(exe);
+    cmd.arg("--root")
+        .arg(&store.root)
+        .arg("--run-root")
+        .arg(&store.run_root)
+        .arg(SUBCOMMAND)
+        .arg(id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if attach_raw.is_some() {
+        cmd.arg("--attach");
+    }
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::dup2(sync_raw, SYNC_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(a) = attach_raw
+                && libc::dup2(a, ATTACH_FD) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| ContainerError::io(exe, e))?;
+    drop(sync_w);
+    drop(attach);
+    // The first process forks the real monitor and exits at once.
+    let _ = child.wait();
+    let mut msg = String::new();
+    let _ = File::from(sync_r).read_to_string(&mut msg);
+    match msg.strip_prefix("ok") {
+        Some(_) => Ok(()),
+        None if msg.is_empty() => Err(ContainerError::Start {
+            id: id.into(),
+            message: "the monitor exited before the container started".into(),
+        }),
+        None => Err(ContainerError::Start {
+            id: id.into(),
+            message: msg.trim_start_matches("err ").trim().to_string(),
+        }),
+    }
+}
+
+/// Body of the hidden subcommand. Returns the process exit code.
+pub fn main(root: &Path, run_root: &Path, id: &str, attached: bool) -> i32 {
+    // Second fork: the caller's child exits now; we continue re-parented, in our own session.
+    // SAFETY: single-threaded at this point (no runtime, no threads started yet).
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { .. }) => unsafe { libc::_exit(0) },
+        Ok(nix::unistd::ForkResult::Child) => {}
+        Err(_) => return 1,
+    }
+    // SAFETY: fds handed over by `spawn` at fixed numbers.
+    let sync = unsafe { File::from_raw_fd(SYNC_FD) };
+    let attach = attached.then(|| unsafe { OwnedFd::from_raw_fd(ATTACH_FD) });
+    let store = ContainerStore::new(root, run_root);
+    let mut m = Monitor {
+        runtime: Libcontainer::new(store.runtime_root()),
+        store,
+        id: id.to_string(),
+        sync: Some(sync),
+    };
+    m.run(attach)
+}
+
+struct Monitor {
+    store: ContainerStore,
+    runtime: Libcontainer,
+    id: String,
+    sync: Option<File>,
+}
+
+impl Monitor {
+    fn report_start(&mut self, result: Result<(), String>) {
+        if let Some(mut s) = self.sync.take() {
+            let msg = match result {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("err {e}"),
+            };
+            let _ = s.write_all(msg.as_bytes());
+        }
+    }
+
+    fn user_stopped(&self) -> bool {
+        self.store.dir(&self.id).join("stopping").exists()
+    }
+
+    fn run(&mut self, attach: Option<OwnedFd>) -> i32 {
+        let cfg = match self.store.load_config(&self.id) {
+            Ok(c) => c,
+            Err(e) => {
+                self.report_start(Err(e.to_string()));
+                return 1;
+            }
+        };
+        let mut st = self.store.load_state(&self.id).unwrap_or_default();
+        st.monitor_pid = std::process::id() as i32;
+        st.monitor_start_ticks = proc::start_ticks(st.monitor_pid);
+        st.stopped_by_user = false;
+        let mut clients = io_loop::Clients::new(attach);
+        let mut log = match LogWriter::open(&self.store.log_path(&self.id)) {
+            Ok(l) => l,
+            Err(e) => {
+                self.report_start(Err(e.to_string()));
+                return 1;
+            }
+        };
+        let listener = io_loop::listen(&self.store.attach_socket(&self.id));
+        let mut backoff = Duration::from_millis(100);
+        let mut first = true;
+        let exit_code = loop {
+            let started = Instant::now();
+            let outcome = self.start_once(&cfg, &mut st);
+            let (pid, stdio) = match outcome {
+                Ok(v) => v,
+                Err(e) => {
+                    let msg = e.to_string();
+                    st.status = if first {
+                        Status::Created
+                    } else {
+                        Status::Exited
+                    };
+                    st.error = msg.clone();
+                    st.exit_code = if first { 0 } else { 128 };
+                    st.pid = 0;
+                    let _ = self.store.save_state(&self.id, &st);
+                    let _ = prepare::teardown(&self.store, &self.id);
+                    let _ = self.runtime.delete(&self.id);
+                    if first {
+                        self.report_start(Err(msg));
+                        return 1;
+                    }
+                    break 128;
+                }
+            };
+            if first {
+                self.report_start(Ok(()));
+                first = false;
+            }
+            let code = io_loop::serve(pid, stdio, &mut log, &mut clients, listener.as_ref(), &cfg);
+            let _ = log.flush_partial();
+            st.oom_killed = oom_killed(&self.id);
+            let _ = self.runtime.delete(&self.id);
+            st.exit_code = code;
+            st.pid = 0;
+            st.finished_at = now_rfc3339();
+            let stopped = self.user_stopped();
+            if cfg
+                .host
+                .restart
+                .should_restart(code, st.restart_count, stopped)
+            {
+                if started.elapsed() > Duration::from_secs(10) {
+                    backoff = Duration::from_millis(100);
+                }
+                st.status = Status::Restarting;
+                let _ = self.store.save_state(&self.id, &st);
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+                if self.user_stopped() {
+                    break code;
+                }
+                st.restart_count += 1;
+                continue;
+            }
+            break code;
+        };
+        st.status = Status::Exited;
+        st.pid = 0;
+        let _ = prepare::teardown(&self.store, &self.id);
+        if cfg.host.auto_remove {
+            let containers = crate::container::Containers::new(
+                &self.store.root,
+                &self.store.run_root,
+                PathBuf::new(),
+            );
+            let _ = self.store.save_state(&self.id, &st);
+            let _ = containers.remove(&self.id, true, true);
+        } else {
+            let _ = self.store.save_state(&self.id, &st);
+        }
+        let _ = std::fs::remove_file(self.store.attach_socket(&self.id));
+        clients.send_exit(exit_code);
+        0
+    }
+
+    /// Prepares and starts the container once; records the running state.
+    fn start_once(
+        &self,
+        cfg: &crate::container::ContainerConfig,
+        st: &mut ContainerState,
+    ) -> Result<(i32, io_loop::Stdio), ContainerError> {
+        let bundle = prepare::prepare(&self.store, cfg)?;
+        let (stdio, rt_stdio) = io_loop::make_stdio(cfg, &self.store.run_dir(&self.id))?;
+        let pid = self.runtime.run(&self.id, &bundle, rt_stdio)?;
+        let stdio = stdio.finish()?;
+        st.status = Status::Running;
+        st.pid = pid;
+        st.pid_start_ticks = proc::start_ticks(pid);
+        st.started_at = now_rfc3339();
+        st.finished_at = String::new();
+        st.error = String::new();
+        st.oom_killed = false;
+        self.store.save_state(&self.id, st)?;
+        Ok((pid, stdio))
+    }
+}
+
+/// Whether the kernel OOM killer fired in the container's memory cgroup (v1 or v2).
+fn oom_killed(id: &str) -> bool {
+    let v1 = format!("/sys/fs/cgroup/memory/rcompose/{id}/memory.oom_control");
+    let v2 = format!("/sys/fs/cgroup/rcompose/{id}/memory.events");
+    [v1, v2].iter().any(|p| {
+        std::fs::read_to_string(p)
+            .map(|s| {
+                s.lines().any(|l| {
+                    l.strip_prefix("oom_kill ")
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                        .is_some_and(|n| n > 0)
+                })
+            })
+            .unwrap_or(false)
+    })
+}

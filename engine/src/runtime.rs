@@ -1,0 +1,161 @@
+//! The OCI runtime behind one trait. The only implementation drives youki's `libcontainer` in
+//! process. libcontainer forks (clone3), so every call must come from a single-threaded
+//! process: the monitor or the (tokio-free) CLI, never from inside an async runtime.
+//!
+//! The container's init is created with CLONE_PARENT by libcontainer's intermediate process,
+//! so it is a child of the caller with no exit signal: wait for it with `__WALL`.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::Container;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("runtime: {op} container {id}: {source}")]
+    Libcontainer {
+        op: &'static str,
+        id: String,
+        #[source]
+        source: Box<libcontainer::error::LibcontainerError>,
+    },
+}
+
+/// Standard streams for the container's process: explicit fds (pipes, /dev/null), or a
+/// terminal whose master is sent on the unix socket at `console_socket`.
+pub enum Stdio {
+    Fds {
+        stdin: Option<OwnedFd>,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
+    Console(PathBuf),
+}
+
+/// What `exec` runs inside a running container: an OCI `process` object in a JSON file
+/// (args, env, cwd, user, capabilities, terminal), and its stdio.
+pub struct ExecRequest {
+    pub process_json: PathBuf,
+    pub stdio: Stdio,
+}
+
+pub trait Runtime {
+    /// Creates and starts the container described by `<bundle>/config.json`; returns the
+    /// host pid of its init.
+    fn run(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<i32, RuntimeError>;
+    /// Starts a new process inside the running container; returns its host pid.
+    fn exec(&self, id: &str, req: ExecRequest) -> Result<i32, RuntimeError>;
+    /// Kills what is left and removes the cgroup and the runtime's state.
+    fn delete(&self, id: &str) -> Result<(), RuntimeError>;
+    fn pause(&self, id: &str) -> Result<(), RuntimeError>;
+    fn resume(&self, id: &str) -> Result<(), RuntimeError>;
+    /// Whether the runtime still has state for `id`.
+    fn exists(&self, id: &str) -> bool;
+}
+
+/// libcontainer with its per-container state under `state_root/<id>`.
+pub struct Libcontainer {
+    pub state_root: PathBuf,
+}
+
+impl Libcontainer {
+    pub fn new(state_root: impl Into<PathBuf>) -> Self {
+        Self {
+            state_root: state_root.into(),
+        }
+    }
+
+    fn load(&self, id: &str, op: &'static str) -> Result<Container, RuntimeError> {
+        Container::load(self.state_root.join(id)).map_err(|e| lc(op, id, e))
+    }
+
+    fn builder(&self, id: &str, op: &'static str) -> Result<ContainerBuilder, RuntimeError> {
+        ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_root_path(&self.state_root)
+            .map_err(|e| lc(op, id, e))
+    }
+}
+
+fn lc(op: &'static str, id: &str, e: libcontainer::error::LibcontainerError) -> RuntimeError {
+    RuntimeError::Libcontainer {
+        op,
+        id: id.into(),
+        source: Box::new(e),
+    }
+}
+
+fn with_stdio(b: ContainerBuilder, stdio: Stdio) -> (ContainerBuilder, bool) {
+    match stdio {
+        Stdio::Fds {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            let b = b.with_stdout(stdout).with_stderr(stderr);
+            let b = match stdin {
+                Some(i) => b.with_stdin(i),
+                None => b,
+            };
+            (b, false)
+        }
+        Stdio::Console(p) => (b.with_console_socket(Some(p)), true),
+    }
+}
+
+impl Runtime for Libcontainer {
+    fn run(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<i32, RuntimeError> {
+        // A stale state dir (crash, monitor killed) would make the build fail.
+        if self.exists(id) {
+            self.delete(id)?;
+        }
+        let (b, tty) = with_stdio(self.builder(id, "create")?, stdio);
+        let mut c = b
+            .as_init(bundle)
+            .with_systemd(false)
+            .with_detach(tty)
+            .build()
+            .map_err(|e| lc("create", id, e))?;
+        if let Err(e) = c.start() {
+            let _ = c.delete(true);
+            return Err(lc("start", id, e));
+        }
+        Ok(c.pid().map(|p| p.as_raw()).unwrap_or(0))
+    }
+
+    fn exec(&self, id: &str, req: ExecRequest) -> Result<i32, RuntimeError> {
+        let (b, tty) = with_stdio(self.builder(id, "exec")?, req.stdio);
+        let pid = b
+            .as_tenant()
+            .with_process(Some(req.process_json))
+            .with_detach(tty)
+            .build()
+            .map_err(|e| lc("exec", id, e))?;
+        Ok(pid.as_raw())
+    }
+
+    fn delete(&self, id: &str) -> Result<(), RuntimeError> {
+        if !self.exists(id) {
+            return Ok(());
+        }
+        let mut c = self.load(id, "delete")?;
+        c.delete(true).map_err(|e| lc("delete", id, e))
+    }
+
+    fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+        self.load(id, "pause")?
+            .pause()
+            .map_err(|e| lc("pause", id, e))
+    }
+
+    fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+        self.load(id, "unpause")?
+            .resume()
+            .map_err(|e| lc("unpause", id, e))
+    }
+
+    fn exists(&self, id: &str) -> bool {
+        self.state_root.join(id).join("state.json").exists()
+    }
+}

@@ -1,0 +1,589 @@
+//! `container run/create/start/stop/restart/kill/rm/exec/wait/pause/unpause/rename/prune`.
+
+use std::collections::BTreeMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use rcompose_engine::container::exec::{ExecOptions, ExecStdio, wait_exec};
+use rcompose_engine::container::model::{HealthConfig, MountSpec, RestartPolicy, Status, Ulimit};
+use rcompose_engine::container::{Containers, CreateOptions, HostConfig, ImageInfo};
+
+use super::container::{
+    ExecArgs, KillArgs, NamesArgs, PruneArgs, RenameArgs, RmArgs, RunArgs, StartArgs, StopArgs,
+    engine,
+};
+use super::container_attach::{AttachMode, attach_stream, proxy_pty};
+use super::container_fmt::parse_size;
+use super::{ExitStatus, GlobalOpts};
+
+/// `run` (start = true) and `create`.
+pub fn run(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
+    let eng = engine(g)?;
+    let image = image_info(g, &a)?;
+    let detach = a.detach || !start;
+    let tty = a.tty;
+    let interactive = a.interactive;
+    let opts = create_options(&a)?;
+    let cfg = eng.create(&image, opts)?;
+    if !start {
+        println!("{}", cfg.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if detach {
+        if let Err(e) = eng.start(&cfg.id, None) {
+            let _ = eng.remove(&cfg.id, true, true);
+            return Err(e.into());
+        }
+        println!("{}", cfg.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (ours, theirs) = UnixStream::pair().context("creating the attach socket pair")?;
+    if let Err(e) = eng.start(&cfg.id, Some(OwnedFd::from(theirs))) {
+        let _ = eng.remove(&cfg.id, true, true);
+        return Err(e.into());
+    }
+    let mode = AttachMode {
+        stdin: interactive,
+        tty,
+        detach_keys: vec![0x10, 0x11],
+        sig_proxy: !tty,
+    };
+    finish_attach(&eng, &cfg.id, ours, &mode)
+}
+
+/// Runs the attach client and turns the outcome into our exit code.
+fn finish_attach(
+    eng: &Containers,
+    id: &str,
+    stream: UnixStream,
+    mode: &AttachMode,
+) -> Result<ExitCode> {
+    let st = eng.store.load_state(id).unwrap_or_default();
+    match attach_stream(stream, mode, st.pid)? {
+        Some(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn image_info(g: &GlobalOpts, a: &RunArgs) -> Result<ImageInfo> {
+    if a.rootfs {
+        let dir = std::fs::canonicalize(&a.image)
+            .with_context(|| format!("--rootfs {}: no such directory", a.image))?;
+        return Ok(ImageInfo {
+            reference: dir.display().to_string(),
+            layer_dirs: vec![dir],
+            ..Default::default()
+        });
+    }
+    let store = rcompose_engine::store::Store::open(&g.root)?;
+    let rec = store.resolve(&a.image).with_context(|| {
+        format!(
+            "Unable to find image '{}' locally; pull, load or import it first (`rcompose image pull {}`)",
+            a.image, a.image
+        )
+    })?;
+    let c = &rec.config_json["config"];
+    let strs = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let labels = c["Labels"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), s(v))).collect())
+        .unwrap_or_default();
+    let volumes = c["Volumes"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let hc = &c["Healthcheck"];
+    let healthcheck = hc["Test"].as_array().map(|_| HealthConfig {
+        test: strs(&hc["Test"]),
+        interval_ms: hc["Interval"].as_u64().unwrap_or(0) / 1_000_000,
+        timeout_ms: hc["Timeout"].as_u64().unwrap_or(0) / 1_000_000,
+        start_period_ms: hc["StartPeriod"].as_u64().unwrap_or(0) / 1_000_000,
+        retries: hc["Retries"].as_u64().unwrap_or(0) as u32,
+    });
+    Ok(ImageInfo {
+        reference: a.image.clone(),
+        id: rec.id.clone(),
+        layer_dirs: rec.layer_dirs.clone(),
+        entrypoint: strs(&c["Entrypoint"]),
+        cmd: strs(&c["Cmd"]),
+        env: strs(&c["Env"]),
+        working_dir: s(&c["WorkingDir"]),
+        user: s(&c["User"]),
+        stop_signal: s(&c["StopSignal"]),
+        labels,
+        volumes,
+        healthcheck,
+    })
+}
+
+fn create_options(a: &RunArgs) -> Result<CreateOptions> {
+    let mut env = vec![];
+    for f in &a.env_file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading --env-file {}", f.display()))?;
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            env.push(env_entry(line));
+        }
+    }
+    env.extend(a.env.iter().map(|e| env_entry(e)));
+    let mut labels = BTreeMap::new();
+    for l in &a.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let size = |flag: &str, v: &Option<String>| -> Result<i64> {
+        match v {
+            None => Ok(0),
+            Some(s) => parse_size(s).ok_or_else(|| {
+                anyhow!("invalid value \"{s}\" for {flag}: use a size such as 64m or 1g")
+            }),
+        }
+    };
+    let mut no_new_privileges = false;
+    for o in &a.security_opt {
+        match o.as_str() {
+            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {
+                no_new_privileges = true
+            }
+            "no-new-privileges:false" | "no-new-privileges=false" => {}
+            other => bail!("not supported yet: --security-opt {other} (only no-new-privileges)"),
+        }
+    }
+    if !matches!(a.network.as_str(), "none" | "host") {
+        bail!(
+            "not supported yet: --network {}: use --network none or --network host",
+            a.network
+        );
+    }
+    let mut mounts = vec![];
+    for v in &a.volumes {
+        mounts.push(parse_volume(v)?);
+    }
+    for m in &a.mounts {
+        mounts.push(parse_mount(m)?);
+    }
+    let mut ulimits = vec![];
+    for u in &a.ulimit {
+        ulimits.push(parse_ulimit(u)?);
+    }
+    let healthcheck = if a.no_healthcheck {
+        Some(HealthConfig {
+            test: vec!["NONE".into()],
+            interval_ms: 0,
+            timeout_ms: 0,
+            start_period_ms: 0,
+            retries: 0,
+        })
+    } else {
+        a.health_cmd.as_ref().map(|cmd| HealthConfig {
+            test: vec!["CMD-SHELL".into(), cmd.clone()],
+            interval_ms: a
+                .health_interval
+                .as_deref()
+                .and_then(parse_duration_ms)
+                .unwrap_or(30_000),
+            timeout_ms: a
+                .health_timeout
+                .as_deref()
+                .and_then(parse_duration_ms)
+                .unwrap_or(30_000),
+            start_period_ms: a
+                .health_start_period
+                .as_deref()
+                .and_then(parse_duration_ms)
+                .unwrap_or(0),
+            retries: a.health_retries.unwrap_or(3),
+        })
+    };
+    if a.init && !Path::new(rcompose_engine::container::spec::HOST_INIT).exists() {
+        bail!(
+            "--init needs {} on the host (Debian package tini)",
+            rcompose_engine::container::spec::HOST_INIT
+        );
+    }
+    Ok(CreateOptions {
+        name: a.name.clone(),
+        cmd: a.command.clone(),
+        entrypoint: a.entrypoint.as_ref().map(|e| {
+            if e.is_empty() {
+                vec![]
+            } else {
+                vec![e.clone()]
+            }
+        }),
+        env,
+        working_dir: a.workdir.clone(),
+        user: a.user.clone(),
+        hostname: a.hostname.clone(),
+        labels,
+        tty: a.tty,
+        open_stdin: a.interactive,
+        stop_signal: a.stop_signal.clone(),
+        stop_timeout: a.stop_timeout,
+        healthcheck,
+        volumes_from: a.volumes_from.clone(),
+        host: HostConfig {
+            auto_remove: a.rm,
+            restart: RestartPolicy::parse(&a.restart)?,
+            network_mode: a.network.clone(),
+            cap_add: a.cap_add.clone(),
+            cap_drop: a.cap_drop.clone(),
+            privileged: a.privileged,
+            read_only: a.read_only,
+            no_new_privileges,
+            memory: size("--memory", &a.memory)?,
+            nano_cpus: a.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
+            pids_limit: a.pids_limit.filter(|p| *p > 0).unwrap_or(0),
+            shm_size: size("--shm-size", &a.shm_size)?,
+            ulimits,
+            init: a.init,
+            tmpfs: a.tmpfs.clone(),
+            mounts,
+        },
+    })
+}
+
+/// `KEY=VALUE`, or `KEY` taken from our environment (dropped when unset), as docker does.
+fn env_entry(e: &str) -> String {
+    if e.contains('=') {
+        e.to_string()
+    } else {
+        format!("{e}={}", std::env::var(e).unwrap_or_default())
+    }
+}
+
+fn parse_duration_ms(s: &str) -> Option<u64> {
+    let (num, mul) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000.0)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3_600_000.0)
+    } else {
+        (s, 1000.0)
+    };
+    num.parse::<f64>().ok().map(|v| (v * mul) as u64)
+}
+
+/// docker `-v`: `/ctr` (anonymous), `name:/ctr[:opts]` (named), `/host:/ctr[:opts]` (bind).
+fn parse_volume(v: &str) -> Result<MountSpec> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [dst] => ("", *dst, ""),
+        [src, dst] => (*src, *dst, ""),
+        [src, dst, opts] => (*src, *dst, *opts),
+        _ => bail!("invalid volume specification \"{v}\": use [SOURCE:]TARGET[:ro|rw]"),
+    };
+    if !dst.starts_with('/') {
+        bail!("invalid volume specification \"{v}\": the container path must be absolute");
+    }
+    let mut read_only = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => read_only = true,
+            "rw" | "z" | "Z" | "rprivate" | "private" => {}
+            other => bail!("invalid volume option \"{other}\" in \"{v}\": use ro or rw"),
+        }
+    }
+    let (kind, source, anonymous) = if src.is_empty() {
+        ("volume", String::new(), true)
+    } else if src.starts_with('/') || src.starts_with('.') {
+        let p = std::path::absolute(src)?;
+        // `-v` creates a missing host directory, as docker does (`--mount` refuses).
+        if !p.exists() {
+            std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
+        }
+        ("bind", p.display().to_string(), false)
+    } else {
+        ("volume", src.to_string(), false)
+    };
+    Ok(MountSpec {
+        kind: kind.into(),
+        source,
+        target: dst.into(),
+        read_only,
+        anonymous,
+    })
+}
+
+/// docker `--mount type=bind|volume|tmpfs,source=…,target=…[,readonly]`.
+fn parse_mount(m: &str) -> Result<MountSpec> {
+    let mut kind = "volume".to_string();
+    let (mut source, mut target, mut read_only) = (String::new(), String::new(), false);
+    for kv in m.split(',') {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, "true"));
+        match k {
+            "type" => kind = v.into(),
+            "source" | "src" => source = v.into(),
+            "target" | "destination" | "dst" => target = v.into(),
+            "readonly" | "ro" => read_only = v != "false" && v != "0",
+            "bind-propagation" | "volume-nocopy" | "consistency" => {}
+            other => bail!("invalid --mount field \"{other}\" in \"{m}\""),
+        }
+    }
+    if !target.starts_with('/') {
+        bail!("invalid --mount \"{m}\": target must be an absolute path");
+    }
+    match kind.as_str() {
+        "bind" => {
+            let p = std::path::absolute(&source)?;
+            if source.is_empty() || !p.exists() {
+                bail!(
+                    "invalid mount config for type \"bind\": bind source path does not exist: {source}"
+                );
+            }
+            source = p.display().to_string();
+        }
+        "volume" | "tmpfs" => {}
+        other => bail!("invalid --mount type \"{other}\": use bind, volume or tmpfs"),
+    }
+    let anonymous = kind == "volume" && source.is_empty();
+    Ok(MountSpec {
+        kind,
+        source,
+        target,
+        read_only,
+        anonymous,
+    })
+}
+
+/// `name=soft[:hard]`; refuses a hard limit above the host's (raising it fails with EPERM).
+fn parse_ulimit(u: &str) -> Result<Ulimit> {
+    let (name, vals) = u
+        .split_once('=')
+        .ok_or_else(|| anyhow!("invalid --ulimit \"{u}\": use name=soft[:hard]"))?;
+    let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+    let p = |s: &str| -> Result<u64> {
+        if s == "-1" || s == "unlimited" {
+            return Ok(u64::MAX);
+        }
+        s.parse()
+            .map_err(|_| anyhow!("invalid --ulimit \"{u}\": limits must be numbers"))
+    };
+    let (soft, hard) = (p(soft)?, p(hard)?);
+    if soft > hard {
+        bail!("invalid --ulimit \"{u}\": soft limit {soft} is above hard limit {hard}");
+    }
+    let res = match name {
+        "nofile" => libc::RLIMIT_NOFILE,
+        "nproc" => libc::RLIMIT_NPROC,
+        "core" => libc::RLIMIT_CORE,
+        "stack" => libc::RLIMIT_STACK,
+        "memlock" => libc::RLIMIT_MEMLOCK,
+        "fsize" => libc::RLIMIT_FSIZE,
+        "cpu" => libc::RLIMIT_CPU,
+        "as" => libc::RLIMIT_AS,
+        "data" => libc::RLIMIT_DATA,
+        "nice" => libc::RLIMIT_NICE,
+        "rtprio" => libc::RLIMIT_RTPRIO,
+        "sigpending" => libc::RLIMIT_SIGPENDING,
+        "msgqueue" => libc::RLIMIT_MSGQUEUE,
+        "locks" => libc::RLIMIT_LOCKS,
+        other => bail!("invalid --ulimit name \"{other}\""),
+    };
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit into a local struct.
+    unsafe { libc::getrlimit(res, &mut cur) };
+    if hard > cur.rlim_max {
+        bail!(
+            "--ulimit {u}: hard limit {hard} is above the host's hard limit {} for {name}; choose at most that",
+            cur.rlim_max
+        );
+    }
+    Ok(Ulimit {
+        name: name.into(),
+        soft,
+        hard,
+    })
+}
+
+pub fn start(g: &GlobalOpts, a: StartArgs) -> Result<ExitCode> {
+    let eng = engine(g)?;
+    if a.attach || a.interactive {
+        let [key] = a.containers.as_slice() else {
+            bail!("you cannot start and attach multiple containers at once");
+        };
+        let cfg = eng.store.resolve(key)?;
+        let (ours, theirs) = UnixStream::pair()?;
+        eng.start(&cfg.id, Some(OwnedFd::from(theirs)))?;
+        let mode = AttachMode {
+            stdin: a.interactive && cfg.open_stdin,
+            tty: cfg.tty,
+            detach_keys: vec![0x10, 0x11],
+            sig_proxy: !cfg.tty,
+        };
+        return finish_attach(&eng, &cfg.id, ours, &mode);
+    }
+    for_each(&a.containers, |key| {
+        let cfg = eng.store.resolve(key)?;
+        eng.start(&cfg.id, None)?;
+        Ok(())
+    })
+}
+
+/// Applies `f` to every name, printing each name on success (docker's output) and every
+/// error on stderr; exits 1 if any failed.
+fn for_each(keys: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<ExitCode> {
+    let mut failed = false;
+    for k in keys {
+        match f(k) {
+            Ok(()) => println!("{k}"),
+            Err(e) => {
+                super::render_error(&e);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(ExitStatus(1).into());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn stop(g: &GlobalOpts, a: StopArgs, restart: bool) -> Result<ExitCode> {
+    let eng = engine(g)?;
+    for_each(&a.containers, |key| {
+        let cfg = eng.store.resolve(key)?;
+        eng.stop(&cfg.id, a.timeout, a.signal.as_deref())?;
+        if restart {
+            eng.start(&cfg.id, None)?;
+        }
+        Ok(())
+    })
+}
+
+pub fn kill(g: &GlobalOpts, a: KillArgs) -> Result<ExitCode> {
+    let eng = engine(g)?;
+    for_each(&a.containers, |key| {
+        let cfg = eng.store.resolve(key)?;
+        Ok(eng.kill(&cfg.id, &a.signal)?)
+    })
+}
+
+pub fn rm(g: &GlobalOpts, a: RmArgs) -> Result<ExitCode> {
+    let eng = engine(g)?;
+    for_each(&a.containers, |key| {
+        let cfg = eng.store.resolve(key)?;
+        Ok(eng.remove(&cfg.id, a.force, a.volumes)?)
+    })
+}
+
+pub fn wait(g: &GlobalOpts, a: NamesArgs) -> Result<ExitCode> {
+    let eng = engine(g)?;
+    let mut failed = false;
+    for key in &a.containers {
+        match eng
+            .store
+            .resolve(key)
+            .map_err(anyhow::Error::from)
+            .and_then(|c| Ok(eng.wait(&c.id)?))
+        {
+            Ok(code) => println!("{code}"),
+            Err(e) => {
+                super::render_error(&e);
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(ExitStatus(1).into());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn pause(g: &GlobalOpts, a: NamesArgs, pause: bool) -> Result<ExitCode> {
+    let eng = engine(g)?;
+    for_each(&a.containers, |key| {
+        let cfg = eng.store.resolve(key)?;
+        if pause {
+            eng.pause(&cfg.id)?;
+        } else {
+            eng.unpause(&cfg.id)?;
+        }
+        Ok(())
+    })
+}
+
+pub fn rename(g: &GlobalOpts, a: RenameArgs) -> Result<ExitCode> {
+    let eng = engine(g)?;
+    let cfg = eng.store.resolve(&a.container)?;
+    eng.rename(&cfg.id, &a.new_name)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn prune(g: &GlobalOpts, _a: PruneArgs) -> Result<ExitCode> {
+    let eng = engine(g)?;
+    println!("Deleted Containers:");
+    for c in eng.store.list()? {
+        let st = eng.observe(&c.id)?;
+        if matches!(st.status, Status::Exited | Status::Created | Status::Dead) {
+            eng.remove(&c.id, false, false)?;
+            println!("{}", c.id);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn exec(g: &GlobalOpts, a: ExecArgs) -> Result<ExitCode> {
+    let eng = engine(g)?;
+    let opts = ExecOptions {
+        cmd: a.command.clone(),
+        env: a.env.iter().map(|e| env_entry(e)).collect(),
+        user: a.user.clone(),
+        working_dir: a.workdir.clone(),
+        tty: a.tty && !a.detach,
+    };
+    let dup = |fd: std::os::fd::BorrowedFd<'_>| -> Result<OwnedFd> { Ok(fd.try_clone_to_owned()?) };
+    let stdio = if a.detach {
+        None
+    } else if !a.tty {
+        Some(ExecStdio {
+            stdin: if a.interactive {
+                Some(dup(std::io::stdin().as_fd())?)
+            } else {
+                None
+            },
+            stdout: dup(std::io::stdout().as_fd())?,
+            stderr: dup(std::io::stderr().as_fd())?,
+        })
+    } else {
+        None
+    };
+    let stdio = match (stdio, a.interactive, a.detach, a.tty) {
+        // Without -i the process gets /dev/null as stdin.
+        (Some(mut s), false, _, _) => {
+            s.stdin = Some(OwnedFd::from(std::fs::File::open("/dev/null")?));
+            Some(s)
+        }
+        (s, _, _, _) => s,
+    };
+    let p = eng.exec(&a.container, &opts, stdio)?;
+    if a.detach {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let code = match p.master {
+        Some(master) => proxy_pty(master, p.pid, a.interactive)?,
+        None => wait_exec(p.pid),
+    };
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}

@@ -1,0 +1,360 @@
+//! `container ps`, `container inspect`, `container logs`.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use rcompose_engine::container::inspect::inspect_json;
+use rcompose_engine::container::model::{ContainerConfig, ContainerState, Status};
+use rcompose_engine::logs::{self, ReadOptions};
+use serde_json::{Value, json};
+
+use super::container::{InspectArgs, LogsArgs, PsArgs, engine};
+use super::container_fmt::{human_duration, render_template, since};
+use super::{ExitStatus, GlobalOpts};
+
+/// Docker's STATUS column.
+fn status_text(st: &ContainerState, health: Option<&str>) -> String {
+    let h = health.map(|h| format!(" ({h})")).unwrap_or_default();
+    match st.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}{h}", human_duration(since(&st.started_at))),
+        Status::Paused => format!("Up {} (Paused)", human_duration(since(&st.started_at))),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            st.exit_code,
+            human_duration(since(&st.finished_at))
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            st.exit_code,
+            human_duration(since(&st.finished_at))
+        ),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+fn quoted_command(c: &ContainerConfig) -> String {
+    format!("\"{}\"", c.args.join(" "))
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let t: String = s.chars().take(n - 1).collect();
+        format!("{t}…")
+    }
+}
+
+fn ps_row(c: &ContainerConfig, st: &ContainerState, no_trunc: bool) -> Value {
+    let health = st.health.as_ref().map(|h| h.status.as_str());
+    let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let cmd = quoted_command(c);
+    json!({
+        "Command": if no_trunc { cmd } else { truncate(&cmd, 20) },
+        "CreatedAt": c.created.replace('T', " ").split('.').next().unwrap_or_default().to_string() + " +0000 UTC",
+        "ID": if no_trunc { c.id.clone() } else { c.id[..12].to_string() },
+        "Image": c.image,
+        "Labels": labels.join(","),
+        "LocalVolumes": c.host.mounts.iter().filter(|m| m.kind == "volume").count().to_string(),
+        "Mounts": c.host.mounts.iter().map(|m| if m.kind == "volume" { truncate(&m.source, 15) } else { m.source.clone() }).collect::<Vec<_>>().join(","),
+        "Names": c.name,
+        "Networks": c.host.network_mode,
+        "Ports": "",
+        "RunningFor": format!("{} ago", human_duration(since(&c.created))),
+        "Size": "0B",
+        "State": st.status.as_str(),
+        "Status": status_text(st, health),
+    })
+}
+
+/// Applies one `--filter key=value`.
+fn matches_filter(c: &ContainerConfig, st: &ContainerState, f: &str) -> Result<bool> {
+    let (k, v) = f
+        .split_once('=')
+        .ok_or_else(|| anyhow!("bad format of filter \"{f}\" (expected name=value)"))?;
+    Ok(match k {
+        "name" => c.name.contains(v.trim_start_matches('/')),
+        "id" => c.id.starts_with(v),
+        "label" => match v.split_once('=') {
+            Some((lk, lv)) => c.labels.get(lk).is_some_and(|x| x == lv),
+            None => c.labels.contains_key(v),
+        },
+        "status" => st.status.as_str() == v,
+        "ancestor" => {
+            c.image == v
+                || c.image_id == v
+                || c.image_id.trim_start_matches("sha256:").starts_with(v)
+        }
+        "exited" => st.status == Status::Exited && st.exit_code.to_string() == v,
+        "health" => {
+            st.health
+                .as_ref()
+                .map(|h| h.status.as_str())
+                .unwrap_or("none")
+                == v
+        }
+        other => bail!(
+            "invalid filter '{other}': use name, id, label, status, ancestor, exited or health"
+        ),
+    })
+}
+
+pub fn ps(g: &GlobalOpts, a: PsArgs) -> Result<ExitCode> {
+    let eng = engine(g)?;
+    let mut rows = vec![];
+    let mut all = eng.store.list()?;
+    all.reverse(); // newest first, as docker
+    let limit = if a.latest { Some(1) } else { a.last };
+    let show_all = a.all || limit.is_some() || a.filter.iter().any(|f| f.starts_with("status="));
+    for c in all {
+        let st = eng.observe(&c.id)?;
+        if !show_all
+            && !matches!(
+                st.status,
+                Status::Running | Status::Paused | Status::Restarting
+            )
+        {
+            continue;
+        }
+        let mut keep = true;
+        for f in &a.filter {
+            keep &= matches_filter(&c, &st, f)?;
+        }
+        if keep {
+            rows.push(ps_row(&c, &st, a.no_trunc));
+        }
+    }
+    if let Some(n) = limit {
+        rows.truncate(n);
+    }
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        for r in &rows {
+            writeln!(out, "{}", r["ID"].as_str().unwrap_or_default())?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    match a.format.as_deref() {
+        Some("json") => {
+            for r in &rows {
+                writeln!(out, "{}", serde_json::to_string(r)?)?;
+            }
+        }
+        Some(t) if t != "table" => {
+            let t = t.strip_prefix("table ").unwrap_or(t);
+            for r in &rows {
+                writeln!(out, "{}", render_template(t, r).map_err(|e| anyhow!(e))?)?;
+            }
+        }
+        _ => {
+            let mut cols = vec![
+                ("CONTAINER ID", "ID"),
+                ("IMAGE", "Image"),
+                ("COMMAND", "Command"),
+                ("CREATED", "RunningFor"),
+                ("STATUS", "Status"),
+                ("PORTS", "Ports"),
+                ("NAMES", "Names"),
+            ];
+            if a.size {
+                cols.push(("SIZE", "Size"));
+            }
+            let cell = |r: &Value, k: &str| r[k].as_str().unwrap_or_default().to_string();
+            let widths: Vec<usize> = cols
+                .iter()
+                .map(|(h, k)| {
+                    rows.iter()
+                        .map(|r| cell(r, k).chars().count())
+                        .max()
+                        .unwrap_or(0)
+                        .max(h.len())
+                })
+                .collect();
+            let line = |vals: Vec<String>| {
+                let mut s = String::new();
+                for (i, v) in vals.iter().enumerate() {
+                    if i + 1 == vals.len() {
+                        s.push_str(v);
+                    } else {
+                        s.push_str(&format!("{:w$}   ", v, w = widths[i]));
+                    }
+                }
+                s
+            };
+            writeln!(
+                out,
+                "{}",
+                line(cols.iter().map(|(h, _)| h.to_string()).collect())
+            )?;
+            for r in &rows {
+                writeln!(
+                    out,
+                    "{}",
+                    line(cols.iter().map(|(_, k)| cell(r, k)).collect())
+                )?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn inspect(g: &GlobalOpts, a: InspectArgs) -> Result<ExitCode> {
+    let eng = engine(g)?;
+    let mut values = vec![];
+    let mut failed = false;
+    for key in &a.containers {
+        match eng.store.resolve(key) {
+            Ok(c) => {
+                let st = eng.observe(&c.id)?;
+                values.push(inspect_json(&eng.store, &c, &st));
+            }
+            Err(e) => {
+                super::render_error(&e.into());
+                failed = true;
+            }
+        }
+    }
+    match a.format.as_deref() {
+        None | Some("json") => println!("{}", serde_json::to_string_pretty(&values)?),
+        Some(t) => {
+            for v in &values {
+                println!("{}", render_template(t, v).map_err(|e| anyhow!(e))?);
+            }
+        }
+    }
+    if failed {
+        return Err(ExitStatus(1).into());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--since/--until`: RFC 3339, Unix seconds, or a duration ago (`10m`, `1h30m`, `45s`).
+fn time_bound(s: &str) -> Result<String> {
+    if s.contains('T') || s.contains('-') {
+        return Ok(s.to_string());
+    }
+    let now = chrono_now();
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(fmt_unix(secs));
+    }
+    let mut total = 0i64;
+    let mut num = String::new();
+    for ch in s.chars() {
+        if ch.is_ascii_digit() {
+            num.push(ch);
+        } else {
+            let n: i64 = num.parse().map_err(|_| anyhow!("invalid time \"{s}\""))?;
+            num.clear();
+            total += n * match ch {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                _ => {
+                    bail!("invalid time \"{s}\": use RFC 3339, Unix seconds or a duration like 10m")
+                }
+            };
+        }
+    }
+    if !num.is_empty() {
+        bail!("invalid time \"{s}\": a duration needs a unit (s, m, h)");
+    }
+    Ok(fmt_unix(now - total))
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn fmt_unix(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000000000Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+pub fn logs(g: &GlobalOpts, a: LogsArgs) -> Result<ExitCode> {
+    let eng = engine(g)?;
+    let c = eng.store.resolve(&a.container)?;
+    let path = eng.store.log_path(&c.id);
+    let tail = match a.tail.as_str() {
+        "all" | "-1" => None,
+        n => Some(
+            n.parse::<usize>()
+                .map_err(|_| anyhow!("invalid --tail \"{n}\": use a number or all"))?,
+        ),
+    };
+    let opts = ReadOptions {
+        tail,
+        since: a.since.as_deref().map(time_bound).transpose()?,
+        until: a.until.as_deref().map(time_bound).transpose()?,
+    };
+    let (entries, mut offset) = logs::read(&path, &opts)?;
+    let print = |entries: &[logs::LogEntry]| -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        let mut err = std::io::stderr().lock();
+        for e in entries {
+            let text = if a.timestamps {
+                format!("{} {}", e.time, e.log)
+            } else {
+                e.log.clone()
+            };
+            if e.stream == "stderr" {
+                err.write_all(text.as_bytes())?;
+            } else {
+                out.write_all(text.as_bytes())?;
+            }
+        }
+        out.flush()?;
+        Ok(())
+    };
+    print(&entries)?;
+    if !a.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let follow_opts = ReadOptions { tail: None, ..opts };
+    // Ends when the log is gone (removed with --rm) or the container stopped.
+    while let Ok((more, off)) = logs::read_from(&path, offset, &follow_opts) {
+        offset = off;
+        print(&more)?;
+        if more.is_empty() {
+            let st = match eng.observe(&c.id) {
+                Ok(st) => st,
+                Err(_) => break,
+            };
+            if !matches!(
+                st.status,
+                Status::Running | Status::Paused | Status::Restarting | Status::Created
+            ) {
+                // One last read: the monitor flushes before recording the exit.
+                if let Ok((last, _)) = logs::read_from(&path, offset, &follow_opts) {
+                    print(&last)?;
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
