@@ -49,14 +49,14 @@ pub fn apply(
     source: &Source,
     penv: &ProjectEnv,
 ) -> Result<(), LoadError> {
-    let Some(services) = value
-        .get("services")
-        .map(untagged)
-        .and_then(Value::as_mapping)
-        .cloned()
-    else {
+    let Some(services) = value.get("services").map(untagged).and_then(Value::as_mapping) else {
         return Ok(());
     };
+    // Most files use no `extends`: skip the copy of every service.
+    if !services.values().any(|svc| untagged(svc).get("extends").is_some()) {
+        return Ok(());
+    }
+    let services = services.clone();
     let file = source.display();
     let this_path = match source {
         Source::File(p) => p.clone(),

@@ -1,0 +1,387 @@
+//! End-to-end tests of `rcompose config`: the real binary, files in a temporary directory.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+/// The binary with a clean compose environment and its own state roots.
+fn rcompose(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("rcompose").unwrap();
+    cmd.current_dir(dir)
+        .env_remove("COMPOSE_FILE")
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .env_remove("COMPOSE_PROFILES")
+        .env_remove("COMPOSE_PATH_SEPARATOR")
+        .env("RCOMPOSE_ROOT", dir.join(".state/root"))
+        .env("RCOMPOSE_RUN_ROOT", dir.join(".state/run"));
+    cmd
+}
+
+fn project(files: &[(&str, &str)]) -> TempDir {
+    let tmp = tempfile::Builder::new()
+        .prefix("cfgtest")
+        .tempdir()
+        .unwrap();
+    for (name, text) in files {
+        let path = tmp.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    tmp
+}
+
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    String::from_utf8(out).unwrap()
+}
+
+const WEB: &str = "services:\n  web:\n    image: nginx\n    ports: [\"8080:80\"]\n";
+
+#[test]
+fn file_flag_renders_canonical_form() {
+    let tmp = project(&[("stack.yml", WEB)]);
+    let out = stdout_of(rcompose(tmp.path()).args(["-f", "stack.yml", "-p", "demo", "config"]));
+    assert!(out.starts_with("name: demo\nservices:\n  web:\n"), "{out}");
+    assert!(out.contains("      - mode: ingress\n        target: 80\n        published: \"8080\"\n        protocol: tcp\n"), "{out}");
+    assert!(
+        out.contains("networks:\n  default:\n    name: demo_default\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn stdin_file() {
+    let tmp = project(&[]);
+    let out = stdout_of(
+        rcompose(tmp.path())
+            .args(["-f", "-", "-p", "fromstdin", "config", "--services"])
+            .write_stdin(WEB),
+    );
+    assert_eq!(out, "web\n");
+}
+
+#[test]
+fn compose_file_variable_and_separator() {
+    let tmp = project(&[
+        ("a.yml", WEB),
+        ("b.yml", "services:\n  db:\n    image: postgres\n"),
+    ]);
+    let out = stdout_of(
+        rcompose(tmp.path())
+            .env("COMPOSE_FILE", "a.yml,b.yml")
+            .env("COMPOSE_PATH_SEPARATOR", ",")
+            .args(["config", "--services"]),
+    );
+    assert_eq!(out, "db\nweb\n");
+}
+
+#[test]
+fn upward_discovery_and_override_file() {
+    let tmp = project(&[
+        ("compose.yaml", WEB),
+        (
+            "compose.override.yaml",
+            "services:\n  web:\n    environment:\n      FROM_OVERRIDE: \"1\"\n",
+        ),
+        ("sub/dir/.keep", ""),
+    ]);
+    let out = stdout_of(rcompose(&tmp.path().join("sub/dir")).args(["config"]));
+    assert!(out.contains("FROM_OVERRIDE: \"1\""), "{out}");
+    let dir_name = tmp
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_lowercase();
+    assert!(out.starts_with(&format!("name: {dir_name}\n")), "{out}");
+}
+
+#[test]
+fn dotenv_and_env_file_flag() {
+    let tmp = project(&[
+        ("compose.yaml", "services:\n  app:\n    image: app:${TAG}\n"),
+        (".env", "TAG=dotenv\n"),
+        ("other.env", "TAG=other\n"),
+    ]);
+    let out = stdout_of(rcompose(tmp.path()).args(["config", "--images"]));
+    assert_eq!(out, "app:dotenv\n");
+    let out =
+        stdout_of(rcompose(tmp.path()).args(["--env-file", "other.env", "config", "--images"]));
+    assert_eq!(out, "app:other\n");
+    let out = stdout_of(
+        rcompose(tmp.path())
+            .env("TAG", "process")
+            .args(["config", "--images"]),
+    );
+    assert_eq!(
+        out, "app:process\n",
+        "the process environment wins over .env"
+    );
+}
+
+#[test]
+fn project_name_precedence() {
+    let tmp = project(&[(
+        "compose.yaml",
+        "name: fromfile\nservices:\n  a:\n    image: busybox\n",
+    )]);
+    let first_line = |cmd: &mut Command| stdout_of(cmd).lines().next().unwrap().to_string();
+    assert_eq!(
+        first_line(rcompose(tmp.path()).args(["config"])),
+        "name: fromfile"
+    );
+    assert_eq!(
+        first_line(
+            rcompose(tmp.path())
+                .env("COMPOSE_PROJECT_NAME", "fromenv")
+                .args(["config"])
+        ),
+        "name: fromenv"
+    );
+    assert_eq!(
+        first_line(
+            rcompose(tmp.path())
+                .env("COMPOSE_PROJECT_NAME", "fromenv")
+                .args(["-p", "fromflag", "config"])
+        ),
+        "name: fromflag"
+    );
+    let tmp2 = project(&[(
+        "Upper.Case/compose.yaml",
+        "services:\n  a:\n    image: busybox\n",
+    )]);
+    assert_eq!(
+        first_line(rcompose(&tmp2.path().join("Upper.Case")).args(["config"])),
+        "name: uppercase"
+    );
+}
+
+#[test]
+fn invalid_project_name_fails() {
+    let tmp = project(&[("compose.yaml", WEB)]);
+    rcompose(tmp.path())
+        .args(["-p", "Bad Name", "config"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "invalid project name \"Bad Name\"",
+        ));
+}
+
+#[test]
+fn profiles_flag_and_variable() {
+    let tmp = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n  debug:\n    image: busybox\n    profiles: [debug]\n  tools:\n    image: busybox\n    profiles: [tools]\n",
+    )]);
+    assert_eq!(
+        stdout_of(rcompose(tmp.path()).args(["config", "--services"])),
+        "web\n"
+    );
+    assert_eq!(
+        stdout_of(rcompose(tmp.path()).args(["--profile", "debug", "config", "--services"])),
+        "debug\nweb\n"
+    );
+    assert_eq!(
+        stdout_of(
+            rcompose(tmp.path())
+                .env("COMPOSE_PROFILES", "debug,tools")
+                .args(["config", "--services"])
+        ),
+        "debug\ntools\nweb\n"
+    );
+    assert_eq!(
+        stdout_of(rcompose(tmp.path()).args(["config", "--profiles"])),
+        "debug\ntools\n"
+    );
+    // A service named on the command line enables itself.
+    let out = stdout_of(rcompose(tmp.path()).args(["config", "tools"]));
+    assert!(out.contains("  tools:\n"), "{out}");
+    assert!(!out.contains("  web:\n"), "{out}");
+}
+
+#[test]
+fn listing_flags() {
+    let tmp = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    build: .\n    volumes: [data:/data]\n    networks: [front]\nvolumes:\n  data:\nnetworks:\n  front:\n",
+    )]);
+    assert_eq!(
+        stdout_of(rcompose(tmp.path()).args(["-p", "p1", "config", "--volumes"])),
+        "data\n"
+    );
+    assert_eq!(
+        stdout_of(rcompose(tmp.path()).args(["-p", "p1", "config", "--networks"])),
+        "front\n"
+    );
+    assert_eq!(
+        stdout_of(rcompose(tmp.path()).args(["-p", "p1", "config", "--images"])),
+        "p1-web\n"
+    );
+}
+
+#[test]
+fn hash_is_stable_and_changes_with_config() {
+    let tmp = project(&[(
+        "compose.yaml",
+        "services:\n  a:\n    image: busybox\n  b:\n    image: nginx\n",
+    )]);
+    let out = stdout_of(rcompose(tmp.path()).args(["config", "--hash", "*"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert!(
+        lines[0].starts_with("a ") && lines[0].len() == 2 + 64,
+        "{out}"
+    );
+    let again = stdout_of(rcompose(tmp.path()).args(["config", "--hash", "a"]));
+    assert_eq!(again.trim(), lines[0]);
+    std::fs::write(
+        tmp.path().join("compose.yaml"),
+        "services:\n  a:\n    image: busybox:1\n  b:\n    image: nginx\n",
+    )
+    .unwrap();
+    let changed = stdout_of(rcompose(tmp.path()).args(["config", "--hash", "a,b"]));
+    let changed: Vec<&str> = changed.lines().collect();
+    assert_ne!(changed[0], lines[0]);
+    assert_eq!(changed[1], lines[1]);
+    rcompose(tmp.path())
+        .args(["config", "--hash", "zzz"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn environment_and_variables() {
+    let tmp = project(&[
+        (
+            "compose.yaml",
+            "services:\n  a:\n    image: app:${TAG:-latest}\n    environment:\n      P: ${PASS:?need a password}\n",
+        ),
+        (".env", "PASS=secret\n"),
+    ]);
+    let env = stdout_of(
+        rcompose(tmp.path())
+            .env("RCOMPOSE_E2E_MARK", "1")
+            .args(["config", "--environment"]),
+    );
+    assert!(env.lines().any(|l| l == "PASS=secret"), "{env}");
+    assert!(env.lines().any(|l| l == "RCOMPOSE_E2E_MARK=1"), "{env}");
+    let vars = stdout_of(rcompose(tmp.path()).args(["config", "--variables"]));
+    let rows: Vec<Vec<&str>> = vars
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        vec!["NAME", "REQUIRED", "DEFAULT", "VALUE", "ALTERNATE", "VALUE"]
+    );
+    assert_eq!(rows[1], vec!["PASS", "true"]);
+    assert_eq!(rows[2], vec!["TAG", "false", "latest"]);
+}
+
+#[test]
+fn quiet_output_file_json_and_no_interpolate() {
+    let tmp = project(&[(
+        "compose.yaml",
+        "services:\n  a:\n    image: app:${TAG:-latest}\n",
+    )]);
+    rcompose(tmp.path())
+        .args(["config", "-q"])
+        .assert()
+        .success()
+        .stdout("");
+    let target = tmp.path().join("out.yaml");
+    rcompose(tmp.path())
+        .args(["config", "-o"])
+        .arg(&target)
+        .assert()
+        .success()
+        .stdout("");
+    assert!(
+        std::fs::read_to_string(&target)
+            .unwrap()
+            .contains("image: app:latest")
+    );
+    let json = stdout_of(rcompose(tmp.path()).args(["-p", "j", "config", "--format", "json"]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["name"], "j");
+    assert_eq!(v["services"]["a"]["image"], "app:latest");
+    let raw = stdout_of(rcompose(tmp.path()).args(["config", "--no-interpolate"]));
+    assert!(raw.contains("image: app:${TAG:-latest}"), "{raw}");
+}
+
+#[test]
+fn warnings_go_to_stderr() {
+    let tmp = project(&[(
+        "compose.yaml",
+        "version: \"3\"\nservices:\n  a:\n    image: app:${NOPE}\n",
+    )]);
+    rcompose(tmp.path())
+        .args(["config", "--images"])
+        .assert()
+        .success()
+        .stdout("app:\n")
+        .stderr(predicate::str::contains(
+            "WARN[0000] The \"NOPE\" variable is not set. Defaulting to a blank string.",
+        ))
+        .stderr(predicate::str::contains("`version` is obsolete"));
+}
+
+#[test]
+fn errors_exit_nonzero_with_one_clear_message() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "services:\n  web:\n    imagee: nginx\n",
+            "services.web: unknown key \"imagee\" (did you mean \"image\"?)",
+        ),
+        (
+            "services:\n  web:\n    image: nginx\n   bad: x\n",
+            "compose.yaml:4:",
+        ),
+        (
+            "services:\n  web:\n    image: ${IMG:?set IMG}\n",
+            "required variable IMG is missing a value: set IMG",
+        ),
+        (
+            "services:\n  web:\n    image: nginx\n    ports: \"80\"\n",
+            "services.web.ports must be a list",
+        ),
+        (
+            "services:\n  web:\n    image: nginx\n    depends_on: [db]\n",
+            "depends on undefined service \"db\"",
+        ),
+        (
+            "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n",
+            "dependency cycle detected: a -> b -> a",
+        ),
+        (
+            "services:\n  web:\n    extends:\n      file: base.yml\n      service: x\n",
+            "base.yml not found",
+        ),
+    ];
+    for (text, want) in cases {
+        let tmp = project(&[("compose.yaml", text)]);
+        let out = rcompose(tmp.path())
+            .args(["config"])
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains(want), "expected {want:?} in {stderr:?}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let empty = project(&[]);
+    rcompose(empty.path())
+        .args(["config"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no configuration file provided"));
+}
