@@ -128,6 +128,21 @@ fn push_rm_pull_gives_same_image_and_rootfs() {
         "{err}"
     );
 
+    // All tags of a repository.
+    let second = format!("{}/busybox:2", reg.host());
+    a.ok(&["image", "tag", &name, &second]);
+    a.ok(&["image", "push", "-q", &second]);
+    let c = Env::new();
+    let out = c.ok(&["image", "pull", "-a", &format!("{}/busybox", reg.host())]);
+    assert!(
+        out.trim_end().ends_with(&format!("{}/busybox", reg.host())),
+        "{out}"
+    );
+    let ls = c.ok(&["image", "ls", "--format", "{{.Tag}}"]);
+    let mut tags: Vec<&str> = ls.lines().collect();
+    tags.sort();
+    assert_eq!(tags, vec!["1", "2"]);
+
     // Catalog search.
     let out = b.ok(&["image", "search", &format!("{}/busy", reg.host())]);
     assert!(
@@ -231,6 +246,43 @@ fn basic_auth_login_push_pull_logout() {
     a.ok(&["image", "rm", &name]);
     let err = a.fail(&["image", "pull", &name]);
     assert!(err.contains("unauthorized"), "{err}");
+
+    // A credential helper named in credHelpers supplies the login instead.
+    let helpers = tempfile::tempdir().unwrap();
+    let helper = helpers.path().join("docker-credential-rctest");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\necho '{\"Username\":\"alice\",\"Secret\":\"s3cret\"}'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        a.docker_config.path().join("config.json"),
+        format!(r#"{{"credHelpers": {{"{}": "rctest"}}}}"#, reg.host()),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        helpers.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(bin())
+        .arg("--root")
+        .arg(a.root.path())
+        .args(["image", "pull", &name])
+        .env("DOCKER_CONFIG", a.docker_config.path())
+        .env(
+            "RCOMPOSE_REGISTRY_CONFIG",
+            a.root.path().join("no-such-config.json"),
+        )
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

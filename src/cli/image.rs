@@ -355,7 +355,7 @@ fn ls(store: &Store, a: LsArgs) -> anyhow::Result<ExitCode> {
     let row_json = |r: &Row<'_>| {
         json!({
             "Containers": r.img.users.len().to_string(),
-            "CreatedAt": r.img.created().unwrap_or(""),
+            "CreatedAt": fmt::docker_time(r.img.created()),
             "CreatedSince": fmt::since(r.img.created()),
             "Digest": r.digest,
             "ID": short_id(&r.img.id, a.no_trunc),

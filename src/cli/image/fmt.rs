@@ -99,6 +99,17 @@ pub fn since(rfc3339: Option<&str>) -> String {
     }
 }
 
+/// Docker's `CreatedAt` form: `2024-01-02 03:04:05 +0000 UTC`.
+pub fn docker_time(rfc3339: Option<&str>) -> String {
+    match rfc3339.and_then(rcompose_engine::image::time::parse_rfc3339) {
+        Some(t) => {
+            let s = rcompose_engine::image::time::format_rfc3339(t, 0);
+            format!("{} {} +0000 UTC", &s[..10], &s[11..19])
+        }
+        None => String::new(),
+    }
+}
+
 /// Render a Go-style template against a JSON object. Unsupported actions are an error.
 pub fn render(template: &str, data: &Value) -> anyhow::Result<String> {
     let template = template.replace("\\t", "\t").replace("\\n", "\n");
