@@ -342,3 +342,72 @@ fn docker_hub_names_are_pulled_through_a_configured_mirror() {
     let err = b.fail(&["image", "pull", "busybox:mirror"]);
     assert!(err.contains("no-such-config.json"), "{err}");
 }
+
+#[test]
+fn manifest_list_platform_selection() {
+    let reg = registry::start(Auth::None);
+    let a = Env::new();
+    let host_arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let native = format!("{}/app:native", reg.host());
+    let foreign = format!("{}/app:foreign", reg.host());
+    let native_id = busybox::busybox_image(&bin(), a.root.path(), &native);
+    let fs = tempfile::tempdir().unwrap();
+    std::fs::write(fs.path().join("marker"), "riscv").unwrap();
+    let foreign_id = a.ok(&["image", "import", fs.path().to_str().unwrap(), &foreign]);
+    a.ok(&["image", "push", "-q", &native]);
+    a.ok(&["image", "push", "-q", &foreign]);
+    let entry = |name: &str, arch: &str| {
+        let digest = a.inspect(name)["Descriptor"]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let size = std::fs::metadata(reg.blob_file(&digest)).unwrap().len();
+        serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest, "size": size,
+            "platform": {"architecture": arch, "os": "linux"}
+        })
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry(&foreign, "riscv64"), entry(&native, host_arch)],
+    });
+    let file = fs.path().join("index.json");
+    std::fs::write(&file, index.to_string()).unwrap();
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            "-H",
+        ])
+        .arg("Content-Type: application/vnd.oci.image.index.v1+json")
+        .arg("--data-binary")
+        .arg(format!("@{}", file.display()))
+        .arg(format!("http://{}/v2/app/manifests/multi", reg.host()))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "201", "{out:?}");
+
+    let multi = format!("{}/app:multi", reg.host());
+    let b = Env::new();
+    b.ok(&["image", "pull", &multi]);
+    assert_eq!(b.inspect(&multi)["Id"], native_id.as_str());
+    let c = Env::new();
+    c.ok(&["image", "pull", "--platform", "linux/riscv64", &multi]);
+    assert_eq!(c.inspect(&multi)["Id"], foreign_id.trim());
+    let err = c.fail(&["image", "pull", "--platform", "linux/mips64le", &multi]);
+    assert!(
+        err.contains("no matching manifest for linux/mips64le"),
+        "{err}"
+    );
+}
