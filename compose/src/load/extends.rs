@@ -49,11 +49,18 @@ pub fn apply(
     source: &Source,
     penv: &ProjectEnv,
 ) -> Result<(), LoadError> {
-    let Some(services) = value.get("services").map(untagged).and_then(Value::as_mapping) else {
+    let Some(services) = value
+        .get("services")
+        .map(untagged)
+        .and_then(Value::as_mapping)
+    else {
         return Ok(());
     };
     // Most files use no `extends`: skip the copy of every service.
-    if !services.values().any(|svc| untagged(svc).get("extends").is_some()) {
+    if !services
+        .values()
+        .any(|svc| untagged(svc).get("extends").is_some())
+    {
         return Ok(());
     }
     let services = services.clone();

@@ -11,6 +11,8 @@ pub mod interpolate;
 pub mod merge;
 pub mod normalize;
 pub mod parse;
+pub mod schema;
+pub mod short_syntax;
 pub mod validate;
 
 use std::collections::{BTreeMap, HashMap};
