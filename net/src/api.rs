@@ -485,7 +485,7 @@ impl Networks {
 
     /// Disconnects a container from a network (its published ports there go too).
     pub fn detach(&self, network: &str, container_id: &str) -> Result<(), NetError> {
-        let generation = {
+        let (generation, dns) = {
             let lock = self.store.lock()?;
             let mut net = self.find(&lock, network)?;
             let Some(ep) = net.endpoints.remove(container_id) else {
@@ -505,10 +505,13 @@ impl Networks {
             if net.dns {
                 self.dns.notify(self.dns_needed()?)?;
             }
-            generation
+            (generation, net.dns)
         };
-        if self.dns.running_pid().is_some() {
-            let _ = self.dns.wait_loaded(generation, DNS_READY_TIMEOUT);
+        if dns {
+            // The name must stop resolving once the container is gone.
+            if let Err(e) = self.dns.wait_loaded(generation, DNS_READY_TIMEOUT) {
+                tracing::warn!("{e}");
+            }
         }
         Ok(())
     }

@@ -34,6 +34,8 @@ pub enum PortError {
         proto: Proto,
         holder: Option<String>,
     },
+    #[error("cannot publish on {0}: it is not an address of this host")]
+    NotLocal(Ipv4Addr),
     #[error("no free host port for {container_port}/{proto}")]
     NoFreePort { container_port: u16, proto: Proto },
 }
@@ -225,13 +227,17 @@ pub fn resolve(
                 host_port_free(s.host_ip, p, s.proto)?;
                 p
             }
-            None => (0..64)
-                .filter_map(|_| ephemeral_port(s.host_ip, s.proto))
-                .find(|p| taken_by_us(*p, &out).is_none())
-                .ok_or(PortError::NoFreePort {
-                    container_port: s.container_port,
-                    proto: s.proto,
-                })?,
+            None => {
+                // Port 0 binds on any local address: this only checks the address.
+                host_port_free(s.host_ip, 0, s.proto)?;
+                (0..64)
+                    .filter_map(|_| ephemeral_port(s.host_ip, s.proto))
+                    .find(|p| taken_by_us(*p, &out).is_none())
+                    .ok_or(PortError::NoFreePort {
+                        container_port: s.container_port,
+                        proto: s.proto,
+                    })?
+            }
         };
         out.push(PortBinding {
             host_ip: s.host_ip,
@@ -273,7 +279,9 @@ pub fn host_port_free(ip: Ipv4Addr, port: u16, proto: Proto) -> Result<(), PortE
             proto,
             holder: socket_holder(port, proto),
         }),
-        // Other errors (e.g. an address that is not local) are left to the firewall to judge.
+        Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => Err(PortError::NotLocal(ip)),
+        // Anything else (e.g. a privileged port for an unprivileged caller) does not mean the
+        // port is taken; DNAT does not need the bind.
         _ => Ok(()),
     }
 }
@@ -389,6 +397,11 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains(&format!("port {port}/tcp")), "{text}");
         assert!(text.contains(&std::process::id().to_string()), "{text}");
+        let foreign = host_port_free(Ipv4Addr::new(192, 0, 2, 254), 8080, Proto::Tcp);
+        assert_eq!(
+            foreign,
+            Err(PortError::NotLocal(Ipv4Addr::new(192, 0, 2, 254)))
+        );
         let random = resolve(&parse("127.0.0.1::80").unwrap(), &[]).unwrap();
         assert_ne!(random[0].host_port, 0);
     }

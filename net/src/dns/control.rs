@@ -127,6 +127,16 @@ impl DnsControl {
         is_ours.then_some(pid)
     }
 
+    /// Whether the pid file names a live process (also true between fork and exec of a
+    /// server we just started, when its command line is not yet `__dns`).
+    fn alive(&self) -> bool {
+        std::fs::read_to_string(&self.paths.pid)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            // SAFETY: signal 0 only checks that the process exists.
+            .is_some_and(|pid| pid > 0 && unsafe { libc::kill(pid, 0) } == 0)
+    }
+
     /// After a state change (state lock held): wake the server, or start it if it is needed
     /// and not running. A server that is no longer needed exits on its own when woken.
     pub fn notify(&self, needed: bool) -> Result<(), DnsError> {
@@ -185,6 +195,11 @@ impl DnsControl {
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(0);
             if loaded >= generation {
+                return Ok(());
+            }
+            if !self.alive() {
+                // It exited (nothing needs it any more) or could not start: nothing to wait for;
+                // a failed start shows up in its log.
                 return Ok(());
             }
             if start.elapsed() > timeout {
