@@ -308,6 +308,7 @@ fn quiet_output_file_json_and_no_interpolate() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["name"], "j");
     assert_eq!(v["services"]["a"]["image"], "app:latest");
+    assert_eq!(v["services"]["a"]["command"], serde_json::Value::Null);
     let raw = stdout_of(rcompose(tmp.path()).args(["config", "--no-interpolate"]));
     assert!(raw.contains("image: app:${TAG:-latest}"), "{raw}");
 }
@@ -384,4 +385,21 @@ fn errors_exit_nonzero_with_one_clear_message() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("no configuration file provided"));
+}
+
+#[test]
+fn literal_dollars_are_escaped_in_output() {
+    let tmp = project(&[
+        (
+            "compose.yaml",
+            "services:\n  a:\n    image: busybox\n    command: echo $$HOME ${PRICE}\n",
+        ),
+        (".env", "PRICE='5$'\n"),
+    ]);
+    let out = stdout_of(rcompose(tmp.path()).args(["config"]));
+    assert!(out.contains("      - $$HOME\n      - 5$$\n"), "{out}");
+    // The output loads again to the same model.
+    std::fs::write(tmp.path().join("again.yaml"), &out).unwrap();
+    let again = stdout_of(rcompose(tmp.path()).args(["-f", "again.yaml", "config"]));
+    assert_eq!(again, out);
 }

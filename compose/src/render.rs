@@ -30,6 +30,31 @@ pub fn to_json<T: Serialize>(value: &T) -> Result<String, RenderError> {
     Ok(s)
 }
 
+/// A project as `docker compose config --format json` prints it: like the YAML, except that
+/// `command` and `entrypoint` are always present (`null` when unset), as compose's JSON does.
+pub fn project_to_json(project: &crate::model::Project) -> Result<String, RenderError> {
+    let err = |e: serde_json::Error| RenderError(e.to_string());
+    let mut v = serde_json::to_value(project).map_err(err)?;
+    for (name, svc) in &project.services {
+        if svc.command.is_some() && svc.entrypoint.is_some() {
+            continue;
+        }
+        // Serialise with placeholders so the keys land in their field order, then null them.
+        let mut filled = svc.clone();
+        filled.command.get_or_insert_with(Vec::new);
+        filled.entrypoint.get_or_insert_with(Vec::new);
+        let mut sv = serde_json::to_value(&filled).map_err(err)?;
+        if svc.command.is_none() {
+            sv["command"] = Value::Null;
+        }
+        if svc.entrypoint.is_none() {
+            sv["entrypoint"] = Value::Null;
+        }
+        v["services"][name] = sv;
+    }
+    to_json(&v)
+}
+
 fn pad(out: &mut String, n: usize) {
     out.extend(std::iter::repeat_n(' ', n));
 }

@@ -66,7 +66,7 @@ fn run_case(dir: &Path) -> String {
             match DependencyGraph::new(&loaded.project) {
                 Ok(_) => {
                     let text = if json {
-                        render::to_json(&loaded.project).unwrap()
+                        render::project_to_json(&loaded.project).unwrap()
                     } else {
                         render::to_yaml(&loaded.project).unwrap()
                     };

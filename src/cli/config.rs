@@ -134,9 +134,16 @@ pub fn run(global: &GlobalOpts, args: ConfigArgs) -> anyhow::Result<ExitCode> {
         }
         lines(out)
     } else {
-        match args.format {
+        let text = match args.format {
             Format::Yaml => render::to_yaml(project)?,
-            Format::Json => render::to_json(project)?,
+            Format::Json => render::project_to_json(project)?,
+        };
+        // Like compose: literal dollars in the interpolated model are printed as `$$`, so the
+        // output is a valid compose file again.
+        if args.no_interpolate {
+            text
+        } else {
+            text.replace('$', "$$")
         }
     };
     match &args.output {
