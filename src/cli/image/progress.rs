@@ -12,6 +12,11 @@ pub struct Renderer {
     bars: Mutex<HashMap<String, ProgressBar>>,
     /// Last status printed per layer in plain mode (print changes only).
     last: Mutex<HashMap<String, &'static str>>,
+    /// Trailing lines (`Digest: …`) held back on a TTY until the bars are done, as docker
+    /// prints them below the layers.
+    pending: Mutex<Vec<String>>,
+    /// Layer ids in the order their bars appeared.
+    order: Mutex<Vec<String>>,
 }
 
 impl Renderer {
@@ -23,6 +28,8 @@ impl Renderer {
                 .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout())),
             bars: Mutex::new(HashMap::new()),
             last: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Vec::new()),
+            order: Mutex::new(Vec::new()),
         }
     }
 
@@ -44,7 +51,13 @@ impl Renderer {
             return;
         }
         match p {
-            Progress::Start(line) | Progress::Line(line) => self.println(&line),
+            Progress::Start(line) => self.println(&line),
+            Progress::Line(line) if self.tty.is_some() => self
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(line),
+            Progress::Line(line) => self.println(&line),
             Progress::Layer { id, status } => match &self.tty {
                 Some(multi) => self.bar(multi, &id, &status),
                 None => self.plain(&id, &status),
@@ -83,6 +96,10 @@ impl Renderer {
     fn bar(&self, multi: &MultiProgress, id: &str, status: &LayerStatus) {
         let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
         let bar = bars.entry(id.to_string()).or_insert_with(|| {
+            self.order
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(id.to_string());
             let b = multi.add(ProgressBar::new(0));
             b.set_style(
                 ProgressStyle::with_template(
@@ -95,26 +112,46 @@ impl Renderer {
         });
         match status {
             LayerStatus::Downloading(done, total) | LayerStatus::Pushing(done, total) => {
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix}: {msg:<18} {wide_bar} {bytes}/{total_bytes}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
                 bar.set_length(*total);
                 bar.set_position(*done);
                 bar.set_message(status.label());
             }
             other => {
                 bar.set_message(other.label());
+                bar.set_style(text_style());
                 if other.is_final() {
-                    bar.set_style(
-                        ProgressStyle::with_template("{prefix}: {msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-                    );
                     bar.finish();
                 }
             }
         }
     }
 
+    /// Replace the bars by one line per layer with its final state (as docker leaves them),
+    /// then print the held-back lines.
     pub fn finish(&self) {
-        if let Some(m) = &self.tty {
-            let _ = m.clear();
+        let Some(multi) = &self.tty else { return };
+        let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
+        let mut order = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = multi.clear();
+        for id in order.drain(..) {
+            if let Some(bar) = bars.remove(&id) {
+                bar.finish_and_clear();
+                println!("{id}: {}", bar.message());
+            }
+        }
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        for line in pending {
+            println!("{line}");
         }
     }
+}
+
+fn text_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_bar())
 }
