@@ -20,6 +20,10 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
     }
     rootfs.mount(cfg.layer_dirs.len())?;
     let merged = rootfs.merged();
+    // docker creates a missing working directory.
+    if !cfg.working_dir.is_empty() {
+        mkdir_beneath(&merged, &cfg.working_dir)?;
+    }
 
     let run_dir = store.run_dir(&cfg.id);
     fs::create_dir_all(&run_dir).map_err(|e| ContainerError::io(&run_dir, e))?;
@@ -92,5 +96,24 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
 pub fn teardown(store: &ContainerStore, id: &str) -> Result<(), ContainerError> {
     Rootfs::new(store.dir(id)).unmount()?;
     netns::remove(&store.netns_path(id))?;
+    Ok(())
+}
+
+/// Creates `rel` under `root` one component at a time, refusing to go through a symlink or
+/// `..` (a symlink in the image could otherwise point the mkdir at the host).
+fn mkdir_beneath(root: &std::path::Path, rel: &str) -> Result<(), ContainerError> {
+    let mut cur = root.to_path_buf();
+    for comp in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        if comp == ".." {
+            return Ok(());
+        }
+        cur.push(comp);
+        match fs::symlink_metadata(&cur) {
+            Ok(md) if md.file_type().is_dir() => {}
+            // A symlink or a file: leave it to the runtime (it resolves inside the root).
+            Ok(_) => return Ok(()),
+            Err(_) => fs::create_dir(&cur).map_err(|e| ContainerError::io(&cur, e))?,
+        }
+    }
     Ok(())
 }

@@ -1,0 +1,392 @@
+//! End-to-end: `rcompose container run` and the container lifecycle, as root, against the
+//! real kernel, with the FROM-scratch busybox image.
+
+mod container_support;
+
+use container_support::{Env, IMAGE, stderr, stdout, unique};
+
+#[test]
+fn exit_codes_env_workdir_user_propagate() {
+    let env = Env::new();
+    let o = env.run(&["container", "run", "--rm", IMAGE, "sh", "-c", "exit 42"]);
+    assert_eq!(o.status.code(), Some(42), "stderr: {}", stderr(&o));
+
+    let out = env.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hi there",
+        "-w",
+        "/var/www",
+        "-u",
+        "nobody",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo \"$GREETING\"; pwd; id -u; id -g",
+    ]);
+    assert_eq!(out, "hi there\n/var/www\n65534\n65534\n");
+
+    // Numeric ids need no passwd entry; a missing workdir is created.
+    let out = env.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "-u",
+        "1234:4321",
+        "-w",
+        "/made/here",
+        IMAGE,
+        "sh",
+        "-c",
+        "id -u; id -g; pwd",
+    ]);
+    assert_eq!(out, "1234\n4321\n/made/here\n");
+
+    let o = env.run(&["container", "run", "--rm", "-u", "ghost", IMAGE, "true"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("unable to find user ghost"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn security_defaults_fds_caps_masked_paths() {
+    let env = Env::new();
+    let script = "ls /proc/self/fd | sort -n | tr '\\n' ' '; echo; \
+                  grep CapInh /proc/self/status; grep CapBnd /proc/self/status; \
+                  wc -c < /proc/timer_list; [ -s /proc/kcore ] && echo kcore-visible; \
+                  echo x > /proc/sys/kernel/hostname 2>/dev/null || echo sys-ro";
+    let out = env.ok(&["container", "run", "--rm", IMAGE, "sh", "-c", script]);
+    let lines: Vec<&str> = out.lines().collect();
+    // 0-2 plus the fd `ls` itself opens on the directory.
+    assert_eq!(lines[0].trim(), "0 1 2 3", "fds: {out}");
+    assert_eq!(lines[1], "CapInh:\t0000000000000000");
+    // Docker's 14 default capabilities.
+    assert_eq!(lines[2], "CapBnd:\t00000000a80425fb");
+    assert_eq!(lines[3].trim(), "0", "/proc/timer_list must be masked");
+    assert!(!out.contains("kcore-visible"));
+    assert!(out.contains("sys-ro"));
+
+    let out = env.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "NET_ADMIN",
+        IMAGE,
+        "sh",
+        "-c",
+        "grep CapEff /proc/self/status",
+    ]);
+    assert_eq!(out.trim(), "CapEff:\t0000000000001000");
+    let o = env.run(&[
+        "container",
+        "run",
+        "--rm",
+        "--cap-add",
+        "FLY",
+        IMAGE,
+        "true",
+    ]);
+    assert!(stderr(&o).contains("FLY"), "{}", stderr(&o));
+}
+
+#[test]
+fn rm_leaves_no_mount_cgroup_or_directory() {
+    let env = Env::new();
+    let name = unique("gone");
+    env.ok(&["container", "run", "--rm", "--name", &name, IMAGE, "true"]);
+    let o = env.run(&["container", "inspect", &name]);
+    assert!(!o.status.success());
+    let containers = std::fs::read_dir(env.root.join("containers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(containers, 0, "container directory left behind");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(env.tmp.path().to_str().unwrap()),
+        "mount left behind"
+    );
+    // No cgroup left for any container of this root.
+    for ctl in ["memory", "pids", "cpu", ""] {
+        let dir = std::path::Path::new("/sys/fs/cgroup")
+            .join(ctl)
+            .join("rcompose");
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                assert!(
+                    !env.container_dir(&id).exists() || id.len() != 64,
+                    "cgroup {id} left behind"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn detached_logs_follow_and_stop_grace() {
+    let env = Env::new();
+    let name = unique("ticker");
+    let id = env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        IMAGE,
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line $i; echo oops >&2; sleep 0.2; done",
+    ]);
+    assert_eq!(id.trim().len(), 64);
+    // -f returns once the container exits, with every line.
+    let o = env.run(&["container", "logs", "-f", &name]);
+    assert_eq!(stdout(&o), "line 1\nline 2\nline 3\n");
+    assert_eq!(stderr(&o), "oops\noops\noops\n");
+    // --tail counts entries of both streams, as docker does.
+    let o = env.run(&["container", "logs", "--tail", "2", &name]);
+    assert_eq!(
+        (stdout(&o).as_str(), stderr(&o).as_str()),
+        ("line 3\n", "oops\n")
+    );
+    // The log file is docker's json-file format.
+    let log = std::fs::read_to_string(
+        env.container_dir(id.trim())
+            .join(format!("{}-json.log", id.trim())),
+    )
+    .unwrap();
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    assert_eq!(first["log"], "line 1\n");
+    assert_eq!(first["stream"], "stdout");
+    assert!(first["time"].as_str().unwrap().ends_with('Z'));
+    env.wait_for(&name, "{{.State.Status}}", "exited", 10);
+
+    // A PID 1 that ignores SIGTERM is killed after the grace period.
+    let stubborn = unique("stubborn");
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &stubborn,
+        IMAGE,
+        "sh",
+        "-c",
+        "trap '' TERM; while true; do sleep 0.1; done",
+    ]);
+    let ps = env.ok(&["container", "ps", "--format", "{{.Names}} {{.State}}"]);
+    assert!(ps.contains(&format!("{stubborn} running")), "{ps}");
+    env.ok(&["container", "stop", "-t", "1", &stubborn]);
+    assert_eq!(env.inspect(&stubborn, "{{.State.ExitCode}}"), "137");
+    let ps = env.ok(&["container", "ps", "-q"]);
+    assert!(ps.trim().is_empty(), "{ps}");
+    env.ok(&["container", "rm", &stubborn, &name]);
+}
+
+#[test]
+fn exec_runs_in_the_container_and_returns_its_code() {
+    let env = Env::new();
+    let name = unique("execd");
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-e",
+        "FROM_RUN=1",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let o = env.run(&[
+        "container",
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "echo $FROM_RUN; exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(stdout(&o), "1\n");
+    let out = env.ok(&[
+        "container",
+        "exec",
+        "-u",
+        "nobody",
+        "-w",
+        "/tmp",
+        "-e",
+        "X=y",
+        &name,
+        "sh",
+        "-c",
+        "id -u; pwd; echo $X; cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
+    assert_eq!(out, "65534\n/tmp\ny\nsleep 300 ");
+    let o = env
+        .cmd()
+        .args(["container", "exec", "-i", &name, "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"piped input\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(stdout(&o), "piped input\n");
+    env.ok(&["container", "kill", &name]);
+    let o = env.run(&["container", "exec", &name, "true"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
+}
+
+#[test]
+fn restart_on_failure_three_times() {
+    let env = Env::new();
+    let name = unique("flaky");
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--restart",
+        "on-failure:3",
+        "--name",
+        &name,
+        IMAGE,
+        "sh",
+        "-c",
+        "echo attempt; exit 3",
+    ]);
+    env.wait_for(&name, "{{.State.Status}} {{.RestartCount}}", "exited 3", 30);
+    assert_eq!(env.inspect(&name, "{{.State.ExitCode}}"), "3");
+    let o = env.run(&["container", "logs", &name]);
+    assert_eq!(stdout(&o).matches("attempt").count(), 4);
+}
+
+#[test]
+fn killed_monitor_leaves_container_running_and_manageable() {
+    let env = Env::new();
+    let name = unique("orphan");
+    let id = env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(env.container_dir(id.trim()).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let monitor = state["monitor_pid"].as_i64().unwrap() as i32;
+    let pid = state["pid"].as_i64().unwrap() as i32;
+    assert!(monitor > 0 && pid > 0);
+    // SAFETY: signalling the monitor this test started.
+    unsafe { libc::kill(monitor, libc::SIGKILL) };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    let ps = env.ok(&["container", "ps", "--format", "{{.Names}} {{.State}}"]);
+    assert!(ps.contains(&format!("{name} running")), "{ps}");
+    env.ok(&["container", "stop", "-t", "1", &name]);
+    assert_eq!(env.inspect(&name, "{{.State.Status}}"), "exited");
+    env.ok(&["container", "rm", &name]);
+    assert!(!env.container_dir(id.trim()).exists());
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_leaves_nothing() {
+    let env = Env::new();
+    let name = unique("dup");
+    env.ok(&["container", "create", "--name", &name, IMAGE, "true"]);
+    let o = env.run(&["container", "create", "--name", &name, IMAGE, "true"]);
+    assert!(
+        stderr(&o).contains("is already in use by container"),
+        "{}",
+        stderr(&o)
+    );
+    let typo = format!("{}x", name);
+    let o = env.run(&["container", "start", &typo]);
+    assert!(stderr(&o).contains("did you mean"), "{}", stderr(&o));
+    let o = env.run(&["container", "run", IMAGE, "/no/such/binary"]);
+    assert!(!o.status.success());
+    let o = env.run(&[
+        "container",
+        "run",
+        "--name",
+        "bad-mount",
+        "--mount",
+        "type=bind,source=/no/such/dir,target=/x",
+        IMAGE,
+        "true",
+    ]);
+    assert!(
+        stderr(&o).contains("bind source path does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    let all = env.ok(&["container", "ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(all.trim(), name, "a failed run left a container behind");
+    let o = env.run(&["container", "run", "--rm", "nosuchimage:latest", "true"]);
+    assert!(stderr(&o).contains("nosuchimage"), "{}", stderr(&o));
+}
+
+#[test]
+fn memory_limit_oom_kills_and_pids_limit_holds() {
+    let env = Env::new();
+    let o = env.run(&[
+        "container",
+        "run",
+        "--name",
+        "oom",
+        "--memory",
+        "32m",
+        IMAGE,
+        "sh",
+        "-c",
+        "x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done",
+    ]);
+    assert_eq!(o.status.code(), Some(137), "stderr: {}", stderr(&o));
+    assert_eq!(env.inspect("oom", "{{.State.OOMKilled}}"), "true");
+
+    let name = unique("forky");
+    let id = env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--pids-limit",
+        "32",
+        IMAGE,
+        "sh",
+        "-c",
+        // The inner shell forks until the limit refuses (and then dies); PID 1 stays.
+        "sh -c 'while true; do sleep 30 & done' 2>/dev/null; exec sleep 300",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let id = id.trim();
+    let current = [
+        format!("/sys/fs/cgroup/pids/rcompose/{id}/pids.current"),
+        format!("/sys/fs/cgroup/rcompose/{id}/pids.current"),
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .expect("the container's pids cgroup");
+    let n: u32 = current.trim().parse().unwrap();
+    assert!(n <= 32 && n >= 20, "pids.current = {n}");
+    env.ok(&["container", "stop", "-t", "1", &name]);
+    assert_eq!(env.inspect(&name, "{{.State.Status}}"), "exited");
+}
