@@ -386,7 +386,7 @@ fn memory_limit_oom_kills_and_pids_limit_holds() {
     .find_map(|p| std::fs::read_to_string(p).ok())
     .expect("the container's pids cgroup");
     let n: u32 = current.trim().parse().unwrap();
-    assert!(n <= 32 && n >= 20, "pids.current = {n}");
+    assert!((20..=32).contains(&n), "pids.current = {n}");
     env.ok(&["container", "stop", "-t", "1", &name]);
     assert_eq!(env.inspect(&name, "{{.State.Status}}"), "exited");
 }
