@@ -138,31 +138,37 @@ fn check_service(svc: &Service) -> Result<(), NormalizeError> {
     Ok(())
 }
 
-/// `links`, `network_mode: service:x` and `volumes_from: x` imply `depends_on`, as in compose.
+/// `links`, `network_mode`/`ipc`/`pid`/`uts`/`cgroup` set to `service:x`, and
+/// `volumes_from: x` imply `depends_on`, as in compose (the first two with `restart: true`:
+/// the dependent must be recreated when its target is).
 fn add_implicit_dependencies(svc: &mut Service) {
-    let mut implied = Vec::new();
+    let mut implied: Vec<(String, bool)> = Vec::new();
     for link in &svc.links {
-        implied.push(link.split(':').next().unwrap_or(link).to_string());
+        implied.push((link.split(':').next().unwrap_or(link).to_string(), true));
     }
-    if let Some(target) = svc
-        .network_mode
-        .as_deref()
-        .and_then(|m| m.strip_prefix("service:"))
+    let namespaces = [&svc.network_mode, &svc.ipc, &svc.pid, &svc.uts, &svc.cgroup];
+    for target in namespaces
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.strip_prefix("service:"))
     {
-        implied.push(target.to_string());
+        implied.push((target.to_string(), true));
     }
     for from in &svc.volumes_from {
         if from.starts_with("container:") {
             continue;
         }
-        implied.push(from.split(':').next().unwrap_or(from).to_string());
+        implied.push((from.split(':').next().unwrap_or(from).to_string(), false));
     }
-    for name in implied {
+    for (name, restart) in implied {
         svc.depends_on.entry(name).or_insert(Dependency {
             condition: CONDITION_STARTED.into(),
-            restart: false,
+            restart,
             required: true,
         });
+    }
+    if svc.pull_policy.as_deref() == Some("if_not_present") {
+        svc.pull_policy = Some("missing".into());
     }
 }
 
