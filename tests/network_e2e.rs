@@ -615,3 +615,48 @@ fn dns_over_tcp_and_names_on_several_networks() {
     // proxy's address on front ends the reply.
     assert_eq!(&reply[reply.len() - 4..], &p.ip.octets());
 }
+
+#[test]
+fn a_container_that_died_without_detaching_can_attach_again() {
+    setup();
+    let root = Root::new();
+    let net = unique("rcr");
+    create(&root, &["--subnet", "10.231.25.0/24", &net]);
+    let nets = root.nets();
+    let first = Ns::new();
+    let att = first.attach(&nets, &net, "phoenix", &[]);
+    // Attaching the live container twice is an error.
+    let twice = nets.attach(
+        &net,
+        rcompose_net::AttachRequest {
+            container_id: first.id_for("phoenix"),
+            container_name: "phoenix".into(),
+            netns_path: first.path(),
+            ..Default::default()
+        },
+    );
+    assert!(
+        matches!(twice, Err(NetError::AlreadyAttached { .. })),
+        "{twice:?}"
+    );
+    // The namespace dies (its veth with it) without a detach; the restarted container, in a
+    // new namespace, gets its old address back.
+    let id = first.id_for("phoenix");
+    drop(first);
+    let second = Ns::new();
+    let again = nets
+        .attach(
+            &net,
+            rcompose_net::AttachRequest {
+                container_id: id.clone(),
+                container_name: "phoenix".into(),
+                netns_path: second.path(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(again.ip, att.ip);
+    let inspect = nets.inspect(&net).unwrap();
+    assert_eq!(inspect["Containers"].as_object().unwrap().len(), 1);
+    nets.detach(&net, &id).unwrap();
+}

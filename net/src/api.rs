@@ -407,11 +407,22 @@ impl Networks {
             if net.name == DEFAULT_NETWORK && net.endpoints.is_empty() {
                 self.refresh_default_subnet(&mut net)?;
             }
-            if net.endpoints.contains_key(&req.container_id) {
-                return Err(NetError::AlreadyAttached {
-                    container: req.container_name,
-                    network: net.name,
-                });
+            let mut req = req;
+            if let Some(old) = net.endpoints.get(&req.container_id) {
+                // A container that died without being detached (crash, reboot) left its
+                // endpoint behind; its veth went with its namespace. Reclaim it, keeping the
+                // address, so that a restart works.
+                let same_ns = netns_ino(Path::new(&old.netns_path)) == Some(old.netns_ino);
+                if same_ns && bridge::link_exists(&old.host_ifname)? {
+                    return Err(NetError::AlreadyAttached {
+                        container: req.container_name,
+                        network: net.name,
+                    });
+                }
+                // The kernel may still be tearing down the dead namespace's veth.
+                bridge::detach_veth(&old.host_ifname)?;
+                req.ip = req.ip.or(Some(old.ip));
+                net.endpoints.remove(&req.container_id);
             }
             let ip = ipam::allocate(
                 &net.name,
@@ -444,6 +455,7 @@ impl Networks {
                     host_ifname: host_ifname.clone(),
                     ifname: ifname.clone(),
                     netns_path: req.netns_path.to_string_lossy().into_owned(),
+                    netns_ino: netns_ino(&req.netns_path).unwrap_or(0),
                     aliases: req.aliases.clone(),
                     ports: Vec::new(),
                 },
@@ -702,4 +714,9 @@ impl Networks {
         }
         Ok(self.firewall.apply(&desired)?)
     }
+}
+
+fn netns_ino(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.ino())
 }

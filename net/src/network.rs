@@ -58,6 +58,10 @@ pub struct Endpoint {
     /// The interface name inside the container (`eth0`, `eth1`, …).
     pub ifname: String,
     pub netns_path: String,
+    /// Inode of the namespace at attach time: tells a live endpoint from one whose container
+    /// died and whose namespace path now names another namespace (or nothing).
+    #[serde(default)]
+    pub netns_ino: u64,
     /// Extra DNS names on this network (compose service name, `--network-alias`).
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -257,6 +261,7 @@ mod tests {
                 host_ifname: "veth1".into(),
                 ifname: "eth0".into(),
                 netns_path: "/run/netns/x".into(),
+                netns_ino: 0,
                 aliases: vec![],
                 ports: vec![],
             },

@@ -363,6 +363,7 @@ mod tests {
                 host_ifname: String::new(),
                 ifname: String::new(),
                 netns_path: String::new(),
+                netns_ino: 0,
                 aliases: vec!["svc".into()],
                 ports: vec![],
             },
