@@ -1,0 +1,308 @@
+//! The compose orchestrator's [`Backend`] over the embedded engine (containers, volumes, image
+//! store) and the networking crate. Compose networks are attached by this backend around the
+//! engine's start: the container's namespace is made first, the networks attached into it, then
+//! the engine starts the container in that namespace; `/etc/resolv.conf` and `/etc/hosts` are
+//! rewritten in place afterwards so service names resolve through the embedded DNS.
+
+pub mod image;
+pub mod lock;
+pub mod netplan;
+pub mod secrets;
+pub mod translate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::Context;
+use rcompose_compose::execute::{Backend, BackendError};
+use rcompose_compose::labels;
+use rcompose_compose::model::{Project, Service};
+use rcompose_compose::observe::{ContainerSummary, ObjectSummary, RunState};
+use rcompose_compose::reconcile::object_labels;
+use rcompose_engine::container::model::Status;
+use rcompose_engine::container::{ContainerConfig, Containers};
+use rcompose_engine::volume::Volumes;
+use rcompose_net::Networks;
+
+pub struct EngineBackend {
+    pub root: PathBuf,
+    pub run_root: PathBuf,
+    pub containers: Containers,
+    nets: OnceLock<Result<Networks, String>>,
+}
+
+fn err(e: impl std::fmt::Display) -> BackendError {
+    BackendError::new(e)
+}
+
+/// Full anyhow chain as one message.
+fn chain(e: anyhow::Error) -> BackendError {
+    BackendError::new(format!("{e:#}"))
+}
+
+impl EngineBackend {
+    pub fn new(root: &Path, run_root: &Path) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("locating the rcompose binary for monitors")?;
+        Ok(Self {
+            root: root.to_path_buf(),
+            run_root: run_root.to_path_buf(),
+            containers: Containers::new(root, run_root, exe),
+            nets: OnceLock::new(),
+        })
+    }
+
+    /// The networking layer, opened on first use (commands that never touch a network do
+    /// not need it).
+    pub fn nets(&self) -> Result<&Networks, BackendError> {
+        self.nets
+            .get_or_init(|| Networks::open(&self.root, &self.run_root).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| BackendError::new(e.clone()))
+    }
+
+    pub fn summary(&self, cfg: &ContainerConfig) -> ContainerSummary {
+        let st = self.containers.observe(&cfg.id).unwrap_or_default();
+        let status = match st.status {
+            Status::Created => RunState::Created,
+            Status::Running => RunState::Running,
+            Status::Paused => RunState::Paused,
+            Status::Restarting => RunState::Restarting,
+            Status::Removing | Status::Exited => RunState::Exited,
+            Status::Dead => RunState::Dead,
+        };
+        let has_check = cfg
+            .healthcheck
+            .as_ref()
+            .is_some_and(|h| h.test.first().map(String::as_str) != Some("NONE"));
+        let health = match &st.health {
+            Some(h) => Some(h.status.clone()),
+            None if has_check && status == RunState::Running => Some("starting".into()),
+            None => None,
+        };
+        let ports = if status.is_up() {
+            self.nets()
+                .ok()
+                .and_then(|n| n.ports_of(&cfg.id).ok())
+                .unwrap_or_default()
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}:{}->{}/{}",
+                        p.host_ip, p.host_port, p.container_port, p.proto
+                    )
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        ContainerSummary {
+            id: cfg.id.clone(),
+            name: cfg.name.clone(),
+            image: cfg.image.clone(),
+            image_id: cfg.image_id.clone(),
+            command: cfg.args.join(" "),
+            created: cfg.created.clone(),
+            status,
+            exit_code: st.exit_code,
+            health,
+            labels: cfg.labels.clone(),
+            ports,
+            started_at: st.started_at.clone(),
+            finished_at: st.finished_at.clone(),
+            restart_count: st.restart_count,
+        }
+    }
+
+    fn detach(&self, id: &str) {
+        if let Ok(n) = self.nets() {
+            let _ = n.unpublish(id);
+            if let Err(e) = n.detach_all(id) {
+                tracing::warn!("detaching container {id} from its networks: {e}");
+            }
+        }
+    }
+}
+
+impl Backend for EngineBackend {
+    fn list_containers(&self) -> Result<Vec<ContainerSummary>, BackendError> {
+        let list = self.containers.store.list().map_err(err)?;
+        Ok(list.iter().map(|c| self.summary(c)).collect())
+    }
+
+    fn list_networks(&self) -> Result<Vec<ObjectSummary>, BackendError> {
+        Ok(self
+            .nets()?
+            .list()
+            .map_err(err)?
+            .into_iter()
+            .map(|n| ObjectSummary {
+                name: n.name.clone(),
+                labels: n.labels.clone(),
+            })
+            .collect())
+    }
+
+    fn list_volumes(&self) -> Result<Vec<ObjectSummary>, BackendError> {
+        Ok(Volumes::new(&self.root)
+            .list()
+            .map_err(err)?
+            .into_iter()
+            .map(|v| ObjectSummary {
+                name: v.name,
+                labels: v.labels,
+            })
+            .collect())
+    }
+
+    fn network_exists(&self, name: &str) -> Result<bool, BackendError> {
+        Ok(self.nets()?.get(name).is_ok())
+    }
+
+    fn volume_exists(&self, name: &str) -> Result<bool, BackendError> {
+        Ok(Volumes::new(&self.root).get(name).is_ok())
+    }
+
+    fn create_network(&self, project: &Project, key: &str, name: &str) -> Result<(), BackendError> {
+        let net = project.networks.get(key).cloned().unwrap_or_default();
+        let req = netplan::create_request(project, key, name, &net).map_err(chain)?;
+        self.nets()?.create(req).map_err(err)?;
+        Ok(())
+    }
+
+    fn remove_network(&self, name: &str) -> Result<(), BackendError> {
+        self.nets()?.remove(name).map_err(err)?;
+        Ok(())
+    }
+
+    fn create_volume(&self, project: &Project, key: &str, name: &str) -> Result<(), BackendError> {
+        let own = project
+            .volumes
+            .get(key)
+            .map(|v| v.labels.clone())
+            .unwrap_or_default();
+        let labels = object_labels(project, labels::VOLUME, key, &own);
+        Volumes::new(&self.root)
+            .create(name, labels, false)
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn remove_volume(&self, name: &str) -> Result<(), BackendError> {
+        let users = self.containers.volume_users(name).map_err(err)?;
+        Volumes::new(&self.root).remove(name, users).map_err(err)
+    }
+
+    fn image_id(&self, reference: &str) -> Result<Option<String>, BackendError> {
+        image::image_id(&self.root, reference).map_err(chain)
+    }
+
+    fn create_container(
+        &self,
+        project: &Project,
+        service: &Service,
+        name: &str,
+        number: u32,
+    ) -> Result<String, BackendError> {
+        let img = image::image_info(
+            &self.root,
+            &service.image_name(&project.name),
+            &service.name,
+        )
+        .map_err(chain)?;
+        let mut opts =
+            translate::create_options(project, service, name, number, &self.root).map_err(chain)?;
+        let plan = netplan::plan(project, service, name).map_err(chain)?;
+        opts.labels.insert(
+            netplan::LABEL.into(),
+            serde_json::to_string(&plan).map_err(err)?,
+        );
+        let cfg = self.containers.create(&img, opts).map_err(err)?;
+        Ok(cfg.id)
+    }
+
+    fn start_container(&self, id: &str) -> Result<(), BackendError> {
+        let cfg = self.containers.store.load_config(id).map_err(err)?;
+        let st = self.containers.observe(id).map_err(err)?;
+        if st.status.eq(&Status::Running) {
+            return Ok(());
+        }
+        let plan = netplan::from_labels(&cfg.labels);
+        let attached = match &plan {
+            Some(p) if !p.networks.is_empty() => {
+                self.detach(id);
+                Some(
+                    netplan::attach(self.nets()?, &self.containers.store, &cfg, p)
+                        .map_err(chain)?,
+                )
+            }
+            _ => None,
+        };
+        if let Err(e) = self.containers.start(id, None) {
+            self.detach(id);
+            return Err(err(e));
+        }
+        if let (Some(p), Some(att)) = (&plan, &attached) {
+            netplan::write_etc_files(self.nets()?, &self.containers.store, &cfg, p, att)
+                .map_err(chain)?;
+        }
+        Ok(())
+    }
+
+    fn stop_container(&self, id: &str, timeout: Option<u32>) -> Result<(), BackendError> {
+        self.containers.stop(id, timeout, None).map_err(err)?;
+        self.detach(id);
+        Ok(())
+    }
+
+    fn remove_container(&self, id: &str, volumes: bool) -> Result<(), BackendError> {
+        self.containers.remove(id, true, volumes).map_err(err)?;
+        self.detach(id);
+        Ok(())
+    }
+
+    fn inspect_container(&self, id: &str) -> Result<ContainerSummary, BackendError> {
+        let cfg = self.containers.store.load_config(id).map_err(err)?;
+        Ok(self.summary(&cfg))
+    }
+
+    fn log_tail(&self, id: &str, lines: usize) -> Vec<String> {
+        let opts = rcompose_engine::logs::ReadOptions {
+            tail: Some(lines),
+            ..Default::default()
+        };
+        rcompose_engine::logs::read(&self.containers.store.log_path(id), &opts)
+            .map(|(entries, _)| entries.into_iter().map(|e| e.log).collect())
+            .unwrap_or_default()
+    }
+
+    fn health_log(&self, id: &str) -> Vec<String> {
+        self.containers
+            .observe(id)
+            .ok()
+            .and_then(|s| s.health)
+            .map(|h| h.log.into_iter().map(|l| l.output).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Every project that has containers: name → (running count, total, config files).
+pub fn projects(
+    b: &EngineBackend,
+) -> Result<BTreeMap<String, (usize, usize, String)>, BackendError> {
+    let mut out: BTreeMap<String, (usize, usize, String)> = BTreeMap::new();
+    for c in b.list_containers()? {
+        let Some(p) = c.labels.get(labels::PROJECT) else {
+            continue;
+        };
+        let e = out.entry(p.clone()).or_default();
+        e.1 += 1;
+        if c.status == RunState::Running {
+            e.0 += 1;
+        }
+        if let Some(f) = c.labels.get(labels::CONFIG_FILES) {
+            e.2 = f.clone();
+        }
+    }
+    Ok(out)
+}

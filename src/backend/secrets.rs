@@ -1,0 +1,129 @@
+//! Secrets and configs: each is written (from `file`, `environment` or `content`) to
+//! `<root>/compose/<project>/<secrets|configs>/<service>/<name>` with the requested mode and
+//! owner, then bind-mounted read-only at `/run/secrets/<target>` or the config's target.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use rcompose_compose::model::{FileObject, FileRef, Project, Service};
+use rcompose_engine::container::model::MountSpec;
+
+pub fn mounts(project: &Project, svc: &Service, root: &Path) -> Result<Vec<MountSpec>> {
+    let mut out = vec![];
+    for (kind, refs, defs) in [
+        ("secrets", &svc.secrets, &project.secrets),
+        ("configs", &svc.configs, &project.configs),
+    ] {
+        for r in refs {
+            let def = defs.get(&r.source).with_context(|| {
+                format!(
+                    "service \"{}\" refers to undefined {} \"{}\"",
+                    svc.name,
+                    &kind[..kind.len() - 1],
+                    r.source
+                )
+            })?;
+            let path = materialize(project, svc, root, kind, r, def)?;
+            out.push(MountSpec {
+                kind: "bind".into(),
+                source: path.display().to_string(),
+                target: target(kind, r),
+                read_only: true,
+                anonymous: false,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn target(kind: &str, r: &FileRef) -> String {
+    let t = r.target.clone().unwrap_or_else(|| r.source.clone());
+    if t.starts_with('/') {
+        t
+    } else if kind == "secrets" {
+        format!("/run/secrets/{t}")
+    } else {
+        format!("/{t}")
+    }
+}
+
+/// The directory holding a project's materialised secrets/configs (removed by `down`).
+pub fn project_dir(root: &Path, project: &str) -> PathBuf {
+    root.join("compose").join(project)
+}
+
+fn materialize(
+    project: &Project,
+    svc: &Service,
+    root: &Path,
+    kind: &str,
+    r: &FileRef,
+    def: &FileObject,
+) -> Result<PathBuf> {
+    if def.external {
+        bail!(
+            "service \"{}\": external {kind} \"{}\" are a swarm feature and not supported",
+            svc.name,
+            r.source
+        );
+    }
+    let data: Vec<u8> = if let Some(file) = &def.file {
+        std::fs::read(file).with_context(|| format!("{kind} \"{}\": reading {file}", r.source))?
+    } else if let Some(var) = &def.environment {
+        match project.environment.get(var) {
+            Some(v) => v.clone().into_bytes(),
+            None => bail!(
+                "{kind} \"{}\": environment variable {var} is not set",
+                r.source
+            ),
+        }
+    } else if let Some(content) = &def.content {
+        content.clone().into_bytes()
+    } else {
+        bail!(
+            "{kind} \"{}\" has no file, environment or content",
+            r.source
+        );
+    };
+    let dir = project_dir(root, &project.name).join(kind).join(&svc.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Source names are validated by the loader as identifiers; keep the file name plain.
+    let file_name: String = r
+        .source
+        .chars()
+        .map(|c| if c == '/' { '_' } else { c })
+        .collect();
+    let path = dir.join(file_name);
+    std::fs::write(&path, &data).with_context(|| format!("writing {}", path.display()))?;
+    let default_mode = 0o444;
+    let mode = match &r.mode {
+        Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8).with_context(|| {
+            format!(
+                "service \"{}\": {kind} \"{}\": mode {m} is not octal",
+                svc.name, r.source
+            )
+        })?,
+        None => default_mode,
+    };
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("chmod {}", path.display()))?;
+    let id = |v: &Option<String>, what: &str| -> Result<Option<u32>> {
+        v.as_ref()
+            .map(|s| {
+                s.parse::<u32>().with_context(|| {
+                    format!(
+                        "service \"{}\": {kind} \"{}\": {what} {s} is not a number",
+                        svc.name, r.source
+                    )
+                })
+            })
+            .transpose()
+    };
+    let (uid, gid) = (id(&r.uid, "uid")?, id(&r.gid, "gid")?);
+    if uid.is_some() || gid.is_some() {
+        std::os::unix::fs::chown(&path, uid, gid)
+            .with_context(|| format!("chown {}", path.display()))?;
+    }
+    Ok(path)
+}

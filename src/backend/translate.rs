@@ -1,0 +1,290 @@
+//! A compose service → the engine's `CreateOptions`, and the list of keys the engine cannot
+//! honour yet (each a warning naming the key and the service — never silence).
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use rcompose_compose::model::{Project, Service};
+use rcompose_compose::reconcile::{container_labels, volume_name};
+use rcompose_engine::container::CreateOptions;
+use rcompose_engine::container::model::{
+    HealthConfig, HostConfig, MountSpec, RestartPolicy, Ulimit,
+};
+
+use super::secrets;
+
+/// Keys set on `svc` that the engine ignores today, as `key` names.
+pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
+    let mut out = vec![];
+    let mut flag = |set: bool, key: &'static str| {
+        if set {
+            out.push(key);
+        }
+    };
+    flag(svc.domainname.is_some(), "domainname");
+    flag(!svc.sysctls.is_empty(), "sysctls");
+    flag(!svc.devices.is_empty(), "devices");
+    flag(!svc.dns_opt.is_empty(), "dns_opt");
+    flag(svc.cgroup_parent.is_some(), "cgroup_parent");
+    flag(svc.cpu_shares.is_some(), "cpu_shares");
+    flag(svc.cpuset.is_some(), "cpuset");
+    flag(svc.cpu_quota.is_some(), "cpu_quota");
+    flag(svc.cpu_period.is_some(), "cpu_period");
+    flag(svc.mem_reservation.is_some(), "mem_reservation");
+    flag(svc.memswap_limit.is_some(), "memswap_limit");
+    flag(svc.mem_swappiness.is_some(), "mem_swappiness");
+    flag(svc.oom_score_adj.is_some(), "oom_score_adj");
+    flag(svc.oom_kill_disable, "oom_kill_disable");
+    flag(svc.ipc.is_some(), "ipc");
+    flag(svc.pid.is_some(), "pid");
+    flag(svc.uts.is_some(), "uts");
+    flag(svc.userns_mode.is_some(), "userns_mode");
+    flag(svc.runtime.is_some(), "runtime");
+    flag(!svc.group_add.is_empty(), "group_add");
+    flag(svc.mac_address.is_some(), "mac_address");
+    flag(!svc.storage_opt.is_empty(), "storage_opt");
+    flag(!svc.external_links.is_empty(), "external_links");
+    flag(svc.gpus.is_some(), "gpus");
+    flag(svc.post_start.is_some(), "post_start");
+    flag(svc.pre_stop.is_some(), "pre_stop");
+    flag(svc.develop.is_some(), "develop (watch)");
+    flag(
+        svc.security_opt
+            .iter()
+            .any(|o| !o.starts_with("no-new-privileges")),
+        "security_opt (only no-new-privileges)",
+    );
+    flag(
+        svc.logging
+            .as_ref()
+            .and_then(|l| l.driver.as_deref())
+            .is_some_and(|d| !matches!(d, "json-file" | "local")),
+        "logging.driver (logs are always json-file)",
+    );
+    flag(
+        svc.deploy
+            .as_ref()
+            .and_then(|d| d.resources.reservations.as_ref())
+            .is_some(),
+        "deploy.resources.reservations",
+    );
+    flag(
+        !svc.links.is_empty(),
+        "links (service names resolve through DNS)",
+    );
+    out
+}
+
+/// The options the engine creates the container with.
+pub fn create_options(
+    project: &Project,
+    svc: &Service,
+    name: &str,
+    number: u32,
+    root: &Path,
+) -> Result<CreateOptions> {
+    let mut env = vec![];
+    for (k, v) in &svc.environment {
+        // A bare name absent from the environment is left unset, as compose does.
+        if let Some(v) = v {
+            env.push(format!("{k}={v}"));
+        }
+    }
+    let mut mounts = vec![];
+    let mut tmpfs = svc.tmpfs.clone();
+    for v in &svc.volumes {
+        match v.kind.as_str() {
+            "bind" => {
+                let src = v.source.clone().unwrap_or_default();
+                let create = v
+                    .bind
+                    .as_ref()
+                    .and_then(|b| b.create_host_path)
+                    .unwrap_or(true);
+                if create && !Path::new(&src).exists() {
+                    std::fs::create_dir_all(&src).map_err(|e| {
+                        anyhow::anyhow!(
+                            "service \"{}\": creating bind mount source {src}: {e}",
+                            svc.name
+                        )
+                    })?;
+                }
+                mounts.push(MountSpec {
+                    kind: "bind".into(),
+                    source: src,
+                    target: v.target.clone(),
+                    read_only: v.read_only,
+                    anonymous: false,
+                });
+            }
+            "volume" => {
+                let (source, anonymous) = match &v.source {
+                    Some(key) if !key.is_empty() => (volume_name(project, key), false),
+                    _ => (String::new(), true),
+                };
+                mounts.push(MountSpec {
+                    kind: "volume".into(),
+                    source,
+                    target: v.target.clone(),
+                    read_only: v.read_only,
+                    anonymous,
+                });
+            }
+            "tmpfs" => {
+                let mut t = v.target.clone();
+                if let Some(size) = v.tmpfs.as_ref().and_then(|t| t.size) {
+                    t.push_str(&format!(":size={}", size.0));
+                }
+                tmpfs.push(t);
+            }
+            other => bail!(
+                "service \"{}\": volume type \"{other}\" for {} is not supported yet",
+                svc.name,
+                v.target
+            ),
+        }
+    }
+    mounts.extend(secrets::mounts(project, svc, root)?);
+
+    let limits = svc
+        .deploy
+        .as_ref()
+        .and_then(|d| d.resources.limits.clone())
+        .unwrap_or_default();
+    let memory = svc.mem_limit.map(|b| b.0).or(limits.memory.map(|b| b.0));
+    let cpus = svc.cpus.or(limits.cpus);
+    let pids = svc.pids_limit.or(limits.pids);
+    let restart = restart_policy(svc)?;
+    let mut ulimits = vec![];
+    for (name, u) in &svc.ulimits {
+        let (soft, hard) = match u {
+            rcompose_compose::model::Ulimit::Single(n) => (*n, *n),
+            rcompose_compose::model::Ulimit::Range { soft, hard } => (*soft, *hard),
+        };
+        ulimits.push(Ulimit {
+            name: name.clone(),
+            soft: soft.max(0) as u64,
+            hard: hard.max(0) as u64,
+        });
+    }
+    let volumes_from = svc
+        .volumes_from
+        .iter()
+        .map(|v| volumes_from(project, v))
+        .collect();
+
+    Ok(CreateOptions {
+        name: Some(name.to_string()),
+        cmd: svc.command.clone().unwrap_or_default(),
+        entrypoint: svc.entrypoint.clone(),
+        env,
+        working_dir: svc.working_dir.clone(),
+        user: svc.user.clone(),
+        hostname: svc.hostname.clone(),
+        labels: container_labels(project, svc, number, false),
+        tty: svc.tty,
+        open_stdin: svc.stdin_open,
+        stop_signal: svc.stop_signal.clone(),
+        stop_timeout: svc
+            .stop_grace_period
+            .map(|d| d.as_std().as_secs().min(u32::MAX as u64) as u32),
+        healthcheck: healthcheck(svc),
+        volumes_from,
+        host: HostConfig {
+            auto_remove: false,
+            restart,
+            network_mode: network_mode(project, svc),
+            cap_add: svc.cap_add.clone(),
+            cap_drop: svc.cap_drop.clone(),
+            privileged: svc.privileged,
+            read_only: svc.read_only,
+            no_new_privileges: svc
+                .security_opt
+                .iter()
+                .any(|o| matches!(o.as_str(), "no-new-privileges" | "no-new-privileges:true")),
+            memory: memory.unwrap_or(0),
+            nano_cpus: cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
+            pids_limit: pids.filter(|p| *p > 0).unwrap_or(0),
+            shm_size: svc.shm_size.map(|b| b.0).unwrap_or(0),
+            ulimits,
+            init: svc.init.unwrap_or(false),
+            tmpfs,
+            mounts,
+        },
+    })
+}
+
+/// `service:x[:ro]` → the first container of service x; `container:x` → x.
+fn volumes_from(project: &Project, v: &str) -> String {
+    if let Some(rest) = v.strip_prefix("container:") {
+        return rest.to_string();
+    }
+    let rest = v.strip_prefix("service:").unwrap_or(v);
+    let (svc, mode) = match rest.rsplit_once(':') {
+        Some((s, m)) if m == "ro" || m == "rw" => (s, Some(m)),
+        _ => (rest, None),
+    };
+    let name = match project.services.get(svc) {
+        Some(s) => rcompose_compose::reconcile::container_name(&project.name, s, 1),
+        None => svc.to_string(),
+    };
+    match mode {
+        Some(m) => format!("{name}:{m}"),
+        None => name,
+    }
+}
+
+/// What `inspect` shows as NetworkMode; the engine only distinguishes `host` from the rest
+/// (its own namespace), networks are attached by the backend at start.
+pub fn network_mode(project: &Project, svc: &Service) -> String {
+    match svc.network_mode.as_deref() {
+        Some(m) => m.to_string(),
+        None => match svc.networks.keys().next() {
+            Some(key) => rcompose_compose::reconcile::network_name(project, key),
+            None => "none".into(),
+        },
+    }
+}
+
+fn restart_policy(svc: &Service) -> Result<RestartPolicy> {
+    if let Some(r) = &svc.restart {
+        return RestartPolicy::parse(r)
+            .map_err(|e| anyhow::anyhow!("service \"{}\": restart: {e}", svc.name));
+    }
+    let Some(p) = svc.deploy.as_ref().and_then(|d| d.restart_policy.as_ref()) else {
+        return Ok(RestartPolicy::No);
+    };
+    Ok(match p.condition.as_deref() {
+        Some("none") => RestartPolicy::No,
+        Some("on-failure") => RestartPolicy::OnFailure {
+            max_retries: p.max_attempts.unwrap_or(0) as u32,
+        },
+        _ => RestartPolicy::Always,
+    })
+}
+
+fn healthcheck(svc: &Service) -> Option<HealthConfig> {
+    let h = svc.healthcheck.as_ref()?;
+    if h.disable {
+        return Some(HealthConfig {
+            test: vec!["NONE".into()],
+            interval_ms: 0,
+            timeout_ms: 0,
+            start_period_ms: 0,
+            retries: 0,
+        });
+    }
+    if h.test.is_empty() {
+        return None;
+    }
+    let ms = |d: Option<rcompose_compose::model::Duration>, default: u64| {
+        d.map(|d| d.as_std().as_millis() as u64).unwrap_or(default)
+    };
+    Some(HealthConfig {
+        test: h.test.clone(),
+        interval_ms: ms(h.interval, 30_000),
+        timeout_ms: ms(h.timeout, 30_000),
+        start_period_ms: ms(h.start_period, 0),
+        retries: h.retries.unwrap_or(3) as u32,
+    })
+}

@@ -1,0 +1,142 @@
+//! What every compose verb shares: loading the project, opening the backend, observing the
+//! project's objects, progress lines, service selection.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use anyhow::{Result, bail};
+use rcompose_compose::execute::{Backend, Event};
+use rcompose_compose::load::load;
+use rcompose_compose::model::Project;
+use rcompose_compose::observe::{ContainerSummary, ObservedState};
+
+use super::GlobalOpts;
+use super::config::{load_options, print_warnings};
+use crate::backend::EngineBackend;
+
+/// The project, or only its name when no compose file is needed (`down -p x` without files).
+pub struct Target {
+    pub project: Option<Project>,
+    pub name: String,
+}
+
+/// Loads the project (services named on the command line are enabled whatever their profiles).
+pub fn load_project(g: &GlobalOpts, services: &[String]) -> Result<Project> {
+    let mut opts = load_options(g);
+    opts.services = services.to_vec();
+    let loaded = load(&opts)?;
+    print_warnings(&loaded);
+    Ok(loaded.project)
+}
+
+/// Loads the project when there is one; with `-p` and no compose file, works by name only.
+pub fn target(g: &GlobalOpts) -> Result<Target> {
+    match load_project(g, &[]) {
+        Ok(p) => Ok(Target {
+            name: p.name.clone(),
+            project: Some(p),
+        }),
+        Err(e) => match &g.project_name {
+            Some(name) if e.to_string().contains("no configuration file") || g.files.is_empty() => {
+                Ok(Target {
+                    project: None,
+                    name: name.clone(),
+                })
+            }
+            _ => Err(e),
+        },
+    }
+}
+
+pub fn backend(g: &GlobalOpts) -> Result<EngineBackend> {
+    EngineBackend::new(&g.root, &g.run_root)
+}
+
+/// Observed state of the project (networks/volumes only when the network layer opens).
+pub fn observe(b: &EngineBackend, project: &str) -> Result<ObservedState> {
+    let containers = b.list_containers()?;
+    let networks = b.list_networks().unwrap_or_default();
+    let volumes = b.list_volumes()?;
+    Ok(ObservedState::from_objects(
+        project,
+        &containers,
+        &networks,
+        &volumes,
+    ))
+}
+
+/// The project's containers, sorted by name; `all` includes stopped ones; `oneoff` includes
+/// `run` containers.
+pub fn containers(
+    b: &EngineBackend,
+    project: &str,
+    services: &[String],
+    all: bool,
+    oneoff: bool,
+) -> Result<Vec<ContainerSummary>> {
+    let o = observe(b, project)?;
+    let mut out: Vec<ContainerSummary> = o
+        .containers()
+        .chain(o.oneoff.iter().filter(|_| oneoff))
+        .filter(|c| services.is_empty() || services.contains(&c.service))
+        .filter(|c| all || c.summary.status.is_up())
+        .map(|c| c.summary.clone())
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Errors for service names that are not in the project.
+pub fn check_services(project: &Project, services: &[String]) -> Result<()> {
+    for s in services {
+        if !project.services.contains_key(s) {
+            bail!("no such service: {s}");
+        }
+    }
+    Ok(())
+}
+
+/// Prints docker compose style progress lines (` ✔ Container demo-web-1  Started`) on stderr.
+pub struct Progress {
+    out: Mutex<()>,
+    quiet: bool,
+}
+
+impl Progress {
+    pub fn new(quiet: bool) -> Self {
+        Self {
+            out: Mutex::new(()),
+            quiet,
+        }
+    }
+
+    pub fn event(&self, e: Event) {
+        if self.quiet {
+            return;
+        }
+        // Transitional states are noise in a log of lines; print outcomes only.
+        let done = matches!(
+            e.status,
+            "Created"
+                | "Started"
+                | "Healthy"
+                | "Exited"
+                | "Stopped"
+                | "Removed"
+                | "Recreated"
+                | "Running"
+        );
+        if !done && e.status != "Waiting" {
+            return;
+        }
+        let _g = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let mark = if done { "✔" } else { "⠿" };
+        let _ = writeln!(
+            std::io::stderr(),
+            " {mark} {} {:<24} {}",
+            e.kind,
+            e.name,
+            e.status
+        );
+    }
+}

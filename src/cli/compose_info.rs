@@ -1,0 +1,272 @@
+//! Read-only compose verbs: `ls`, `port`, `images`, `top`, `wait`.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use rcompose_compose::labels;
+use rcompose_compose::observe::ContainerSummary;
+use serde_json::json;
+
+use super::GlobalOpts;
+use super::compose_common::{backend, check_services, containers, target};
+use crate::backend::projects;
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Show all stopped Compose projects
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display project names
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Format the output: table or json
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    /// Filter output based on conditions provided (name=…)
+    #[arg(long)]
+    pub filter: Vec<String>,
+}
+
+pub fn ls(g: &GlobalOpts, a: LsArgs) -> Result<ExitCode> {
+    let b = backend(g)?;
+    let mut rows = vec![];
+    for (name, (running, total, files)) in projects(&b)? {
+        if !a.all && running == 0 {
+            continue;
+        }
+        let name_ok = a.filter.iter().all(|f| match f.split_once('=') {
+            Some(("name", v)) => name.contains(v),
+            _ => true,
+        });
+        if !name_ok {
+            continue;
+        }
+        let status = if running == total {
+            format!("running({running})")
+        } else if running == 0 {
+            format!("exited({total})")
+        } else {
+            format!("running({running}), exited({})", total - running)
+        };
+        rows.push((name, status, files));
+    }
+    if a.quiet {
+        for (n, _, _) in &rows {
+            println!("{n}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    match a.format.as_str() {
+        "json" => {
+            let v: Vec<_> = rows
+                .iter()
+                .map(|(n, s, f)| json!({"Name": n, "Status": s, "ConfigFiles": f}))
+                .collect();
+            println!("{}", serde_json::Value::Array(v));
+        }
+        "table" => {
+            let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(4) + 3;
+            let w1 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0).max(6) + 3;
+            println!("{:<w0$}{:<w1$}CONFIG FILES", "NAME", "STATUS");
+            for (n, s, f) in &rows {
+                println!("{n:<w0$}{s:<w1$}{f}");
+            }
+        }
+        other => bail!("unsupported --format {other:?}: use table or json"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// tcp or udp
+    #[arg(long, default_value = "tcp")]
+    pub protocol: String,
+    /// Index of the container if service has multiple replicas
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    pub service: String,
+    pub private_port: u16,
+}
+
+fn by_index(list: &[ContainerSummary], index: u32) -> Option<&ContainerSummary> {
+    list.iter().find(|c| {
+        c.labels.get(labels::CONTAINER_NUMBER).map(String::as_str) == Some(&index.to_string())
+    })
+}
+
+pub fn port(g: &GlobalOpts, a: PortArgs) -> Result<ExitCode> {
+    let t = target(g)?;
+    if let Some(p) = &t.project {
+        check_services(p, std::slice::from_ref(&a.service))?;
+    }
+    let b = backend(g)?;
+    let list = containers(&b, &t.name, std::slice::from_ref(&a.service), false, false)?;
+    let Some(c) = by_index(&list, a.index) else {
+        bail!(
+            "service \"{}\" has no running container with index {}",
+            a.service,
+            a.index
+        );
+    };
+    let suffix = format!("->{}/{}", a.private_port, a.protocol);
+    match c.ports.iter().find(|p| p.ends_with(&suffix)) {
+        Some(p) => {
+            println!("{}", p.trim_end_matches(&suffix));
+            Ok(ExitCode::SUCCESS)
+        }
+        None => bail!(
+            "no port {}/{} published for service \"{}\"",
+            a.private_port,
+            a.protocol,
+            a.service
+        ),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Only display IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Format the output: table or json
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    pub services: Vec<String>,
+}
+
+pub fn images(g: &GlobalOpts, a: ImagesArgs) -> Result<ExitCode> {
+    let t = target(g)?;
+    let b = backend(g)?;
+    let list = containers(&b, &t.name, &a.services, true, false)?;
+    let split = |image: &str| -> (String, String) {
+        match image.rsplit_once(':') {
+            Some((r, tag)) if !tag.contains('/') => (r.to_string(), tag.to_string()),
+            _ => (image.to_string(), "latest".to_string()),
+        }
+    };
+    if a.quiet {
+        let mut ids: Vec<&str> = list.iter().map(|c| c.image_id.as_str()).collect();
+        ids.dedup();
+        for id in ids {
+            println!("{}", id.trim_start_matches("sha256:"));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.format == "json" {
+        let v: Vec<_> = list
+            .iter()
+            .map(|c| {
+                let (repo, tag) = split(&c.image);
+                json!({"ContainerName": c.name, "Repository": repo, "Tag": tag, "ID": c.image_id})
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let w = list.iter().map(|c| c.name.len()).max().unwrap_or(0).max(9) + 3;
+    let wr = list
+        .iter()
+        .map(|c| split(&c.image).0.len())
+        .max()
+        .unwrap_or(0)
+        .max(10)
+        + 3;
+    println!(
+        "{:<w$}{:<wr$}{:<10}IMAGE ID",
+        "CONTAINER", "REPOSITORY", "TAG"
+    );
+    for c in &list {
+        let (repo, tag) = split(&c.image);
+        let short: String = c
+            .image_id
+            .trim_start_matches("sha256:")
+            .chars()
+            .take(12)
+            .collect();
+        println!("{:<w$}{repo:<wr$}{tag:<10}{short}", c.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Drops project when the first container stops
+    #[arg(long)]
+    pub down_project: bool,
+    pub services: Vec<String>,
+}
+
+/// `wait`: blocks until the services' containers stop; prints each exit code.
+pub fn wait(g: &GlobalOpts, a: WaitArgs) -> Result<ExitCode> {
+    if a.down_project {
+        bail!("not supported yet: wait --down-project");
+    }
+    let t = target(g)?;
+    if let Some(p) = &t.project {
+        check_services(p, &a.services)?;
+    }
+    let b = backend(g)?;
+    let list = containers(&b, &t.name, &a.services, true, false)?;
+    let mut last = 0;
+    for c in &list {
+        last = b.containers.wait(&c.id)?;
+        println!("{last}");
+    }
+    Ok(ExitCode::from(last.clamp(0, 255) as u8))
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    pub services: Vec<String>,
+}
+
+/// `top`: the processes of each running container (from /proc, by the container's pid
+/// namespace).
+pub fn top(g: &GlobalOpts, a: TopArgs) -> Result<ExitCode> {
+    let t = target(g)?;
+    let b = backend(g)?;
+    for c in containers(&b, &t.name, &a.services, false, false)? {
+        let st = b.containers.observe(&c.id)?;
+        println!("{}", c.name);
+        println!("{:<8}{:<8}{:<8}CMD", "UID", "PID", "PPID");
+        let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/pid", st.pid)) else {
+            continue;
+        };
+        let mut pids: Vec<i32> = std::fs::read_dir("/proc")?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        pids.sort();
+        for pid in pids {
+            if std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+                .ok()
+                .as_ref()
+                != Some(&ns)
+            {
+                continue;
+            }
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let field = |k: &str| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix(k))
+                    .and_then(|v| v.split_whitespace().next())
+                    .unwrap_or("?")
+                    .to_string()
+            };
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| {
+                    b.split(|x| *x == 0)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            println!("{:<8}{pid:<8}{:<8}{cmd}", field("Uid:"), field("PPid:"));
+        }
+        println!();
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,411 @@
+//! `rcompose up` and `rcompose create`: load → observe → reconcile → (print with --dry-run)
+//! → execute; then `--wait`, or attach to the logs (Ctrl-C stops, a second Ctrl-C kills).
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use rcompose_compose::execute::{Backend, ExecuteOptions, execute};
+use rcompose_compose::graph::DependencyGraph;
+use rcompose_compose::model::Project;
+use rcompose_compose::observe::RunState;
+use rcompose_compose::plan::Plan;
+use rcompose_compose::reconcile::{ReconcileOptions, RecreatePolicy, reconcile};
+use rcompose_engine::logs::ReadOptions;
+
+use super::compose_common::{Progress, backend, check_services, containers, load_project, observe};
+use super::compose_logs::{INTERRUPTS, Multiplexer, Style, catch_interrupts};
+use super::{ExitStatus, GlobalOpts};
+use crate::backend::{EngineBackend, lock::lock_project, translate::unsupported_keys};
+
+#[derive(Debug, Args, Default)]
+pub struct UpArgs {
+    /// Detached mode: run containers in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Build images before starting containers
+    #[arg(long)]
+    pub build: bool,
+    /// Don't build an image, even if it's policy
+    #[arg(long)]
+    pub no_build: bool,
+    /// Pull image before running ("always"|"missing"|"never")
+    #[arg(long, value_name = "POLICY")]
+    pub pull: Option<String>,
+    /// Recreate containers even if their configuration and image haven't changed
+    #[arg(long, conflicts_with = "no_recreate")]
+    pub force_recreate: bool,
+    /// If containers already exist, don't recreate them
+    #[arg(long)]
+    pub no_recreate: bool,
+    /// Don't start the services after creating them
+    #[arg(long)]
+    pub no_start: bool,
+    /// Don't start linked services
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Scale SERVICE to NUM instances (SERVICE=NUM)
+    #[arg(long, value_name = "SERVICE=NUM")]
+    pub scale: Vec<String>,
+    /// Wait for services to be running|healthy. Implies detached mode
+    #[arg(long)]
+    pub wait: bool,
+    /// Maximum duration in seconds to wait for the project to be running|healthy
+    #[arg(long, value_name = "SECONDS")]
+    pub wait_timeout: Option<u64>,
+    /// Stops all containers if any container was stopped. Incompatible with -d
+    #[arg(long, conflicts_with = "detach")]
+    pub abort_on_container_exit: bool,
+    /// Return the exit code of the selected service container. Implies --abort-on-container-exit
+    #[arg(long, value_name = "SERVICE", conflicts_with = "detach")]
+    pub exit_code_from: Option<String>,
+    /// Restrict attaching to the specified services
+    #[arg(long, value_name = "SERVICE")]
+    pub attach: Vec<String>,
+    /// Do not attach (stream logs) to the specified services
+    #[arg(long, value_name = "SERVICE")]
+    pub no_attach: Vec<String>,
+    /// Show timestamps
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Produce monochrome output
+    #[arg(long)]
+    pub no_color: bool,
+    /// Don't print prefix in logs
+    #[arg(long)]
+    pub no_log_prefix: bool,
+    /// Use this timeout in seconds for container shutdown
+    #[arg(short = 't', long, value_name = "SECONDS")]
+    pub timeout: Option<u32>,
+    /// Recreate anonymous volumes instead of retrieving data from the previous containers
+    #[arg(short = 'V', long)]
+    pub renew_anon_volumes: bool,
+    /// Watch source code and rebuild/refresh containers when files are updated
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// Don't print anything to stdout
+    #[arg(long)]
+    pub quiet_pull: bool,
+    pub services: Vec<String>,
+}
+
+pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
+    if a.watch {
+        bail!("not supported yet: --watch (develop.watch)");
+    }
+    if a.renew_anon_volumes {
+        bail!("not supported yet: --renew-anon-volumes");
+    }
+    if let Some(p) = a.pull.as_deref()
+        && p != "missing"
+        && p != "never"
+    {
+        bail!("not supported yet: --pull {p} (pull images with `rcompose image pull` first)");
+    }
+    let project = load_project(g, &a.services)?;
+    check_services(&project, &a.services)?;
+    if let Some(s) = &a.exit_code_from {
+        check_services(&project, std::slice::from_ref(s))?;
+    }
+    let scale = parse_scale(&a.scale)?;
+    let opts = ReconcileOptions {
+        services: a.services.clone(),
+        no_deps: a.no_deps,
+        recreate: if a.force_recreate {
+            RecreatePolicy::Force
+        } else if a.no_recreate {
+            RecreatePolicy::Never
+        } else {
+            RecreatePolicy::Diverged
+        },
+        remove_orphans: a.remove_orphans,
+        no_start: a.no_start,
+        scale,
+        image_ids: BTreeMap::new(),
+    };
+    let b = backend(g)?;
+    let _lock = if g.dry_run {
+        None
+    } else {
+        Some(lock_project(&g.root, &project.name)?)
+    };
+    let (plan, opts) = prepare_plan(&project, &b, opts, a.build)?;
+    if g.dry_run {
+        print!("{plan}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let progress = Progress::new(false);
+    let exec_opts = ExecuteOptions {
+        stop_timeout: a.timeout,
+        dependency_timeout: a.wait_timeout.map(Duration::from_secs),
+        ..Default::default()
+    };
+    execute(&project, &plan, &b, &exec_opts, &|e| progress.event(e))?;
+    drop(_lock);
+    if a.wait {
+        return wait_ready(&b, &project, &opts.services, a.wait_timeout);
+    }
+    if a.detach || a.no_start {
+        return Ok(ExitCode::SUCCESS);
+    }
+    attached(g, &b, &project, &a)
+}
+
+/// Checks images and builds, warns about unsupported keys, then reconciles.
+fn prepare_plan(
+    project: &Project,
+    b: &EngineBackend,
+    mut opts: ReconcileOptions,
+    build: bool,
+) -> Result<(Plan, ReconcileOptions)> {
+    let graph = DependencyGraph::new(project)?;
+    let selected: Vec<String> = if opts.services.is_empty() {
+        project.service_names()
+    } else if opts.no_deps {
+        opts.services.clone()
+    } else {
+        graph
+            .with_dependencies(&opts.services)
+            .into_iter()
+            .collect()
+    };
+    for name in &selected {
+        let svc = &project.services[name];
+        let image = svc.image_name(&project.name);
+        let id = b.image_id(&image)?;
+        if svc.build.is_some() && (build || id.is_none()) {
+            bail!(
+                "service \"{name}\" needs an image built from {}: building is not supported yet; build and load the image {image} yourself, or set image: to an image that exists",
+                svc.build
+                    .as_ref()
+                    .and_then(|b| b.context.clone())
+                    .unwrap_or_else(|| ".".into())
+            );
+        }
+        match id {
+            Some(id) => {
+                opts.image_ids.insert(name.clone(), id);
+            }
+            None => bail!(
+                "service \"{name}\": image {image} not found locally; load, import or pull it first (`rcompose image pull {image}`)"
+            ),
+        }
+        for key in unsupported_keys(svc) {
+            eprintln!("WARN[0000] service \"{name}\": {key} is not supported yet and is ignored");
+        }
+    }
+    let observed = observe(b, &project.name)?;
+    let plan = reconcile(project, &observed, &opts)?;
+    for w in &plan.warnings {
+        eprintln!("WARN[0000] {w}");
+    }
+    Ok((plan, opts))
+}
+
+fn parse_scale(items: &[String]) -> Result<BTreeMap<String, u32>> {
+    let mut out = BTreeMap::new();
+    for s in items {
+        let (svc, n) = s
+            .split_once('=')
+            .with_context(|| format!("invalid --scale {s:?}: use SERVICE=NUM"))?;
+        let n: u32 = n
+            .parse()
+            .with_context(|| format!("invalid --scale {s:?}: NUM must be a number"))?;
+        out.insert(svc.to_string(), n);
+    }
+    Ok(out)
+}
+
+/// `--wait`: every selected container running, and healthy when it has a healthcheck.
+fn wait_ready(
+    b: &EngineBackend,
+    project: &Project,
+    services: &[String],
+    timeout: Option<u64>,
+) -> Result<ExitCode> {
+    let start = Instant::now();
+    loop {
+        let list = containers(b, &project.name, services, true, false)?;
+        let mut pending = vec![];
+        for c in &list {
+            let svc = c
+                .labels
+                .get(rcompose_compose::labels::SERVICE)
+                .cloned()
+                .unwrap_or_default();
+            let one_shot = project.services.values().any(|s| {
+                s.depends_on
+                    .get(&svc)
+                    .is_some_and(|d| d.condition == "service_completed_successfully")
+            });
+            match (c.status, c.health.as_deref()) {
+                (RunState::Exited, _) if one_shot && c.exit_code == 0 => {}
+                (RunState::Exited | RunState::Dead, _) => {
+                    bail!("container {} exited ({})", c.name, c.exit_code)
+                }
+                (_, Some("unhealthy")) => bail!("container {} is unhealthy", c.name),
+                (RunState::Running, None | Some("healthy")) => {}
+                _ => pending.push(c.name.clone()),
+            }
+        }
+        if pending.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if let Some(t) = timeout
+            && start.elapsed() > Duration::from_secs(t)
+        {
+            bail!(
+                "timeout waiting for {} to be running and healthy",
+                pending.join(", ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Attached `up`: multiplex the logs until every container has exited, Ctrl-C, or (with
+/// `--abort-on-container-exit`) the first exit.
+fn attached(g: &GlobalOpts, b: &EngineBackend, project: &Project, a: &UpArgs) -> Result<ExitCode> {
+    catch_interrupts();
+    let style = Style {
+        colour: !a.no_color && g.use_colour(),
+        prefix: !a.no_log_prefix,
+        timestamps: a.timestamps,
+    };
+    let abort = a.abort_on_container_exit || a.exit_code_from.is_some();
+    let attach: Vec<String> = if a.attach.is_empty() {
+        project
+            .services
+            .values()
+            .filter(|s| s.attach != Some(false) && !a.no_attach.contains(&s.name))
+            .map(|s| s.name.clone())
+            .collect()
+    } else {
+        a.attach.clone()
+    };
+    let mut mux = Multiplexer::new(b, style);
+    let mut code: Option<i32> = None;
+    loop {
+        let list = containers(b, &project.name, &attach, true, false)?;
+        for x in mux.poll(&list, &ReadOptions::default(), false) {
+            mux.print_exit(&x);
+            if abort && code.is_none() {
+                code = Some(match &a.exit_code_from {
+                    Some(s) if *s != x.service => exit_code_of(b, project, s)?,
+                    _ => x.code,
+                });
+            }
+        }
+        if INTERRUPTS.load(Ordering::SeqCst) > 0 {
+            eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+            stop_all(b, project, a.timeout);
+            return Err(ExitStatus(130).into());
+        }
+        if let Some(c) = code {
+            if abort {
+                eprintln!("Aborting on container exit...");
+                stop_all(b, project, a.timeout);
+            }
+            if a.exit_code_from.is_some() {
+                let c = exit_code_of(b, project, a.exit_code_from.as_deref().unwrap_or_default())
+                    .unwrap_or(c);
+                return Ok(ExitCode::from(c.clamp(0, 255) as u8));
+            }
+            return Ok(ExitCode::from(c.clamp(0, 255) as u8));
+        }
+        if !list.is_empty() && list.iter().all(|c| !c.status.is_up()) {
+            mux.poll(&list, &ReadOptions::default(), false);
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The exit code of the first container of `service` once it has stopped.
+fn exit_code_of(b: &EngineBackend, project: &Project, service: &str) -> Result<i32> {
+    let list = containers(b, &project.name, &[service.to_string()], true, false)?;
+    Ok(list
+        .iter()
+        .find(|c| !c.status.is_up())
+        .map(|c| c.exit_code)
+        .unwrap_or(0))
+}
+
+/// Stops every running container of the project in parallel; a second Ctrl-C kills them.
+pub fn stop_all(b: &EngineBackend, project: &Project, timeout: Option<u32>) {
+    let Ok(list) = containers(b, &project.name, &[], false, false) else {
+        return;
+    };
+    let first = INTERRUPTS.load(Ordering::SeqCst);
+    std::thread::scope(|s| {
+        for c in &list {
+            s.spawn(move || {
+                let _ = b.stop_container(&c.id, timeout);
+            });
+        }
+        let watcher = s.spawn(|| {
+            while list.iter().any(|c| {
+                b.inspect_container(&c.id)
+                    .map(|x| x.status.is_up())
+                    .unwrap_or(false)
+            }) {
+                if INTERRUPTS.load(Ordering::SeqCst) > first.max(1) {
+                    for c in &list {
+                        let _ = b.containers.kill(&c.id, "SIGKILL");
+                    }
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let _ = watcher.join();
+    });
+    for c in &list {
+        eprintln!(" ✔ Container {:<24} Stopped", c.name);
+    }
+}
+
+/// `rcompose create`: `up --no-start`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[arg(long)]
+    pub build: bool,
+    #[arg(long)]
+    pub no_build: bool,
+    #[arg(long, conflicts_with = "no_recreate")]
+    pub force_recreate: bool,
+    #[arg(long)]
+    pub no_recreate: bool,
+    #[arg(long)]
+    pub remove_orphans: bool,
+    #[arg(long, value_name = "SERVICE=NUM")]
+    pub scale: Vec<String>,
+    #[arg(long, value_name = "POLICY")]
+    pub pull: Option<String>,
+    pub services: Vec<String>,
+}
+
+pub fn create(g: &GlobalOpts, a: CreateArgs) -> Result<ExitCode> {
+    up(
+        g,
+        UpArgs {
+            detach: true,
+            no_start: true,
+            build: a.build,
+            no_build: a.no_build,
+            force_recreate: a.force_recreate,
+            no_recreate: a.no_recreate,
+            remove_orphans: a.remove_orphans,
+            scale: a.scale,
+            pull: a.pull,
+            services: a.services,
+            ..Default::default()
+        },
+    )
+}
