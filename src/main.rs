@@ -2,6 +2,7 @@
 //!
 //! This file only wires the CLI: parse, set up tracing, dispatch, render errors, exit.
 
+mod backend;
 mod cli;
 
 use std::process::ExitCode;

@@ -8,8 +8,24 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod compose_common;
+pub mod compose_ctl;
+pub mod compose_down;
+pub mod compose_info;
+pub mod compose_logs;
+pub mod compose_ps;
+pub mod compose_up;
 pub mod config;
+pub mod container;
+pub mod container_attach;
+pub mod container_fmt;
+pub mod container_run;
+pub mod container_show;
+pub mod image;
+pub mod login;
+pub mod network;
 pub mod version;
+pub mod volume;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -86,19 +102,102 @@ impl GlobalOpts {
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical format
     Config(config::ConfigArgs),
+    /// Manage containers
+    Container(container::ContainerArgs),
+    /// Per-container monitor (started by `container run/start`)
+    #[command(name = "container-monitor", hide = true)]
+    ContainerMonitor(container::MonitorArgs),
+    /// Manage images
+    Image(image::ImageArgs),
+    /// Log in to a registry
+    Login(login::LoginArgs),
+    /// Log out from a registry
+    Logout(login::LogoutArgs),
+    /// Manage networks
+    Network(network::NetworkArgs),
+    /// Embedded DNS server for container networks (started on demand)
+    #[command(name = "__dns", hide = true)]
+    DnsServer(network::DnsServerArgs),
+    /// Manage volumes
+    Volume(volume::VolumeArgs),
     /// Show the rcompose version information
     Version(version::VersionArgs),
+    /// Create and start containers
+    #[command(disable_version_flag = true)]
+    Up(compose_up::UpArgs),
+    /// Creates containers for a service
+    Create(compose_up::CreateArgs),
+    /// Stop and remove containers, networks
+    Down(compose_down::DownArgs),
+    /// List containers
+    Ps(compose_ps::PsArgs),
+    /// View output from containers
+    Logs(compose_logs::LogsArgs),
+    /// Start services
+    Start(compose_ctl::ServicesArgs),
+    /// Stop services
+    Stop(compose_ctl::StopArgs),
+    /// Restart service containers
+    Restart(compose_ctl::StopArgs),
+    /// Force stop service containers
+    Kill(compose_ctl::KillArgs),
+    /// Pause services
+    Pause(compose_ctl::ServicesArgs),
+    /// Unpause services
+    Unpause(compose_ctl::ServicesArgs),
+    /// Removes stopped service containers
+    Rm(compose_ctl::RmArgs),
+    /// List running compose projects
+    Ls(compose_info::LsArgs),
+    /// Print the public port for a port binding
+    Port(compose_info::PortArgs),
+    /// List images used by the created containers
+    Images(compose_info::ImagesArgs),
+    /// Display the running processes
+    Top(compose_info::TopArgs),
+    /// Block until containers of all (or specified) services stop
+    Wait(compose_info::WaitArgs),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(args) => config::run(&cli.global, args),
+        Command::Container(args) => container::run(&cli.global, args),
+        Command::ContainerMonitor(args) => container::monitor(&cli.global, args),
+        Command::Image(args) => image::run(&cli.global, args),
+        Command::Login(args) => login::login(&cli.global, args),
+        Command::Logout(args) => login::logout(&cli.global, args),
+        Command::Network(args) => network::run(&cli.global, args),
+        Command::DnsServer(args) => network::run_dns_server(&cli.global, args),
         Command::Version(args) => version::run(&cli.global, args),
+        Command::Volume(args) => volume::run(&cli.global, args),
+        Command::Up(args) => compose_up::up(&cli.global, args),
+        Command::Create(args) => compose_up::create(&cli.global, args),
+        Command::Down(args) => compose_down::run(&cli.global, args),
+        Command::Ps(args) => compose_ps::run(&cli.global, args),
+        Command::Logs(args) => compose_logs::run(&cli.global, args),
+        Command::Start(args) => compose_ctl::start(&cli.global, args),
+        Command::Stop(args) => compose_ctl::stop(&cli.global, args),
+        Command::Restart(args) => compose_ctl::restart(&cli.global, args),
+        Command::Kill(args) => compose_ctl::kill(&cli.global, args),
+        Command::Pause(args) => compose_ctl::pause(&cli.global, args, true),
+        Command::Unpause(args) => compose_ctl::pause(&cli.global, args, false),
+        Command::Rm(args) => compose_ctl::rm(&cli.global, args),
+        Command::Ls(args) => compose_info::ls(&cli.global, args),
+        Command::Port(args) => compose_info::port(&cli.global, args),
+        Command::Images(args) => compose_info::images(&cli.global, args),
+        Command::Top(args) => compose_info::top(&cli.global, args),
+        Command::Wait(args) => compose_info::wait(&cli.global, args),
     }
 }
 
 pub fn init_tracing(verbose: bool) {
-    let default = if verbose { "debug" } else { "warn" };
+    // libcontainer warns about every cgroup controller this host lacks: keep it to errors.
+    let default = if verbose {
+        "debug"
+    } else {
+        "warn,libcontainer=error,libcgroups=error"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("RCOMPOSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
