@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(truncate_command("httpd -f", false), "\"httpd -f\"");
         assert_eq!(
             truncate_command("sh -c 'sleep 1000; echo done'", false),
-            "\"sh -c 'sleep 1000; e…\""
+            "\"sh -c 'sleep 1000; …\""
         );
     }
 
