@@ -362,12 +362,15 @@ impl Loader<'_> {
         {
             return checked(name, "COMPOSE_PROJECT_NAME");
         }
+        // Like compose, a `name:` from the file is normalised rather than rejected (only names
+        // given imperatively, with -p or COMPOSE_PROJECT_NAME, must already be valid).
         if let Some(name) = merged
             .get("name")
             .and_then(Value::as_str)
+            .map(normalize_project_name)
             .filter(|n| !n.is_empty())
         {
-            return checked(name, "the top-level name: attribute");
+            return Ok(name);
         }
         let dir_name = project_dir
             .file_name()

@@ -94,6 +94,17 @@ pub fn normalize(
 }
 
 fn check_service(svc: &Service) -> Result<(), NormalizeError> {
+    let name_ok = !svc.name.is_empty()
+        && svc
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !name_ok {
+        return Err(NormalizeError::Invalid {
+            service: svc.name.clone(),
+            reason: "service names may only contain letters, digits, '.', '_' and '-'".into(),
+        });
+    }
     if svc.image.is_none() && svc.build.is_none() && svc.provider.is_none() {
         return Err(NormalizeError::NoImage {
             service: svc.name.clone(),
