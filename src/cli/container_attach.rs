@@ -73,7 +73,7 @@ pub fn attach(g: &GlobalOpts, a: AttachArgs) -> Result<ExitCode> {
         bail!("You cannot attach to a stopped container, start it first");
     }
     let sock = eng.store.attach_socket(&cfg.id);
-    let stream = UnixStream::connect(&sock).with_context(|| {
+    let stream = rcompose_engine::monitor::connect_unix(&sock).with_context(|| {
         format!(
             "connecting to the monitor of {} (is it still alive?)",
             cfg.name

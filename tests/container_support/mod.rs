@@ -133,3 +133,103 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A command driven through a pseudo-terminal, as a user at a terminal would.
+pub struct Pty {
+    pub master: std::fs::File,
+    pub child: std::process::Child,
+    output: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Pty {
+    pub fn spawn(mut cmd: Command) -> Self {
+        use std::os::fd::FromRawFd;
+        let (mut m, mut s) = (0, 0);
+        // SAFETY: openpty fills two fresh fds.
+        let rc = unsafe {
+            libc::openpty(
+                &mut m,
+                &mut s,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty");
+        // SAFETY: fds just returned by openpty.
+        let (master, slave) =
+            unsafe { (std::fs::File::from_raw_fd(m), std::fs::File::from_raw_fd(s)) };
+        cmd.stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        // SAFETY: setsid + TIOCSCTTY in the child so the PTY is its controlling terminal.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawning under a pty");
+        drop(cmd);
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut reader = master.try_clone().unwrap();
+        let out = output.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Self {
+            master,
+            child,
+            output,
+        }
+    }
+
+    pub fn send(&mut self, data: &[u8]) {
+        use std::io::Write;
+        self.master.write_all(data).unwrap();
+    }
+
+    pub fn output(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the output contains `want`.
+    pub fn expect(&self, want: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.output().contains(want) {
+            assert!(
+                Instant::now() < deadline,
+                "never saw {want:?}; output so far: {:?}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the command to exit and returns its code.
+    pub fn wait(&mut self, secs: u64) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "command under pty did not exit; output: {:?}",
+                    self.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

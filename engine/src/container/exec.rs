@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -94,7 +93,7 @@ impl Containers {
 
         let (rt_stdio, listener) = if opts.tty {
             let sock = run_dir.join(format!("{tag}.sock"));
-            let l = UnixListener::bind(&sock).map_err(|e| ContainerError::io(&sock, e))?;
+            let l = crate::monitor::bind_unix(&sock).map_err(|e| ContainerError::io(&sock, e))?;
             (Stdio::Console(sock), Some(l))
         } else {
             let s = match stdio {

@@ -67,7 +67,7 @@ pub fn make_stdio(
     if cfg.tty {
         let path = run_dir.join("console.sock");
         let _ = std::fs::remove_file(&path);
-        let l = UnixListener::bind(&path).map_err(|e| ContainerError::io(&path, e))?;
+        let l = bind_unix(&path).map_err(|e| ContainerError::io(&path, e))?;
         return Ok((Pending::Tty(l, path.clone()), runtime::Stdio::Console(path)));
     }
     let (out_r, out_w) = pipe()?;
@@ -124,7 +124,7 @@ pub fn listen(path: &Path) -> Option<UnixListener> {
         let _ = std::fs::create_dir_all(d);
     }
     let _ = std::fs::remove_file(path);
-    let l = UnixListener::bind(path).ok()?;
+    let l = bind_unix(path).ok()?;
     l.set_nonblocking(true).ok()?;
     Some(l)
 }
@@ -334,4 +334,34 @@ pub fn wait_code(pid: i32) -> i32 {
             Err(_) => return 255,
         }
     }
+}
+
+/// Runs `f` with a short alias of `path` (`/proc/self/fd/<dirfd>/<name>`): socket addresses
+/// are limited to 108 bytes, and our state paths (root + 64-hex id) can be longer.
+fn with_short_path<T>(
+    path: &Path,
+    f: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    if path.as_os_str().len() < 100 {
+        return f(path);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("socket path has no file name"))?;
+    let d = std::fs::File::open(dir)?;
+    let short = Path::new("/proc/self/fd")
+        .join(d.as_raw_fd().to_string())
+        .join(name);
+    f(&short)
+}
+
+/// `UnixListener::bind` for paths of any length.
+pub fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
+    with_short_path(path, |p| UnixListener::bind(p))
+}
+
+/// `UnixStream::connect` for paths of any length.
+pub fn connect_unix(path: &Path) -> std::io::Result<UnixStream> {
+    with_short_path(path, |p| UnixStream::connect(p))
 }

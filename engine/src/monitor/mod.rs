@@ -12,7 +12,7 @@
 mod io_loop;
 pub mod protocol;
 
-pub use io_loop::{recv_fd, wait_code};
+pub use io_loop::{bind_unix, connect_unix, recv_fd, wait_code};
 
 use std::fs::File;
 use std::io::{Read, Write};
