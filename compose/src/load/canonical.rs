@@ -339,7 +339,7 @@ fn canonical_service(
             };
             match untagged(item) {
                 Value::Mapping(m) => {
-                    out.push(long_volume(m, ctx).map_err(|r| err(format!("{m:?}"), r))?)
+                    out.push(long_volume(m, ctx).map_err(|r| err(long_form_label(m), r))?)
                 }
                 scalar => {
                     let spec = scalar_text(scalar).unwrap_or_default();
@@ -603,6 +603,14 @@ fn shell_command(v: &Value) -> Result<Value, String> {
                 shell_split(&text)?.into_iter().map(s).collect(),
             ))
         }
+    }
+}
+
+/// How a long-form volume entry is named in errors.
+fn long_form_label(m: &Mapping) -> String {
+    match m.get("target").and_then(scalar_text) {
+        Some(t) => format!("(long syntax, target {t})"),
+        None => "(long syntax)".into(),
     }
 }
 

@@ -4,7 +4,7 @@
 use super::validate::Shape::{self, *};
 
 const FILE_REF: &[(&str, Shape)] = &[
-    ("source", Str),
+    ("source", Required(&Str)),
     ("target", Str),
     ("uid", Scalar),
     ("gid", Scalar),
@@ -12,7 +12,10 @@ const FILE_REF: &[(&str, Shape)] = &[
 ];
 const FILE_REFS: Shape = ListOf(&Either(&Str, &Obj(FILE_REF)));
 const EXTRA_HOSTS: Shape = Either(&StrList, &Dict);
-const ULIMITS: Shape = DictOf(&Either(&Int, &Obj(&[("soft", Int), ("hard", Int)])));
+const ULIMITS: Shape = DictOf(&Either(
+    &Int,
+    &Obj(&[("soft", Required(&Int)), ("hard", Required(&Int))]),
+));
 
 const BUILD: &[(&str, Shape)] = &[
     ("context", Str),
@@ -51,7 +54,7 @@ const RESOURCE: &[(&str, Shape)] = &[
 
 const DEPLOY: &[(&str, Shape)] = &[
     ("mode", Str),
-    ("replicas", Int),
+    ("replicas", UInt),
     ("labels", ListOrDict),
     ("update_config", Dict),
     ("rollback_config", Dict),
@@ -64,7 +67,7 @@ const DEPLOY: &[(&str, Shape)] = &[
         Obj(&[
             ("condition", Str),
             ("delay", Duration),
-            ("max_attempts", Int),
+            ("max_attempts", UInt),
             ("window", Duration),
         ]),
     ),
@@ -76,7 +79,7 @@ const HEALTHCHECK: &[(&str, Shape)] = &[
     ("test", StrOrList),
     ("interval", Duration),
     ("timeout", Duration),
-    ("retries", Int),
+    ("retries", UInt),
     ("start_period", Duration),
     ("start_interval", Duration),
     ("disable", Bool),
@@ -98,7 +101,7 @@ const PORT: &[(&str, Shape)] = &[
     ("name", Str),
     ("mode", Str),
     ("host_ip", Str),
-    ("target", Int),
+    ("target", Required(&UInt)),
     ("published", Scalar),
     ("protocol", Str),
     ("app_protocol", Str),
@@ -107,7 +110,7 @@ const PORT: &[(&str, Shape)] = &[
 const SERVICE_VOLUME: &[(&str, Shape)] = &[
     ("type", Str),
     ("source", Str),
-    ("target", Str),
+    ("target", Required(&Str)),
     ("read_only", Bool),
     ("consistency", Str),
     (
@@ -167,7 +170,11 @@ pub const SERVICE: &[(&str, Shape)] = &[
         "devices",
         ListOf(&Either(
             &Str,
-            &Obj(&[("source", Str), ("target", Str), ("permissions", Str)]),
+            &Obj(&[
+                ("source", Required(&Str)),
+                ("target", Str),
+                ("permissions", Str),
+            ]),
         )),
     ),
     ("dns", StrOrList),
@@ -181,7 +188,11 @@ pub const SERVICE: &[(&str, Shape)] = &[
             &Str,
             &ListOf(&Either(
                 &Str,
-                &Obj(&[("path", Str), ("required", Bool), ("format", Str)]),
+                &Obj(&[
+                    ("path", Required(&Str)),
+                    ("required", Bool),
+                    ("format", Str),
+                ]),
             )),
         ),
     ),
@@ -231,7 +242,7 @@ pub const SERVICE: &[(&str, Shape)] = &[
     ("read_only", Bool),
     ("restart", Str),
     ("runtime", Str),
-    ("scale", Int),
+    ("scale", UInt),
     ("secrets", FILE_REFS),
     ("security_opt", StrList),
     ("shm_size", Bytes),
@@ -311,7 +322,7 @@ pub const TOP: &[(&str, Shape)] = &[
         ListOf(&Either(
             &Str,
             &Obj(&[
-                ("path", StrOrList),
+                ("path", Required(&StrOrList)),
                 ("project_directory", Str),
                 ("env_file", StrOrList),
             ]),

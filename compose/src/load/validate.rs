@@ -19,6 +19,12 @@ pub enum ValidateError {
         key: String,
         suggestion: Option<String>,
     },
+    #[error("{file}: {path}: missing required key {key:?}")]
+    MissingKey {
+        file: String,
+        path: String,
+        key: String,
+    },
     #[error("{file}: {path} must be {expected}, but it is {found}")]
     WrongType {
         file: String,
@@ -47,6 +53,10 @@ pub enum Shape {
     Any,
     Str,
     Int,
+    /// A non-negative integer that fits 32 bits (counts, ports).
+    UInt,
+    /// A key the object must have.
+    Required(&'static Shape),
     Bool,
     Num,
     /// String, number or boolean.
@@ -77,6 +87,8 @@ fn describe(shape: &Shape) -> String {
         Any => "anything".into(),
         Str => "a string".into(),
         Int => "an integer".into(),
+        UInt => "a non-negative integer".into(),
+        Required(inner) => describe(inner),
         Bool => "true or false".into(),
         Num => "a number".into(),
         Scalar => "a string or a number".into(),
@@ -101,6 +113,13 @@ fn is_scalar(v: &Value) -> bool {
 fn kind_fits(shape: &Shape, value: &Value) -> bool {
     match shape {
         Any => true,
+        Required(inner) => kind_fits(inner, value),
+        UInt => {
+            value.is_u64()
+                || value
+                    .as_str()
+                    .is_some_and(|s| s.trim().parse::<u32>().is_ok())
+        }
         Str | Scalar | Duration | Bytes => is_scalar(value),
         Int => {
             value.is_i64()
@@ -185,6 +204,21 @@ impl Validator<'_> {
                     Ok(())
                 } else {
                     Err(self.wrong(path, shape, value))
+                }
+            }
+            Required(inner) => self.check(inner, value, path),
+            UInt => {
+                let n = match value {
+                    Value::Number(n) => n.as_u64(),
+                    Value::String(text) => text.trim().parse::<u64>().ok(),
+                    _ => None,
+                };
+                match n.filter(|n| *n <= u64::from(u32::MAX)) {
+                    Some(n) => {
+                        *value = Value::Number(n.into());
+                        Ok(())
+                    }
+                    None => Err(self.wrong(path, shape, value)),
                 }
             }
             Int => {
@@ -358,6 +392,15 @@ impl Validator<'_> {
     ) -> Result<(), ValidateError> {
         // Plain nulls mean "not set"; tagged ones (`!reset null`) are kept for the merge stage.
         map.retain(|_, v| !v.is_null());
+        for (name, shape) in fields {
+            if matches!(shape, Required(_)) && !map.contains_key(*name) {
+                return Err(ValidateError::MissingKey {
+                    file: self.file.into(),
+                    path: path_text(path),
+                    key: (*name).into(),
+                });
+            }
+        }
         for (k, v) in map.iter_mut() {
             let Value::String(key) = k else {
                 return Err(ValidateError::BadValue {
