@@ -200,3 +200,60 @@ fn corrupt_or_escaping_import_leaves_store_unchanged() {
     assert_eq!(entries(&root.path().join("tmp")), 0);
     assert_eq!(ok(root.path(), &["image", "ls", "-q"]), "");
 }
+
+#[test]
+fn history_dangling_and_prune() {
+    let root = tempfile::tempdir().unwrap();
+    let fs = tempfile::tempdir().unwrap();
+    let dir = fs.path().to_str().unwrap();
+    std::fs::write(fs.path().join("v"), "1").unwrap();
+    let old = ok(
+        root.path(),
+        &["image", "import", "-m", "first", dir, "app:latest"],
+    );
+    std::fs::write(fs.path().join("v"), "2").unwrap();
+    let new = ok(root.path(), &["image", "import", dir, "app:latest"]);
+    assert_ne!(old, new);
+
+    let hist = ok(root.path(), &["image", "history", "--no-trunc", old.trim()]);
+    let mut lines = hist.lines();
+    let header = lines.next().unwrap();
+    for col in ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"] {
+        assert!(header.contains(col), "{header}");
+    }
+    let row = lines.next().unwrap();
+    assert!(row.starts_with(old.trim()), "{row}");
+    assert!(
+        row.contains(&format!("Imported from {dir}")) && row.ends_with("first"),
+        "{row}"
+    );
+
+    // The re-tagged name left the first image dangling.
+    let ls = ok(
+        root.path(),
+        &[
+            "image",
+            "ls",
+            "--format",
+            "{{.Repository}} {{.Tag}} {{.ID}}",
+        ],
+    );
+    assert!(
+        ls.contains(&format!("<none> <none> {}", &old.trim()[7..19])),
+        "{ls}"
+    );
+    let dangling = ok(
+        root.path(),
+        &["image", "ls", "-q", "--filter", "dangling=true"],
+    );
+    assert_eq!(dangling.trim(), &old.trim()[7..19]);
+
+    let out = ok(root.path(), &["image", "prune", "-f"]);
+    assert!(out.contains(&format!("deleted: {}", old.trim())), "{out}");
+    assert!(out.contains("Total reclaimed space: 1B"), "{out}");
+    assert_eq!(entries(&root.path().join("layers")), 1);
+    let out = ok(root.path(), &["image", "prune", "-a", "-f"]);
+    assert!(out.contains("untagged: app:latest"), "{out}");
+    assert_eq!(entries(&root.path().join("layers")), 0);
+    assert_eq!(entries(&root.path().join("blobs/sha256")), 0);
+}

@@ -127,7 +127,12 @@ impl Store {
         let index = self.read_index()?;
         let mut out = Vec::new();
         for id in index.images.keys() {
-            out.push(self.record(&index, id)?);
+            match self.record(&index, id) {
+                Ok(r) => out.push(r),
+                // Removed by a concurrent `rm`/`prune` after we read the index.
+                Err(StoreError::MissingBlob(_)) if !self.read_index()?.images.contains_key(id) => {}
+                Err(e) => return Err(e),
+            }
         }
         out.sort_by(|a, b| b.created().cmp(&a.created()).then(a.id.cmp(&b.id)));
         Ok(out)
