@@ -11,6 +11,7 @@ pub mod secrets;
 pub mod translate;
 
 use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -114,7 +115,37 @@ impl EngineBackend {
         }
     }
 
-    fn detach(&self, id: &str) {
+    /// Starts a container with its compose networks; `attach` is handed to the monitor
+    /// (foreground `run`).
+    pub fn start_with(&self, id: &str, attach: Option<OwnedFd>) -> Result<(), BackendError> {
+        let cfg = self.containers.store.load_config(id).map_err(err)?;
+        let st = self.containers.observe(id).map_err(err)?;
+        if st.status.eq(&Status::Running) {
+            return Ok(());
+        }
+        let plan = netplan::from_labels(&cfg.labels);
+        let attached = match &plan {
+            Some(p) if !p.networks.is_empty() => {
+                self.detach(id);
+                Some(
+                    netplan::attach(self.nets()?, &self.containers.store, &cfg, p)
+                        .map_err(chain)?,
+                )
+            }
+            _ => None,
+        };
+        if let Err(e) = self.containers.start(id, attach) {
+            self.detach(id);
+            return Err(err(e));
+        }
+        if let (Some(p), Some(att)) = (&plan, &attached) {
+            netplan::write_etc_files(self.nets()?, &self.containers.store, &cfg, p, att)
+                .map_err(chain)?;
+        }
+        Ok(())
+    }
+
+    pub fn detach(&self, id: &str) {
         if let Ok(n) = self.nets() {
             let _ = n.unpublish(id);
             if let Err(e) = n.detach_all(id) {
@@ -222,31 +253,7 @@ impl Backend for EngineBackend {
     }
 
     fn start_container(&self, id: &str) -> Result<(), BackendError> {
-        let cfg = self.containers.store.load_config(id).map_err(err)?;
-        let st = self.containers.observe(id).map_err(err)?;
-        if st.status.eq(&Status::Running) {
-            return Ok(());
-        }
-        let plan = netplan::from_labels(&cfg.labels);
-        let attached = match &plan {
-            Some(p) if !p.networks.is_empty() => {
-                self.detach(id);
-                Some(
-                    netplan::attach(self.nets()?, &self.containers.store, &cfg, p)
-                        .map_err(chain)?,
-                )
-            }
-            _ => None,
-        };
-        if let Err(e) = self.containers.start(id, None) {
-            self.detach(id);
-            return Err(err(e));
-        }
-        if let (Some(p), Some(att)) = (&plan, &attached) {
-            netplan::write_etc_files(self.nets()?, &self.containers.store, &cfg, p, att)
-                .map_err(chain)?;
-        }
-        Ok(())
+        self.start_with(id, None)
     }
 
     fn stop_container(&self, id: &str, timeout: Option<u32>) -> Result<(), BackendError> {
