@@ -13,7 +13,7 @@ pub fn service_hash(service: &Service) -> String {
     s.pull_policy = None;
     s.scale = None;
     if let Some(deploy) = s.deploy.as_mut() {
-        deploy.replicas = Some(1);
+        deploy.replicas = None;
     }
     s.depends_on.clear();
     s.profiles.clear();
