@@ -42,7 +42,7 @@ pub enum NormalizeError {
     NoSuchService(String),
     #[error("service {service:?}: env file {path} not found")]
     MissingEnvFile { service: String, path: String },
-    #[error("service {service:?}: env file {reason}")]
+    #[error("service {service:?}: {reason}")]
     EnvFile { service: String, reason: String },
     #[error("service {service:?} has neither an image nor a build context specified")]
     NoImage { service: String },
@@ -377,6 +377,27 @@ fn resolve_environment(
         }
     }
     svc.environment = from_files;
+    // `label_file` entries are KEY=VALUE files; explicit `labels` win over them.
+    let mut labels = BTreeMap::new();
+    for file in &svc.label_file {
+        if !Path::new(file).is_file() {
+            return Err(NormalizeError::Invalid {
+                service: svc.name.clone(),
+                reason: format!("label_file {file} not found"),
+            });
+        }
+        let pairs = super::dotenv::read_file(Path::new(file), &|_| None).map_err(|e| {
+            NormalizeError::EnvFile {
+                service: svc.name.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        labels.extend(pairs);
+    }
+    if !labels.is_empty() {
+        labels.extend(std::mem::take(&mut svc.labels));
+        svc.labels = labels;
+    }
     if let Some(build) = svc.build.as_mut() {
         for (k, v) in build.args.iter_mut() {
             if v.is_none() {
