@@ -189,11 +189,27 @@ fn apply_profiles(
     requested: &[String],
 ) -> Result<(), NormalizeError> {
     let all = profiles.iter().any(|p| p == "*");
+    // Services named on the command line are enabled, and so are the services they need
+    // (their required dependencies, transitively), whatever their profiles.
+    let mut wanted: BTreeSet<String> = BTreeSet::new();
+    let mut todo: Vec<String> = requested.to_vec();
+    while let Some(name) = todo.pop() {
+        if let Some(svc) = project.services.get(&name)
+            && wanted.insert(name)
+        {
+            todo.extend(
+                svc.depends_on
+                    .iter()
+                    .filter(|(_, d)| d.required)
+                    .map(|(n, _)| n.clone()),
+            );
+        }
+    }
     let enabled = |svc: &Service| {
         svc.profiles.is_empty()
             || all
             || svc.profiles.iter().any(|p| profiles.contains(p))
-            || requested.contains(&svc.name)
+            || wanted.contains(&svc.name)
     };
     let names: Vec<String> = project.services.keys().cloned().collect();
     for name in names {
