@@ -411,3 +411,37 @@ fn manifest_list_platform_selection() {
         "{err}"
     );
 }
+
+#[test]
+fn concurrent_pulls_into_one_store() {
+    let reg = registry::start(Auth::None);
+    let a = Env::new();
+    let one = format!("{}/app:one", reg.host());
+    let two = format!("{}/other:two", reg.host());
+    let id1 = busybox::busybox_image(&bin(), a.root.path(), &one);
+    let fs = tempfile::tempdir().unwrap();
+    std::fs::write(fs.path().join("f"), "two").unwrap();
+    let id2 = a.ok(&["image", "import", fs.path().to_str().unwrap(), &two]);
+    a.ok(&["image", "push", "-q", &one]);
+    a.ok(&["image", "push", "-q", &two]);
+
+    let b = Env::new();
+    let spawn = |name: &str| {
+        Command::new(bin())
+            .arg("--root")
+            .arg(b.root.path())
+            .args(["image", "pull", "-q", name])
+            .env("DOCKER_CONFIG", b.docker_config.path())
+            .env("RCOMPOSE_REGISTRY_CONFIG", b.root.path().join("none.json"))
+            .spawn()
+            .unwrap()
+    };
+    let mut children: Vec<_> = [&one, &two, &one].iter().map(|n| spawn(n)).collect();
+    for c in &mut children {
+        assert!(c.wait().unwrap().success());
+    }
+    assert_eq!(b.inspect(&one)["Id"], id1.as_str());
+    assert_eq!(b.inspect(&two)["Id"], id2.trim());
+    assert_eq!(b.count("layers"), 2);
+    assert_eq!(b.count("leases"), 0);
+}

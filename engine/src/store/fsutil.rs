@@ -80,3 +80,19 @@ pub fn unique_name(prefix: &str) -> PathBuf {
         .unwrap_or(0);
     PathBuf::from(format!("{prefix}-{}-{n}-{nanos:x}", std::process::id()))
 }
+
+/// Whether the process that made `name` (a [`unique_name`]: `prefix-<pid>-…`) still runs.
+pub fn owner_alive(name: &str) -> bool {
+    let Some(pid) = name.split('-').nth(1).and_then(|p| p.parse::<i32>().ok()) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    if pid as u32 == std::process::id() {
+        return true;
+    }
+    // Signal 0 probes existence; EPERM still means the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}

@@ -416,8 +416,13 @@ impl Locked<'_> {
     /// layers' chain ids. Unreadable images keep everything they might reference.
     pub fn collect_garbage(&self) -> Result<Vec<String>> {
         let index = self.read_index()?;
-        let mut keep_blobs = HashSet::new();
-        let mut keep_layers = HashSet::new();
+        // Content claimed by commands still running (pulls in progress) stays.
+        let leased = self.live_leases()?;
+        let mut keep_blobs: HashSet<String> = leased.clone();
+        let mut keep_layers: HashSet<String> = leased
+            .iter()
+            .map(|d| d.trim_start_matches("sha256:").to_string())
+            .collect();
         for id in index.images.keys() {
             let record = match self.record(&index, id) {
                 Ok(r) => r,
@@ -453,7 +458,11 @@ impl Locked<'_> {
         {
             let name = e.file_name().to_string_lossy().into_owned();
             if is_hex64(&name) && !keep_layers.contains(&name) {
-                fsutil::remove_inside(&layers_dir, &e.path()).map_err(io_err(&e.path()))?;
+                // Move it out first, so an interrupted removal never leaves a partial
+                // layer under layers/ (tmp/ leftovers are cleared under the lock).
+                let doomed = self.tmp_dir().join(fsutil::unique_name("gc"));
+                std::fs::rename(e.path(), &doomed).map_err(io_err(&e.path()))?;
+                fsutil::remove_inside(&self.tmp_dir(), &doomed).map_err(io_err(&doomed))?;
                 removed.push(format!("sha256:{name}"));
             }
         }

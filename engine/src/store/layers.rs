@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::digest::{HashingReader, decompress, digest_of};
-use super::{Locked, Result, Store, StoreError, fsutil, io_err};
+use super::{Result, Store, StoreError, fsutil, io_err};
 
 /// Metadata of one unpacked layer (`layers/<chain-hex>/layer.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,10 +40,12 @@ impl Store {
     }
 }
 
-impl Locked<'_> {
+impl Store {
     /// Unpack the stored blob `blob` (gzip, zstd or plain tar) as the layer on top of
     /// `parent`. The uncompressed stream must hash to `expected_diff_id` when given; on any
-    /// failure nothing appears under `layers/`. Already-unpacked layers are reused.
+    /// failure nothing appears under `layers/`. Already-unpacked layers are reused. Needs no
+    /// lock (the layer appears by one atomic rename), but a caller outside the lock must
+    /// hold a [`super::Lease`] on the chain id until the image is committed.
     pub fn ensure_layer(
         &self,
         blob: &str,
@@ -101,12 +103,19 @@ impl Locked<'_> {
             let meta = work.join("layer.json");
             let json = serde_json::to_vec_pretty(&info).unwrap_or_default();
             fsutil::atomic_write(&meta, &json).map_err(io_err(&meta))?;
-            // A half-written dir from a crash (no layer.json) would block the rename.
+            // The directory appears complete (layer.json inside) or not at all; if another
+            // process won the race, its copy is the same content.
             let layers = self.root.join("layers");
-            if dest.exists() {
-                fsutil::remove_inside(&layers, &dest).map_err(io_err(&dest))?;
+            match std::fs::rename(&work, &dest) {
+                Ok(()) => {}
+                Err(_) if self.has_layer(&info.chain_id) => return Ok(info),
+                Err(e) => {
+                    return Err(StoreError::Io {
+                        path: dest,
+                        source: e,
+                    });
+                }
             }
-            std::fs::rename(&work, &dest).map_err(io_err(&dest))?;
             fsutil::fsync_dir(&layers).map_err(io_err(&layers))?;
             Ok(info)
         })();

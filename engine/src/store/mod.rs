@@ -30,6 +30,7 @@ pub mod digest;
 pub mod fsutil;
 mod index;
 mod layers;
+mod lease;
 pub mod manifest;
 
 use std::fs::File;
@@ -38,6 +39,7 @@ use std::path::{Path, PathBuf};
 
 pub use index::{ImageEntry, ImageRecord, RemoveEvent};
 pub use layers::LayerInfo;
+pub use lease::Lease;
 
 use crate::image::reference::ReferenceError;
 use crate::unpack::UnpackError;
@@ -128,14 +130,17 @@ impl Store {
     }
 
     /// Take the exclusive store lock (blocks while another command holds it). Leftovers of
-    /// interrupted writers in `tmp/` are removed: whoever wrote them held this lock and is gone.
+    /// interrupted writers in `tmp/` (whose process is gone) are removed.
     pub fn lock(&self) -> Result<Locked<'_>> {
         let path = self.root.join("store.lock");
         let lock = fsutil::FileLock::exclusive(&path).map_err(io_err(&path))?;
         let tmp = self.tmp_dir();
         if let Ok(entries) = std::fs::read_dir(&tmp) {
             for e in entries.flatten() {
-                let _ = fsutil::remove_inside(&tmp, &e.path());
+                // Writers outside the lock (pulls) own their temp files while they live.
+                if !fsutil::owner_alive(&e.file_name().to_string_lossy()) {
+                    let _ = fsutil::remove_inside(&tmp, &e.path());
+                }
             }
         }
         Ok(Locked {
@@ -210,7 +215,7 @@ impl Store {
     }
 }
 
-impl Locked<'_> {
+impl Store {
     /// Stream `reader` into the blob store: temp file, fsync, digest check, rename.
     /// With `expected`, a mismatch leaves the store unchanged and is an error.
     pub fn ingest_blob<R: Read>(
@@ -264,7 +269,7 @@ impl Locked<'_> {
         Ok(digest)
     }
 
-    /// Copy a blob into `w` (used by save/push).
+    /// Copy a blob into `w`.
     pub fn copy_blob<W: Write>(&self, digest: &str, w: &mut W) -> Result<u64> {
         let f = self.open_blob(digest)?;
         let p = self.blob_path(digest)?;

@@ -205,3 +205,38 @@ fn gzip_zstd_and_plain_layers_unpack_to_the_same_diff_id() {
     }
     assert_eq!(count(&tmp.path().join("root/layers")), 1);
 }
+
+#[test]
+fn leases_protect_uncommitted_content_from_gc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let store = Store::open(&root).unwrap();
+    let blob = store.put_blob(b"in flight").unwrap();
+    let lease = store.lease().unwrap();
+    lease.add([blob.clone()]).unwrap();
+    // A lease of a process that no longer exists is ignored and removed.
+    let stale = root.join("leases/lease-2147483646-0-0");
+    std::fs::write(&stale, format!("[\"{}\"]", digest::digest_of(b"x"))).unwrap();
+    std::fs::write(root.join("tmp/blob-2147483646-0-0"), b"partial").unwrap();
+    std::fs::write(
+        root.join(format!("tmp/blob-{}-9-9", std::process::id())),
+        b"mine",
+    )
+    .unwrap();
+
+    let locked = store.lock().unwrap();
+    assert!(
+        !root.join("tmp/blob-2147483646-0-0").exists(),
+        "dead writer's temp file cleared"
+    );
+    assert!(
+        root.join(format!("tmp/blob-{}-9-9", std::process::id()))
+            .exists()
+    );
+    locked.collect_garbage().unwrap();
+    assert!(store.has_blob(&blob), "leased blob kept");
+    assert!(!stale.exists());
+    drop(lease);
+    locked.collect_garbage().unwrap();
+    assert!(!store.has_blob(&blob), "freed once the lease is gone");
+}

@@ -13,9 +13,9 @@ use crate::image::platform::{PlatformSpec, select};
 use crate::image::progress::{LayerStatus, Progress, ProgressFn, short_blob};
 use crate::image::reference::{Reference, familiar_name};
 use crate::image::{ImageError, Result};
+use crate::store::Store;
 use crate::store::digest::{chain_ids, digest_of};
 use crate::store::manifest::{AnyManifest, Descriptor, Manifest, parse_any};
-use crate::store::{Locked, Store};
 
 #[derive(Debug, Clone)]
 pub struct PullOptions {
@@ -126,26 +126,34 @@ fn pull_from(
     let tag = r.tagged();
     let repo_digest = format!("{}@{top_digest}", r.name());
 
-    let locked = store.lock()?;
     // Already here? Then only the tag/digest bookkeeping is left.
-    let up_to_date = match tag.as_deref().map(|t| locked.resolve(t)) {
+    let up_to_date = match tag.as_deref().map(|t| store.resolve(t)) {
         Some(Ok(img)) => img.manifest.config.digest == manifest.config.digest,
         _ => false,
     };
+    // Download and unpack without the store lock (other pulls and container creation go on);
+    // the lease keeps garbage collection away from this content until it is committed.
+    let lease = store.lease()?;
     let config_digest = manifest.config.digest.clone();
-    if !locked.has_blob(&config_digest) {
+    lease.add([
+        config_digest.clone(),
+        top_digest.clone(),
+        digest_of(&manifest_bytes),
+    ])?;
+    lease.add(manifest.layers.iter().map(|l| l.digest.clone()))?;
+    if !store.has_blob(&config_digest) {
         download(
             client,
             ep,
             &scope,
-            &locked,
+            store,
             &manifest.config,
             &AtomicBool::new(false),
             &|_| {},
         )?;
     }
     let config: oci_spec::image::ImageConfiguration =
-        serde_json::from_slice(&locked.read_blob(&config_digest)?)
+        serde_json::from_slice(&store.read_blob(&config_digest)?)
             .map_err(|e| proto(ep, format!("invalid image config {config_digest}: {e}")))?;
     let diff_ids = config.rootfs().diff_ids().clone();
     if diff_ids.len() != manifest.layers.len() {
@@ -158,12 +166,16 @@ fn pull_from(
             ),
         ));
     }
+    lease.add(chain_ids(&diff_ids))?;
     fetch_layers(
-        client, ep, &scope, &locked, &manifest, &diff_ids, opts, progress,
+        client, ep, &scope, store, &manifest, &diff_ids, opts, progress,
     )?;
-    let manifest_digest = locked.put_blob(&manifest_bytes)?;
+    let manifest_digest = store.put_blob(&manifest_bytes)?;
     let tags: Vec<String> = tag.iter().cloned().collect();
-    let image_id = locked.commit_image(&manifest_digest, &tags, Some(repo_digest))?;
+    let image_id = store
+        .lock()?
+        .commit_image(&manifest_digest, &tags, Some(repo_digest))?;
+    drop(lease);
     progress(Progress::Line(format!("Digest: {top_digest}")));
     let shown = familiar_name(&r.to_string());
     progress(Progress::Line(if up_to_date {
@@ -284,7 +296,7 @@ fn download(
     client: &Client,
     ep: &Endpoint,
     scope: &str,
-    locked: &Locked<'_>,
+    store: &Store,
     desc: &Descriptor,
     cancel: &AtomicBool,
     report: &dyn Fn(u64),
@@ -325,7 +337,7 @@ fn download(
         cancel,
         report,
     };
-    locked
+    store
         .ingest_blob(reader, Some(&desc.digest))
         .map_err(|e| match e {
             crate::store::StoreError::Io { source, .. } => proto(
@@ -355,7 +367,7 @@ fn fetch_layers(
     client: &Client,
     ep: &Endpoint,
     scope: &str,
-    locked: &Locked<'_>,
+    store: &Store,
     manifest: &Manifest,
     diff_ids: &[String],
     opts: &PullOptions,
@@ -367,13 +379,13 @@ fn fetch_layers(
     let mut queue = VecDeque::new();
     for (i, l) in manifest.layers.iter().enumerate() {
         let id = short_blob(&l.digest);
-        if locked.has_layer(&chains[i]) {
+        if store.has_layer(&chains[i]) {
             progress(Progress::Layer {
                 id,
                 status: LayerStatus::AlreadyExists,
             });
             ready[i] = true;
-        } else if locked.has_blob(&l.digest) {
+        } else if store.has_blob(&l.digest) {
             ready[i] = true;
         } else {
             progress(Progress::Layer {
@@ -406,7 +418,7 @@ fn fetch_layers(
                             status: LayerStatus::Downloading(done, desc.size),
                         })
                     };
-                    let res = download(client, ep, scope, locked, desc, cancel, &report);
+                    let res = download(client, ep, scope, store, desc, cancel, &report);
                     if res.is_ok() {
                         progress(Progress::Layer {
                             id: id.clone(),
@@ -428,14 +440,14 @@ fn fetch_layers(
         loop {
             while next < n && ready[next] {
                 let desc = &manifest.layers[next];
-                if !locked.has_layer(&chains[next]) {
+                if !store.has_layer(&chains[next]) {
                     let id = short_blob(&desc.digest);
                     progress(Progress::Layer {
                         id: id.clone(),
                         status: LayerStatus::Extracting,
                     });
                     let parent = (next > 0).then(|| chains[next - 1].as_str());
-                    if let Err(e) = locked.ensure_layer(&desc.digest, Some(&diff_ids[next]), parent)
+                    if let Err(e) = store.ensure_layer(&desc.digest, Some(&diff_ids[next]), parent)
                     {
                         return fail(e.into());
                     }
