@@ -29,7 +29,16 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<(), Br
         let index = match link_index(&h, &br).await? {
             Some(i) => i,
             None => {
-                let add = h.link().add(LinkBridge::new(&br).build()).execute().await;
+                // A fixed MAC: otherwise the bridge takes the lowest MAC of its ports and
+                // changes it as containers come and go, and every container's ARP entry for
+                // the gateway (DNS, default route) goes stale until it is re-resolved.
+                let mac =
+                    parse_mac(&crate::ipam::mac_for(gateway)).unwrap_or([2, 0x42, 0, 0, 0, 1]);
+                let add = h
+                    .link()
+                    .add(LinkBridge::new(&br).address(mac.to_vec()).build())
+                    .execute()
+                    .await;
                 match add {
                     Ok(()) => {}
                     Err(e) if is_exists(&e) => {}
