@@ -107,10 +107,12 @@ pub struct DnsControl {
 
 impl DnsControl {
     pub fn new(root: &Path, run_root: &Path, exe: PathBuf) -> DnsControl {
+        // Absolute, since the server runs from "/".
+        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         DnsControl {
-            paths: Paths::new(run_root),
-            root: root.to_path_buf(),
-            run_root: run_root.to_path_buf(),
+            paths: Paths::new(&abs(run_root)),
+            root: abs(root),
+            run_root: abs(run_root),
             exe,
         }
     }
@@ -163,11 +165,15 @@ impl DnsControl {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
-        // SAFETY: setsid is async-signal-safe; detaches the server from our session so it
-        // outlives this command and ignores the terminal's signals.
+        cmd.current_dir("/");
+        // SAFETY: only async-signal-safe calls. setsid detaches the server from our session so
+        // it outlives this command and ignores the terminal's signals; close_range drops every
+        // descriptor the caller may hold without O_CLOEXEC (a container's pty, a lock), which
+        // the long-lived server would otherwise keep open forever.
         unsafe {
             cmd.pre_exec(|| {
                 libc::setsid();
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
                 Ok(())
             });
         }
