@@ -4,6 +4,7 @@
 //! the engine starts the container in that namespace; `/etc/resolv.conf` and `/etc/hosts` are
 //! rewritten in place afterwards so service names resolve through the embedded DNS.
 
+pub mod health;
 pub mod image;
 pub mod lock;
 pub mod netplan;
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use rcompose_compose::execute::{Backend, BackendError};
@@ -31,6 +33,10 @@ pub struct EngineBackend {
     pub run_root: PathBuf,
     pub containers: Containers,
     nets: OnceLock<Result<Networks, String>>,
+    /// While set, `inspect_container` probes health itself for containers whose engine state
+    /// has no health yet (see `health.rs`); `up` sets it around `execute`.
+    pub probe_health: AtomicBool,
+    prober: health::Prober,
 }
 
 fn err(e: impl std::fmt::Display) -> BackendError {
@@ -50,6 +56,8 @@ impl EngineBackend {
             run_root: run_root.to_path_buf(),
             containers: Containers::new(root, run_root, exe),
             nets: OnceLock::new(),
+            probe_health: AtomicBool::new(false),
+            prober: health::Prober::default(),
         })
     }
 
@@ -270,7 +278,26 @@ impl Backend for EngineBackend {
 
     fn inspect_container(&self, id: &str) -> Result<ContainerSummary, BackendError> {
         let cfg = self.containers.store.load_config(id).map_err(err)?;
-        Ok(self.summary(&cfg))
+        let mut summary = self.summary(&cfg);
+        let engine_has_health = self
+            .containers
+            .observe(id)
+            .map(|s| s.health.is_some())
+            .unwrap_or(false);
+        if self.probe_health.load(Ordering::SeqCst)
+            && summary.health.as_deref() == Some("starting")
+            && !engine_has_health
+            && let Some(check) = &cfg.healthcheck
+        {
+            summary.health = Some(self.prober.status(&health::ProbeTarget {
+                exe: &self.containers.exe,
+                root: &self.root,
+                run_root: &self.run_root,
+                id,
+                check,
+            }));
+        }
+        Ok(summary)
     }
 
     fn log_tail(&self, id: &str, lines: usize) -> Vec<String> {
@@ -284,6 +311,10 @@ impl Backend for EngineBackend {
     }
 
     fn health_log(&self, id: &str) -> Vec<String> {
+        let probed = self.prober.outputs(id);
+        if !probed.is_empty() {
+            return probed;
+        }
         self.containers
             .observe(id)
             .ok()

@@ -102,6 +102,8 @@ pub struct Multiplexer<'a> {
     tracked: BTreeMap<String, Tracked>,
     width: usize,
     next_colour: usize,
+    /// Attached `up`: a container first seen already stopped counts as an exit.
+    pub report_first_exit: bool,
 }
 
 /// A container that stopped while followed (for attached `up`).
@@ -119,6 +121,7 @@ impl<'a> Multiplexer<'a> {
             tracked: BTreeMap::new(),
             width: 0,
             next_colour: 0,
+            report_first_exit: false,
         }
     }
 
@@ -135,6 +138,7 @@ impl<'a> Multiplexer<'a> {
         }
         let mut batch: Vec<(String, LogEntry)> = vec![];
         let mut exits = vec![];
+        let assume_up = self.report_first_exit;
         for c in list {
             let t = self.tracked.entry(c.id.clone()).or_insert_with(|| {
                 let colour = COLOURS[self.next_colour % COLOURS.len()];
@@ -144,7 +148,11 @@ impl<'a> Multiplexer<'a> {
                     path: self.backend.containers.store.log_path(&c.id),
                     offset: 0,
                     colour,
-                    status: c.status,
+                    status: if assume_up {
+                        RunState::Running
+                    } else {
+                        c.status
+                    },
                     gone: false,
                 }
             });

@@ -146,11 +146,18 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
         dependency_timeout: a.wait_timeout.map(Duration::from_secs),
         ..Default::default()
     };
+    b.probe_health
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     execute(&project, &plan, &b, &exec_opts, &|e| progress.event(e))?;
     drop(_lock);
     if a.wait {
-        return wait_ready(&b, &project, &opts.services, a.wait_timeout);
+        let containers_ready = wait_ready(&b, &project, &opts.services, a.wait_timeout);
+        b.probe_health
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        return containers_ready;
     }
+    b.probe_health
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     if a.detach || a.no_start {
         return Ok(ExitCode::SUCCESS);
     }
@@ -231,7 +238,10 @@ fn wait_ready(
 ) -> Result<ExitCode> {
     let start = Instant::now();
     loop {
-        let list = containers(b, &project.name, services, true, false)?;
+        let mut list = vec![];
+        for c in containers(b, &project.name, services, true, false)? {
+            list.push(b.inspect_container(&c.id)?);
+        }
         let mut pending = vec![];
         for c in &list {
             let svc = c
@@ -290,6 +300,7 @@ fn attached(g: &GlobalOpts, b: &EngineBackend, project: &Project, a: &UpArgs) ->
         a.attach.clone()
     };
     let mut mux = Multiplexer::new(b, style);
+    mux.report_first_exit = true;
     let mut code: Option<i32> = None;
     loop {
         let list = containers(b, &project.name, &attach, true, false)?;

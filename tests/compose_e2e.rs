@@ -1,0 +1,448 @@
+//! End-to-end compose flows as root on busybox stacks: up -d in dependency order, ps, names
+//! and aliases over DNS, down -v leaving nothing, volumes surviving down, recreate only what
+//! changed, scale, logs -f across restarts and new replicas, run --rm, attached up with
+//! --exit-code-from, profiles, secrets/configs, clear errors.
+
+mod compose_support;
+
+use std::io::Read;
+use std::process::Stdio;
+use std::time::Duration;
+
+use compose_support::{Project, stderr, stdout};
+
+/// web → api → db; db writes to a named volume; api answers on port 80 with httpd.
+const THREE_TIER: &str = r#"
+services:
+  web:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www; echo web > /www/index.html; httpd -f -p 80 -h /www & wait"]
+    depends_on:
+      api: {condition: service_started}
+  api:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www; echo api-$$GREETING > /www/index.html; httpd -f -p 80 -h /www & wait"]
+    environment:
+      GREETING: hello
+    networks:
+      default:
+        aliases: [backend]
+    depends_on:
+      db: {condition: service_started}
+  db:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo boot >> /data/boots; echo db ready; sleep 1000 & wait"]
+    volumes: [dbdata:/data]
+volumes:
+  dbdata: {}
+networks:
+  default:
+    ipam:
+      config: [{subnet: "{SUBNET}"}]
+"#;
+
+fn names(p: &Project) -> Vec<String> {
+    p.ps_json()
+        .iter()
+        .map(|c| c["Name"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn three_tier_up_ps_dns_down() {
+    let p = Project::new("tt");
+    p.write(THREE_TIER);
+    let o = p.run(&["up", "-d"]);
+    assert!(o.status.success(), "up failed: {}", stderr(&o));
+    let err = stderr(&o);
+    // Dependency order: db before api before web.
+    let pos = |s: &str| err.find(s).unwrap_or_else(|| panic!("{s} not in {err}"));
+    assert!(pos(&format!("{}-db-1", p.name)) < pos(&format!("{}-api-1", p.name)));
+    assert!(pos(&format!("{}-api-1", p.name)) < pos(&format!("{}-web-1", p.name)));
+
+    let table = p.ok(&["ps"]);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"
+        ]
+    );
+    assert_eq!(table.lines().count(), 4, "{table}");
+    assert!(
+        table.contains(&format!("{}-api-1", p.name)) && table.contains("Up "),
+        "{table}"
+    );
+    let json = p.ps_json();
+    assert_eq!(json.len(), 3);
+    assert!(
+        json.iter()
+            .all(|c| c["State"] == "running" && c["Project"] == p.name.as_str())
+    );
+
+    // Service names and aliases resolve on the project network.
+    assert_eq!(
+        p.exec_ok("web", "timeout 5 wget -qO- http://api/"),
+        "api-hello\n"
+    );
+    assert_eq!(
+        p.exec_ok("web", "timeout 5 wget -qO- http://backend/"),
+        "api-hello\n"
+    );
+    assert_eq!(p.exec_ok("api", "timeout 5 wget -qO- http://web/"), "web\n");
+
+    // Nothing to do on a second up.
+    let plan = p.ok(&["--dry-run", "up", "-d"]);
+    assert!(
+        !plan.contains("create") && !plan.contains("recreate"),
+        "{plan}"
+    );
+
+    let o = p.run(&["down", "-v", "-t", "2"]);
+    assert!(o.status.success(), "down: {}", stderr(&o));
+    assert!(names(&p).is_empty());
+    let nets = p.ok(&["network", "ls"]);
+    assert!(!nets.contains(&format!("{}_default", p.name)), "{nets}");
+    let vols: Vec<_> = std::fs::read_dir(p.root.join("volumes"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(vols.is_empty(), "volumes left: {vols:?}");
+}
+
+#[test]
+fn volume_survives_down_and_env_change_recreates_one_service() {
+    let p = Project::new("vol");
+    p.write(THREE_TIER);
+    p.ok(&["up", "-d"]);
+    p.ok(&["down", "-t", "2"]);
+    p.ok(&["up", "-d"]);
+    assert_eq!(p.exec_ok("db", "cat /data/boots"), "boot\nboot\n");
+
+    let before: Vec<serde_json::Value> = p.ps_json();
+    let id_of = |list: &[serde_json::Value], svc: &str| {
+        list.iter()
+            .find(|c| c["Service"] == svc)
+            .map(|c| c["ID"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    p.write(&THREE_TIER.replace("GREETING: hello", "GREETING: bonjour"));
+    let plan = p.ok(&["--dry-run", "up", "-d"]);
+    assert!(
+        plan.contains(&format!(
+            "container {}-api-1: recreate, start (config hash changed: environment.GREETING)",
+            p.name
+        )),
+        "{plan}"
+    );
+    p.ok(&["up", "-d", "-t", "2"]);
+    let after = p.ps_json();
+    assert_ne!(id_of(&before, "api"), id_of(&after, "api"));
+    assert_eq!(id_of(&before, "db"), id_of(&after, "db"));
+    assert_eq!(id_of(&before, "web"), id_of(&after, "web"));
+    assert_eq!(
+        p.exec_ok("web", "timeout 5 wget -qO- http://api/"),
+        "api-bonjour\n"
+    );
+}
+
+#[test]
+fn logs_follow_sees_restart_and_new_replicas() {
+    let p = Project::new("logs");
+    p.write(
+        r#"
+services:
+  web:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo hello from $$HOSTNAME; sleep 1000 & wait"]
+networks:
+  default:
+    ipam:
+      config: [{subnet: "{SUBNET}"}]
+"#,
+    );
+    p.ok(&["up", "-d"]);
+    let mut follower = p
+        .cmd()
+        .args(["logs", "-f", "--no-color"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    p.ok(&["restart", "-t", "2", "web"]);
+    p.ok(&["up", "-d", "--scale", "web=3"]);
+    // Wait until the new replicas have written their line.
+    p.wait_until(10, "three replicas logging", || {
+        let o = p.ok(&["logs", "--no-color"]);
+        o.lines().filter(|l| l.contains("hello from")).count() >= 4
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: SIGINT to our own child: the follower stops cleanly.
+    unsafe { libc::kill(follower.id() as i32, libc::SIGINT) };
+    let status = follower.wait().unwrap();
+    let mut out = String::new();
+    follower
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(status.success(), "logs -f exit: {status:?}");
+    let web1 = out
+        .lines()
+        .filter(|l| l.starts_with("web-1 | hello from"))
+        .count();
+    assert_eq!(web1, 2, "restart of web-1 not followed:\n{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("web-2 | hello from")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("web-3 | hello from")),
+        "{out}"
+    );
+
+    // Scale back down removes the highest numbers.
+    p.ok(&["up", "-d", "-t", "1", "--scale", "web=1"]);
+    assert_eq!(names(&p), [format!("{}-web-1", p.name)]);
+}
+
+#[test]
+fn exit_code_from_and_abort_on_container_exit() {
+    let p = Project::new("exit");
+    p.write(
+        r#"
+services:
+  job:
+    image: {IMAGE}
+    command: ["sh", "-c", "sleep 0.5; echo job done; exit 7"]
+  server:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+networks:
+  default:
+    ipam:
+      config: [{subnet: "{SUBNET}"}]
+"#,
+    );
+    let o = p.run(&["up", "--exit-code-from", "job", "-t", "2"]);
+    assert_eq!(o.status.code(), Some(7), "stderr: {}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("job-1 ") && l.ends_with("| job done")),
+        "{out}"
+    );
+    assert!(out.contains("job-1 exited with code 7"), "{out}");
+    // Everything was stopped.
+    assert!(
+        p.ps_json().iter().all(|c| c["State"] == "exited"),
+        "{:?}",
+        p.ps_json()
+    );
+
+    p.ok(&["rm", "-f"]);
+    let o = p.run(&["up", "--abort-on-container-exit", "-t", "2"]);
+    assert_eq!(o.status.code(), Some(7), "stderr: {}", stderr(&o));
+}
+
+#[test]
+fn run_rm_leaves_nothing_and_reaches_dependencies() {
+    let p = Project::new("run");
+    p.write(THREE_TIER);
+    let o = p.run(&[
+        "run",
+        "--rm",
+        "-T",
+        "web",
+        "sh",
+        "-c",
+        "echo one-off; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "stderr: {}", stderr(&o));
+    assert!(stdout(&o).contains("one-off"));
+    // The dependencies are up, the one-off is gone.
+    let list = names(&p);
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert!(!list.iter().any(|n| n.contains("-run-")), "{list:?}");
+    let all = p.ok(&["container", "ps", "-a", "--format", "{{.Names}}"]);
+    assert!(!all.contains("-run-"), "{all}");
+}
+
+#[test]
+fn profiles_enable_services() {
+    let p = Project::new("prof");
+    p.write(
+        r#"
+services:
+  app:
+    image: {IMAGE}
+    command: ["sleep", "1000"]
+  debug:
+    image: {IMAGE}
+    command: ["sleep", "1000"]
+    profiles: [debug]
+networks:
+  default:
+    ipam:
+      config: [{subnet: "{SUBNET}"}]
+"#,
+    );
+    let plan = p.ok(&["--dry-run", "up", "-d"]);
+    assert!(!plan.contains("debug"), "{plan}");
+    let plan = p.ok(&["--profile", "debug", "--dry-run", "up", "-d"]);
+    assert!(
+        plan.contains(&format!("{}-debug-1: create", p.name)),
+        "{plan}"
+    );
+}
+
+#[test]
+fn secrets_and_configs_are_mounted_with_modes() {
+    let p = Project::new("sec");
+    std::fs::write(p.dir.join("token.txt"), "s3cret\n").unwrap();
+    p.write(
+        r#"
+services:
+  app:
+    image: {IMAGE}
+    command: ["sleep", "1000"]
+    network_mode: none
+    secrets:
+      - token
+      - source: inline
+        target: renamed
+        mode: 0400
+    configs:
+      - source: conf
+        target: /etc/app.conf
+        mode: 0440
+        uid: "65534"
+secrets:
+  token:
+    file: ./token.txt
+  inline:
+    environment: SECRET_FROM_ENV
+configs:
+  conf:
+    content: "key=value"
+"#,
+    );
+    let o = p
+        .cmd()
+        .env("SECRET_FROM_ENV", "from-env")
+        .args(["up", "-d"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = p.exec_ok(
+        "app",
+        "cat /run/secrets/token /run/secrets/renamed /etc/app.conf; echo; stat -c '%a %u' /run/secrets/token /run/secrets/renamed /etc/app.conf",
+    );
+    assert_eq!(out, "s3cret\nfrom-envkey=value\n444 0\n400 0\n440 65534\n");
+}
+
+#[test]
+fn clear_errors_before_anything_is_created() {
+    let p = Project::new("err");
+    p.write(
+        r#"
+services:
+  app:
+    image: {IMAGE}
+    command: ["sleep", "1000"]
+  built:
+    build: ./src
+networks:
+  default:
+    ipam:
+      config: [{subnet: "{SUBNET}"}]
+"#,
+    );
+    let o = p.run(&["up", "-d"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("service \"built\" needs an image built"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(names(&p).is_empty(), "nothing may be created");
+
+    let o = p.run(&["up", "-d", "nosuch"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("no such service") && err.contains("nosuch"),
+        "{err}"
+    );
+
+    let o = p.run(&["exec", "-T", "app", "true"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
+}
+
+#[test]
+fn service_healthy_waits_and_unhealthy_dependency_fails_up() {
+    let p = Project::new("hc");
+    p.write(
+        r#"
+services:
+  db:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1; date +%s%N > /ready; echo db is up; sleep 1000 & wait"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/ready"]
+      interval: 1s
+      retries: 30
+  api:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+    depends_on:
+      db: {condition: service_healthy}
+networks:
+  default:
+    ipam:
+      config: [{subnet: "{SUBNET}"}]
+"#,
+    );
+    let o = p.run(&["up", "-d", "-t", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let healthy = err.find("Healthy").expect("db reported healthy");
+    let api = err
+        .find(&format!("{}-api-1 ", p.name))
+        .expect("api created");
+    assert!(healthy < api, "api created before db was healthy:\n{err}");
+    p.ok(&["down", "-t", "1"]);
+
+    p.write(
+        r#"
+services:
+  db:
+    image: {IMAGE}
+    command: ["sh", "-c", "echo db log line; sleep 1000"]
+    healthcheck:
+      test: ["CMD-SHELL", "echo probe-says-no; exit 1"]
+      interval: 1s
+      retries: 2
+  api:
+    image: {IMAGE}
+    command: ["sleep", "1000"]
+    depends_on:
+      db: {condition: service_healthy}
+networks:
+  default:
+    ipam:
+      config: [{subnet: "{SUBNET}"}]
+"#,
+    );
+    let o = p.run(&["up", "-d", "-t", "1"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("service \"db\""), "{err}");
+    assert!(err.contains("is unhealthy"), "{err}");
+    assert!(err.contains("probe-says-no"), "{err}");
+    assert!(err.contains("db log line"), "{err}");
+    // Rolled back: this run's containers are gone.
+    assert!(names(&p).is_empty(), "{:?}", names(&p));
+}
