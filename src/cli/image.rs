@@ -8,13 +8,14 @@ use clap::{Args, Subcommand};
 use rcompose_engine::image::archive;
 use rcompose_engine::image::import::{ImportOptions, ImportSource, import};
 use rcompose_engine::image::inspect::inspect_json;
-use rcompose_engine::image::reference::{Reference, familiar_name};
-use rcompose_engine::store::{ImageRecord, RemoveEvent, Store};
+use rcompose_engine::image::reference::Reference;
+use rcompose_engine::store::{RemoveEvent, Store};
 use serde_json::{Value, json};
 
 use super::{ExitStatus, GlobalOpts};
 
 mod fmt;
+mod ls;
 mod progress;
 mod remote;
 
@@ -28,7 +29,7 @@ pub struct ImageArgs {
 pub enum ImageCommand {
     /// List images
     #[command(visible_alias = "list")]
-    Ls(LsArgs),
+    Ls(ls::LsArgs),
     /// Remove one or more images
     #[command(visible_alias = "remove")]
     Rm(RmArgs),
@@ -101,30 +102,6 @@ pub struct LoadArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LsArgs {
-    /// Only images matching REPOSITORY[:TAG]
-    pub reference: Option<String>,
-    /// Show all images (default hides intermediate images)
-    #[arg(short, long)]
-    pub all: bool,
-    /// Only show image IDs
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Show digests
-    #[arg(long)]
-    pub digests: bool,
-    /// Don't truncate output
-    #[arg(long)]
-    pub no_trunc: bool,
-    /// Filter output based on conditions provided (dangling, label, reference, before, since)
-    #[arg(short, long = "filter", value_name = "FILTER")]
-    pub filters: Vec<String>,
-    /// Format output: table, json, or a Go template
-    #[arg(long)]
-    pub format: Option<String>,
-}
-
-#[derive(Debug, Args)]
 pub struct RmArgs {
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<String>,
@@ -172,7 +149,7 @@ pub fn run(global: &GlobalOpts, args: ImageArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(&global.root)
         .with_context(|| format!("opening the image store in {}", global.root.display()))?;
     match args.command {
-        ImageCommand::Ls(a) => ls(&store, a),
+        ImageCommand::Ls(a) => ls::ls(&store, a),
         ImageCommand::Rm(a) => rm(&store, a),
         ImageCommand::Tag(a) => tag(&store, a),
         ImageCommand::Inspect(a) => inspect(&store, a),
@@ -187,251 +164,13 @@ pub fn run(global: &GlobalOpts, args: ImageArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn short_id(id: &str, no_trunc: bool) -> String {
+pub(super) fn short_id(id: &str, no_trunc: bool) -> String {
     if no_trunc {
         id.to_string()
     } else {
         let hex = id.strip_prefix("sha256:").unwrap_or(id);
         hex[..hex.len().min(12)].to_string()
     }
-}
-
-/// One `image ls` row: (repository, tag, digest) of an image.
-struct Row<'a> {
-    img: &'a ImageRecord,
-    repo: String,
-    tag: String,
-    digest: String,
-}
-
-fn rows_of(img: &ImageRecord) -> Vec<Row<'_>> {
-    let digest_for = |name: &str| {
-        img.repo_digests
-            .iter()
-            .find(|d| d.split('@').next() == Some(name))
-            .and_then(|d| d.split('@').nth(1))
-            .unwrap_or("<none>")
-            .to_string()
-    };
-    let mut rows = Vec::new();
-    for t in &img.repo_tags {
-        let (name, tag) = t.rsplit_once(':').unwrap_or((t, ""));
-        rows.push(Row {
-            img,
-            repo: familiar_name(name),
-            tag: tag.to_string(),
-            digest: digest_for(name),
-        });
-    }
-    if rows.is_empty() {
-        let (repo, digest) = match img.repo_digests.first().and_then(|d| d.split_once('@')) {
-            Some((n, d)) => (familiar_name(n), d.to_string()),
-            None => ("<none>".into(), "<none>".into()),
-        };
-        rows.push(Row {
-            img,
-            repo,
-            tag: "<none>".into(),
-            digest,
-        });
-    }
-    rows
-}
-
-fn matches_filters(
-    img: &ImageRecord,
-    filters: &[(String, String)],
-    all: &[ImageRecord],
-) -> anyhow::Result<bool> {
-    let created = |i: &ImageRecord| {
-        i.created()
-            .and_then(rcompose_engine::image::time::parse_rfc3339)
-    };
-    for (key, value) in filters {
-        let ok = match key.as_str() {
-            "dangling" => match value.as_str() {
-                "true" | "1" => img.repo_tags.is_empty(),
-                "false" | "0" => !img.repo_tags.is_empty(),
-                _ => bail!("invalid filter 'dangling={value}': use true or false"),
-            },
-            "label" => {
-                let labels = img
-                    .config
-                    .config()
-                    .as_ref()
-                    .and_then(|c| c.labels().clone())
-                    .unwrap_or_default();
-                match value.split_once('=') {
-                    Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-                    None => labels.contains_key(value.as_str()),
-                }
-            }
-            "reference" => img.familiar_tags().iter().any(|t| {
-                glob(value, t) || glob(value, t.rsplit_once(':').map(|x| x.0).unwrap_or(t))
-            }),
-            "before" | "since" => {
-                let other = all
-                    .iter()
-                    .find(|o| {
-                        o.id == value.as_str()
-                            || o.familiar_tags()
-                                .iter()
-                                .any(|t| t == value || t == &format!("{value}:latest"))
-                            || o.id
-                                .trim_start_matches("sha256:")
-                                .starts_with(value.as_str())
-                    })
-                    .with_context(|| format!("No such image: {value}"))?;
-                match (created(img), created(other)) {
-                    (Some(a), Some(b)) if key == "before" => a < b,
-                    (Some(a), Some(b)) => a > b,
-                    _ => false,
-                }
-            }
-            other => bail!(
-                "invalid filter '{other}' (supported: dangling, label, reference, before, since)"
-            ),
-        };
-        if !ok {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// `*` and `?` shell-style matching, `*` not crossing `/` (like Go's path.Match).
-fn glob(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && t[0] != b'/' && go(p, &t[1..])),
-            (Some(b'?'), Some(c)) if *c != b'/' => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), text.as_bytes())
-}
-
-fn parse_filters(raw: &[String]) -> anyhow::Result<Vec<(String, String)>> {
-    raw.iter()
-        .map(|f| {
-            f.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .with_context(|| format!("bad format of filter {f:?} (expected name=value)"))
-        })
-        .collect()
-}
-
-fn ls(store: &Store, a: LsArgs) -> anyhow::Result<ExitCode> {
-    let images = store.list()?;
-    let mut filters = parse_filters(&a.filters)?;
-    if let Some(r) = &a.reference {
-        filters.push(("reference".into(), r.clone()));
-    }
-    let mut selected = Vec::new();
-    for img in &images {
-        if matches_filters(img, &filters, &images)? {
-            selected.push(img);
-        }
-    }
-    if a.quiet {
-        let mut seen = std::collections::HashSet::new();
-        for img in selected {
-            if seen.insert(&img.id) {
-                println!("{}", short_id(&img.id, a.no_trunc));
-            }
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut rows: Vec<Row<'_>> = selected.iter().flat_map(|i| rows_of(i)).collect();
-    rows.sort_by(|x, y| {
-        y.img
-            .created()
-            .cmp(&x.img.created())
-            .then(x.repo.cmp(&y.repo))
-            .then(x.tag.cmp(&y.tag))
-    });
-    let row_json = |r: &Row<'_>| {
-        json!({
-            "Containers": r.img.users.len().to_string(),
-            "CreatedAt": fmt::docker_time(r.img.created()),
-            "CreatedSince": fmt::since(r.img.created()),
-            "Digest": r.digest,
-            "ID": short_id(&r.img.id, a.no_trunc),
-            "Repository": r.repo,
-            "SharedSize": "N/A",
-            "Size": fmt::human_size(r.img.size),
-            "Tag": r.tag,
-            "UniqueSize": "N/A",
-            "VirtualSize": fmt::human_size(r.img.size),
-        })
-    };
-    match a.format.as_deref() {
-        Some("json") => {
-            for r in &rows {
-                println!("{}", row_json(r));
-            }
-        }
-        Some(t) if t != "table" => {
-            let (is_table, body) = match t.strip_prefix("table") {
-                Some(rest) => (true, rest.trim_start()),
-                None => (false, t),
-            };
-            let mut lines = Vec::new();
-            if is_table {
-                lines.push(fmt::header_for(
-                    body,
-                    &[
-                        ("Repository", "REPOSITORY"),
-                        ("Tag", "TAG"),
-                        ("ID", "IMAGE ID"),
-                        ("CreatedSince", "CREATED"),
-                        ("CreatedAt", "CREATED AT"),
-                        ("Size", "SIZE"),
-                        ("Digest", "DIGEST"),
-                        ("Containers", "CONTAINERS"),
-                    ],
-                ));
-            }
-            for r in &rows {
-                lines.push(fmt::render(body, &row_json(r))?);
-            }
-            if is_table {
-                let cells: Vec<Vec<String>> = lines
-                    .iter()
-                    .map(|l| l.split('\t').map(str::to_string).collect())
-                    .collect();
-                print!("{}", fmt::table(&cells));
-            } else {
-                for l in lines {
-                    println!("{l}");
-                }
-            }
-        }
-        _ => {
-            let mut header = vec!["REPOSITORY".to_string(), "TAG".into()];
-            if a.digests {
-                header.push("DIGEST".into());
-            }
-            header.extend(["IMAGE ID".into(), "CREATED".into(), "SIZE".into()]);
-            let mut table = vec![header];
-            for r in &rows {
-                let mut row = vec![r.repo.clone(), r.tag.clone()];
-                if a.digests {
-                    row.push(r.digest.clone());
-                }
-                row.extend([
-                    short_id(&r.img.id, a.no_trunc),
-                    fmt::since(r.img.created()),
-                    fmt::human_size(r.img.size),
-                ]);
-                table.push(row);
-            }
-            print!("{}", fmt::table(&table));
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn rm(store: &Store, a: RmArgs) -> anyhow::Result<ExitCode> {

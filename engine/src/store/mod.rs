@@ -5,8 +5,10 @@
 //! <root>/layers/<chain-hex>/diff/  one unpacked layer (overlay form), shared by every image that has it
 //! <root>/layers/<chain-hex>/layer.json   {chain_id, diff_id, parent, size}
 //! <root>/images/index.json         tags → image id, image id → manifest digest, repo digests, users
-//! <root>/tmp/                      scratch for in-flight blobs and layers (cleared under the lock)
-//! <root>/store.lock                flock held by every mutation
+//! <root>/tmp/                      scratch for in-flight blobs and layers (named <kind>-<pid>-…;
+//!                                  cleared under the lock once their process is gone)
+//! <root>/leases/                   content claimed by running pulls, kept by garbage collection
+//! <root>/store.lock                flock held by every index mutation and garbage collection
 //! ```
 //!
 //! # Public API for the rest of the engine
@@ -23,8 +25,12 @@
 //! ```
 //! An image with users is never deleted: `image rm` refuses it (with `-f` it only untags),
 //! and `image prune` skips it. Reads take no lock (the index is replaced atomically);
-//! mutations go through [`Store::lock`] → [`Locked`], an exclusive flock on `store.lock`.
+//! index mutations go through [`Store::lock`] → [`Locked`], an exclusive flock on
+//! `store.lock`. Blob and layer writes need no lock (content-addressed, atomic renames); a
+//! writer outside the lock holds a [`Lease`] on what it wrote until it commits the image.
 //! Never call a locking method (`add_image_user`, `lock`) while holding a [`Locked`].
+//!
+//! Pulling: `image::registry::pull::pull(&store, &Client::new()?, "busybox", &PullOptions::default(), &|event| ..)`.
 
 pub mod digest;
 pub mod fsutil;

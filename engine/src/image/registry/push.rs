@@ -31,6 +31,13 @@ pub fn push(
         )));
     }
     let img = store.resolve(&r.tagged().unwrap_or_default())?;
+    // Keep the blobs while uploading, even if the image is removed meanwhile.
+    let lease = store.lease()?;
+    lease.add(img.manifest.layers.iter().map(|l| l.digest.clone()))?;
+    lease.add([
+        img.manifest.config.digest.clone(),
+        img.manifest_digest.clone(),
+    ])?;
     let ep = client.endpoint(&r.domain);
     let repo = r.path.clone();
     let scope = format!("repository:{repo}:pull,push");
@@ -100,7 +107,13 @@ pub fn push(
     }
     let digest = img.manifest_digest.clone();
     let locked = store.lock()?;
-    locked.add_repo_digest(&img.id, &format!("{}@{digest}", r.name()))?;
+    // The image may have been removed while pushing; the registry has it all the same.
+    match locked.add_repo_digest(&img.id, &format!("{}@{digest}", r.name())) {
+        Ok(()) | Err(crate::store::StoreError::NoSuchImage(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    drop(locked);
+    drop(lease);
     let size = manifest_bytes.len() as u64;
     progress(Progress::Line(format!(
         "{tag}: digest: {digest} size: {size}"
