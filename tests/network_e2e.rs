@@ -660,3 +660,82 @@ fn a_container_that_died_without_detaching_can_attach_again() {
     assert_eq!(inspect["Containers"].as_object().unwrap().len(), 1);
     nets.detach(&net, &id).unwrap();
 }
+
+#[test]
+fn udp_port_is_published_and_taken_addresses_are_refused() {
+    setup();
+    let root = Root::new();
+    let net = unique("rcu");
+    create(&root, &["--subnet", "10.231.26.0/24", &net]);
+    let nets = root.nets();
+    let echo = Ns::new();
+    let att = echo.attach(&nets, &net, "echo", &[]);
+    // A UDP echo server inside the namespace, on a thread that entered it.
+    let ns_file = std::fs::File::open(echo.path()).unwrap();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        assert_eq!(
+            unsafe { libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        let sock = UdpSocket::bind("0.0.0.0:9999").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        ready_tx.send(()).unwrap();
+        let mut buf = [0u8; 64];
+        if let Ok((n, peer)) = sock.recv_from(&mut buf) {
+            let _ = sock.send_to(&buf[..n], peer);
+        }
+    });
+    ready_rx.recv().unwrap();
+    let free = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spec = ports::parse(&format!("127.0.0.1:{free}:9999/udp")).unwrap();
+    nets.publish_ports(&net, &echo.id_for("echo"), &spec)
+        .unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    client
+        .send_to(b"udp through DNAT", ("127.0.0.1", free))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let (n, _) = client
+        .recv_from(&mut buf)
+        .expect("no UDP echo through the published port");
+    assert_eq!(&buf[..n], b"udp through DNAT");
+    server.join().unwrap();
+
+    // An address already held on the network is refused, naming the holder.
+    let other = Ns::new();
+    let taken = nets.attach(
+        &net,
+        rcompose_net::AttachRequest {
+            container_id: other.id_for("late"),
+            container_name: "late".into(),
+            netns_path: other.path(),
+            ip: Some(att.ip),
+            ..Default::default()
+        },
+    );
+    let err = taken.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "address {} is already in use on network {net} (by echo)",
+            att.ip
+        )
+    );
+    let links = other.exec(&["ip", "-o", "link"]);
+    assert_eq!(
+        text(&links).lines().count(),
+        1,
+        "a refused attach created links: {}",
+        text(&links)
+    );
+}
