@@ -4,7 +4,8 @@
 #
 # The image has 4 layers, ~100 MB unpacked (half random, half compressible text), built as
 # an OCI layout, loaded into a seed store and pushed. Timings are wall clock of one cold
-# pull each into empty destinations. Needs docker-registry, python3; skopeo if present.
+# pull each into empty destinations. Needs docker-registry, python3; skopeo if present
+# (apt-get install skopeo) for the anchor.
 #
 #   benches/pull.sh                 # uses target/release/rcompose (builds it if missing)
 #   RCOMPOSE=path/to/rcompose benches/pull.sh
@@ -83,13 +84,15 @@ export DOCKER_CONFIG="$work/docker-config" RCOMPOSE_REGISTRY_CONFIG="$work/none.
 
 compressed=$(du -cb "$work"/layout/blobs/sha256/* | tail -1 | cut -f1)
 now() { date +%s.%N; }
+# calc EXPR [DECIMALS]: floating point via awk (no bc needed).
+calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
 t0=$(now)
 "$BIN" --root "$work/pull" image pull -q "$ref" >/dev/null
 t1=$(now)
 unpacked=$(du -sb "$work/pull/layers" | cut -f1)
-rc_secs=$(echo "$t1 - $t0" | bc -l)
-mb() { echo "scale=1; $1 / 1000000" | bc -l; }
-rate() { echo "scale=1; $1 / 1000000 / $2" | bc -l; }
+rc_secs=$(calc "$t1 - $t0")
+mb() { calc "$1 / 1000000" 1; }
+rate() { calc "$1 / 1000000 / $2" 1; }
 printf 'image: %s MB compressed, %s MB unpacked, 4 layers\n' "$(mb "$compressed")" "$(mb "$unpacked")"
 printf 'rcompose pull+unpack: %.2f s  %s MB/s (compressed)  %s MB/s (unpacked)\n' \
     "$rc_secs" "$(rate "$compressed" "$rc_secs")" "$(rate "$unpacked" "$rc_secs")"
@@ -97,10 +100,10 @@ if command -v skopeo >/dev/null; then
     t0=$(now)
     skopeo copy -q --src-tls-verify=false "docker://$ref" "dir:$work/skopeo"
     t1=$(now)
-    sk_secs=$(echo "$t1 - $t0" | bc -l)
+    sk_secs=$(calc "$t1 - $t0")
     printf 'skopeo copy to dir:   %.2f s  %s MB/s (compressed, no unpacking)\n' \
         "$sk_secs" "$(rate "$compressed" "$sk_secs")"
-    printf 'ratio rcompose/skopeo time: %s\n' "$(echo "scale=2; $rc_secs / $sk_secs" | bc -l)"
+    printf 'ratio rcompose/skopeo time: %s\n' "$(calc "$rc_secs / $sk_secs" 2)"
 else
     echo "skopeo not installed (apt-get install skopeo): no anchor this run"
 fi
