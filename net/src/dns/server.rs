@@ -175,6 +175,8 @@ async fn udp_loop(sock: Arc<UdpSocket>, listen: Ipv4Addr, shared: Arc<Shared>) {
     let mut buf = vec![0u8; 4096];
     loop {
         let Ok((len, peer)) = sock.recv_from(&mut buf).await else {
+            // Never spin on a persistent error.
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let SocketAddr::V4(peer4) = peer else {
@@ -226,6 +228,8 @@ async fn forward_udp(upstreams: &[SocketAddr], packet: &[u8]) -> Option<Vec<u8>>
 async fn tcp_loop(listener: TcpListener, listen: Ipv4Addr, shared: Arc<Shared>) {
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
+            // Out of descriptors, say: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let SocketAddr::V4(peer4) = peer else {
