@@ -166,7 +166,8 @@ impl Unpacker {
         let pfd = parent.as_fd();
 
         match kind {
-            EntryType::Regular | EntryType::Continuous => {
+            // The tar crate expands GNU sparse entries to their full content on read.
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
                 clear_slot(pfd, name, false).map_err(werr)?;
                 let fd = rfs::openat(
                     pfd,

@@ -358,3 +358,32 @@ fn clean_path_normalises() {
     assert!(clean_path(b"a/../b").is_err());
     assert!(clean_path(b"./").unwrap().is_empty());
 }
+
+#[test]
+fn gnu_sparse_files_are_expanded() {
+    let s = sandbox();
+    let src = s.outside.join("src");
+    std::fs::create_dir(&src).unwrap();
+    let f = std::fs::File::create(src.join("sparse")).unwrap();
+    f.set_len(3 * 1024 * 1024).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_at(b"end", 3 * 1024 * 1024 - 3).unwrap();
+    drop(f);
+    let tarball = s.outside.join("sparse.tar");
+    let st = std::process::Command::new("tar")
+        .args(["--sparse", "--format=gnu", "-cf"])
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&src)
+        .arg("sparse")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let tar = std::fs::read(&tarball).unwrap();
+    assert!(tar.len() < 1024 * 1024, "the archive really is sparse");
+    unpack_layer(&tar[..], &s.layer).unwrap();
+    let out = std::fs::read(s.layer.join("sparse")).unwrap();
+    assert_eq!(out.len(), 3 * 1024 * 1024);
+    assert_eq!(&out[out.len() - 3..], b"end");
+    assert!(out[..out.len() - 3].iter().all(|b| *b == 0));
+}
