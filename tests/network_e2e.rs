@@ -739,3 +739,26 @@ fn udp_port_is_published_and_taken_addresses_are_refused() {
         text(&links)
     );
 }
+
+#[test]
+fn a_subnet_used_by_another_root_is_refused_naming_the_host_route() {
+    setup();
+    let (first, second) = (Root::new(), Root::new());
+    let net = unique("rch");
+    create(&first, &["--subnet", "10.231.27.0/24", &net]);
+    let bridge = first.nets().get(&net).unwrap().bridge;
+    let out = second.cli(&["network", "create", "--subnet", "10.231.27.128/25", "clash"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains(&format!(
+            "overlaps with the host route 10.231.27.0/24 on device {bridge}"
+        )),
+        "{}",
+        text(&out)
+    );
+    // Without --subnet the second root picks a pool that is free on the host.
+    let auto = second.cli(&["network", "create", "auto"]);
+    assert!(auto.status.success(), "{}", text(&auto));
+    let subnet = second.nets().get("auto").unwrap().subnet;
+    assert!(!subnet.contains(&"10.231.27.1".parse::<Ipv4Addr>().unwrap()));
+}
