@@ -94,7 +94,14 @@ fn strip_scheme(k: &str) -> &str {
 
 /// Credentials for `host`, from a credential helper or the `auths` section.
 pub fn lookup(host: &str) -> Result<Option<Credentials>, RegistryError> {
-    let cfg = read_config()?;
+    lookup_in(&read_config()?, host)
+}
+
+/// [`lookup`] against an already-read config.json.
+pub fn lookup_in(
+    cfg: &Map<String, Value>,
+    host: &str,
+) -> Result<Option<Credentials>, RegistryError> {
     let key = config_key(host);
     let helper = cfg
         .get("credHelpers")
@@ -364,6 +371,26 @@ mod tests {
             );
         }
         assert_eq!(base64_encode(b"user:pass"), "dXNlcjpwYXNz");
+    }
+
+    #[test]
+    fn looks_up_auths_like_docker() {
+        let cfg: Map<String, Value> = serde_json::from_str(
+            r#"{"auths": {
+                "https://index.docker.io/v1/": {"auth": "aHViOnB3"},
+                "http://localhost:5000": {"auth": "bG9jYWw6c2VjcmV0"},
+                "reg.example:443": {"username": "u", "password": "p"}
+            }}"#,
+        )
+        .unwrap();
+        let get = |h: &str| lookup_in(&cfg, h).unwrap();
+        assert_eq!(get("docker.io").unwrap().username, "hub");
+        assert_eq!(get("localhost:5000").unwrap().secret, "secret");
+        assert_eq!(get("reg.example:443").unwrap().secret, "p");
+        assert!(get("other:5000").is_none());
+        let bad: Map<String, Value> =
+            serde_json::from_str(r#"{"auths": {"x": {"auth": "!!"}}}"#).unwrap();
+        assert!(lookup_in(&bad, "x").is_err());
     }
 
     #[test]

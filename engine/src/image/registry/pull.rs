@@ -44,6 +44,38 @@ pub struct PullResult {
     pub up_to_date: bool,
 }
 
+/// Compose's `pull_policy` values that concern the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Always pull (a registry error is an error).
+    Always,
+    /// Pull only when the image is not in the store (compose's default).
+    Missing,
+    /// Never pull; a missing image is an error.
+    Never,
+}
+
+/// Make sure `reference` is in the store according to `policy`, and return it.
+pub fn ensure_image(
+    store: &Store,
+    reference: &str,
+    policy: PullPolicy,
+    opts: &PullOptions,
+    progress: ProgressFn<'_>,
+) -> Result<crate::store::ImageRecord> {
+    let full = Reference::parse(reference)?.with_default_tag().to_string();
+    let present = store.resolve(&full);
+    match (policy, present) {
+        (PullPolicy::Missing, Ok(img)) => return Ok(img),
+        (PullPolicy::Never, Ok(img)) => return Ok(img),
+        (PullPolicy::Never, Err(e)) => return Err(e.into()),
+        _ => {}
+    }
+    let client = Client::new()?;
+    let res = pull(store, &client, &full, opts, progress)?;
+    Ok(store.resolve(&res.image_id)?)
+}
+
 const MAX_MANIFEST: u64 = 8 * 1024 * 1024;
 
 /// Pull `reference` into `store`.
