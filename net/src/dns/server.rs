@@ -286,3 +286,37 @@ async fn forward_tcp(upstreams: &[SocketAddr], packet: &[u8]) -> Option<Vec<u8>>
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake upstream on loopback: answers every packet with its own bytes reversed.
+    async fn fake_upstream() -> SocketAddr {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((n, peer)) = sock.recv_from(&mut buf).await {
+                let mut reply = buf[..n].to_vec();
+                reply.reverse();
+                let _ = sock.send_to(&reply, peer).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn forwarding_relays_the_upstream_reply_and_skips_dead_upstreams() {
+        let live = fake_upstream().await;
+        // Nothing listens on the first one: the send fails or the wait times out, then the
+        // second answers.
+        let dead: SocketAddr = {
+            let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            s.local_addr().unwrap()
+        };
+        let reply = forward_udp(&[dead, live], b"abc").await;
+        assert_eq!(reply.as_deref(), Some(&b"cba"[..]));
+        assert_eq!(forward_udp(&[], b"abc").await, None);
+    }
+}
