@@ -301,7 +301,6 @@ impl Loader<'_> {
                 .unwrap_or_else(|| penv.base_dir.clone()),
             Source::Stdin => penv.base_dir.clone(),
         };
-        include::apply(self, &mut value, &file, &file_dir, penv, include_stack)?;
         let ctx = canonical::PathContext {
             base_dir: &penv.base_dir,
             file_dir: &file_dir,
@@ -309,6 +308,9 @@ impl Loader<'_> {
             file: &file,
         };
         canonical::canonicalize(&mut value, &ctx)?;
+        // After canonicalisation, so that a resource defined identically here and in an
+        // included file compares equal (both in long form) and is not a conflict.
+        include::apply(self, &mut value, &file, &file_dir, penv, include_stack)?;
         extends::apply(self, &mut value, source, penv)?;
         Ok(value)
     }
