@@ -25,8 +25,9 @@ use crate::model::Project;
 pub use discover::Source;
 pub use interpolate::VariableUse;
 
-/// What to load; mirrors the global CLI flags.
-#[derive(Debug, Clone, Default)]
+/// What to load; mirrors the global CLI flags. `Default` interpolates, with an empty
+/// environment and `/` as working directory; the CLI uses [`LoadOptions::from_process`].
+#[derive(Debug, Clone)]
 pub struct LoadOptions {
     /// `-f` files in order; `-` reads standard input.
     pub files: Vec<String>,
@@ -50,13 +51,29 @@ pub struct LoadOptions {
     pub stdin: Option<String>,
 }
 
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            files: Vec::new(),
+            project_name: None,
+            project_directory: None,
+            env_files: Vec::new(),
+            profiles: Vec::new(),
+            working_dir: PathBuf::from("/"),
+            environment: BTreeMap::new(),
+            interpolate: true,
+            services: Vec::new(),
+            stdin: None,
+        }
+    }
+}
+
 impl LoadOptions {
     /// Options with the process environment and current directory.
     pub fn from_process() -> Self {
         LoadOptions {
             working_dir: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
             environment: std::env::vars().collect(),
-            interpolate: true,
             ..Default::default()
         }
     }
