@@ -85,7 +85,7 @@ impl Containers {
         let run_dir = self.store.run_dir(&cfg.id);
         let tag = format!("exec-{}", std::process::id());
         let process_json = run_dir.join(format!("{tag}.json"));
-        super::store::write_json_atomic(&process_json, &process)?;
+        super::store::write_json_fast(&process_json, &process)?;
         let cleanup = Cleanup(vec![
             process_json.clone(),
             run_dir.join(format!("{tag}.sock")),

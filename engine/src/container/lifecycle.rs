@@ -243,7 +243,7 @@ impl Containers {
         }
         let rootfs = Rootfs::new(self.store.dir(&cfg.id));
         rootfs.prepare(&cfg.layer_dirs)?;
-        rootfs.mount(cfg.layer_dirs.len())?;
+        rootfs.mount(cfg.layer_dirs.len(), false)?;
         let res = (|| {
             for m in cfg.host.mounts.iter_mut().filter(|m| m.kind == "volume") {
                 if m.source.is_empty() {

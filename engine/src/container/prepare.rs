@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::model::ContainerConfig;
 use super::spec::{SpecInput, build_spec};
-use super::store::{ContainerStore, write_atomic};
+use super::store::{ContainerStore, write_file};
 use super::{ContainerError, netns, user};
 use crate::rootfs::Rootfs;
 
@@ -18,7 +18,7 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
     if !rootfs.merged().exists() {
         rootfs.prepare(&cfg.layer_dirs)?;
     }
-    rootfs.mount(cfg.layer_dirs.len())?;
+    rootfs.mount(cfg.layer_dirs.len(), cfg.host.auto_remove)?;
     let merged = rootfs.merged();
     // docker creates a missing working directory.
     if !cfg.working_dir.is_empty() {
@@ -40,13 +40,13 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
     let mut etc_files: Vec<(PathBuf, &'static str)> = vec![];
     if cfg.host.network_mode != "host" {
         let hostname = run_dir.join("hostname");
-        write_atomic(&hostname, format!("{}\n", cfg.hostname).as_bytes())?;
+        write_file(&hostname, format!("{}\n", cfg.hostname).as_bytes(), false)?;
         let hosts = run_dir.join("hosts");
         let text = format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{}\n",
             cfg.hostname
         );
-        write_atomic(&hosts, text.as_bytes())?;
+        write_file(&hosts, text.as_bytes(), false)?;
         etc_files.push((hostname, "/etc/hostname"));
         etc_files.push((hosts, "/etc/hosts"));
     } else {
@@ -54,7 +54,7 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
     }
     let resolv = run_dir.join("resolv.conf");
     let host_resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
-    write_atomic(&resolv, &host_resolv)?;
+    write_file(&resolv, &host_resolv, false)?;
     etc_files.push((resolv, "/etc/resolv.conf"));
 
     let mut sources = Vec::with_capacity(cfg.host.mounts.len());
@@ -87,7 +87,7 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
     let bundle = store.bundle_dir(&cfg.id);
     fs::create_dir_all(&bundle).map_err(|e| ContainerError::io(&bundle, e))?;
     let data = serde_json::to_vec(&spec).map_err(|e| ContainerError::Other(e.to_string()))?;
-    write_atomic(&bundle.join("config.json"), &data)?;
+    write_file(&bundle.join("config.json"), &data, false)?;
     Ok(bundle)
 }
 

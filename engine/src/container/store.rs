@@ -84,7 +84,9 @@ impl ContainerStore {
         }
     }
     pub fn save_state(&self, id: &str, st: &ContainerState) -> Result<(), ContainerError> {
-        write_json_atomic(&self.dir(id).join("state.json"), st)
+        // Rename keeps it atomic; no fsync: the state is rewritten on every transition and
+        // a lost last write is repaired from the process table (see `observe`).
+        write_json_fast(&self.dir(id).join("state.json"), st)
     }
 
     /// Every container with a readable config, oldest first. Unreadable directories (a crash
@@ -175,7 +177,22 @@ pub(crate) fn write_json_atomic<T: Serialize>(path: &Path, v: &T) -> Result<(), 
     write_atomic(path, &data)
 }
 
+/// Like `write_json_atomic` without fsync: for files rewritten often or regenerated at every
+/// start (runtime files, state).
+pub(crate) fn write_json_fast<T: Serialize>(path: &Path, v: &T) -> Result<(), ContainerError> {
+    let data = serde_json::to_vec_pretty(v).map_err(|e| ContainerError::Corrupt {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    write_file(path, &data, false)
+}
+
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ContainerError> {
+    write_file(path, data, true)
+}
+
+/// temp + rename (+ fsync of file and directory when `durable`).
+pub(crate) fn write_file(path: &Path, data: &[u8], durable: bool) -> Result<(), ContainerError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp{}",
@@ -185,9 +202,11 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ContainerErro
     let io = |e| ContainerError::io(path, e);
     let mut f = File::create(&tmp).map_err(io)?;
     f.write_all(data).map_err(io)?;
-    f.sync_all().map_err(io)?;
+    if durable {
+        f.sync_all().map_err(io)?;
+    }
     fs::rename(&tmp, path).map_err(io)?;
-    if let Ok(d) = File::open(dir) {
+    if durable && let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
