@@ -8,7 +8,7 @@ packages=(
   docker-registry             # local registry for pull/push tests
   nftables iproute2           # firewall and netlink tooling used by tests to inspect state
   tini                        # tini-static for --init
-  jq                          # scripts and benchmarks
+  jq curl openssl python3     # scripts, benchmarks; registry tests (token server, htpasswd)
 )
 
 missing=()
