@@ -56,6 +56,18 @@ pub enum ContainerCommand {
     Rename(RenameArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(super::container_files::CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(super::container_files::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(super::container_files::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(super::container_files::CommitArgs),
+    /// Display the running processes of a container
+    Top(super::container_files::TopArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(super::container_files::StatsArgs),
 }
 
 /// Options of `run` and `create` (docker's flags).
@@ -359,6 +371,12 @@ pub fn run(g: &GlobalOpts, args: ContainerArgs) -> Result<ExitCode> {
         ContainerCommand::Rename(a) => r::rename(g, a),
         ContainerCommand::Prune(a) => r::prune(g, a),
         ContainerCommand::Ps(a) => s::ps(g, a),
+        ContainerCommand::Cp(a) => super::container_files::cp(g, a),
+        ContainerCommand::Diff(a) => super::container_files::diff(g, a),
+        ContainerCommand::Export(a) => super::container_files::export(g, a),
+        ContainerCommand::Commit(a) => super::container_files::commit(g, a),
+        ContainerCommand::Top(a) => super::container_files::top(g, a),
+        ContainerCommand::Stats(a) => super::container_files::stats(g, a),
         ContainerCommand::Logs(a) => s::logs(g, a),
         ContainerCommand::Inspect(a) => s::inspect(g, a),
     }

@@ -2,7 +2,9 @@
 //! the per-container monitor, stop, kill, remove, wait). See `crate::monitor` for the process
 //! that owns a running container.
 
+pub mod commit;
 pub mod exec;
+pub mod files;
 pub mod inspect;
 pub mod lifecycle;
 pub mod model;
@@ -11,6 +13,7 @@ pub mod prepare;
 pub mod proc;
 pub mod seccomp;
 pub mod spec;
+pub mod stats;
 pub mod store;
 pub mod user;
 

@@ -1,0 +1,418 @@
+//! The container's files from the host: `cp` in both directions, `diff`, `export`, and the
+//! layer tar of its changes (for `commit`). Works on stopped containers too (the overlay is
+//! mounted for the operation). Paths inside the container are resolved with
+//! `openat2(RESOLVE_IN_ROOT)`, so a symlink in the container can never lead outside it.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+use super::{ContainerError, Containers};
+use crate::rootfs::Rootfs;
+
+/// A change reported by `diff`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// `A` added, `C` changed, `D` deleted.
+    pub kind: char,
+    pub path: String,
+}
+
+fn other(e: impl std::fmt::Display) -> ContainerError {
+    ContainerError::Other(e.to_string())
+}
+
+/// Opens `path` inside `root` as if `root` were `/` (O_PATH; final symlink not followed).
+pub fn open_in_root(root: &Path, path: &str) -> Result<OwnedFd, ContainerError> {
+    let r = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ContainerError::io(root, e.into()))?;
+    let rel = path.trim_start_matches('/');
+    let rel = if rel.is_empty() { "." } else { rel };
+    rustix::fs::openat2(
+        &r,
+        rel,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::NOENT => {
+            ContainerError::Other(format!("Could not find the file {path} in container"))
+        }
+        e => ContainerError::io(&root.join(rel), e.into()),
+    })
+}
+
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+impl Containers {
+    /// Runs `f` with the container's merged root, mounting it for the call if needed.
+    pub fn with_rootfs<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&Path) -> Result<T, ContainerError>,
+    ) -> Result<T, ContainerError> {
+        let cfg = self.store.load_config(id)?;
+        let rootfs = Rootfs::new(self.store.dir(id));
+        if rootfs.is_mounted() {
+            return f(&rootfs.merged());
+        }
+        let _lock = self.store.lock(id)?;
+        if !rootfs.merged().exists() {
+            rootfs.prepare(&cfg.layer_dirs)?;
+        }
+        rootfs.mount(cfg.layer_dirs.len(), false)?;
+        let res = f(&rootfs.merged());
+        // The container may have started meanwhile and now shares this mount.
+        if !matches!(
+            self.observe(id).map(|s| s.status),
+            Ok(super::Status::Running | super::Status::Paused | super::Status::Restarting)
+        ) {
+            rootfs.unmount()?;
+        }
+        res
+    }
+
+    /// Writes a tar of `path` (file, directory or symlink) from the container to `out`; the
+    /// archive's top entry is named `name` (default: the path's last component).
+    pub fn copy_out(
+        &self,
+        id: &str,
+        path: &str,
+        name: Option<&str>,
+        out: &mut dyn Write,
+    ) -> Result<(), ContainerError> {
+        self.with_rootfs(id, |root| {
+            let fd = open_in_root(root, path)?;
+            let base = name
+                .map(String::from)
+                .or_else(|| {
+                    Path::new(path)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                })
+                .unwrap_or_else(|| ".".into());
+            let md = rustix::fs::fstat(&fd)
+                .map_err(|e| ContainerError::io(Path::new(path), e.into()))?;
+            let mut b = tar::Builder::new(out);
+            b.follow_symlinks(false);
+            b.mode(tar::HeaderMode::Complete);
+            let kind = rustix::fs::FileType::from_raw_mode(md.st_mode);
+            let io = |e: std::io::Error| ContainerError::io(Path::new(path), e);
+            match kind {
+                rustix::fs::FileType::Symlink => {
+                    let target =
+                        rustix::fs::readlinkat(&fd, "", Vec::new()).map_err(|e| io(e.into()))?;
+                    let mut h = tar::Header::new_gnu();
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_size(0);
+                    h.set_mode(0o777);
+                    b.append_link(&mut h, &base, target.to_string_lossy().as_ref())
+                        .map_err(io)?;
+                }
+                rustix::fs::FileType::Directory => {
+                    // Re-open as a real directory fd: its /proc path is walked without
+                    // following symlinks inside (tar archives them as links).
+                    b.append_dir_all(&base, fd_path(&fd)).map_err(io)?;
+                }
+                _ => {
+                    // Re-opening the O_PATH fd through /proc reads the very file resolved.
+                    let f = rustix::fs::open(
+                        fd_path(&fd),
+                        OFlags::RDONLY | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .map_err(|e| io(e.into()))?;
+                    let mut file = fs::File::from(f);
+                    b.append_file(&base, &mut file).map_err(io)?;
+                }
+            }
+            b.finish().map_err(io)
+        })
+    }
+
+    /// Extracts a tar stream into the directory `dir` inside the container.
+    pub fn copy_in(&self, id: &str, dir: &str, tar: &mut dyn Read) -> Result<(), ContainerError> {
+        self.with_rootfs(id, |root| {
+            let fd = open_in_root(root, dir)?;
+            let md =
+                rustix::fs::fstat(&fd).map_err(|e| ContainerError::io(Path::new(dir), e.into()))?;
+            if rustix::fs::FileType::from_raw_mode(md.st_mode) != rustix::fs::FileType::Directory {
+                return Err(ContainerError::Other(format!(
+                    "{dir} is not a directory in the container"
+                )));
+            }
+            crate::unpack::unpack_layer(tar, &fd_path(&fd)).map_err(other)?;
+            Ok(())
+        })
+    }
+
+    /// Whether `path` exists in the container and is a directory (`None` if missing).
+    pub fn path_kind(&self, id: &str, path: &str) -> Result<Option<bool>, ContainerError> {
+        self.with_rootfs(id, |root| match open_in_root(root, path) {
+            Ok(fd) => {
+                let md = rustix::fs::fstat(&fd)
+                    .map_err(|e| ContainerError::io(Path::new(path), e.into()))?;
+                Ok(Some(
+                    rustix::fs::FileType::from_raw_mode(md.st_mode)
+                        == rustix::fs::FileType::Directory,
+                ))
+            }
+            Err(ContainerError::Other(_)) => Ok(None),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// `cp CONTAINER:path dest`: into an existing directory the copy keeps its name,
+    /// otherwise it is named `dest`.
+    pub fn copy_to_host(&self, id: &str, path: &str, dest: &Path) -> Result<(), ContainerError> {
+        let (dir, name) = if dest.is_dir() {
+            (dest.to_path_buf(), None)
+        } else {
+            let parent = dest
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            if !parent.is_dir() {
+                return Err(ContainerError::Other(format!(
+                    "destination directory {} does not exist",
+                    parent.display()
+                )));
+            }
+            let name = dest
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| other("destination has no file name"))?;
+            (parent.to_path_buf(), Some(name))
+        };
+        let mut buf = Vec::new();
+        self.copy_out(id, path, name.as_deref(), &mut buf)?;
+        let mut ar = tar::Archive::new(&buf[..]);
+        ar.set_preserve_permissions(true);
+        ar.set_overwrite(true);
+        ar.unpack(&dir).map_err(|e| ContainerError::io(&dir, e))
+    }
+
+    /// `cp src CONTAINER:path`: into an existing directory the copy keeps its name,
+    /// otherwise it is named `path`.
+    pub fn copy_from_host(&self, id: &str, src: &Path, path: &str) -> Result<(), ContainerError> {
+        let md = fs::symlink_metadata(src).map_err(|e| ContainerError::io(src, e))?;
+        let kind = self.path_kind(id, path)?;
+        if path.ends_with('/') && kind != Some(true) {
+            return Err(ContainerError::Other(format!(
+                "destination directory {path} does not exist in the container"
+            )));
+        }
+        let (dir, name) = match kind {
+            Some(true) => (
+                path.to_string(),
+                src.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| ".".into()),
+            ),
+            _ => {
+                let p = Path::new(path);
+                let parent = p
+                    .parent()
+                    .map(|x| x.to_string_lossy().into_owned())
+                    .filter(|x| !x.is_empty())
+                    .unwrap_or_else(|| "/".into());
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .ok_or_else(|| other("destination has no file name"))?;
+                (parent, name)
+            }
+        };
+        let mut buf = Vec::new();
+        {
+            let io = |e| ContainerError::io(src, e);
+            let mut b = tar::Builder::new(&mut buf);
+            b.follow_symlinks(false);
+            b.mode(tar::HeaderMode::Complete);
+            if md.is_dir() {
+                b.append_dir_all(&name, src).map_err(io)?;
+            } else {
+                b.append_path_with_name(src, &name).map_err(io)?;
+            }
+            b.finish().map_err(io)?;
+        }
+        self.copy_in(id, &dir, &mut &buf[..])
+    }
+
+    /// Changes of the container's filesystem relative to its image (docker `diff`).
+    pub fn diff(&self, id: &str) -> Result<Vec<Change>, ContainerError> {
+        let cfg = self.store.load_config(id)?;
+        let upper = Rootfs::new(self.store.dir(id)).upper();
+        let mut out = vec![];
+        walk(&upper, "", &mut |rel, md| {
+            let full = upper.join(rel.trim_start_matches('/'));
+            if is_runtime_mountpoint(rel, md, &cfg.layer_dirs, &full) {
+                return;
+            }
+            let in_lower = cfg
+                .layer_dirs
+                .iter()
+                .any(|l| fs::symlink_metadata(l.join(rel.trim_start_matches('/'))).is_ok());
+            let kind = if md.file_type().is_char_device() && md.rdev() == 0 {
+                'D'
+            } else if in_lower {
+                'C'
+            } else {
+                'A'
+            };
+            out.push(Change {
+                kind,
+                path: rel.to_string(),
+            });
+        })?;
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    /// The container's whole filesystem as a tar stream (docker `export`).
+    pub fn export(&self, id: &str, out: &mut dyn Write) -> Result<(), ContainerError> {
+        self.with_rootfs(id, |root| {
+            let mut b = tar::Builder::new(out);
+            b.follow_symlinks(false);
+            b.mode(tar::HeaderMode::Complete);
+            let io = |e| ContainerError::io(root, e);
+            for ent in fs::read_dir(root).map_err(io)? {
+                let ent = ent.map_err(io)?;
+                let p = ent.path();
+                let name = ent.file_name();
+                if ent.file_type().map_err(io)?.is_dir() {
+                    b.append_dir_all(&name, &p).map_err(io)?;
+                } else {
+                    b.append_path_with_name(&p, &name).map_err(io)?;
+                }
+            }
+            b.finish().map_err(io)
+        })
+    }
+
+    /// The container's changes as an OCI layer tar: overlay whiteouts (0/0 character devices)
+    /// become `.wh.<name>` entries and opaque directories get `.wh..wh..opq`.
+    pub fn changes_tar(&self, id: &str, out: &mut dyn Write) -> Result<(), ContainerError> {
+        let cfg = self.store.load_config(id)?;
+        let upper = Rootfs::new(self.store.dir(id)).upper();
+        let mut b = tar::Builder::new(out);
+        b.follow_symlinks(false);
+        b.mode(tar::HeaderMode::Complete);
+        let mut err = None;
+        walk(&upper, "", &mut |rel, md| {
+            if err.is_some() {
+                return;
+            }
+            let full = upper.join(rel.trim_start_matches('/'));
+            if is_runtime_mountpoint(rel, md, &cfg.layer_dirs, &full) {
+                return;
+            }
+            let name = rel.trim_start_matches('/');
+            let res = if md.file_type().is_char_device() && md.rdev() == 0 {
+                let p = Path::new(name);
+                let wh = p.parent().unwrap_or(Path::new("")).join(format!(
+                    ".wh.{}",
+                    p.file_name().unwrap_or_default().to_string_lossy()
+                ));
+                let mut h = tar::Header::new_gnu();
+                h.set_size(0);
+                h.set_mode(0o600);
+                h.set_entry_type(tar::EntryType::Regular);
+                b.append_data(&mut h, wh, std::io::empty())
+            } else if md.is_dir() {
+                let r = b.append_path_with_name(&full, name);
+                let opaque = xattr_is_opaque(&full);
+                if r.is_ok() && opaque {
+                    let mut h = tar::Header::new_gnu();
+                    h.set_size(0);
+                    h.set_mode(0o600);
+                    h.set_entry_type(tar::EntryType::Regular);
+                    b.append_data(
+                        &mut h,
+                        Path::new(name).join(".wh..wh..opq"),
+                        std::io::empty(),
+                    )
+                } else {
+                    r
+                }
+            } else {
+                b.append_path_with_name(&full, name)
+            };
+            if let Err(e) = res {
+                err = Some(ContainerError::io(&full, e));
+            }
+        })?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        b.finish().map_err(|e| ContainerError::io(&upper, e))
+    }
+}
+
+/// Mount points the runtime creates in the upper dir: not the user's changes when they are
+/// new and empty (docker hides them from `diff` and `commit` too).
+const RUNTIME_MOUNTPOINTS: [&str; 6] = [
+    "/dev",
+    "/proc",
+    "/sys",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+];
+
+fn is_runtime_mountpoint(rel: &str, md: &fs::Metadata, layers: &[PathBuf], full: &Path) -> bool {
+    RUNTIME_MOUNTPOINTS.contains(&rel)
+        && !layers
+            .iter()
+            .any(|l| fs::symlink_metadata(l.join(rel.trim_start_matches('/'))).is_ok())
+        && if md.is_dir() {
+            fs::read_dir(full)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false)
+        } else {
+            md.len() == 0
+        }
+}
+
+fn xattr_is_opaque(p: &Path) -> bool {
+    let mut buf = [0u8; 4];
+    rustix::fs::lgetxattr(p, "trusted.overlay.opaque", &mut buf)
+        .map(|n| n == 1 && buf[0] == b'y')
+        .unwrap_or(false)
+}
+
+/// Depth-first walk (parents before children), never following symlinks.
+fn walk(
+    dir: &Path,
+    rel: &str,
+    f: &mut dyn FnMut(&str, &fs::Metadata),
+) -> Result<(), ContainerError> {
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(ContainerError::io(dir, e)),
+    };
+    let mut ents: Vec<_> = rd.flatten().collect();
+    ents.sort_by_key(|e| e.file_name());
+    for e in ents {
+        let md = fs::symlink_metadata(e.path()).map_err(|x| ContainerError::io(&e.path(), x))?;
+        let r = format!("{rel}/{}", e.file_name().to_string_lossy());
+        f(&r, &md);
+        if md.is_dir() {
+            walk(&e.path(), &r, f)?;
+        }
+    }
+    Ok(())
+}
