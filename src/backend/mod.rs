@@ -131,6 +131,7 @@ impl EngineBackend {
         if st.status.eq(&Status::Running) {
             return Ok(());
         }
+        let t0 = std::time::Instant::now();
         let plan = netplan::from_labels(&cfg.labels);
         let attached = match &plan {
             Some(p) if !p.networks.is_empty() => {
@@ -142,6 +143,7 @@ impl EngineBackend {
             }
             _ => None,
         };
+        let t1 = t0.elapsed();
         if let Err(e) = self.containers.start(id, attach) {
             self.detach(id);
             return Err(err(e));
@@ -150,6 +152,13 @@ impl EngineBackend {
             netplan::write_etc_files(self.nets()?, &self.containers.store, &cfg, p, att)
                 .map_err(chain)?;
         }
+        tracing::debug!(
+            "start {}: networks {:?}, engine start {:?}, total {:?}",
+            cfg.name,
+            t1,
+            t0.elapsed() - t1,
+            t0.elapsed()
+        );
         Ok(())
     }
 
