@@ -16,7 +16,11 @@ use super::{ExitStatus, GlobalOpts};
 
 /// Docker's STATUS column.
 fn status_text(st: &ContainerState, health: Option<&str>) -> String {
-    let h = health.map(|h| format!(" ({h})")).unwrap_or_default();
+    let h = match health {
+        Some("starting") => " (health: starting)".to_string(),
+        Some(h) => format!(" ({h})"),
+        None => String::new(),
+    };
     match st.status {
         Status::Created => "Created".into(),
         Status::Running => format!("Up {}{h}", human_duration(since(&st.started_at))),

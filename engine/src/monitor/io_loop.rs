@@ -182,7 +182,7 @@ pub fn serve(
     log: &mut LogWriter,
     clients: &mut Clients,
     listener: Option<&UnixListener>,
-    _cfg: &ContainerConfig,
+    tick: &mut dyn FnMut() -> Option<Duration>,
 ) -> i32 {
     let pidfd = crate::container::proc::pidfd_open(pid);
     let mut outputs: Vec<(Option<File>, bool)> = match &mut stdio {
@@ -213,7 +213,13 @@ pub fn serve(
         for c in &clients.list {
             fds.push(pfd(c.stream.as_raw_fd()));
         }
-        let timeout = if exited { 0 } else { 1000 };
+        // Periodic work (healthchecks) runs between polls.
+        let next = if exited { None } else { tick() };
+        let timeout = if exited {
+            0
+        } else {
+            next.map(|d| d.as_millis().min(1000) as i32).unwrap_or(1000)
+        };
         // SAFETY: valid pollfd array.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if n < 0 {

@@ -9,6 +9,7 @@
 //! If the monitor is killed the container keeps running; short-lived commands then find the
 //! process by (pid, start time) and clean up themselves.
 
+mod health;
 mod io_loop;
 pub mod protocol;
 
@@ -217,7 +218,29 @@ impl Monitor {
                 self.report_start(Ok(()));
                 first = false;
             }
-            let code = io_loop::serve(pid, stdio, &mut log, &mut clients, listener.as_ref(), &cfg);
+            let mut health = health::Health::new(cfg.healthcheck.as_ref());
+            st.health = health.as_ref().map(|_| health::Health::initial_state());
+            if health.is_some() {
+                let _ = self.store.save_state(&self.id, &st);
+            }
+            let bundle = self.store.bundle_dir(&self.id);
+            let run_dir = self.store.run_dir(&self.id);
+            let mut tick = || -> Option<Duration> {
+                let h = health.as_mut()?;
+                let hs = st.health.get_or_insert_with(health::Health::initial_state);
+                if h.tick(&self.runtime, &self.id, &bundle, &run_dir, hs) {
+                    let _ = self.store.save_state(&self.id, &st);
+                }
+                Some(h.until_next())
+            };
+            let code = io_loop::serve(
+                pid,
+                stdio,
+                &mut log,
+                &mut clients,
+                listener.as_ref(),
+                &mut tick,
+            );
             let _ = log.flush_partial();
             st.oom_killed = oom_killed(&self.id);
             let _ = self.runtime.delete(&self.id);
