@@ -446,3 +446,66 @@ networks:
     // Rolled back: this run's containers are gone.
     assert!(names(&p).is_empty(), "{:?}", names(&p));
 }
+
+#[test]
+fn scale_replicas_resolve_by_service_name_and_down_leaves_no_kernel_state() {
+    let p = Project::new("dns");
+    p.write(
+        r#"
+services:
+  web:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+    ports: ["127.0.0.1::80"]
+networks:
+  default:
+    ipam:
+      config: [{subnet: "{SUBNET}"}]
+"#,
+    );
+    p.ok(&["up", "-d"]);
+    p.ok(&["scale", "web=3"]);
+    assert_eq!(names(&p).len(), 3);
+    let answer = p.exec_ok("web", "nslookup web");
+    let addrs = answer
+        .lines()
+        .filter(|l| l.starts_with("Address:") && !l.contains(":53"))
+        .count();
+    assert_eq!(addrs, 3, "{answer}");
+    let port = p.ok(&["port", "--index", "2", "web", "80"]);
+    assert!(port.trim().starts_with("127.0.0.1:"), "{port}");
+
+    let net = format!("{}_default", p.name);
+    let inspect = p.ok(&["network", "inspect", &net]);
+    let bridge = inspect
+        .split("\"com.docker.network.bridge.name\": \"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("bridge name in network inspect")
+        .to_string();
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link", "show", "master", &bridge])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&links).lines().count(), 3, "one veth per replica");
+
+    p.ok(&["down", "-v", "-t", "1"]);
+    let gone = std::process::Command::new("ip")
+        .args(["link", "show", &bridge])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success(), "bridge {bridge} left behind");
+    let rules = std::process::Command::new("nft")
+        .args(["list", "ruleset"])
+        .output()
+        .unwrap();
+    assert!(
+        !stdout(&rules).contains(&bridge),
+        "nft rules for {bridge} left behind"
+    );
+    assert!(
+        !stdout(&rules).contains(&p.subnet),
+        "nft rules for {} left behind",
+        p.subnet
+    );
+}

@@ -420,3 +420,28 @@ pub fn create(g: &GlobalOpts, a: CreateArgs) -> Result<ExitCode> {
         },
     )
 }
+
+/// `rcompose scale svc=n…`: `up -d --no-recreate --scale …` for the named services.
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Don't start linked services
+    #[arg(long)]
+    pub no_deps: bool,
+    #[arg(required = true, value_name = "SERVICE=REPLICAS")]
+    pub scale: Vec<String>,
+}
+
+pub fn scale(g: &GlobalOpts, a: ScaleArgs) -> Result<ExitCode> {
+    let services = parse_scale(&a.scale)?.into_keys().collect();
+    up(
+        g,
+        UpArgs {
+            detach: true,
+            no_recreate: true,
+            no_deps: a.no_deps,
+            scale: a.scale,
+            services,
+            ..Default::default()
+        },
+    )
+}
