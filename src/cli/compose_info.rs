@@ -270,3 +270,104 @@ pub fn top(g: &GlobalOpts, a: TopArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Index of the container if service has multiple replicas
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short, long)]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long)]
+    pub follow_link: bool,
+    /// SERVICE:SRC_PATH or a host path
+    pub src: String,
+    /// SERVICE:DEST_PATH or a host path
+    pub dest: String,
+}
+
+/// `SERVICE:path` → `<container id>:path`; host paths unchanged.
+fn container_path(
+    b: &crate::backend::EngineBackend,
+    project: &str,
+    services: &[String],
+    arg: &str,
+    index: u32,
+) -> Result<String> {
+    let Some((svc, path)) = arg.split_once(':') else {
+        return Ok(arg.to_string());
+    };
+    if arg.starts_with('/') || arg.starts_with('.') || !services.iter().any(|s| s == svc) {
+        return Ok(arg.to_string());
+    }
+    let list = containers(b, project, &[svc.to_string()], true, false)?;
+    let Some(c) = by_index(&list, index) else {
+        bail!("service \"{svc}\" has no container with index {index}");
+    };
+    Ok(format!("{}:{path}", c.id))
+}
+
+/// `cp`: `container cp` with `SERVICE:path` resolved to the service's container.
+pub fn cp(g: &GlobalOpts, a: CpArgs) -> Result<ExitCode> {
+    let t = target(g)?;
+    let services: Vec<String> = match &t.project {
+        Some(p) => p.service_names(),
+        None => bail!("cp needs the compose file to know the services"),
+    };
+    let b = backend(g)?;
+    let src = container_path(&b, &t.name, &services, &a.src, a.index)?;
+    let dest = container_path(&b, &t.name, &services, &a.dest, a.index)?;
+    if src == a.src && dest == a.dest {
+        bail!(
+            "one of SRC and DEST must be SERVICE:PATH (services: {})",
+            services.join(", ")
+        );
+    }
+    super::container_files::cp(
+        g,
+        super::container_files::CpArgs {
+            follow_link: a.follow_link,
+            archive: a.archive,
+            src,
+            dest,
+        },
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Disable streaming stats and only pull the first result
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Format output: table or json
+    #[arg(long)]
+    pub format: Option<String>,
+    pub services: Vec<String>,
+}
+
+/// `stats`: `container stats` for the project's containers.
+pub fn stats(g: &GlobalOpts, a: StatsArgs) -> Result<ExitCode> {
+    let t = target(g)?;
+    if let Some(p) = &t.project {
+        check_services(p, &a.services)?;
+    }
+    let b = backend(g)?;
+    let list = containers(&b, &t.name, &a.services, a.all, false)?;
+    if list.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    super::container_files::stats(
+        g,
+        super::container_files::StatsArgs {
+            all: a.all,
+            no_stream: a.no_stream,
+            format: a.format,
+            containers: list.into_iter().map(|c| c.name).collect(),
+        },
+    )
+}
