@@ -509,3 +509,53 @@ networks:
         p.subnet
     );
 }
+
+#[test]
+fn attached_up_stops_on_ctrl_c_and_wait_waits_for_health() {
+    let p = Project::new("att");
+    p.write(
+        r#"
+services:
+  a:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'echo got TERM; exit 0' TERM; echo a started; sleep 1000 & wait"]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+networks:
+  default:
+    ipam:
+      config: [{subnet: "{SUBNET}"}]
+"#,
+    );
+    let mut up = p
+        .cmd()
+        .args(["up", "-t", "5"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    p.wait_until(15, "a running", || {
+        p.ps_json().iter().any(|c| c["State"] == "running")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: SIGINT to our own child, as Ctrl-C would.
+    unsafe { libc::kill(up.id() as i32, libc::SIGINT) };
+    let status = up.wait().unwrap();
+    let mut out = String::new();
+    up.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert_eq!(status.code(), Some(130), "stdout: {out}");
+    assert!(out.contains("a-1 | a started"), "{out}");
+    assert!(
+        p.ps_json().iter().all(|c| c["State"] == "exited"),
+        "{:?}",
+        p.ps_json()
+    );
+    let logs = p.ok(&["logs", "--no-log-prefix"]);
+    assert!(logs.contains("got TERM"), "graceful stop expected: {logs}");
+
+    let o = p.run(&["up", "-d", "--wait", "--wait-timeout", "30"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ps = p.ps_json();
+    assert_eq!(ps[0]["Health"], "healthy", "{ps:?}");
+}
