@@ -126,3 +126,74 @@ fn init_ulimit_readonly_hostname_labels() {
     assert_eq!(v["Names"], name.as_str());
     assert_eq!(v["Labels"], "tier=web");
 }
+
+/// What a reboot does to our containers: every process gone, every mount gone, the run root
+/// emptied; the state root stays.
+fn simulate_reboot(env: &Env) {
+    for entry in std::fs::read_dir(env.root.join("containers"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(state) = std::fs::read(entry.path().join("state.json")) else {
+            continue;
+        };
+        let st: serde_json::Value = serde_json::from_slice(&state).unwrap();
+        for key in ["monitor_pid", "pid"] {
+            let pid = st[key].as_i64().unwrap_or(0) as i32;
+            if pid > 0 {
+                // SAFETY: processes this test started (checked by their state file).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let base = env.tmp.path().to_string_lossy().into_owned();
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for mp in info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| p.starts_with(&base))
+    {
+        let c = std::ffi::CString::new(mp).unwrap();
+        // SAFETY: mounts under our own tempdir.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+    std::fs::remove_dir_all(&env.run_root).unwrap();
+}
+
+#[test]
+fn boot_restarts_always_and_unless_stopped() {
+    let env = Env::new();
+    let run = |name: &str, policy: &str| {
+        env.ok(&[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--restart",
+            policy,
+            IMAGE,
+            "sleep",
+            "300",
+        ]);
+    };
+    run("always", "always");
+    run("unless", "unless-stopped");
+    run("stopped", "unless-stopped");
+    run("never", "no");
+    env.ok(&["container", "stop", "-t", "0", "stopped"]);
+    simulate_reboot(&env);
+    let ps = env.ok(&["container", "ps", "-q"]);
+    assert!(ps.trim().is_empty(), "still running after the reboot: {ps}");
+    let started = env.ok(&["container", "boot"]);
+    let mut started: Vec<&str> = started.lines().collect();
+    started.sort();
+    assert_eq!(started, ["always", "unless"]);
+    let ps = env.ok(&["container", "ps", "--format", "{{.Names}}"]);
+    let mut running: Vec<&str> = ps.lines().collect();
+    running.sort();
+    assert_eq!(running, ["always", "unless"]);
+    let out = env.ok(&["container", "exec", "always", "echo", "alive"]);
+    assert_eq!(out, "alive\n");
+}

@@ -56,6 +56,9 @@ pub enum ContainerCommand {
     Rename(RenameArgs),
     /// Remove all stopped containers
     Prune(PruneArgs),
+    /// Start the containers whose restart policy asks for it (always, unless-stopped); run
+    /// at boot, e.g. from a systemd unit with `ExecStart=/usr/bin/rcompose container boot`
+    Boot,
     /// Copy files/folders between a container and the local filesystem
     Cp(super::container_files::CpArgs),
     /// Inspect changes to files or directories on a container's filesystem
@@ -370,6 +373,7 @@ pub fn run(g: &GlobalOpts, args: ContainerArgs) -> Result<ExitCode> {
         ContainerCommand::Unpause(a) => r::pause(g, a, false),
         ContainerCommand::Rename(a) => r::rename(g, a),
         ContainerCommand::Prune(a) => r::prune(g, a),
+        ContainerCommand::Boot => r::boot(g),
         ContainerCommand::Ps(a) => s::ps(g, a),
         ContainerCommand::Cp(a) => super::container_files::cp(g, a),
         ContainerCommand::Diff(a) => super::container_files::diff(g, a),

@@ -11,16 +11,39 @@ use rcompose_engine::container::exec::{ExecOptions, ExecStdio, wait_exec};
 use rcompose_engine::container::model::{HealthConfig, MountSpec, RestartPolicy, Status, Ulimit};
 use rcompose_engine::container::{Containers, CreateOptions, HostConfig, ImageInfo};
 
+use super::GlobalOpts;
 use super::container::{
     ExecArgs, KillArgs, NamesArgs, PruneArgs, RenameArgs, RmArgs, RunArgs, StartArgs, StopArgs,
     engine,
 };
 use super::container_attach::{AttachMode, attach_stream, proxy_pty};
 use super::container_fmt::parse_size;
-use super::{ExitStatus, GlobalOpts};
 
 /// `run` (start = true) and `create`.
 pub fn run(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
+    match run_inner(g, a, start) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            // docker: 125 when the engine fails, 126 when the command cannot be invoked,
+            // 127 when it is not found.
+            let text = format!("{e:#}");
+            let code = if text.contains("exec process failed") || text.contains("failed to execute")
+            {
+                if text.contains("not found") || text.contains("No such file") {
+                    127
+                } else {
+                    126
+                }
+            } else {
+                125
+            };
+            super::render_error(&e);
+            Ok(ExitCode::from(code))
+        }
+    }
+}
+
+fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
     let eng = engine(g)?;
     let image = image_info(g, &a)?;
     let detach = a.detach || !start;
@@ -455,7 +478,7 @@ fn for_each(keys: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<Ex
         }
     }
     if failed {
-        return Err(ExitStatus(1).into());
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -506,7 +529,7 @@ pub fn wait(g: &GlobalOpts, a: NamesArgs) -> Result<ExitCode> {
         }
     }
     if failed {
-        return Err(ExitStatus(1).into());
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -540,6 +563,24 @@ pub fn prune(g: &GlobalOpts, _a: PruneArgs) -> Result<ExitCode> {
             eng.remove(&c.id, false, false)?;
             println!("{}", c.id);
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn boot(g: &GlobalOpts) -> Result<ExitCode> {
+    let eng = engine(g)?;
+    let mut failed = false;
+    for (name, res) in eng.boot()? {
+        match res {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                super::render_error(&anyhow::Error::from(e).context(format!("starting {name}")));
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

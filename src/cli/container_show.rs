@@ -10,9 +10,9 @@ use rcompose_engine::container::model::{ContainerConfig, ContainerState, Status}
 use rcompose_engine::logs::{self, ReadOptions};
 use serde_json::{Value, json};
 
+use super::GlobalOpts;
 use super::container::{InspectArgs, LogsArgs, PsArgs, engine};
 use super::container_fmt::{human_duration, render_template, since};
-use super::{ExitStatus, GlobalOpts};
 
 /// Docker's STATUS column.
 fn status_text(st: &ContainerState, health: Option<&str>) -> String {
@@ -69,10 +69,35 @@ fn ps_row(c: &ContainerConfig, st: &ContainerState, no_trunc: bool) -> Value {
         "Networks": c.host.network_mode,
         "Ports": "",
         "RunningFor": format!("{} ago", human_duration(since(&c.created))),
-        "Size": "0B",
+        "Size": "",
         "State": st.status.as_str(),
         "Status": status_text(st, health),
     })
+}
+
+/// Docker's `units.HumanSize`: decimal units, up to 4 significant digits.
+fn decimal_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let prec = if v < 10.0 {
+        3
+    } else if v < 100.0 {
+        2
+    } else {
+        1
+    };
+    let s = format!("{v:.prec$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
+    format!("{s}{}", units[i])
 }
 
 /// Applies one `--filter key=value`.
@@ -129,7 +154,11 @@ pub fn ps(g: &GlobalOpts, a: PsArgs) -> Result<ExitCode> {
             keep &= matches_filter(&c, &st, f)?;
         }
         if keep {
-            rows.push(ps_row(&c, &st, a.no_trunc));
+            let mut row = ps_row(&c, &st, a.no_trunc);
+            if a.size {
+                row["Size"] = json!(decimal_size(eng.size_rw(&c.id)?));
+            }
+            rows.push(row);
         }
     }
     if let Some(n) = limit {
@@ -214,7 +243,11 @@ pub fn inspect(g: &GlobalOpts, a: InspectArgs) -> Result<ExitCode> {
         match eng.store.resolve(key) {
             Ok(c) => {
                 let st = eng.observe(&c.id)?;
-                values.push(inspect_json(&eng.store, &c, &st));
+                let mut v = inspect_json(&eng.store, &c, &st);
+                if a.size {
+                    v["SizeRw"] = json!(eng.size_rw(&c.id)?);
+                }
+                values.push(v);
             }
             Err(e) => {
                 super::render_error(&e.into());
@@ -231,7 +264,7 @@ pub fn inspect(g: &GlobalOpts, a: InspectArgs) -> Result<ExitCode> {
         }
     }
     if failed {
-        return Err(ExitStatus(1).into());
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

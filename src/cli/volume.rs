@@ -7,9 +7,9 @@ use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use rcompose_engine::volume::{Volume, Volumes};
 
+use super::GlobalOpts;
 use super::container::engine;
 use super::container_fmt::render_template;
-use super::{ExitStatus, GlobalOpts};
 
 #[derive(Debug, Args)]
 pub struct VolumeArgs {
@@ -192,7 +192,7 @@ pub fn run(g: &GlobalOpts, args: VolumeArgs) -> Result<ExitCode> {
                 }
             }
             if failed {
-                return Err(ExitStatus(1).into());
+                return Ok(ExitCode::from(1));
             }
         }
         VolumeCommand::Rm(a) => {
@@ -213,7 +213,7 @@ pub fn run(g: &GlobalOpts, args: VolumeArgs) -> Result<ExitCode> {
                 }
             }
             if failed {
-                return Err(ExitStatus(1).into());
+                return Ok(ExitCode::from(1));
             }
         }
         VolumeCommand::Prune(a) => {

@@ -251,6 +251,18 @@ impl Containers {
         self.copy_in(id, &dir, &mut &buf[..])
     }
 
+    /// Bytes written by the container (its upper dir), docker's `SizeRw`.
+    pub fn size_rw(&self, id: &str) -> Result<u64, ContainerError> {
+        let upper = Rootfs::new(self.store.dir(id)).upper();
+        let mut total = 0u64;
+        walk(&upper, "", &mut |_, md| {
+            if md.is_file() {
+                total += md.len();
+            }
+        })?;
+        Ok(total)
+    }
+
     /// Changes of the container's filesystem relative to its image (docker `diff`).
     pub fn diff(&self, id: &str) -> Result<Vec<Change>, ContainerError> {
         let cfg = self.store.load_config(id)?;

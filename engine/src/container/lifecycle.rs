@@ -54,6 +54,9 @@ pub struct CreateOptions {
     pub volumes_from: Vec<String>,
 }
 
+/// A container `boot` tried to start, and how that went.
+pub type BootOutcome = (String, Result<(), ContainerError>);
+
 /// Entry point for container operations under one state root.
 pub struct Containers {
     pub store: ContainerStore,
@@ -304,6 +307,33 @@ impl Containers {
         self.runtime.delete(id)?;
         let _ = fs::remove_file(self.stopping_marker(id));
         crate::monitor::spawn(&self.exe, &self.store, id, attach)
+    }
+
+    /// After a reboot (or when monitors were lost): starts every container whose restart
+    /// policy asks for it, as docker's daemon does when it starts: `always`, and
+    /// `unless-stopped` unless the user stopped it. Returns (name, outcome) per container.
+    pub fn boot(&self) -> Result<Vec<BootOutcome>, ContainerError> {
+        let mut out = vec![];
+        for c in self.store.list()? {
+            let wanted = match c.host.restart {
+                super::model::RestartPolicy::Always => true,
+                super::model::RestartPolicy::UnlessStopped => !self.stopping_marker(&c.id).exists(),
+                _ => false,
+            };
+            if !wanted {
+                continue;
+            }
+            let st = self.observe(&c.id)?;
+            if matches!(
+                st.status,
+                Status::Running | Status::Paused | Status::Restarting
+            ) {
+                continue;
+            }
+            let res = self.start(&c.id, None);
+            out.push((c.name, res));
+        }
+        Ok(out)
     }
 
     fn stopping_marker(&self, id: &str) -> PathBuf {

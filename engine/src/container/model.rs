@@ -204,8 +204,6 @@ pub struct ContainerState {
     pub started_at: String,
     pub finished_at: String,
     pub restart_count: u32,
-    /// Set by `stop`/`kill` so the monitor does not apply the restart policy.
-    pub stopped_by_user: bool,
     #[serde(default)]
     pub health: Option<HealthState>,
 }

@@ -177,7 +177,6 @@ impl Monitor {
         let mut st = self.store.load_state(&self.id).unwrap_or_default();
         st.monitor_pid = std::process::id() as i32;
         st.monitor_start_ticks = proc::start_ticks(st.monitor_pid);
-        st.stopped_by_user = false;
         let mut clients = io_loop::Clients::new(attach);
         let mut log = match LogWriter::open(&self.store.log_path(&self.id)) {
             Ok(l) => l,
