@@ -56,9 +56,14 @@ fn three_tier_up_ps_dns_down() {
     assert!(o.status.success(), "up failed: {}", stderr(&o));
     let err = stderr(&o);
     // Dependency order: db before api before web.
-    let pos = |s: &str| err.find(s).unwrap_or_else(|| panic!("{s} not in {err}"));
-    assert!(pos(&format!("{}-db-1", p.name)) < pos(&format!("{}-api-1", p.name)));
-    assert!(pos(&format!("{}-api-1", p.name)) < pos(&format!("{}-web-1", p.name)));
+    let started = |svc: &str| {
+        let name = format!("{}-{svc}-1 ", p.name);
+        err.lines()
+            .position(|l| l.contains(&name) && l.ends_with("Started"))
+            .unwrap_or_else(|| panic!("{name} not started in {err}"))
+    };
+    assert!(started("db") < started("api"), "{err}");
+    assert!(started("api") < started("web"), "{err}");
 
     let table = p.ok(&["ps"]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
@@ -410,9 +415,11 @@ networks:
     let err = stderr(&o);
     let healthy = err.find("Healthy").expect("db reported healthy");
     let api = err
-        .find(&format!("{}-api-1 ", p.name))
-        .expect("api created");
-    assert!(healthy < api, "api created before db was healthy:\n{err}");
+        .lines()
+        .find(|l| l.contains(&format!("{}-api-1 ", p.name)) && l.ends_with("Started"))
+        .and_then(|l| err.find(l))
+        .expect("api started");
+    assert!(healthy < api, "api started before db was healthy:\n{err}");
     p.ok(&["down", "-t", "1"]);
 
     p.write(

@@ -173,6 +173,22 @@ fn run(
         remove_container(op, backend, opts, on_event)
     })?;
 
+    // Like compose v2 (`create` then `start`), every missing container is created first — in
+    // parallel, since creating runs nothing — and the levels below only start them, each
+    // after its dependencies' conditions hold.
+    let creates: Vec<&ContainerOp> = plan
+        .services()
+        .flat_map(|s| &s.ops)
+        .filter(|o| matches!(o.action, ContainerAction::Create { .. }))
+        .collect();
+    let precreated = Mutex::new(BTreeMap::new());
+    parallel(&creates, &sem, |op| {
+        let svc = &project.services[&op.service];
+        let id = create_container(project, svc, op, backend, on_event, created)?;
+        lock(&precreated).insert(op.name.clone(), id);
+        Ok(())
+    })?;
+
     let report = Mutex::new(ExecuteReport::default());
     for level in &plan.levels {
         parallel(level, &sem, |sp| {
@@ -184,7 +200,14 @@ fn run(
             let svc = &project.services[&sp.service];
             let mut ids = vec![];
             for op in &sp.ops {
-                if let Some(id) = run_op(project, svc, op, backend, opts, on_event, created)? {
+                let ctx = OpContext {
+                    backend,
+                    opts,
+                    on_event,
+                    created,
+                    precreated: &precreated,
+                };
+                if let Some(id) = run_op(project, svc, op, &ctx)? {
                     ids.push((op.name.clone(), id));
                 }
             }
@@ -273,15 +296,53 @@ fn container_err(name: &str) -> impl FnOnce(BackendError) -> ExecuteError + '_ {
 }
 
 /// Runs one container operation; returns the id of the container that exists afterwards.
-fn run_op(
+/// What a container operation needs besides the operation itself.
+struct OpContext<'a> {
+    backend: &'a dyn Backend,
+    opts: &'a ExecuteOptions,
+    on_event: &'a (dyn Fn(Event) + Sync),
+    created: &'a Mutex<Created>,
+    /// Containers created ahead of their level: name → id.
+    precreated: &'a Mutex<BTreeMap<String, String>>,
+}
+
+fn create_container(
     project: &Project,
     svc: &Service,
     op: &ContainerOp,
     backend: &dyn Backend,
-    opts: &ExecuteOptions,
     on_event: &(dyn Fn(Event) + Sync),
     created: &Mutex<Created>,
+) -> Result<String, ExecuteError> {
+    let ev = |status| {
+        on_event(Event {
+            kind: "Container",
+            name: op.name.clone(),
+            status,
+        })
+    };
+    ev("Creating");
+    let id = backend
+        .create_container(project, svc, &op.name, op.number)
+        .map_err(container_err(&op.name))?;
+    lock(created).containers.push((op.name.clone(), id.clone()));
+    ev("Created");
+    Ok(id)
+}
+
+fn run_op(
+    project: &Project,
+    svc: &Service,
+    op: &ContainerOp,
+    ctx: &OpContext,
 ) -> Result<Option<String>, ExecuteError> {
+    let OpContext {
+        backend,
+        opts,
+        on_event,
+        created,
+        precreated,
+    } = *ctx;
     let ev = |status| {
         on_event(Event {
             kind: "Container",
@@ -290,12 +351,11 @@ fn run_op(
         })
     };
     let create = |start: bool| -> Result<String, ExecuteError> {
-        ev("Creating");
-        let id = backend
-            .create_container(project, svc, &op.name, op.number)
-            .map_err(container_err(&op.name))?;
-        lock(created).containers.push((op.name.clone(), id.clone()));
-        ev("Created");
+        let ready = lock(precreated).remove(&op.name);
+        let id = match ready {
+            Some(id) => id,
+            None => create_container(project, svc, op, backend, on_event, created)?,
+        };
         if start {
             ev("Starting");
             backend

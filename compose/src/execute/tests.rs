@@ -179,8 +179,15 @@ fn starts_in_dependency_order_after_healthy() {
     let calls = fake.calls();
     assert_eq!(calls[0], "create network demo_default");
     assert_eq!(calls[1], "create volume demo_data");
-    assert!(pos(&calls, "start demo-db-1") < pos(&calls, "create demo-api-1"));
-    assert!(pos(&calls, "start demo-api-1") < pos(&calls, "create demo-web-1"));
+    // compose v2: every container is created before any is started; starts follow levels.
+    let last_create = ["demo-db-1", "demo-api-1", "demo-web-1"]
+        .iter()
+        .map(|n| pos(&calls, &format!("create {n}")))
+        .max()
+        .unwrap();
+    assert!(last_create < pos(&calls, "start demo-db-1"), "{calls:?}");
+    assert!(pos(&calls, "start demo-db-1") < pos(&calls, "start demo-api-1"));
+    assert!(pos(&calls, "start demo-api-1") < pos(&calls, "start demo-web-1"));
     assert_eq!(
         report.containers["web"],
         [("demo-web-1".into(), "id-demo-web-1".into())]
@@ -213,7 +220,11 @@ fn unhealthy_dependency_fails_with_its_logs_and_rolls_back_but_keeps_volumes() {
         !calls.iter().any(|c| c.starts_with("remove volume")),
         "{calls:?}"
     );
-    assert!(!calls.contains(&"create demo-api-1".to_string()));
+    assert!(!calls.contains(&"start demo-api-1".to_string()));
+    assert!(
+        calls.contains(&"rm demo-api-1".to_string()),
+        "created ahead, rolled back"
+    );
 }
 
 #[test]
