@@ -4,6 +4,7 @@
 
 mod backend;
 mod cli;
+mod netwire;
 
 use std::process::ExitCode;
 

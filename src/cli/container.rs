@@ -71,6 +71,8 @@ pub enum ContainerCommand {
     Top(super::container_files::TopArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(super::container_files::StatsArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(super::container_net::PortArgs),
 }
 
 /// Options of `run` and `create` (docker's flags).
@@ -169,9 +171,11 @@ pub struct RunArgs {
     /// Timeout (in seconds) to stop a container
     #[arg(long = "stop-timeout")]
     pub stop_timeout: Option<u32>,
-    /// Connect a container to a network (none or host for now)
-    #[arg(long = "network", alias = "net", default_value = "none")]
+    /// Connect a container to a network (bridge, none, host, container:<name|id>, a network)
+    #[arg(long = "network", alias = "net", default_value = "bridge")]
     pub network: String,
+    #[command(flatten)]
+    pub net: super::container_net::NetworkFlags,
     /// Command to run to check health
     #[arg(long = "health-cmd")]
     pub health_cmd: Option<String>,
@@ -381,6 +385,7 @@ pub fn run(g: &GlobalOpts, args: ContainerArgs) -> Result<ExitCode> {
         ContainerCommand::Commit(a) => super::container_files::commit(g, a),
         ContainerCommand::Top(a) => super::container_files::top(g, a),
         ContainerCommand::Stats(a) => super::container_files::stats(g, a),
+        ContainerCommand::Port(a) => super::container_net::port(g, a),
         ContainerCommand::Logs(a) => s::logs(g, a),
         ContainerCommand::Inspect(a) => s::inspect(g, a),
     }

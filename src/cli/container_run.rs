@@ -12,6 +12,7 @@ use rcompose_engine::container::model::{HealthConfig, MountSpec, RestartPolicy, 
 use rcompose_engine::container::{Containers, CreateOptions, HostConfig, ImageInfo};
 
 use super::GlobalOpts;
+use crate::netwire;
 use super::container::{
     ExecArgs, KillArgs, NamesArgs, PruneArgs, RenameArgs, RmArgs, RunArgs, StartArgs, StopArgs,
     engine,
@@ -49,24 +50,26 @@ fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
     let detach = a.detach || !start;
     let tty = a.tty;
     let interactive = a.interactive;
-    let opts = create_options(&a)?;
+    let mut opts = create_options(&a)?;
+    let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
+    super::container_net::apply(g, &eng, &nets, &a, &mut opts)?;
     let cfg = eng.create(&image, opts)?;
     if !start {
         println!("{}", cfg.id);
         return Ok(ExitCode::SUCCESS);
     }
     if detach {
-        if let Err(e) = eng.start(&cfg.id, None) {
+        if let Err(e) = netwire::start(&eng, &nets, &cfg.id, None) {
             let _ = eng.remove(&cfg.id, true, true);
-            return Err(e.into());
+            return Err(e);
         }
         println!("{}", cfg.id);
         return Ok(ExitCode::SUCCESS);
     }
     let (ours, theirs) = UnixStream::pair().context("creating the attach socket pair")?;
-    if let Err(e) = eng.start(&cfg.id, Some(OwnedFd::from(theirs))) {
+    if let Err(e) = netwire::start(&eng, &nets, &cfg.id, Some(OwnedFd::from(theirs))) {
         let _ = eng.remove(&cfg.id, true, true);
-        return Err(e.into());
+        return Err(e);
     }
     let mode = AttachMode {
         stdin: interactive,
@@ -74,7 +77,12 @@ fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
         detach_keys: vec![0x10, 0x11],
         sig_proxy: !tty,
     };
-    finish_attach(&eng, &cfg.id, ours, &mode)
+    let res = finish_attach(&eng, &cfg.id, ours, &mode);
+    if cfg.host.auto_remove {
+        // The monitor removed the container; its networking goes with it.
+        netwire::after_stop(&nets, &cfg);
+    }
+    res
 }
 
 /// Runs the attach client and turns the outcome into our exit code.
@@ -186,12 +194,6 @@ fn create_options(a: &RunArgs) -> Result<CreateOptions> {
             "no-new-privileges:false" | "no-new-privileges=false" => {}
             other => bail!("not supported yet: --security-opt {other} (only no-new-privileges)"),
         }
-    }
-    if !matches!(a.network.as_str(), "none" | "host") {
-        bail!(
-            "not supported yet: --network {}: use --network none or --network host",
-            a.network
-        );
     }
     let mut mounts = vec![];
     for v in &a.volumes {
@@ -448,7 +450,8 @@ pub fn start(g: &GlobalOpts, a: StartArgs) -> Result<ExitCode> {
         };
         let cfg = eng.store.resolve(key)?;
         let (ours, theirs) = UnixStream::pair()?;
-        eng.start(&cfg.id, Some(OwnedFd::from(theirs)))?;
+        let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
+        netwire::start(&eng, &nets, &cfg.id, Some(OwnedFd::from(theirs)))?;
         let mode = AttachMode {
             stdin: a.interactive && cfg.open_stdin,
             tty: cfg.tty,
@@ -457,10 +460,10 @@ pub fn start(g: &GlobalOpts, a: StartArgs) -> Result<ExitCode> {
         };
         return finish_attach(&eng, &cfg.id, ours, &mode);
     }
+    let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
     for_each(&a.containers, |key| {
         let cfg = eng.store.resolve(key)?;
-        eng.start(&cfg.id, None)?;
-        Ok(())
+        netwire::start(&eng, &nets, &cfg.id, None)
     })
 }
 
@@ -485,11 +488,13 @@ fn for_each(keys: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<Ex
 
 pub fn stop(g: &GlobalOpts, a: StopArgs, restart: bool) -> Result<ExitCode> {
     let eng = engine(g)?;
+    let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
     for_each(&a.containers, |key| {
         let cfg = eng.store.resolve(key)?;
         eng.stop(&cfg.id, a.timeout, a.signal.as_deref())?;
+        netwire::after_stop(&nets, &cfg);
         if restart {
-            eng.start(&cfg.id, None)?;
+            netwire::start(&eng, &nets, &cfg.id, None)?;
         }
         Ok(())
     })
@@ -497,17 +502,25 @@ pub fn stop(g: &GlobalOpts, a: StopArgs, restart: bool) -> Result<ExitCode> {
 
 pub fn kill(g: &GlobalOpts, a: KillArgs) -> Result<ExitCode> {
     let eng = engine(g)?;
+    let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
     for_each(&a.containers, |key| {
         let cfg = eng.store.resolve(key)?;
-        Ok(eng.kill(&cfg.id, &a.signal)?)
+        eng.kill(&cfg.id, &a.signal)?;
+        if matches!(a.signal.as_str(), "KILL" | "SIGKILL" | "9") {
+            netwire::after_stop(&nets, &cfg);
+        }
+        Ok(())
     })
 }
 
 pub fn rm(g: &GlobalOpts, a: RmArgs) -> Result<ExitCode> {
     let eng = engine(g)?;
+    let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
     for_each(&a.containers, |key| {
         let cfg = eng.store.resolve(key)?;
-        Ok(eng.remove(&cfg.id, a.force, a.volumes)?)
+        eng.remove(&cfg.id, a.force, a.volumes)?;
+        netwire::after_stop(&nets, &cfg);
+        Ok(())
     })
 }
 

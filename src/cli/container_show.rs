@@ -134,6 +134,7 @@ fn matches_filter(c: &ContainerConfig, st: &ContainerState, f: &str) -> Result<b
 
 pub fn ps(g: &GlobalOpts, a: PsArgs) -> Result<ExitCode> {
     let eng = engine(g)?;
+    let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
     let mut rows = vec![];
     let mut all = eng.store.list()?;
     all.reverse(); // newest first, as docker
@@ -155,6 +156,7 @@ pub fn ps(g: &GlobalOpts, a: PsArgs) -> Result<ExitCode> {
         }
         if keep {
             let mut row = ps_row(&c, &st, a.no_trunc);
+            crate::netwire::live::ps_columns(&nets, &c, &mut row);
             if a.size {
                 row["Size"] = json!(decimal_size(eng.size_rw(&c.id)?));
             }
@@ -237,6 +239,7 @@ pub fn ps(g: &GlobalOpts, a: PsArgs) -> Result<ExitCode> {
 
 pub fn inspect(g: &GlobalOpts, a: InspectArgs) -> Result<ExitCode> {
     let eng = engine(g)?;
+    let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
     let mut values = vec![];
     let mut failed = false;
     for key in &a.containers {
@@ -244,6 +247,11 @@ pub fn inspect(g: &GlobalOpts, a: InspectArgs) -> Result<ExitCode> {
             Ok(c) => {
                 let st = eng.observe(&c.id)?;
                 let mut v = inspect_json(&eng.store, &c, &st);
+                v["NetworkSettings"] = crate::netwire::live::network_settings(
+                    &nets,
+                    &c,
+                    &eng.store.netns_path(&c.id),
+                );
                 if a.size {
                     v["SizeRw"] = json!(eng.size_rw(&c.id)?);
                 }

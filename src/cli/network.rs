@@ -156,18 +156,23 @@ pub fn run(global: &GlobalOpts, args: NetworkArgs) -> anyhow::Result<ExitCode> {
         NetworkCommand::Inspect(a) => inspect(&nets, a),
         NetworkCommand::Rm(a) => rm(&nets, a),
         NetworkCommand::Prune(a) => prune(&nets, a),
-        NetworkCommand::Connect(a) => bail!(
-            "network connect {} {}: not supported yet: connecting a container needs the \
-             container engine, which does not run containers yet",
-            a.network,
-            a.container
-        ),
-        NetworkCommand::Disconnect(a) => bail!(
-            "network disconnect {} {}: not supported yet: disconnecting a container needs the \
-             container engine, which does not run containers yet",
-            a.network,
-            a.container
-        ),
+        NetworkCommand::Connect(a) => {
+            let eng = super::container::engine(global)?;
+            crate::netwire::live::connect(
+                &eng,
+                &nets,
+                &a.container,
+                &a.network,
+                &a.aliases,
+                a.ip.as_deref(),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        NetworkCommand::Disconnect(a) => {
+            let eng = super::container::engine(global)?;
+            crate::netwire::live::disconnect(&eng, &nets, &a.container, &a.network)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

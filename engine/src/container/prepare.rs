@@ -13,8 +13,7 @@ use crate::rootfs::Rootfs;
 
 /// Prepares the container and returns the bundle directory.
 pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf, ContainerError> {
-    let dir = store.dir(&cfg.id);
-    let rootfs = Rootfs::new(&dir);
+    let rootfs = Rootfs::new(store.rootfs_dir(cfg));
     if !rootfs.merged().exists() {
         rootfs.prepare(&cfg.layer_dirs)?;
     }
@@ -30,6 +29,16 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
 
     let netns_path = match cfg.host.network_mode.as_str() {
         "host" => None,
+        // Joins another container's persistent namespace (the caller checked it runs).
+        m if m.starts_with("container:") => {
+            let p = store.netns_path(&m["container:".len()..]);
+            if !crate::rootfs::is_mountpoint(&p) {
+                return Err(ContainerError::Other(format!(
+                    "cannot join the network namespace of {m}: it is not running"
+                )));
+            }
+            Some(p)
+        }
         _ => {
             let p = store.netns_path(&cfg.id);
             netns::ensure(&p)?;
@@ -38,6 +47,8 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
     };
 
     let mut etc_files: Vec<(PathBuf, &'static str)> = vec![];
+    // The network layer wrote hosts and resolv.conf for this start (names, DNS): keep them.
+    let by_network = run_dir.join("etc-by-network").exists();
     if cfg.host.network_mode != "host" {
         let hostname = run_dir.join("hostname");
         write_file(&hostname, format!("{}\n", cfg.hostname).as_bytes(), false)?;
@@ -46,7 +57,9 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{}\n",
             cfg.hostname
         );
-        write_file(&hosts, text.as_bytes(), false)?;
+        if !by_network {
+            write_file(&hosts, text.as_bytes(), false)?;
+        }
         etc_files.push((hostname, "/etc/hostname"));
         etc_files.push((hosts, "/etc/hosts"));
     } else {
@@ -54,7 +67,9 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
     }
     let resolv = run_dir.join("resolv.conf");
     let host_resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
-    write_file(&resolv, &host_resolv, false)?;
+    if !by_network {
+        write_file(&resolv, &host_resolv, false)?;
+    }
     etc_files.push((resolv, "/etc/resolv.conf"));
 
     let mut sources = Vec::with_capacity(cfg.host.mounts.len());
@@ -95,6 +110,7 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
 /// network namespace. Never touches the upper dir (the container's changes are kept).
 pub fn teardown(store: &ContainerStore, id: &str) -> Result<(), ContainerError> {
     Rootfs::new(store.dir(id)).unmount()?;
+    Rootfs::new(store.run_dir(id).join("fs")).unmount()?;
     netns::remove(&store.netns_path(id))?;
     Ok(())
 }

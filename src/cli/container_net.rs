@@ -1,0 +1,235 @@
+//! The networking flags of `container run/create` (docker's), turned into the container's
+//! network plan (see `crate::netwire`), and `container port`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use rcompose_engine::container::Containers;
+use rcompose_net::{NetworkMode, Networks, Proto};
+
+use crate::netwire::{self, Endpoint, NetPlan};
+
+use super::GlobalOpts;
+
+/// `--network` itself is in `RunArgs` (it also sets the engine's network mode).
+#[derive(Debug, Args, Default)]
+pub struct NetworkFlags {
+    /// Publish a container's port(s) to the host ([ip:]hostPort:containerPort[/proto], ranges)
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Add link to another container (name[:alias])
+    #[arg(long)]
+    pub link: Vec<String>,
+}
+
+/// Builds the plan for a new container and checks it against the current state (networks
+/// exist, linked containers run, ports free), so that a bad request creates nothing.
+/// Returns the engine's network mode (`container:<full id>` for that mode) and the plan.
+pub fn plan(
+    eng: &Containers,
+    nets: &Networks,
+    network: &str,
+    f: &NetworkFlags,
+    exposed: &[(u16, Proto)],
+) -> Result<(String, Option<NetPlan>)> {
+    let mode: NetworkMode = network.parse()?;
+    let mut extra_hosts = vec![];
+    for h in &f.add_host {
+        let (name, ip) = h
+            .split_once('=')
+            .or_else(|| h.split_once(':'))
+            .filter(|(n, ip)| !n.is_empty() && ip.parse::<std::net::IpAddr>().is_ok())
+            .with_context(|| format!("invalid --add-host {h:?}: use name:ip, e.g. db:10.0.0.5"))?;
+        extra_hosts.push((name.to_string(), ip.to_string()));
+    }
+    for d in &f.dns {
+        d.parse::<std::net::IpAddr>()
+            .with_context(|| format!("invalid --dns {d:?}: use an IP address"))?;
+    }
+    let attaching = mode.network_name().map(str::to_string);
+    let Some(net_name) = attaching else {
+        let what = match &mode {
+            NetworkMode::Host => "host",
+            NetworkMode::None => "none",
+            _ => "container",
+        };
+        let conflicting = [
+            (!f.publish.is_empty() || f.publish_all, "-p/--publish"),
+            (!f.network_alias.is_empty(), "--network-alias"),
+            (f.ip.is_some(), "--ip"),
+            (!f.link.is_empty(), "--link"),
+        ];
+        for (set, flag) in conflicting {
+            // docker ignores published ports in host mode with a warning; the rest are errors.
+            if set && !(what == "host" && flag == "-p/--publish") {
+                bail!("conflicting options: {flag} and --network {network}");
+            }
+        }
+        if what == "container" && (!f.dns.is_empty() || !f.add_host.is_empty()) {
+            bail!("conflicting options: --dns/--add-host and --network {network}");
+        }
+        if let NetworkMode::Container(other) = &mode {
+            let o = eng
+                .store
+                .resolve(other)
+                .with_context(|| format!("--network {network}: no such container: {other}"))?;
+            return Ok((format!("container:{}", o.id), None));
+        }
+        return Ok((network.to_string(), None));
+    };
+    let net = nets.get(&net_name)?;
+    if !f.network_alias.is_empty() && !net.dns {
+        bail!("network-scoped aliases are only supported for user-defined networks");
+    }
+    if f.ip.is_some() && net.name == "bridge" {
+        bail!("user specified IP address is supported on user defined networks only");
+    }
+    if let Some(ip) = &f.ip {
+        ip.parse::<std::net::Ipv4Addr>()
+            .with_context(|| format!("invalid --ip {ip:?}: use an IPv4 address"))?;
+    }
+    let mut links = vec![];
+    for l in &f.link {
+        let (name, alias) = l.split_once(':').unwrap_or((l, l));
+        let o = eng
+            .store
+            .resolve(name)
+            .with_context(|| format!("--link {l}: could not get container for {name}"))?;
+        links.push((o.id, alias.to_string()));
+    }
+    let mut ports = f.publish.clone();
+    if f.publish_all {
+        for (p, proto) in exposed {
+            let spec = format!("{p}/{proto}");
+            let taken = ports.iter().any(|s| {
+                rcompose_net::ports::parse(s).is_ok_and(|v| {
+                    v.iter()
+                        .any(|x| x.container_port == *p && x.proto == *proto)
+                })
+            });
+            if !taken {
+                ports.push(spec);
+            }
+        }
+    }
+    let plan = NetPlan {
+        networks: vec![Endpoint {
+            network: net.name.clone(),
+            aliases: f.network_alias.clone(),
+            ipv4: f.ip.clone(),
+        }],
+        ports,
+        dns: f.dns.clone(),
+        dns_search: f.dns_search.clone(),
+        extra_hosts,
+        links,
+    };
+    netwire::check_ports(nets, &plan)?;
+    let mode = if net.name == "bridge" {
+        "bridge".to_string()
+    } else {
+        net.name
+    };
+    Ok((mode, Some(plan)))
+}
+
+/// `EXPOSE`d ports of an image config (`"80/tcp": {}`), for `-P`.
+pub fn exposed_ports(config: &serde_json::Value) -> Vec<(u16, Proto)> {
+    let Some(m) = config["ExposedPorts"].as_object() else {
+        return vec![];
+    };
+    m.keys()
+        .filter_map(|k| {
+            let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+            let proto = match proto {
+                "tcp" => Proto::Tcp,
+                "udp" => Proto::Udp,
+                _ => return None,
+            };
+            Some((p.parse().ok()?, proto))
+        })
+        .collect()
+}
+
+/// `container port CONTAINER [PRIVATE_PORT[/PROTO]]`.
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    pub container: String,
+    /// Only this container port (e.g. 80 or 80/udp)
+    pub private_port: Option<String>,
+}
+
+pub fn port(g: &GlobalOpts, a: PortArgs) -> Result<ExitCode> {
+    let eng = super::container::engine(g)?;
+    let cfg = eng.store.resolve(&a.container)?;
+    let nets = Networks::open(&g.root, &g.run_root)?;
+    let ports = netwire::live::ports(&nets, &cfg.id);
+    let Some(want) = &a.private_port else {
+        for p in &ports {
+            println!("{p}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let (num, proto) = want.split_once('/').unwrap_or((want, "tcp"));
+    let num: u16 = num
+        .parse()
+        .with_context(|| format!("invalid port {want:?}: use PORT or PORT/PROTO"))?;
+    let hits: Vec<_> = ports
+        .iter()
+        .filter(|p| p.container_port == num && p.proto.to_string() == proto)
+        .collect();
+    if hits.is_empty() {
+        bail!("no public port '{num}/{proto}' published for {}", cfg.name);
+    }
+    for p in hits {
+        println!("{}:{}", p.host_ip, p.host_port);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Decides the networking of a container being created from `run`/`create` flags: sets the
+/// engine's network mode and stores the plan label. Fails (creating nothing) on a bad flag,
+/// an unknown network or a taken port.
+pub fn apply(
+    g: &GlobalOpts,
+    eng: &Containers,
+    nets: &Networks,
+    a: &super::container::RunArgs,
+    opts: &mut rcompose_engine::container::CreateOptions,
+) -> Result<()> {
+    let exposed = if a.rootfs || !a.net.publish_all {
+        vec![]
+    } else {
+        rcompose_engine::store::Store::open(&g.root)
+            .ok()
+            .and_then(|s| s.resolve(&a.image).ok())
+            .map(|rec| exposed_ports(&rec.config_json["config"]))
+            .unwrap_or_default()
+    };
+    let (mode, plan) = plan(eng, nets, &a.network, &a.net, &exposed)?;
+    opts.host.network_mode = mode;
+    if let Some(plan) = plan {
+        opts.labels
+            .insert(netwire::LABEL.to_string(), serde_json::to_string(&plan)?);
+    }
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! Networking of existing containers: `network connect/disconnect` (live on running ones, the
+//! plan label updated either way), `container port`, and the NetworkSettings of inspect.
+
+use std::net::Ipv4Addr;
+
+use anyhow::{Result, bail};
+use rcompose_engine::container::model::Status;
+use rcompose_engine::container::{ContainerConfig, Containers};
+use rcompose_net::{Networks, PortBinding};
+use serde_json::{Map, Value, json};
+
+use super::{Endpoint, LABEL, NetPlan, attach_one, from_labels, write_etc_files_for};
+
+fn is_running(eng: &Containers, id: &str) -> bool {
+    eng.observe(id).is_ok_and(|s| {
+        matches!(
+            s.status,
+            Status::Running | Status::Paused | Status::Restarting
+        )
+    })
+}
+
+fn save_plan(eng: &Containers, cfg: &mut ContainerConfig, plan: &NetPlan) -> Result<()> {
+    cfg.labels
+        .insert(LABEL.to_string(), serde_json::to_string(plan)?);
+    eng.store.save_config(cfg)?;
+    Ok(())
+}
+
+fn refresh_etc(
+    eng: &Containers,
+    nets: &Networks,
+    cfg: &ContainerConfig,
+    plan: &NetPlan,
+) -> Result<()> {
+    let ips: Vec<Ipv4Addr> = plan
+        .networks
+        .iter()
+        .filter_map(|ep| {
+            nets.get(&ep.network)
+                .ok()
+                .and_then(|n| n.endpoints.get(&cfg.id).map(|e| e.ip))
+        })
+        .collect();
+    write_etc_files_for(nets, &eng.store, cfg, plan, &ips)
+}
+
+/// `network connect [--alias] [--ip] NET CTR`.
+pub fn connect(
+    eng: &Containers,
+    nets: &Networks,
+    container: &str,
+    network: &str,
+    aliases: &[String],
+    ip: Option<&str>,
+) -> Result<()> {
+    let mut cfg = eng.store.resolve(container)?;
+    let mode = cfg.host.network_mode.as_str();
+    if mode == "host" || mode == "none" || mode.starts_with("container:") {
+        bail!(
+            "container {} uses --network {mode}: it cannot be connected to other networks",
+            cfg.name
+        );
+    }
+    let net = nets.get(network)?;
+    let mut plan = from_labels(&cfg.labels).unwrap_or_default();
+    if plan.networks.iter().any(|e| e.network == net.name) {
+        bail!(
+            "endpoint with name {} already exists in network {}",
+            cfg.name,
+            net.name
+        );
+    }
+    if !aliases.is_empty() && !net.dns {
+        bail!(
+            "network-scoped aliases are only supported for user-defined networks ({} has no DNS)",
+            net.name
+        );
+    }
+    let ep = Endpoint {
+        network: net.name.clone(),
+        aliases: aliases.to_vec(),
+        ipv4: ip.map(str::to_string),
+    };
+    if is_running(eng, &cfg.id) {
+        attach_one(nets, &eng.store, &cfg, &ep)?;
+    }
+    plan.networks.push(ep);
+    if let Err(e) = save_plan(eng, &mut cfg, &plan) {
+        let _ = nets.detach(&net.name, &cfg.id);
+        return Err(e);
+    }
+    if is_running(eng, &cfg.id) {
+        refresh_etc(eng, nets, &cfg, &plan)?;
+    }
+    Ok(())
+}
+
+/// `network disconnect NET CTR`.
+pub fn disconnect(eng: &Containers, nets: &Networks, container: &str, network: &str) -> Result<()> {
+    let mut cfg = eng.store.resolve(container)?;
+    let name = nets
+        .get(network)
+        .map(|n| n.name)
+        .unwrap_or_else(|_| network.to_string());
+    let mut plan = from_labels(&cfg.labels).unwrap_or_default();
+    let before = plan.networks.len();
+    plan.networks.retain(|e| e.network != name);
+    if plan.networks.len() == before {
+        bail!("container {} is not connected to network {name}", cfg.name);
+    }
+    match nets.detach(&name, &cfg.id) {
+        Ok(()) | Err(rcompose_net::NetError::NotAttached { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    save_plan(eng, &mut cfg, &plan)?;
+    if is_running(eng, &cfg.id) {
+        refresh_etc(eng, nets, &cfg, &plan)?;
+    }
+    Ok(())
+}
+
+/// The published ports of a container (only while it runs: they are torn down on stop).
+pub fn ports(nets: &Networks, id: &str) -> Vec<PortBinding> {
+    nets.ports_of(id).unwrap_or_default()
+}
+
+/// docker ps's PORTS cell: `127.0.0.1:8080->80/tcp, 0.0.0.0:9000->9000/udp`.
+pub fn ports_cell(ports: &[PortBinding]) -> String {
+    ports
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}->{}/{}",
+                p.host_ip, p.host_port, p.container_port, p.proto
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Fills ps's Ports and Networks cells of a row.
+pub fn ps_columns(nets: &Networks, cfg: &ContainerConfig, row: &mut Value) {
+    row["Ports"] = json!(ports_cell(&ports(nets, &cfg.id)));
+    if let Some(plan) = from_labels(&cfg.labels).filter(|p| !p.networks.is_empty()) {
+        let names: Vec<&str> = plan.networks.iter().map(|e| e.network.as_str()).collect();
+        row["Networks"] = json!(names.join(","));
+    }
+}
+
+/// docker inspect's NetworkSettings for a container.
+pub fn network_settings(nets: &Networks, cfg: &ContainerConfig, netns: &std::path::Path) -> Value {
+    let mut networks = Map::new();
+    let (mut ip, mut gw, mut mac, mut prefix) = (String::new(), String::new(), String::new(), 0);
+    let plan = from_labels(&cfg.labels).unwrap_or_default();
+    for ep in &plan.networks {
+        let Ok(n) = nets.get(&ep.network) else {
+            continue;
+        };
+        let live = n.endpoints.get(&cfg.id);
+        let (eip, emac, eid) = match live {
+            Some(e) => (e.ip.to_string(), e.mac.clone(), e.endpoint_id.clone()),
+            None => (String::new(), String::new(), String::new()),
+        };
+        let (egw, eprefix) = if live.is_some() {
+            (n.gateway.to_string(), n.subnet.prefix_len())
+        } else {
+            (String::new(), 0)
+        };
+        if n.name == "bridge" {
+            (ip, gw, mac, prefix) = (eip.clone(), egw.clone(), emac.clone(), eprefix);
+        }
+        let aliases: Value = if n.dns {
+            json!(ep.aliases)
+        } else {
+            Value::Null
+        };
+        networks.insert(
+            n.name.clone(),
+            json!({
+                "IPAMConfig": ep.ipv4.as_ref().map(|a| json!({"IPv4Address": a})),
+                "Links": Value::Null,
+                "Aliases": aliases,
+                "MacAddress": emac,
+                "NetworkID": n.id,
+                "EndpointID": eid,
+                "Gateway": egw,
+                "IPAddress": eip,
+                "IPPrefixLen": eprefix,
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "DNSNames": if n.dns && live.is_some() {
+                    let mut d = vec![cfg.name.clone(), cfg.id[..12].to_string()];
+                    d.extend(ep.aliases.iter().cloned());
+                    json!(d)
+                } else { Value::Null },
+            }),
+        );
+    }
+    let mode = cfg.host.network_mode.as_str();
+    if mode == "host" || mode == "none" {
+        networks.insert(
+            mode.to_string(),
+            json!({"IPAddress": "", "Gateway": "", "MacAddress": ""}),
+        );
+    }
+    let mut port_map = Map::new();
+    for spec in &plan.ports {
+        if let Ok(specs) = rcompose_net::ports::parse(spec) {
+            for s in specs {
+                port_map
+                    .entry(format!("{}/{}", s.container_port, s.proto))
+                    .or_insert(Value::Null);
+            }
+        }
+    }
+    for p in ports(nets, &cfg.id) {
+        let key = format!("{}/{}", p.container_port, p.proto);
+        let entry = port_map.entry(key).or_insert(Value::Null);
+        if !entry.is_array() {
+            *entry = json!([]);
+        }
+        if let Some(a) = entry.as_array_mut() {
+            a.push(json!({"HostIp": p.host_ip.to_string(), "HostPort": p.host_port.to_string()}));
+        }
+    }
+    json!({
+        "Bridge": "",
+        "SandboxKey": if mode == "host" { String::new() } else { netns.display().to_string() },
+        "Ports": port_map,
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "EndpointID": "",
+        "Gateway": gw,
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": ip,
+        "IPPrefixLen": prefix,
+        "IPv6Gateway": "",
+        "MacAddress": mac,
+        "Networks": networks,
+    })
+}

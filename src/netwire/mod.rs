@@ -1,0 +1,294 @@
+//! A container's networking as decided at create time, and the calls into the networking crate
+//! that apply it around every start and undo it on stop/rm. Shared by plain containers
+//! (`container run/create` flags) and the compose orchestration (`backend/netplan.rs` builds
+//! the plan from a service).
+//!
+//! The plan is kept as JSON in the label [`LABEL`] on the container, so that every later start
+//! (`container start`, `compose up`, `network connect` edits) attaches the same way.
+
+pub mod live;
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use rcompose_engine::container::model::Status;
+use rcompose_engine::container::{ContainerConfig, ContainerStore, Containers};
+use rcompose_net::{AttachRequest, Attachment, HostsRequest, Networks, PortSpec};
+use serde::{Deserialize, Serialize};
+
+/// Label holding the container's [`NetPlan`] as JSON.
+pub const LABEL: &str = "io.rcompose.network-plan";
+
+/// Marker in the container's run dir: /etc/hosts and /etc/resolv.conf there are written by
+/// us, so the engine keeps them when it prepares a (re)start instead of regenerating them.
+pub const ETC_MARKER: &str = "etc-by-network";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetPlan {
+    /// In attach order; the first one carries the published ports.
+    pub networks: Vec<Endpoint>,
+    /// docker `-p` syntax, one entry per port.
+    pub ports: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    /// `(name, ip)`.
+    pub extra_hosts: Vec<(String, String)>,
+    /// `--link`: (container id, alias) written to /etc/hosts.
+    #[serde(default)]
+    pub links: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub network: String,
+    pub aliases: Vec<String>,
+    pub ipv4: Option<String>,
+}
+
+pub fn from_labels(labels: &BTreeMap<String, String>) -> Option<NetPlan> {
+    labels.get(LABEL).and_then(|s| serde_json::from_str(s).ok())
+}
+
+/// The plan's ports as specs (each `-p` entry may be a range).
+pub fn port_specs(plan: &NetPlan) -> Result<Vec<PortSpec>> {
+    let mut specs = vec![];
+    for p in &plan.ports {
+        specs.extend(rcompose_net::ports::parse(p).map_err(|e| anyhow::anyhow!("port {p}: {e}"))?);
+    }
+    Ok(specs)
+}
+
+/// Fails when a requested host port is taken (by one of our containers or a host process);
+/// call it before creating the container so a conflict creates nothing.
+pub fn check_ports(nets: &Networks, plan: &NetPlan) -> Result<()> {
+    let specs = port_specs(plan)?;
+    if !specs.is_empty() {
+        nets.check_ports(&specs)?;
+    }
+    Ok(())
+}
+
+/// Creates the container's network namespace and attaches it to every network of the plan,
+/// then publishes the ports on the first one. Undoes the attachments on failure.
+pub fn attach(
+    nets: &Networks,
+    store: &ContainerStore,
+    cfg: &ContainerConfig,
+    plan: &NetPlan,
+) -> Result<Vec<Attachment>> {
+    let ns = store.netns_path(&cfg.id);
+    rcompose_engine::container::netns::ensure(&ns)
+        .with_context(|| format!("container {}: network namespace", cfg.name))?;
+    let res = (|| {
+        let mut out = vec![];
+        for ep in &plan.networks {
+            out.push(attach_one(nets, store, cfg, ep)?);
+        }
+        if !plan.ports.is_empty()
+            && let Some(first) = plan.networks.first()
+        {
+            let specs = port_specs(plan).with_context(|| format!("container {}", cfg.name))?;
+            nets.publish_ports(&first.network, &cfg.id, &specs)
+                .with_context(|| format!("container {}: publishing ports", cfg.name))?;
+        }
+        Ok(out)
+    })();
+    if res.is_err() {
+        teardown(nets, &cfg.id);
+    }
+    res
+}
+
+/// Attaches the container's (existing) namespace to one network.
+pub fn attach_one(
+    nets: &Networks,
+    store: &ContainerStore,
+    cfg: &ContainerConfig,
+    ep: &Endpoint,
+) -> Result<Attachment> {
+    let ip = ep
+        .ipv4
+        .as_ref()
+        .map(|s| {
+            s.parse::<Ipv4Addr>()
+                .with_context(|| format!("ipv4_address {s:?} is not an IPv4 address"))
+        })
+        .transpose()?;
+    nets.attach(
+        &ep.network,
+        AttachRequest {
+            container_id: cfg.id.clone(),
+            container_name: cfg.name.clone(),
+            netns_path: store.netns_path(&cfg.id),
+            aliases: ep.aliases.clone(),
+            ip,
+            mac: None,
+        },
+    )
+    .with_context(|| {
+        format!(
+            "container {}: attaching to network {}",
+            cfg.name, ep.network
+        )
+    })
+}
+
+/// Unpublishes the container's ports and detaches it from every network (stop, rm, failed
+/// start). Errors are logged: the container is going away either way.
+pub fn teardown(nets: &Networks, id: &str) {
+    if let Err(e) = nets.unpublish(id) {
+        tracing::warn!("unpublishing the ports of container {id}: {e}");
+    }
+    if let Err(e) = nets.detach_all(id) {
+        tracing::warn!("detaching container {id} from its networks: {e}");
+    }
+}
+
+/// The addresses of a container on every network, in network-name order.
+pub fn addresses_of(nets: &Networks, id: &str) -> Vec<(String, Ipv4Addr)> {
+    nets.list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|n| n.endpoints.get(id).map(|e| (n.name.clone(), e.ip)))
+        .collect()
+}
+
+/// Writes the container's /etc/resolv.conf and /etc/hosts (and the marker that tells the
+/// engine to keep them). Rewrites in place when they exist: a running container sees them
+/// through bind mounts of these very files.
+pub fn write_etc_files(
+    nets: &Networks,
+    store: &ContainerStore,
+    cfg: &ContainerConfig,
+    plan: &NetPlan,
+    attached: &[Attachment],
+) -> Result<()> {
+    let ips: Vec<Ipv4Addr> = attached.iter().map(|a| a.ip).collect();
+    write_etc_files_for(nets, store, cfg, plan, &ips)
+}
+
+/// [`write_etc_files`] with the container's own addresses given directly.
+pub fn write_etc_files_for(
+    nets: &Networks,
+    store: &ContainerStore,
+    cfg: &ContainerConfig,
+    plan: &NetPlan,
+    ips: &[Ipv4Addr],
+) -> Result<()> {
+    let run_dir = store.run_dir(&cfg.id);
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let names: Vec<String> = plan.networks.iter().map(|e| e.network.clone()).collect();
+    let mut dns = vec![];
+    for d in &plan.dns {
+        dns.push(
+            d.parse::<IpAddr>()
+                .with_context(|| format!("--dns {d:?} is not an IP address"))?,
+        );
+    }
+    let resolv = nets.resolv_conf_for(&names, &dns, &plan.dns_search, &[])?;
+    rewrite_in_place(&run_dir.join("resolv.conf"), resolv.as_bytes())?;
+    let mut links = vec![];
+    for (id, alias) in &plan.links {
+        let Ok(other) = store.load_config(id) else {
+            continue;
+        };
+        if let Some((_, ip)) = addresses_of(nets, id).first() {
+            let mut names = vec![alias.clone()];
+            if alias != &other.name {
+                names.push(other.name.clone());
+            }
+            names.push(other.id[..12].to_string());
+            links.push((*ip, names));
+        }
+    }
+    let hosts = nets.hosts_file_for(&HostsRequest {
+        hostname: cfg.hostname.clone(),
+        ips: ips.to_vec(),
+        extra_hosts: plan
+            .extra_hosts
+            .iter()
+            .filter_map(|(n, ip)| ip.parse().ok().map(|ip| (n.clone(), ip)))
+            .collect(),
+        links,
+    });
+    rewrite_in_place(&run_dir.join("hosts"), hosts.as_bytes())?;
+    rewrite_in_place(&run_dir.join(ETC_MARKER), b"")?;
+    Ok(())
+}
+
+fn rewrite_in_place(path: &Path, data: &[u8]) -> Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.write_all(data)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Starts a container with its networks: attach (after clearing what a crashed run left),
+/// write /etc files, start through the engine; everything undone when the start fails.
+/// `attach_fd` is handed to the monitor (foreground `run`, `start -a`).
+pub fn start(
+    eng: &Containers,
+    nets: &Networks,
+    id: &str,
+    attach_fd: Option<OwnedFd>,
+) -> Result<()> {
+    let cfg = eng.store.load_config(id)?;
+    let st = eng.observe(id)?;
+    if matches!(st.status, Status::Running | Status::Restarting) {
+        return Ok(());
+    }
+    check_container_mode(eng, &cfg)?;
+    let plan = from_labels(&cfg.labels).filter(|p| !p.networks.is_empty());
+    let Some(plan) = plan else {
+        eng.start(id, attach_fd)?;
+        return Ok(());
+    };
+    teardown(nets, id);
+    let attached = attach(nets, &eng.store, &cfg, &plan)?;
+    let res = write_etc_files(nets, &eng.store, &cfg, &plan, &attached)
+        .and_then(|()| Ok(eng.start(id, attach_fd)?));
+    if let Err(e) = res {
+        teardown(nets, id);
+        return Err(e);
+    }
+    // An engine that regenerated the files while preparing gets ours back.
+    write_etc_files(nets, &eng.store, &cfg, &plan, &attached)
+}
+
+/// `--network container:<id>` needs the other container running (its namespace must exist).
+pub fn check_container_mode(eng: &Containers, cfg: &ContainerConfig) -> Result<()> {
+    let Some(other) = cfg.host.network_mode.strip_prefix("container:") else {
+        return Ok(());
+    };
+    let o = eng.store.resolve(other).with_context(|| {
+        format!(
+            "container {}: --network container:{other}: no such container",
+            cfg.name
+        )
+    })?;
+    let st = eng.observe(&o.id)?;
+    if st.status != Status::Running || !eng.store.netns_path(&o.id).exists() {
+        bail!(
+            "cannot join network namespace of a non running container: {} (start it first)",
+            o.name
+        );
+    }
+    Ok(())
+}
+
+/// Stop/kill/rm of a container: undo its networking once its process is gone. Containers in
+/// none/host/container: mode have nothing to undo.
+pub fn after_stop(nets: &Networks, cfg: &ContainerConfig) {
+    if from_labels(&cfg.labels).is_some_and(|p| !p.networks.is_empty()) {
+        teardown(nets, &cfg.id);
+    }
+}
