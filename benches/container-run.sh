@@ -11,6 +11,9 @@ cargo build --release --quiet --bin rcompose
 BIN=$PWD/target/release/rcompose
 TMP=$(mktemp -d /tmp/rc-bench-XXXXXX)
 R="--root $TMP/root --run-root $TMP/run"
+# The run root is /run on a real host: a tmpfs. Mirror that here.
+mkdir -p "$TMP/run"
+mount -t tmpfs -o mode=0700 rcompose-bench "$TMP/run"
 cleanup() {
     for id in $($BIN $R container ps -aq 2>/dev/null); do $BIN $R container rm -f "$id" >/dev/null 2>&1 || true; done
     grep -o "$TMP[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done

@@ -77,7 +77,7 @@ impl Containers {
             process["cwd"] = Value::String(w.clone());
         }
         if let Some(u) = &opts.user {
-            let merged = crate::rootfs::Rootfs::new(self.store.dir(&cfg.id)).merged();
+            let merged = crate::rootfs::Rootfs::new(self.store.rootfs_dir(&cfg)).merged();
             let r = user::resolve_user(&merged, u)?;
             process["user"] = serde_json::json!({"uid": r.uid, "gid": r.gid, "additionalGids": r.additional_gids});
         }

@@ -64,7 +64,7 @@ impl Containers {
         f: impl FnOnce(&Path) -> Result<T, ContainerError>,
     ) -> Result<T, ContainerError> {
         let cfg = self.store.load_config(id)?;
-        let rootfs = Rootfs::new(self.store.dir(id));
+        let rootfs = Rootfs::new(self.store.rootfs_dir(&cfg));
         if rootfs.is_mounted() {
             return f(&rootfs.merged());
         }
@@ -253,7 +253,8 @@ impl Containers {
 
     /// Bytes written by the container (its upper dir), docker's `SizeRw`.
     pub fn size_rw(&self, id: &str) -> Result<u64, ContainerError> {
-        let upper = Rootfs::new(self.store.dir(id)).upper();
+        let cfg = self.store.load_config(id)?;
+        let upper = Rootfs::new(self.store.rootfs_dir(&cfg)).upper();
         let mut total = 0u64;
         walk(&upper, "", &mut |_, md| {
             if md.is_file() {
@@ -266,7 +267,7 @@ impl Containers {
     /// Changes of the container's filesystem relative to its image (docker `diff`).
     pub fn diff(&self, id: &str) -> Result<Vec<Change>, ContainerError> {
         let cfg = self.store.load_config(id)?;
-        let upper = Rootfs::new(self.store.dir(id)).upper();
+        let upper = Rootfs::new(self.store.rootfs_dir(&cfg)).upper();
         let mut out = vec![];
         walk(&upper, "", &mut |rel, md| {
             let full = upper.join(rel.trim_start_matches('/'));
@@ -318,7 +319,7 @@ impl Containers {
     /// become `.wh.<name>` entries and opaque directories get `.wh..wh..opq`.
     pub fn changes_tar(&self, id: &str, out: &mut dyn Write) -> Result<(), ContainerError> {
         let cfg = self.store.load_config(id)?;
-        let upper = Rootfs::new(self.store.dir(id)).upper();
+        let upper = Rootfs::new(self.store.rootfs_dir(&cfg)).upper();
         let mut b = tar::Builder::new(out);
         b.follow_symlinks(false);
         b.mode(tar::HeaderMode::Complete);

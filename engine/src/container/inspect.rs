@@ -123,9 +123,9 @@ pub fn inspect_json(store: &ContainerStore, c: &ContainerConfig, st: &ContainerS
             "Name": "overlay2",
             "Data": {
                 "LowerDir": c.layer_dirs.iter().rev().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
-                "UpperDir": store.dir(&c.id).join("upper"),
-                "WorkDir": store.dir(&c.id).join("work"),
-                "MergedDir": store.dir(&c.id).join("merged"),
+                "UpperDir": store.rootfs_dir(c).join("upper"),
+                "WorkDir": store.rootfs_dir(c).join("work"),
+                "MergedDir": store.rootfs_dir(c).join("merged"),
             }
         },
         "Mounts": mounts,

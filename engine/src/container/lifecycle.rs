@@ -244,7 +244,7 @@ impl Containers {
         if !needs_rootfs {
             return Ok(cfg);
         }
-        let rootfs = Rootfs::new(self.store.dir(&cfg.id));
+        let rootfs = Rootfs::new(self.store.rootfs_dir(&cfg));
         rootfs.prepare(&cfg.layer_dirs)?;
         rootfs.mount(cfg.layer_dirs.len(), false)?;
         let res = (|| {
@@ -478,9 +478,8 @@ impl Containers {
                     dir.display()
                 )));
             }
-            if Rootfs::new(&dir).is_mounted() {
-                Rootfs::new(&dir).unmount()?;
-            }
+            Rootfs::new(&dir).unmount()?;
+            Rootfs::new(dir.join("fs")).unmount()?;
             match fs::remove_dir_all(&dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -40,6 +40,16 @@ impl ContainerStore {
     pub fn run_dir(&self, id: &str) -> PathBuf {
         self.run_root.join("containers").join(id)
     }
+    /// Where the overlay (upper, work, merged) lives: with the container, or for `--rm`
+    /// containers in the run root (a tmpfs on most hosts: nothing of theirs needs to survive
+    /// a reboot, and it spares the disk the metadata work of every short run).
+    pub fn rootfs_dir(&self, cfg: &ContainerConfig) -> PathBuf {
+        if cfg.host.auto_remove {
+            self.run_dir(&cfg.id).join("fs")
+        } else {
+            self.dir(&cfg.id)
+        }
+    }
     pub fn log_path(&self, id: &str) -> PathBuf {
         self.dir(id).join(format!("{id}-json.log"))
     }
@@ -73,7 +83,12 @@ impl ContainerStore {
         read_json(&self.dir(id).join("config.json"))
     }
     pub fn save_config(&self, cfg: &ContainerConfig) -> Result<(), ContainerError> {
-        write_json_atomic(&self.dir(&cfg.id).join("config.json"), cfg)
+        let path = self.dir(&cfg.id).join("config.json");
+        if cfg.host.auto_remove {
+            // Removed when it stops anyway: a crash may lose it, not corrupt it (rename).
+            return write_json_fast(&path, cfg);
+        }
+        write_json_atomic(&path, cfg)
     }
     /// The state, or the default (created) state when none was written yet.
     pub fn load_state(&self, id: &str) -> Result<ContainerState, ContainerError> {
