@@ -292,3 +292,20 @@ pub fn after_stop(nets: &Networks, cfg: &ContainerConfig) {
         teardown(nets, &cfg.id);
     }
 }
+
+/// The monitor's exit hook: a container whose process ended for good (not restarting) gives
+/// back its ports, addresses and DNS names, as docker does; its plan stays, so a later start
+/// attaches again.
+pub fn on_container_exit(root: &Path, run_root: &Path, id: &str) {
+    let store = ContainerStore::new(root, run_root);
+    let Ok(cfg) = store.load_config(id) else {
+        return;
+    };
+    if !from_labels(&cfg.labels).is_some_and(|p| !p.networks.is_empty()) {
+        return;
+    }
+    match Networks::open(root, run_root) {
+        Ok(nets) => teardown(&nets, id),
+        Err(e) => tracing::warn!("container {id}: releasing its networks: {e}"),
+    }
+}

@@ -122,6 +122,17 @@ pub fn spawn(
     }
 }
 
+/// Called by the monitor once the container's process exited for good (no restart coming),
+/// before its network namespace goes. The binary registers the network teardown here (ports
+/// unpublished, endpoints and DNS names released), since the engine does not depend on the
+/// network crate. Arguments: root, run root, container id.
+pub type ExitHook = fn(&Path, &Path, &str);
+static EXIT_HOOK: std::sync::OnceLock<ExitHook> = std::sync::OnceLock::new();
+
+pub fn set_exit_hook(hook: ExitHook) {
+    let _ = EXIT_HOOK.set(hook);
+}
+
 /// Body of the hidden subcommand. Returns the process exit code.
 pub fn main(root: &Path, run_root: &Path, id: &str, attached: bool) -> i32 {
     // Second fork: the caller's child exits now; we continue re-parented, in our own session.
@@ -269,6 +280,9 @@ impl Monitor {
         };
         st.status = Status::Exited;
         st.pid = 0;
+        if let Some(hook) = EXIT_HOOK.get() {
+            hook(&self.store.root, &self.store.run_root, &self.id);
+        }
         let _ = prepare::teardown(&self.store, &self.id);
         if cfg.host.auto_remove {
             let containers = crate::container::Containers::new(
