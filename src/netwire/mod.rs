@@ -301,7 +301,7 @@ pub fn on_container_exit(root: &Path, run_root: &Path, id: &str) {
     let Ok(cfg) = store.load_config(id) else {
         return;
     };
-    if !from_labels(&cfg.labels).is_some_and(|p| !p.networks.is_empty()) {
+    if from_labels(&cfg.labels).is_none_or(|p| p.networks.is_empty()) {
         return;
     }
     match Networks::open(root, run_root) {
