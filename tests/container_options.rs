@@ -198,3 +198,27 @@ fn boot_restarts_always_and_unless_stopped() {
     let out = env.ok(&["container", "exec", "always", "echo", "alive"]);
     assert_eq!(out, "alive\n");
 }
+
+#[test]
+fn prune_removes_stopped_and_crash_leftovers_only() {
+    let env = Env::new();
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "keep",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    env.ok(&["container", "run", "--name", "done", IMAGE, "true"]);
+    // What a crash between mkdir and the first write of the config leaves.
+    let orphan = env.root.join("containers").join("ab".repeat(32));
+    std::fs::create_dir_all(orphan.join("upper")).unwrap();
+    let out = env.ok(&["container", "prune", "-f"]);
+    assert!(out.contains(&"ab".repeat(32)), "{out}");
+    assert!(!orphan.exists());
+    let all = env.ok(&["container", "ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(all.trim(), "keep");
+}

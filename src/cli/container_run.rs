@@ -12,13 +12,13 @@ use rcompose_engine::container::model::{HealthConfig, MountSpec, RestartPolicy, 
 use rcompose_engine::container::{Containers, CreateOptions, HostConfig, ImageInfo};
 
 use super::GlobalOpts;
-use crate::netwire;
 use super::container::{
     ExecArgs, KillArgs, NamesArgs, PruneArgs, RenameArgs, RmArgs, RunArgs, StartArgs, StopArgs,
     engine,
 };
 use super::container_attach::{AttachMode, attach_stream, proxy_pty};
 use super::container_fmt::parse_size;
+use crate::netwire;
 
 /// `run` (start = true) and `create`.
 pub fn run(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
@@ -570,6 +570,9 @@ pub fn rename(g: &GlobalOpts, a: RenameArgs) -> Result<ExitCode> {
 pub fn prune(g: &GlobalOpts, _a: PruneArgs) -> Result<ExitCode> {
     let eng = engine(g)?;
     println!("Deleted Containers:");
+    for id in eng.remove_orphans()? {
+        println!("{id}");
+    }
     for c in eng.store.list()? {
         let st = eng.observe(&c.id)?;
         if matches!(st.status, Status::Exited | Status::Created | Status::Dead) {

@@ -554,6 +554,28 @@ impl Containers {
         self.store.save_config(&cfg)
     }
 
+    /// Removes container directories left without a readable config by a crash between
+    /// `mkdir` and the first write; returns their ids.
+    pub fn remove_orphans(&self) -> Result<Vec<String>, ContainerError> {
+        let _lock = self.store.lock_all()?;
+        let mut out = vec![];
+        let Ok(rd) = fs::read_dir(self.store.containers_dir()) else {
+            return Ok(out);
+        };
+        for ent in rd.flatten() {
+            let Some(id) = ent.file_name().to_str().map(String::from) else {
+                continue;
+            };
+            let hex = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+            if hex && self.store.load_config(&id).is_err() && ent.path().is_dir() {
+                let _ = prepare::teardown(&self.store, &id);
+                self.remove_dirs(&id)?;
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
     /// Names of containers using the volume `name`.
     pub fn volume_users(&self, name: &str) -> Result<Vec<String>, ContainerError> {
         Ok(self
