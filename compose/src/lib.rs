@@ -5,11 +5,11 @@
 //! per-service config hash. Reconcile/plan/execute arrive with the orchestration work.
 //! This crate never prints and never exits: it returns typed errors and warnings.
 
+pub mod execute;
 pub mod graph;
 pub mod hash;
 pub mod labels;
 pub mod load;
-pub mod execute;
 pub mod model;
 pub mod observe;
 pub mod plan;
