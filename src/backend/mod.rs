@@ -132,33 +132,39 @@ impl EngineBackend {
             return Ok(());
         }
         let t0 = std::time::Instant::now();
-        let plan = netplan::from_labels(&cfg.labels);
-        let attached = match &plan {
-            Some(p) if !p.networks.is_empty() => {
-                self.detach(id);
-                Some(
-                    netplan::attach(self.nets()?, &self.containers.store, &cfg, p)
-                        .map_err(chain)?,
-                )
-            }
+        let plan = netplan::from_labels(&cfg.labels).filter(|p| !p.networks.is_empty());
+        let nets = match &plan {
+            Some(_) => Some(self.nets()?),
+            None => None,
+        };
+        let live = match (&plan, nets) {
+            (Some(p), Some(n)) => netplan::live_ips(n, &self.containers.store, id, p),
             _ => None,
         };
-        let t1 = t0.elapsed();
-        if let Err(e) = self.containers.start(id, attach) {
-            self.detach(id);
-            return Err(err(e));
+        match (&plan, nets, live) {
+            // Attached at create time: write /etc files before the process starts (the engine
+            // keeps them), start, and write again in case the engine regenerated them.
+            (Some(p), Some(n), Some(ips)) => {
+                let store = &self.containers.store;
+                crate::netwire::write_etc_files_for(n, store, &cfg, p, &ips).map_err(chain)?;
+                tracing::debug!(
+                    "start {}: pre-attached, etc files {:?}",
+                    cfg.name,
+                    t0.elapsed()
+                );
+                if let Err(e) = self.containers.start(id, attach) {
+                    self.detach(id);
+                    return Err(err(e));
+                }
+                tracing::debug!("start {}: engine started {:?}", cfg.name, t0.elapsed());
+                crate::netwire::write_etc_files_for(n, store, &cfg, p, &ips).map_err(chain)?;
+            }
+            (Some(_), Some(n), None) => {
+                crate::netwire::start(&self.containers, n, id, attach).map_err(chain)?;
+            }
+            _ => self.containers.start(id, attach).map_err(err)?,
         }
-        if let (Some(p), Some(att)) = (&plan, &attached) {
-            netplan::write_etc_files(self.nets()?, &self.containers.store, &cfg, p, att)
-                .map_err(chain)?;
-        }
-        tracing::debug!(
-            "start {}: networks {:?}, engine start {:?}, total {:?}",
-            cfg.name,
-            t1,
-            t0.elapsed() - t1,
-            t0.elapsed()
-        );
+        tracing::debug!("start {}: {:?}", cfg.name, t0.elapsed());
         Ok(())
     }
 
@@ -266,6 +272,17 @@ impl Backend for EngineBackend {
             serde_json::to_string(&plan).map_err(err)?,
         );
         let cfg = self.containers.create(&img, opts).map_err(err)?;
+        // Networks are plumbed at create time (compose creates every container before
+        // starting any), so starts along a depends_on chain only start processes.
+        if !plan.networks.is_empty() {
+            let attached = self.nets().and_then(|n| {
+                netplan::attach(n, &self.containers.store, &cfg, &plan).map_err(chain)
+            });
+            if let Err(e) = attached {
+                let _ = self.containers.remove(&cfg.id, true, true);
+                return Err(e);
+            }
+        }
         Ok(cfg.id)
     }
 

@@ -2,39 +2,16 @@
 //! published ports, DNS settings, extra hosts), kept in a label on the container so that every
 //! later start attaches the same way; and the calls into the networking crate that apply it.
 
-use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
+//! The plan type and its application live in `crate::netwire`, shared with plain containers.
+
+use std::net::Ipv4Addr;
 
 use anyhow::{Context, Result, bail};
 use rcompose_compose::model::{Network, Project, Service};
 use rcompose_compose::reconcile::{network_name, object_labels};
-use rcompose_engine::container::{ContainerConfig, ContainerStore};
-use rcompose_net::{AttachRequest, Attachment, CreateRequest, HostsRequest, Networks};
-use serde::{Deserialize, Serialize};
+use rcompose_net::CreateRequest;
 
-/// Label holding the container's [`NetPlan`] as JSON.
-pub const LABEL: &str = "io.rcompose.network-plan";
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct NetPlan {
-    pub networks: Vec<Endpoint>,
-    /// docker `-p` syntax, one entry per port.
-    pub ports: Vec<String>,
-    pub dns: Vec<String>,
-    pub dns_search: Vec<String>,
-    /// `(name, ip)`.
-    pub extra_hosts: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Endpoint {
-    pub network: String,
-    pub aliases: Vec<String>,
-    pub ipv4: Option<String>,
-}
+pub use crate::netwire::{Endpoint, LABEL, NetPlan, attach, from_labels};
 
 /// The plan for a new container of `svc`.
 pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPlan> {
@@ -121,10 +98,6 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
     Ok(out)
 }
 
-pub fn from_labels(labels: &BTreeMap<String, String>) -> Option<NetPlan> {
-    labels.get(LABEL).and_then(|s| serde_json::from_str(s).ok())
-}
-
 /// `network create` parameters for a compose network.
 pub fn create_request(
     project: &Project,
@@ -166,104 +139,28 @@ pub fn create_request(
     Ok(req)
 }
 
-/// Creates the container's network namespace and attaches it to every network of the plan,
-/// then publishes the ports on the first one. Undoes the attachments on failure.
-pub fn attach(
-    nets: &Networks,
-    store: &ContainerStore,
-    cfg: &ContainerConfig,
+/// The container's addresses (in plan order) when it is still attached to every network of
+/// the plan through its current namespace — attached at create time and not started yet — so
+/// that the start need not attach again.
+pub fn live_ips(
+    nets: &rcompose_net::Networks,
+    store: &rcompose_engine::container::ContainerStore,
+    id: &str,
     plan: &NetPlan,
-) -> Result<Vec<Attachment>> {
-    let ns = store.netns_path(&cfg.id);
-    rcompose_engine::container::netns::ensure(&ns)
-        .with_context(|| format!("container {}: network namespace", cfg.name))?;
-    let res = (|| {
-        let mut out = vec![];
-        for ep in &plan.networks {
-            let ip = ep
-                .ipv4
-                .as_ref()
-                .map(|s| {
-                    s.parse::<Ipv4Addr>()
-                        .with_context(|| format!("ipv4_address {s:?}"))
-                })
-                .transpose()?;
-            let att = nets
-                .attach(
-                    &ep.network,
-                    AttachRequest {
-                        container_id: cfg.id.clone(),
-                        container_name: cfg.name.clone(),
-                        netns_path: ns.clone(),
-                        aliases: ep.aliases.clone(),
-                        ip,
-                        mac: None,
-                    },
-                )
-                .with_context(|| {
-                    format!(
-                        "container {}: attaching to network {}",
-                        cfg.name, ep.network
-                    )
-                })?;
-            out.push(att);
-        }
-        if !plan.ports.is_empty()
-            && let Some(first) = plan.networks.first()
-        {
-            let mut specs = vec![];
-            for p in &plan.ports {
-                specs.extend(
-                    rcompose_net::ports::parse(p)
-                        .map_err(|e| anyhow::anyhow!("container {}: port {p}: {e}", cfg.name))?,
-                );
-            }
-            nets.publish_ports(&first.network, &cfg.id, &specs)
-                .with_context(|| format!("container {}: publishing ports", cfg.name))?;
-        }
-        Ok(out)
-    })();
-    if res.is_err() {
-        let _ = nets.unpublish(&cfg.id);
-        let _ = nets.detach_all(&cfg.id);
+) -> Option<Vec<Ipv4Addr>> {
+    use std::os::unix::fs::MetadataExt;
+    let ns = store.netns_path(id);
+    if !rcompose_engine::rootfs::is_mountpoint(&ns) {
+        return None;
     }
-    res
-}
-
-/// Rewrites the started container's /etc/resolv.conf and /etc/hosts in place (they are bind
-/// mounts of these files, so the container sees the new content).
-pub fn write_etc_files(
-    nets: &Networks,
-    store: &ContainerStore,
-    cfg: &ContainerConfig,
-    plan: &NetPlan,
-    attached: &[Attachment],
-) -> Result<()> {
-    let run_dir = store.run_dir(&cfg.id);
-    let names: Vec<String> = plan.networks.iter().map(|e| e.network.clone()).collect();
-    let dns: Vec<IpAddr> = plan.dns.iter().filter_map(|d| d.parse().ok()).collect();
-    let resolv = nets.resolv_conf_for(&names, &dns, &plan.dns_search, &[])?;
-    rewrite_in_place(&run_dir.join("resolv.conf"), resolv.as_bytes())?;
-    let hosts = nets.hosts_file_for(&HostsRequest {
-        hostname: cfg.hostname.clone(),
-        ips: attached.iter().map(|a| a.ip).collect(),
-        extra_hosts: plan
-            .extra_hosts
-            .iter()
-            .filter_map(|(n, ip)| ip.parse().ok().map(|ip| (n.clone(), ip)))
-            .collect(),
-        links: vec![],
-    });
-    rewrite_in_place(&run_dir.join("hosts"), hosts.as_bytes())?;
-    Ok(())
-}
-
-fn rewrite_in_place(path: &Path, data: &[u8]) -> Result<()> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    f.write_all(data)
-        .with_context(|| format!("writing {}", path.display()))
+    let ino = std::fs::metadata(&ns).ok()?.ino();
+    let all = nets.list().ok()?;
+    plan.networks
+        .iter()
+        .map(|ep| {
+            let net = all.iter().find(|n| n.name == ep.network)?;
+            let e = net.endpoints.get(id)?;
+            (e.netns_ino == ino && e.netns_ino != 0).then_some(e.ip)
+        })
+        .collect()
 }
