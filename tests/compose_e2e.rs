@@ -566,3 +566,30 @@ networks:
     let ps = p.ps_json();
     assert_eq!(ps[0]["Health"], "healthy", "{ps:?}");
 }
+
+#[test]
+fn recreate_keeps_anonymous_volumes() {
+    let p = Project::new("anon");
+    let yaml = r#"
+services:
+  app:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo $$V >> /cache/runs; sleep 1000 & wait"]
+    environment: {V: one}
+    volumes: [/cache]
+    network_mode: none
+"#;
+    p.write(yaml);
+    p.ok(&["up", "-d"]);
+    p.write(&yaml.replace("V: one", "V: two"));
+    p.ok(&["up", "-d", "-t", "1"]);
+    assert_eq!(p.exec_ok("app", "cat /cache/runs"), "one\ntwo\n");
+    p.ok(&["down", "-v", "-t", "1"]);
+    let vols: Vec<_> = std::fs::read_dir(p.root.join("volumes"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        vols.is_empty(),
+        "anonymous volume left after down -v: {vols:?}"
+    );
+}

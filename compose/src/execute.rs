@@ -50,6 +50,23 @@ pub trait Backend: Sync {
         name: &str,
         number: u32,
     ) -> Result<String, BackendError>;
+    /// Anonymous volumes of a container as (mount target, volume name): a recreated
+    /// container gets them back, so recreating never loses their data (compose does the same
+    /// unless `-V`).
+    fn anonymous_volumes(&self, _id: &str) -> Vec<(String, String)> {
+        vec![]
+    }
+    /// [`Backend::create_container`] that mounts the given anonymous volumes again.
+    fn create_container_inheriting(
+        &self,
+        project: &Project,
+        service: &Service,
+        name: &str,
+        number: u32,
+        _inherit: &[(String, String)],
+    ) -> Result<String, BackendError> {
+        self.create_container(project, service, name, number)
+    }
     fn start_container(&self, id: &str) -> Result<(), BackendError>;
     fn stop_container(&self, id: &str, timeout: Option<u32>) -> Result<(), BackendError>;
     /// Removes a stopped (or, when needed, killed) container; `volumes` removes its anonymous
@@ -370,13 +387,26 @@ fn run_op(
         ContainerAction::Recreate { start } => {
             let old = op.id.as_deref().unwrap_or_default();
             ev("Recreate");
+            let inherit = backend.anonymous_volumes(old);
             backend
                 .stop_container(old, opts.stop_timeout)
                 .map_err(container_err(&op.name))?;
             backend
                 .remove_container(old, false)
                 .map_err(container_err(&op.name))?;
-            let id = create(*start)?;
+            ev("Creating");
+            let id = backend
+                .create_container_inheriting(project, svc, &op.name, op.number, &inherit)
+                .map_err(container_err(&op.name))?;
+            lock(created).containers.push((op.name.clone(), id.clone()));
+            ev("Created");
+            if *start {
+                ev("Starting");
+                backend
+                    .start_container(&id)
+                    .map_err(container_err(&op.name))?;
+                ev("Started");
+            }
             ev("Recreated");
             Ok(Some(id))
         }

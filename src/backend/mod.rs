@@ -251,12 +251,38 @@ impl Backend for EngineBackend {
         image::image_id(&self.root, reference).map_err(chain)
     }
 
+    fn anonymous_volumes(&self, id: &str) -> Vec<(String, String)> {
+        self.containers
+            .store
+            .load_config(id)
+            .map(|c| {
+                c.host
+                    .mounts
+                    .iter()
+                    .filter(|m| m.anonymous && m.kind == "volume" && !m.source.is_empty())
+                    .map(|m| (m.target.clone(), m.source.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn create_container(
         &self,
         project: &Project,
         service: &Service,
         name: &str,
         number: u32,
+    ) -> Result<String, BackendError> {
+        self.create_container_inheriting(project, service, name, number, &[])
+    }
+
+    fn create_container_inheriting(
+        &self,
+        project: &Project,
+        service: &Service,
+        name: &str,
+        number: u32,
+        inherit: &[(String, String)],
     ) -> Result<String, BackendError> {
         let img = image::image_info(
             &self.root,
@@ -266,6 +292,20 @@ impl Backend for EngineBackend {
         .map_err(chain)?;
         let mut opts =
             translate::create_options(project, service, name, number, &self.root).map_err(chain)?;
+        for (target, volume) in inherit {
+            let spec = rcompose_engine::container::MountSpec {
+                kind: "volume".into(),
+                source: volume.clone(),
+                target: target.clone(),
+                read_only: false,
+                anonymous: true,
+            };
+            match opts.host.mounts.iter_mut().find(|m| &m.target == target) {
+                Some(m) if m.anonymous => *m = spec,
+                Some(_) => {}
+                None => opts.host.mounts.push(spec),
+            }
+        }
         let plan = netplan::plan(project, service, name).map_err(chain)?;
         opts.labels.insert(
             netplan::LABEL.into(),
