@@ -593,3 +593,34 @@ services:
         "anonymous volume left after down -v: {vols:?}"
     );
 }
+
+#[test]
+fn restart_of_a_dependency_restarts_dependents_with_restart_true() {
+    let p = Project::new("rst");
+    p.write(
+        r#"
+services:
+  db:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+    network_mode: none
+  api:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo api start; sleep 1000 & wait"]
+    network_mode: none
+    depends_on:
+      db: {condition: service_started, restart: true}
+  other:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo other start; sleep 1000 & wait"]
+    network_mode: none
+    depends_on: [db]
+"#,
+    );
+    p.ok(&["up", "-d"]);
+    p.ok(&["restart", "-t", "1", "db"]);
+    p.wait_until(10, "api restarted", || {
+        p.ok(&["logs", "api"]).matches("api start").count() == 2
+    });
+    assert_eq!(p.ok(&["logs", "other"]).matches("other start").count(), 1);
+}

@@ -158,8 +158,30 @@ pub fn stop(g: &GlobalOpts, a: StopArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `services` plus, transitively, the services that declare `depends_on: {svc: {restart:
+/// true}}` on one of them: compose restarts those too.
+fn with_restart_dependents(g: &GlobalOpts, services: &[String]) -> Result<Vec<String>> {
+    let t = target(g)?;
+    let (Some(p), false) = (&t.project, services.is_empty()) else {
+        return Ok(services.to_vec());
+    };
+    let mut out = services.to_vec();
+    let mut i = 0;
+    while i < out.len() {
+        let cur = out[i].clone();
+        for (name, svc) in &p.services {
+            if svc.depends_on.get(&cur).is_some_and(|d| d.restart) && !out.contains(name) {
+                out.push(name.clone());
+            }
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
 pub fn restart(g: &GlobalOpts, a: StopArgs) -> Result<ExitCode> {
-    let (_, b, list, graph) = select(g, &a.services, true)?;
+    let services = with_restart_dependents(g, &a.services)?;
+    let (_, b, list, graph) = select(g, &services, true)?;
     let progress = Progress::new(false);
     each(&list, &progress, "Stopped", |c| {
         Ok(b.stop_container(&c.id, a.timeout)?)
