@@ -1,0 +1,420 @@
+//! End-to-end tests of the networking flags of `container run/create` and the container-side
+//! network commands (`port`, `network connect/disconnect`), on the busybox test image. Each
+//! test has its own state roots, names and 10.242.x.0/24 subnets; a Drop guard removes its
+//! containers and networks even when it fails. All traffic stays on loopback and inside the
+//! containers' namespaces; the embedded DNS never forwards (RCOMPOSE_DNS_UPSTREAM=none).
+
+#[path = "common/busybox.rs"]
+mod busybox;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rcompose_net::Networks;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rcompose");
+const IMAGE: &str = "busybox:nettest";
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}x{}",
+        std::process::id() % 100000,
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Serves "hello" over HTTP on `addr` (e.g. `80` or `127.0.0.1:80`).
+fn httpd(addr: &str) -> String {
+    format!("mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p {addr} -h /www")
+}
+
+/// Shell that fetches `url` (retrying while the server starts) and prints the body.
+fn fetch(url: &str) -> String {
+    format!("for i in $(seq 50); do timeout 5 wget -qO- {url} && exit 0; sleep 0.2; done; exit 1")
+}
+
+/// Shell that fetches `url` once (for names that must not resolve or hosts that must not answer).
+fn fetch_once(url: &str) -> String {
+    format!("timeout 5 wget -qO- {url}")
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    containers: Vec<String>,
+    networks: Vec<String>,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = Env {
+            dir,
+            containers: vec![],
+            networks: vec![],
+        };
+        busybox::busybox_image(BIN.as_ref(), &env.root(), IMAGE);
+        env
+    }
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+    fn run_root(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+    fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--root")
+            .arg(self.root())
+            .arg("--run-root")
+            .arg(self.run_root())
+            .args(args)
+            .env("RCOMPOSE_DNS_UPSTREAM", "none")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run rcompose")
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "rcompose {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    fn network(&mut self, subnet: &str) -> String {
+        let name = unique("cn");
+        self.networks.push(name.clone());
+        self.ok(&["network", "create", "--subnet", subnet, &name]);
+        name
+    }
+    /// `run -d --name <unique> <flags> IMAGE sh -c <script>`; returns the name.
+    fn daemon(&mut self, flags: &[&str], script: &str) -> String {
+        let name = unique("cc");
+        self.containers.push(name.clone());
+        let mut args = vec!["container", "run", "-d", "--name", &name];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
+        self.ok(&args);
+        name
+    }
+    /// `run --rm <flags> IMAGE sh -c <script>` in the foreground.
+    fn client(&self, flags: &[&str], script: &str) -> Output {
+        let mut args = vec!["container", "run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
+        self.cli(&args)
+    }
+    fn nets(&self) -> Networks {
+        Networks::open(&self.root(), &self.run_root()).expect("open networks")
+    }
+    /// Host-side names this root's networks use now: bridges and veth ends.
+    fn host_links(&self) -> Vec<String> {
+        let mut out = vec![];
+        for n in self.nets().list().unwrap_or_default() {
+            out.push(n.bridge.clone());
+            out.extend(n.endpoints.values().map(|e| e.host_ifname.clone()));
+        }
+        out
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = self.cli(&["container", "rm", "-f", c]);
+        }
+        for n in &self.networks {
+            let _ = self.cli(&["network", "rm", n]);
+        }
+        let _ = Command::new("nft")
+            .args([
+                "delete",
+                "table",
+                "inet",
+                &rcompose_net::api::table_name(&self.root()),
+            ])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn ip_links() -> String {
+    let out = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn has_link(links: &str, name: &str) -> bool {
+    links.lines().any(|l| {
+        l.split(':')
+            .nth(1)
+            .map(|n| n.trim().split('@').next() == Some(name))
+            .unwrap_or(false)
+    })
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get_host(port: u16) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n");
+            let mut body = String::new();
+            if s.read_to_string(&mut body).is_ok() && body.contains("hello") {
+                return Some(body);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+#[test]
+fn names_and_aliases_resolve_per_network_and_connect_is_live() {
+    let mut env = Env::new();
+    let a = env.network("10.242.11.0/24");
+    let b = env.network("10.242.12.0/24");
+    let web = env.daemon(&["--network", &a, "--network-alias", "www"], &httpd("80"));
+    let by_name = env.client(&["--network", &a], &fetch(&format!("http://{web}/")));
+    assert_eq!(stdout(&by_name).trim(), "hello", "{by_name:?}");
+    let by_alias = env.client(&["--network", &a], &fetch("http://www/"));
+    assert_eq!(stdout(&by_alias).trim(), "hello", "{by_alias:?}");
+
+    // Another network neither resolves the name nor reaches the address.
+    let other = env.client(&["--network", &b], &fetch_once(&format!("http://{web}/")));
+    assert!(
+        !other.status.success(),
+        "{web} resolved from {b}: {other:?}"
+    );
+    let ip = env
+        .nets()
+        .get(&a)
+        .unwrap()
+        .endpoints
+        .values()
+        .next()
+        .unwrap()
+        .ip;
+    let direct = env.client(&["--network", &b], &fetch_once(&format!("http://{ip}/")));
+    assert!(
+        !direct.status.success(),
+        "{ip} reached from {b}: {direct:?}"
+    );
+
+    // Connect the running server to b with an alias: reachable there now, by name and alias.
+    env.ok(&["network", "connect", "--alias", "zz", &b, &web]);
+    let after = env.client(&["--network", &b], &fetch("http://zz/"));
+    assert_eq!(stdout(&after).trim(), "hello", "{after:?}");
+    let nets = env.ok(&[
+        "container",
+        "inspect",
+        &web,
+        "--format",
+        "{{json .NetworkSettings.Networks}}",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&nets).unwrap();
+    assert_eq!(v[&a]["Aliases"], serde_json::json!(["www"]), "{v}");
+    assert_eq!(v[&b]["Aliases"], serde_json::json!(["zz"]), "{v}");
+    assert!(
+        v[&b]["IPAddress"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.242.12."),
+        "{v}"
+    );
+    assert_eq!(v[&b]["Gateway"], "10.242.12.1", "{v}");
+
+    env.ok(&["network", "disconnect", &b, &web]);
+    let gone = env.client(&["--network", &b], &fetch_once("http://zz/"));
+    assert!(
+        !gone.status.success(),
+        "zz still resolves after disconnect: {gone:?}"
+    );
+
+    // Nothing left behind once the containers and networks are gone.
+    let ours = env.host_links();
+    assert!(ours.len() >= 3, "expected bridges and a veth: {ours:?}");
+    env.ok(&["container", "rm", "-f", &web]);
+    env.ok(&["network", "rm", &a, &b]);
+    let links = ip_links();
+    for l in &ours {
+        assert!(!has_link(&links, l), "{l} left behind:\n{links}");
+    }
+    let table = rcompose_net::api::table_name(&env.root());
+    let nft = Command::new("nft")
+        .args(["list", "table", "inet", &table])
+        .output()
+        .unwrap();
+    assert!(
+        !nft.status.success(),
+        "nft table {table} left behind: {}",
+        stdout(&nft)
+    );
+}
+
+#[test]
+fn published_port_serves_the_host_and_a_conflict_creates_nothing() {
+    let mut env = Env::new();
+    let net = env.network("10.242.13.0/24");
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let web = env.daemon(&["--network", &net, "-p", &publish], &httpd("80"));
+    let body = http_get_host(port);
+    assert!(body.is_some(), "nothing served on 127.0.0.1:{port}");
+
+    let ports = env.ok(&["container", "port", &web]);
+    assert_eq!(ports.trim(), format!("80/tcp -> 127.0.0.1:{port}"));
+    let one = env.ok(&["container", "port", &web, "80/tcp"]);
+    assert_eq!(one.trim(), format!("127.0.0.1:{port}"));
+    let ps = env.ok(&["container", "ps"]);
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    let inspect = env.ok(&[
+        "container",
+        "inspect",
+        &web,
+        "--format",
+        "{{json .NetworkSettings.Ports}}",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(v["80/tcp"][0]["HostPort"], port.to_string(), "{v}");
+    assert_eq!(v["80/tcp"][0]["HostIp"], "127.0.0.1", "{v}");
+
+    // Same host port again: refused before anything is created.
+    let second = unique("cc");
+    env.containers.push(second.clone());
+    let out = env.cli(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &second,
+        "--network",
+        &net,
+        "-p",
+        &publish,
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    assert!(!out.status.success(), "second publisher started: {out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&port.to_string()) && err.contains(&web),
+        "{err}"
+    );
+    let all = env.ok(&["container", "ps", "-a"]);
+    assert!(!all.contains(&second), "{second} was created: {all}");
+
+    // Stopping the publisher frees the port.
+    env.ok(&["container", "stop", "-t", "1", &web]);
+    let none = env.ok(&["container", "port", &web]);
+    assert_eq!(none.trim(), "");
+    let nft = Command::new("nft")
+        .args([
+            "list",
+            "table",
+            "inet",
+            &rcompose_net::api::table_name(&env.root()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !stdout(&nft).contains(&port.to_string()),
+        "{}",
+        stdout(&nft)
+    );
+}
+
+#[test]
+fn container_mode_shares_localhost_and_needs_a_running_container() {
+    let mut env = Env::new();
+    let net = env.network("10.242.14.0/24");
+    let web = env.daemon(&["--network", &net], &httpd("127.0.0.1:80"));
+    let mode = format!("container:{web}");
+    let out = env.client(&["--network", &mode], &fetch("http://127.0.0.1/"));
+    assert_eq!(stdout(&out).trim(), "hello", "{out:?}");
+
+    let stopped = unique("cc");
+    env.containers.push(stopped.clone());
+    env.ok(&["container", "create", "--name", &stopped, IMAGE, "true"]);
+    let mode = format!("container:{stopped}");
+    let out = env.client(&["--network", &mode], "true");
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("non running") && err.contains(&stopped),
+        "{err}"
+    );
+}
+
+#[test]
+fn link_on_the_default_bridge_and_no_names_there() {
+    let mut env = Env::new();
+    let web = env.daemon(&[], &httpd("80"));
+    let link = format!("{web}:db");
+    let out = env.client(&["--link", &link], &fetch("http://db/"));
+    assert_eq!(stdout(&out).trim(), "hello", "{out:?}");
+    // The default bridge has no DNS: without --link the name does not resolve.
+    let out = env.client(&[], &fetch_once(&format!("http://{web}/")));
+    assert!(!out.status.success(), "{out:?}");
+    let hosts = env.client(
+        &[
+            "--link",
+            &link,
+            "--add-host",
+            "extra:10.9.9.9",
+            "--dns",
+            "10.8.8.8",
+        ],
+        "cat /etc/hosts /etc/resolv.conf",
+    );
+    let text = stdout(&hosts);
+    assert!(
+        text.contains("db") && text.contains("10.9.9.9\textra"),
+        "{text}"
+    );
+    assert!(text.contains("nameserver 10.8.8.8"), "{text}");
+}
+
+#[test]
+fn bad_network_flags_are_refused_naming_the_problem() {
+    let env = Env::new();
+    let out = env.cli(&["container", "create", "--network", "nosuchnet", IMAGE]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nosuchnet"));
+    let out = env.cli(&[
+        "container",
+        "create",
+        "--network",
+        "host",
+        "--ip",
+        "10.0.0.2",
+        IMAGE,
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ip"));
+    let out = env.cli(&["container", "create", "-p", "notaport", IMAGE]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("notaport"));
+    let all = env.ok(&["container", "ps", "-a", "-q"]);
+    assert_eq!(all.trim(), "", "a refused create left a container");
+}
