@@ -624,3 +624,34 @@ services:
     });
     assert_eq!(p.ok(&["logs", "other"]).matches("other start").count(), 1);
 }
+
+#[test]
+fn network_mode_service_and_volumes_from_share_with_another_service() {
+    let p = Project::new("nms");
+    p.write(
+        r#"
+services:
+  side:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+    network_mode: service:main
+    volumes_from: [main]
+  main:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo shared > /data/f; httpd -f -p 8080 -h /data & wait"]
+    volumes: [/data]
+networks:
+  default:
+    ipam:
+      config: [{subnet: "{SUBNET}"}]
+"#,
+    );
+    let o = p.run(&["up", "-d"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Same network namespace: main's httpd is on side's loopback; same volume.
+    assert_eq!(
+        p.exec_ok("side", "timeout 5 wget -qO- http://127.0.0.1:8080/f"),
+        "shared\n"
+    );
+    assert_eq!(p.exec_ok("side", "cat /data/f"), "shared\n");
+}

@@ -197,6 +197,7 @@ fn run(
         .services()
         .flat_map(|s| &s.ops)
         .filter(|o| matches!(o.action, ContainerAction::Create { .. }))
+        .filter(|o| !refers_to_other_containers(&project.services[&o.service]))
         .collect();
     let precreated = Mutex::new(BTreeMap::new());
     parallel(&creates, &sem, |op| {
@@ -313,6 +314,16 @@ fn container_err(name: &str) -> impl FnOnce(BackendError) -> ExecuteError + '_ {
 }
 
 /// Runs one container operation; returns the id of the container that exists afterwards.
+/// Services whose creation needs another container to exist already (they are created at
+/// their level, after what they refer to).
+fn refers_to_other_containers(svc: &Service) -> bool {
+    !svc.volumes_from.is_empty()
+        || svc
+            .network_mode
+            .as_deref()
+            .is_some_and(|m| m.starts_with("service:") || m.starts_with("container:"))
+}
+
 /// What a container operation needs besides the operation itself.
 struct OpContext<'a> {
     backend: &'a dyn Backend,

@@ -67,6 +67,8 @@ pub fn reconcile(
     observed: &ObservedState,
     opts: &ReconcileOptions,
 ) -> Result<Plan, ReconcileError> {
+    let with_implicit = implicit_dependencies(project);
+    let project = &with_implicit;
     let graph = DependencyGraph::new(project)?;
     for name in opts.services.iter().chain(opts.scale.keys()) {
         check_service(project, name)?;
@@ -123,6 +125,46 @@ pub fn reconcile(
         ));
     }
     Ok(plan)
+}
+
+/// The project with the dependencies compose implies: `network_mode: service:x`,
+/// `volumes_from: [x]` and `links: [x]` need x started first.
+pub fn implicit_dependencies(project: &Project) -> Project {
+    let mut p = project.clone();
+    for svc in p.services.values_mut() {
+        let mut implied: Vec<String> = vec![];
+        if let Some(x) = svc
+            .network_mode
+            .as_deref()
+            .and_then(|m| m.strip_prefix("service:"))
+        {
+            implied.push(x.to_string());
+        }
+        for v in &svc.volumes_from {
+            if v.starts_with("container:") {
+                continue;
+            }
+            let rest = v.strip_prefix("service:").unwrap_or(v);
+            let name = match rest.rsplit_once(':') {
+                Some((n, "ro" | "rw")) => n,
+                _ => rest,
+            };
+            implied.push(name.to_string());
+        }
+        for l in &svc.links {
+            implied.push(l.split(':').next().unwrap_or(l).to_string());
+        }
+        for x in implied {
+            if x != svc.name && project.services.contains_key(&x) {
+                svc.depends_on.entry(x).or_insert(crate::model::Dependency {
+                    condition: crate::model::CONDITION_STARTED.into(),
+                    restart: false,
+                    required: true,
+                });
+            }
+        }
+    }
+    p
 }
 
 fn check_service(project: &Project, name: &str) -> Result<(), ReconcileError> {

@@ -447,3 +447,17 @@ fn parallel_levels_group_independent_services() {
         .collect();
     assert_eq!(levels, vec![vec!["a", "b"], vec!["c"]]);
 }
+
+#[test]
+fn network_mode_service_and_volumes_from_imply_dependencies() {
+    let p = project(
+        "services:\n  a:\n    image: busybox\n    network_mode: service:b\n  b:\n    image: busybox\n    volumes_from: [c]\n  c:\n    image: busybox\n",
+    );
+    let plan = reconcile(&p, &ObservedState::default(), &ReconcileOptions::default()).unwrap();
+    let levels: Vec<Vec<&str>> = plan
+        .levels
+        .iter()
+        .map(|l| l.iter().map(|s| s.service.as_str()).collect())
+        .collect();
+    assert_eq!(levels, vec![vec!["c"], vec!["b"], vec!["a"]]);
+}

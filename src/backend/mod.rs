@@ -168,6 +168,27 @@ impl EngineBackend {
         Ok(())
     }
 
+    /// `service:x` → `container:<id of x's first container>`, `container:name` →
+    /// `container:<id>`; other modes unchanged. The joined container must be running.
+    fn resolve_network_mode(&self, project: &Project, mode: &str) -> anyhow::Result<String> {
+        let name = if let Some(svc) = mode.strip_prefix("service:") {
+            let Some(s) = project.services.get(svc) else {
+                anyhow::bail!("network_mode {mode}: no such service {svc:?}");
+            };
+            rcompose_compose::reconcile::container_name(&project.name, s, 1)
+        } else if let Some(c) = mode.strip_prefix("container:") {
+            c.to_string()
+        } else {
+            return Ok(mode.to_string());
+        };
+        let cfg = self
+            .containers
+            .store
+            .resolve(&name)
+            .with_context(|| format!("network_mode {mode}: container {name} not found"))?;
+        Ok(format!("container:{}", cfg.id))
+    }
+
     pub fn detach(&self, id: &str) {
         if let Ok(n) = self.nets() {
             let _ = n.unpublish(id);
@@ -292,6 +313,9 @@ impl Backend for EngineBackend {
         .map_err(chain)?;
         let mut opts =
             translate::create_options(project, service, name, number, &self.root).map_err(chain)?;
+        opts.host.network_mode = self
+            .resolve_network_mode(project, &opts.host.network_mode)
+            .map_err(chain)?;
         for (target, volume) in inherit {
             let spec = rcompose_engine::container::MountSpec {
                 kind: "volume".into(),

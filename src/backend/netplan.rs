@@ -35,10 +35,9 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
     }
     match svc.network_mode.as_deref() {
         Some("none") | Some("host") => return Ok(out),
-        Some(m) if m.starts_with("service:") || m.starts_with("container:") => bail!(
-            "service \"{}\": network_mode {m} is not supported yet (joining another container's network namespace)",
-            svc.name
-        ),
+        // Joins another container's namespace: nothing to attach (the backend resolves the
+        // container at create time).
+        Some(m) if m.starts_with("service:") || m.starts_with("container:") => return Ok(out),
         Some(m) if m != "bridge" && m != "default" => bail!(
             "service \"{}\": network_mode {m} is not supported; use networks: instead",
             svc.name
