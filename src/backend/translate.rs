@@ -72,6 +72,26 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
         !svc.links.is_empty(),
         "links (service names resolve through DNS)",
     );
+    flag(
+        svc.healthcheck
+            .as_ref()
+            .is_some_and(|h| h.start_interval.is_some()),
+        "healthcheck.start_interval",
+    );
+    flag(
+        matches!(
+            svc.pull_policy.as_deref(),
+            Some("always" | "daily" | "weekly")
+        ) || svc
+            .pull_policy
+            .as_deref()
+            .is_some_and(|p| p.starts_with("every_")),
+        "pull_policy (images are used as they are in the local store)",
+    );
+    flag(
+        svc.platform.is_some(),
+        "platform (the local image is used whatever its platform)",
+    );
     out
 }
 
@@ -287,4 +307,42 @@ fn healthcheck(svc: &Service) -> Option<HealthConfig> {
         start_period_ms: ms(h.start_period, 0),
         retries: h.retries.unwrap_or(3) as u32,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_keys_are_named() {
+        let svc = Service {
+            name: "web".into(),
+            domainname: Some("example.org".into()),
+            sysctls: [("net.core.somaxconn".to_string(), "1024".to_string())].into(),
+            pull_policy: Some("always".into()),
+            ..Default::default()
+        };
+        let keys = unsupported_keys(&svc);
+        assert!(keys.contains(&"domainname"), "{keys:?}");
+        assert!(keys.contains(&"sysctls"), "{keys:?}");
+        assert!(
+            keys.iter().any(|k| k.starts_with("pull_policy")),
+            "{keys:?}"
+        );
+        assert!(unsupported_keys(&Service::default()).is_empty());
+    }
+
+    #[test]
+    fn restart_policies_map_to_the_engine() {
+        let mut svc = Service {
+            restart: Some("on-failure:3".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            restart_policy(&svc).unwrap(),
+            RestartPolicy::OnFailure { max_retries: 3 }
+        );
+        svc.restart = Some("sometimes".into());
+        assert!(restart_policy(&svc).is_err());
+    }
 }
