@@ -655,3 +655,38 @@ networks:
     );
     assert_eq!(p.exec_ok("side", "cat /data/f"), "shared\n");
 }
+
+#[test]
+fn concurrent_ups_never_create_duplicates() {
+    let p = Project::new("lock");
+    p.write(
+        r#"
+services:
+  web:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+    network_mode: none
+    deploy: {replicas: 2}
+"#,
+    );
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            p.cmd()
+                .args(["up", "-d"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let mut list = names(&p);
+    list.sort();
+    assert_eq!(
+        list,
+        [format!("{}-web-1", p.name), format!("{}-web-2", p.name)]
+    );
+}
