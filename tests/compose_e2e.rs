@@ -690,3 +690,31 @@ services:
         [format!("{}-web-1", p.name), format!("{}-web-2", p.name)]
     );
 }
+
+#[test]
+fn dry_run_changes_nothing() {
+    let p = Project::new("dry");
+    p.write(
+        r#"
+services:
+  web:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+    network_mode: none
+"#,
+    );
+    p.ok(&["up", "-d"]);
+    for args in [
+        &["--dry-run", "down", "-v"][..],
+        &["--dry-run", "stop"],
+        &["--dry-run", "kill"],
+        &["--dry-run", "rm", "-f", "-s"],
+        &["--dry-run", "run", "--rm", "web", "true"],
+    ] {
+        let out = p.ok(args);
+        assert!(out.contains("container "), "{args:?}: {out}");
+    }
+    let ps = p.ps_json();
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    assert_eq!(ps[0]["State"], "running");
+}

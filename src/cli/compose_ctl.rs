@@ -109,6 +109,16 @@ fn select(
     Ok((t.name, b, list, graph))
 }
 
+/// `--dry-run`: prints what would be done to which containers; true when nothing may change.
+fn dry_run(g: &GlobalOpts, list: &[ContainerSummary], verb: &str) -> bool {
+    if g.dry_run {
+        for c in list {
+            println!("container {}: {verb}", c.name);
+        }
+    }
+    g.dry_run
+}
+
 fn service_of(c: &ContainerSummary) -> &str {
     c.labels
         .get(labels::SERVICE)
@@ -143,6 +153,9 @@ fn start_in_order(
 
 pub fn start(g: &GlobalOpts, a: ServicesArgs) -> Result<ExitCode> {
     let (_, b, list, graph) = select(g, &a.services, true)?;
+    if dry_run(g, &list, "start") {
+        return Ok(ExitCode::SUCCESS);
+    }
     if list.is_empty() {
         bail!("no containers to start; create them with `rcompose up` or `rcompose create`");
     }
@@ -152,6 +165,9 @@ pub fn start(g: &GlobalOpts, a: ServicesArgs) -> Result<ExitCode> {
 
 pub fn stop(g: &GlobalOpts, a: StopArgs) -> Result<ExitCode> {
     let (_, b, list, _) = select(g, &a.services, false)?;
+    if dry_run(g, &list, "stop") {
+        return Ok(ExitCode::SUCCESS);
+    }
     each(&list, &Progress::new(false), "Stopped", |c| {
         Ok(b.stop_container(&c.id, a.timeout)?)
     })?;
@@ -182,6 +198,9 @@ fn with_restart_dependents(g: &GlobalOpts, services: &[String]) -> Result<Vec<St
 pub fn restart(g: &GlobalOpts, a: StopArgs) -> Result<ExitCode> {
     let services = with_restart_dependents(g, &a.services)?;
     let (_, b, list, graph) = select(g, &services, true)?;
+    if dry_run(g, &list, "restart") {
+        return Ok(ExitCode::SUCCESS);
+    }
     let progress = Progress::new(false);
     each(&list, &progress, "Stopped", |c| {
         Ok(b.stop_container(&c.id, a.timeout)?)
@@ -196,6 +215,9 @@ pub fn restart(g: &GlobalOpts, a: StopArgs) -> Result<ExitCode> {
 
 pub fn kill(g: &GlobalOpts, a: KillArgs) -> Result<ExitCode> {
     let (_, b, list, _) = select(g, &a.services, false)?;
+    if dry_run(g, &list, "kill") {
+        return Ok(ExitCode::SUCCESS);
+    }
     each(&list, &Progress::new(false), "Killed", |c| {
         Ok(b.containers.kill(&c.id, &a.signal)?)
     })?;
@@ -204,6 +226,9 @@ pub fn kill(g: &GlobalOpts, a: KillArgs) -> Result<ExitCode> {
 
 pub fn pause(g: &GlobalOpts, a: ServicesArgs, on: bool) -> Result<ExitCode> {
     let (_, b, list, _) = select(g, &a.services, false)?;
+    if dry_run(g, &list, "pause/unpause") {
+        return Ok(ExitCode::SUCCESS);
+    }
     let done = if on { "Paused" } else { "Unpaused" };
     each(&list, &Progress::new(false), done, |c| {
         if on {
@@ -217,6 +242,9 @@ pub fn pause(g: &GlobalOpts, a: ServicesArgs, on: bool) -> Result<ExitCode> {
 
 pub fn rm(g: &GlobalOpts, a: RmArgs) -> Result<ExitCode> {
     let (_, b, list, _) = select(g, &a.services, true)?;
+    if dry_run(g, &list, "remove") {
+        return Ok(ExitCode::SUCCESS);
+    }
     let progress = Progress::new(false);
     if a.stop {
         let up: Vec<ContainerSummary> = list.iter().filter(|c| c.status.is_up()).cloned().collect();

@@ -65,6 +65,20 @@ pub fn run(g: &GlobalOpts, a: DownArgs) -> Result<ExitCode> {
             orphans.join(" ")
         );
     }
+    if g.dry_run {
+        for c in &victims {
+            println!("container {}: stop, remove", c.summary.name);
+        }
+        if a.services.is_empty() {
+            for name in o.networks.values() {
+                println!("network {name}: remove");
+            }
+            for name in o.volumes.values().filter(|_| a.volumes) {
+                println!("volume {name}: remove");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let errors = std::sync::Mutex::new(Vec::<String>::new());
     // Stop in parallel (the slow part), then remove.
     std::thread::scope(|s| {

@@ -76,6 +76,10 @@ pub fn exec(g: &GlobalOpts, a: ComposeExecArgs) -> Result<ExitCode> {
             a.service
         );
     };
+    if g.dry_run {
+        println!("container {}: exec {}", c.name, a.command.join(" "));
+        return Ok(ExitCode::SUCCESS);
+    }
     let tty = !a.no_tty && !a.detach && stdin_is_tty();
     super::container_run::exec(
         g,
@@ -244,6 +248,15 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> Result<ExitCode> {
     }
     let project = load_project(g, std::slice::from_ref(&a.service))?;
     check_services(&project, std::slice::from_ref(&a.service))?;
+    if g.dry_run {
+        println!(
+            "container {}-{}-run-<slug>: create, start (one-off{})",
+            project.name,
+            a.service,
+            if a.rm { ", removed when it exits" } else { "" }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let b = backend(g)?;
     if !a.no_deps {
         up_dependencies(&project, &b, &a.service)?;
