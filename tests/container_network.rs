@@ -39,9 +39,12 @@ fn fetch(url: &str) -> String {
     format!("for i in $(seq 50); do timeout 5 wget -qO- {url} && exit 0; sleep 0.2; done; exit 1")
 }
 
-/// Shell that fetches `url` once (for names that must not resolve or hosts that must not answer).
+/// Shell that fetches `url` once (for names that must not resolve or hosts that must not
+/// answer). Not the last command of the script: `sh -c` would exec it as the container's
+/// PID 1, which ignores timeout's SIGTERM, and a dropped connection would wait the kernel's
+/// full connect timeout.
 fn fetch_once(url: &str) -> String {
-    format!("timeout 5 wget -qO- {url}")
+    format!("timeout -s KILL 5 wget -qO- {url}; exit $?")
 }
 
 struct Env {
@@ -193,7 +196,17 @@ fn names_and_aliases_resolve_per_network_and_connect_is_live() {
     let mut env = Env::new();
     let a = env.network("10.242.11.0/24");
     let b = env.network("10.242.12.0/24");
-    let web = env.daemon(&["--network", &a, "--network-alias", "www"], &httpd("80"));
+    let web = env.daemon(
+        &[
+            "--network",
+            &a,
+            "--network-alias",
+            "www",
+            "--ip",
+            "10.242.11.50",
+        ],
+        &httpd("80"),
+    );
     let by_name = env.client(&["--network", &a], &fetch(&format!("http://{web}/")));
     assert_eq!(stdout(&by_name).trim(), "hello", "{by_name:?}");
     let by_alias = env.client(&["--network", &a], &fetch("http://www/"));
@@ -233,6 +246,7 @@ fn names_and_aliases_resolve_per_network_and_connect_is_live() {
     ]);
     let v: serde_json::Value = serde_json::from_str(&nets).unwrap();
     assert_eq!(v[&a]["Aliases"], serde_json::json!(["www"]), "{v}");
+    assert_eq!(v[&a]["IPAddress"], "10.242.11.50", "{v}");
     assert_eq!(v[&b]["Aliases"], serde_json::json!(["zz"]), "{v}");
     assert!(
         v[&b]["IPAddress"]
