@@ -718,3 +718,47 @@ services:
     assert_eq!(ps.len(), 1, "{ps:?}");
     assert_eq!(ps[0]["State"], "running");
 }
+
+#[test]
+fn events_json_reports_start_and_die() {
+    let p = Project::new("ev");
+    p.write(
+        r#"
+services:
+  web:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+    network_mode: none
+"#,
+    );
+    p.ok(&["up", "-d"]);
+    let mut events = p
+        .cmd()
+        .args(["events", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    p.ok(&["restart", "-t", "1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: SIGINT to our own child.
+    unsafe { libc::kill(events.id() as i32, libc::SIGINT) };
+    events.wait().unwrap();
+    let mut out = String::new();
+    events
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let actions: Vec<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json event"))
+        .map(|v| {
+            assert_eq!(v["service"], "web");
+            v["action"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(actions, ["die", "start"], "{out}");
+}
