@@ -762,3 +762,47 @@ services:
         .collect();
     assert_eq!(actions, ["die", "start"], "{out}");
 }
+
+#[test]
+fn cp_commit_top_ls_images() {
+    let p = Project::new("misc");
+    p.write(
+        r#"
+services:
+  web:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+    network_mode: none
+"#,
+    );
+    p.ok(&["up", "-d"]);
+    let src = p.dir.join("hello.txt");
+    std::fs::write(&src, "copied\n").unwrap();
+    p.ok(&["cp", src.to_str().unwrap(), "web:/hello.txt"]);
+    assert_eq!(p.exec_ok("web", "cat /hello.txt"), "copied\n");
+    let back = p.dir.join("back.txt");
+    p.ok(&["cp", "web:/hello.txt", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "copied\n");
+
+    let top = p.ok(&["top"]);
+    assert!(top.contains("sleep 1000"), "{top}");
+    let ls = p.ok(&["ls", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&ls).unwrap();
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["Name"] == p.name.as_str() && x["Status"] == "running(1)"),
+        "{ls}"
+    );
+    let images = p.ok(&["images"]);
+    assert!(
+        images.contains("busybox") && images.contains("compose"),
+        "{images}"
+    );
+
+    let tag = format!("{}-snap:1", p.name);
+    p.ok(&["commit", "web", &tag]);
+    let img = p.ok(&["image", "ls"]);
+    assert!(img.contains(&format!("{}-snap", p.name)), "{img}");
+}

@@ -371,3 +371,88 @@ pub fn stats(g: &GlobalOpts, a: StatsArgs) -> Result<ExitCode> {
         },
     )
 }
+
+/// The id of container number `index` of `service` (any state when `all`).
+fn service_container(g: &GlobalOpts, service: &str, index: u32, all: bool) -> Result<String> {
+    let t = target(g)?;
+    if let Some(p) = &t.project {
+        check_services(p, &[service.to_string()])?;
+    }
+    let b = backend(g)?;
+    let list = containers(&b, &t.name, &[service.to_string()], all, false)?;
+    match by_index(&list, index) {
+        Some(c) => Ok(c.id.clone()),
+        None => bail!(
+            "service \"{service}\" has no {}container with index {index}",
+            if all { "" } else { "running " }
+        ),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Override the key sequence for detaching from a container
+    #[arg(long, default_value = "ctrl-p,ctrl-q")]
+    pub detach_keys: String,
+    /// Index of the container if service has multiple replicas
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    /// Do not attach STDIN
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
+    pub service: String,
+}
+
+/// `attach`: `container attach` to the service's container.
+pub fn attach(g: &GlobalOpts, a: AttachArgs) -> Result<ExitCode> {
+    let id = service_container(g, &a.service, a.index, false)?;
+    super::container_attach::attach(
+        g,
+        super::container_attach::AttachArgs {
+            detach_keys: a.detach_keys,
+            no_stdin: a.no_stdin,
+            sig_proxy: a.sig_proxy,
+            container: id,
+        },
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long = "change")]
+    pub changes: Vec<String>,
+    /// Index of the container if service has multiple replicas
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    /// Commit message
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Pause container during commit
+    #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub pause: bool,
+    pub service: String,
+    pub reference: Option<String>,
+}
+
+/// `commit`: `container commit` of the service's container.
+pub fn commit(g: &GlobalOpts, a: CommitArgs) -> Result<ExitCode> {
+    let id = service_container(g, &a.service, a.index, true)?;
+    super::container_files::commit(
+        g,
+        super::container_files::CommitArgs {
+            author: a.author,
+            changes: a.changes,
+            message: a.message,
+            pause: a.pause,
+            container: id,
+            reference: a.reference,
+        },
+    )
+}
