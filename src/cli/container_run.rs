@@ -586,11 +586,15 @@ pub fn prune(g: &GlobalOpts, _a: PruneArgs) -> Result<ExitCode> {
 pub fn boot(g: &GlobalOpts) -> Result<ExitCode> {
     let eng = engine(g)?;
     let mut failed = false;
+    let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
     for (name, res) in eng.boot()? {
+        let res = res
+            .map_err(anyhow::Error::from)
+            .and_then(|()| netwire::reattach(&eng, &nets, &name));
         match res {
             Ok(()) => println!("{name}"),
             Err(e) => {
-                super::render_error(&anyhow::Error::from(e).context(format!("starting {name}")));
+                super::render_error(&e.context(format!("starting {name}")));
                 failed = true;
             }
         }

@@ -309,3 +309,16 @@ pub fn on_container_exit(root: &Path, run_root: &Path, id: &str) {
         Err(e) => tracing::warn!("container {id}: releasing its networks: {e}"),
     }
 }
+
+/// After a reboot, `container boot` starts restart-policy containers through the engine alone;
+/// this attaches such a started container to its plan's networks (endpoints left from before
+/// the reboot are reclaimed with their addresses) and rewrites its /etc files. Its process
+/// runs without those networks for the moment in between.
+pub fn reattach(eng: &Containers, nets: &Networks, key: &str) -> Result<()> {
+    let cfg = eng.store.resolve(key)?;
+    let Some(plan) = from_labels(&cfg.labels).filter(|p| !p.networks.is_empty()) else {
+        return Ok(());
+    };
+    let attached = attach(nets, &eng.store, &cfg, &plan)?;
+    write_etc_files(nets, &eng.store, &cfg, &plan, &attached)
+}
