@@ -806,3 +806,58 @@ services:
     let img = p.ok(&["image", "ls"]);
     assert!(img.contains(&format!("{}-snap", p.name)), "{img}");
 }
+
+#[test]
+fn watch_syncs_changed_files_into_the_container() {
+    let p = Project::new("watch");
+    std::fs::create_dir_all(p.dir.join("src/sub")).unwrap();
+    std::fs::write(p.dir.join("src/a.txt"), "one\n").unwrap();
+    std::fs::write(p.dir.join("src/skip.tmp"), "no\n").unwrap();
+    p.write(
+        r#"
+services:
+  web:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /app; sleep 1000 & wait"]
+    network_mode: none
+    develop:
+      watch:
+        - action: sync
+          path: ./src
+          target: /app
+          initial_sync: true
+          ignore: ["*.tmp"]
+"#,
+    );
+    let mut watch = p
+        .cmd()
+        .args(["watch"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    p.wait_until(20, "initial sync", || {
+        p.run(&["exec", "-T", "web", "cat", "/app/a.txt"])
+            .status
+            .success()
+    });
+    std::fs::write(p.dir.join("src/sub/new.txt"), "fresh\n").unwrap();
+    std::fs::write(p.dir.join("src/skip2.tmp"), "no\n").unwrap();
+    p.wait_until(20, "new file synced", || {
+        p.run(&["exec", "-T", "web", "cat", "/app/sub/new.txt"])
+            .status
+            .success()
+    });
+    std::fs::remove_file(p.dir.join("src/a.txt")).unwrap();
+    p.wait_until(20, "deleted file removed", || {
+        !p.run(&["exec", "-T", "web", "test", "-e", "/app/a.txt"])
+            .status
+            .success()
+    });
+    // SAFETY: SIGINT to our own child.
+    unsafe { libc::kill(watch.id() as i32, libc::SIGINT) };
+    let status = watch.wait().unwrap();
+    assert!(status.success());
+    assert_eq!(p.exec_ok("web", "cat /app/sub/new.txt"), "fresh\n");
+    assert_eq!(p.exec_ok("web", "ls /app | grep -c tmp || true"), "0\n");
+}

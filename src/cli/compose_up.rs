@@ -97,7 +97,27 @@ pub struct UpArgs {
 
 pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     if a.watch {
-        bail!("not supported yet: --watch (develop.watch)");
+        // Start detached, then watch (the logs are not multiplexed meanwhile: `logs -f`).
+        let services = a.services.clone();
+        let code = up(
+            g,
+            UpArgs {
+                watch: false,
+                detach: true,
+                ..a
+            },
+        )?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+        return super::compose_watch::run(
+            g,
+            super::compose_watch::WatchArgs {
+                no_up: true,
+                quiet: false,
+                services,
+            },
+        );
     }
     if a.renew_anon_volumes {
         bail!("not supported yet: --renew-anon-volumes");
