@@ -366,6 +366,9 @@ fn container_mode_shares_localhost_and_needs_a_running_container() {
     let mode = format!("container:{web}");
     let out = env.client(&["--network", &mode], &fetch("http://127.0.0.1/"));
     assert_eq!(stdout(&out).trim(), "hello", "{out:?}");
+    // The joiner resolves like the container it joins (its resolv.conf names the network's DNS).
+    let out = env.client(&["--network", &mode], "cat /etc/resolv.conf");
+    assert!(stdout(&out).contains("nameserver 10.242.14.1"), "{out:?}");
 
     let stopped = unique("cc");
     env.containers.push(stopped.clone());

@@ -84,6 +84,9 @@ pub fn plan(
                 bail!("conflicting options: {flag} and --network {network}");
             }
         }
+        if what == "host" && (!f.publish.is_empty() || f.publish_all) {
+            eprintln!("WARNING: Published ports are discarded when using host network mode");
+        }
         if what == "container" && (!f.dns.is_empty() || !f.add_host.is_empty()) {
             bail!("conflicting options: --dns/--add-host and --network {network}");
         }

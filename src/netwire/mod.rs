@@ -264,7 +264,8 @@ pub fn start(
     write_etc_files(nets, &eng.store, &cfg, &plan, &attached)
 }
 
-/// `--network container:<id>` needs the other container running (its namespace must exist).
+/// `--network container:<id>` needs the other container running (its namespace must exist);
+/// the joiner gets copies of its /etc/hosts and /etc/resolv.conf.
 pub fn check_container_mode(eng: &Containers, cfg: &ContainerConfig) -> Result<()> {
     let Some(other) = cfg.host.network_mode.strip_prefix("container:") else {
         return Ok(());
@@ -281,6 +282,17 @@ pub fn check_container_mode(eng: &Containers, cfg: &ContainerConfig) -> Result<(
             "cannot join network namespace of a non running container: {} (start it first)",
             o.name
         );
+    }
+    // As docker: the joiner resolves names like the container it joins.
+    let (from, to) = (eng.store.run_dir(&o.id), eng.store.run_dir(&cfg.id));
+    if from.join(ETC_MARKER).exists() {
+        std::fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
+        for f in ["hosts", "resolv.conf"] {
+            let data = std::fs::read(from.join(f))
+                .with_context(|| format!("reading {}", from.join(f).display()))?;
+            rewrite_in_place(&to.join(f), &data)?;
+        }
+        rewrite_in_place(&to.join(ETC_MARKER), b"")?;
     }
     Ok(())
 }
