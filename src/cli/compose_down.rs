@@ -30,8 +30,11 @@ pub struct DownArgs {
 }
 
 pub fn run(g: &GlobalOpts, a: DownArgs) -> Result<ExitCode> {
-    if let Some(r) = &a.rmi {
-        bail!("not supported yet: --rmi {r}");
+    if let Some(r) = &a.rmi
+        && r != "local"
+        && r != "all"
+    {
+        bail!("invalid --rmi {r:?}: use local or all");
     }
     let t = target(g)?;
     let b = backend(g)?;
@@ -138,11 +141,61 @@ pub fn run(g: &GlobalOpts, a: DownArgs) -> Result<ExitCode> {
             }
         }
         remove_project_dir(&g.root, &t.name);
+        if let (Some(rmi), Some(p)) = (&a.rmi, &t.project) {
+            errors.extend(remove_images(g, p, rmi == "all", &progress));
+        }
     }
     if !errors.is_empty() {
         bail!("{}", errors.join("\n"));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--rmi`: `all` removes every service image, `local` only images without a custom tag
+/// (the `<project>-<service>` images built for services without `image:`).
+fn remove_images(
+    g: &GlobalOpts,
+    p: &rcompose_compose::model::Project,
+    all: bool,
+    progress: &Progress,
+) -> Vec<String> {
+    let mut refs: Vec<String> = p
+        .services
+        .values()
+        .filter(|s| all || s.image.is_none())
+        .map(|s| s.image_name(&p.name))
+        .collect();
+    refs.sort();
+    refs.dedup();
+    let mut errors = vec![];
+    for r in refs {
+        let Ok(exe) = std::env::current_exe() else {
+            continue;
+        };
+        let out = std::process::Command::new(exe)
+            .arg("--root")
+            .arg(&g.root)
+            .arg("--run-root")
+            .arg(&g.run_root)
+            .args(["image", "rm", &r])
+            .output();
+        match out {
+            Ok(o) if o.status.success() => progress.event(Event {
+                kind: "Image",
+                name: r.clone(),
+                status: "Removed",
+            }),
+            Ok(o) => {
+                let msg = String::from_utf8_lossy(&o.stderr).trim().to_string();
+                // An image that is not there (never built or pulled) is not an error.
+                if !msg.to_lowercase().contains("no such image") {
+                    errors.push(format!("image {r}: {msg}"));
+                }
+            }
+            Err(e) => errors.push(format!("image {r}: {e}")),
+        }
+    }
+    errors
 }
 
 /// Removes `<root>/compose/<project>` (materialised secrets/configs), guarded.
