@@ -401,6 +401,8 @@ fn link_on_the_default_bridge_and_no_names_there() {
             "extra:10.9.9.9",
             "--dns",
             "10.8.8.8",
+            "--dns-option",
+            "ndots:2",
         ],
         "cat /etc/hosts /etc/resolv.conf",
     );
@@ -410,6 +412,7 @@ fn link_on_the_default_bridge_and_no_names_there() {
         "{text}"
     );
     assert!(text.contains("nameserver 10.8.8.8"), "{text}");
+    assert!(text.contains("options ndots:2"), "{text}");
 }
 
 #[test]

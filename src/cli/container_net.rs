@@ -36,6 +36,9 @@ pub struct NetworkFlags {
     /// Set custom DNS search domains
     #[arg(long = "dns-search")]
     pub dns_search: Vec<String>,
+    /// Set DNS options (resolv.conf `options`)
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
     /// Add link to another container (name[:alias])
     #[arg(long)]
     pub link: Vec<String>,
@@ -143,6 +146,7 @@ pub fn plan(
         ports,
         dns: f.dns.clone(),
         dns_search: f.dns_search.clone(),
+        dns_options: f.dns_option.clone(),
         extra_hosts,
         links,
     };
@@ -235,4 +239,33 @@ pub fn apply(
             .insert(netwire::LABEL.to_string(), serde_json::to_string(&plan)?);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposed_ports_read_docker_keys() {
+        let cfg = serde_json::json!({"ExposedPorts": {"80/tcp": {}, "53/udp": {}, "x/tcp": {}, "9/sctp": {}}});
+        let mut got = exposed_ports(&cfg);
+        got.sort();
+        assert_eq!(got, vec![(53, Proto::Udp), (80, Proto::Tcp)]);
+        assert!(exposed_ports(&serde_json::json!({})).is_empty());
+    }
+
+    #[test]
+    fn ps_cell_is_dockers() {
+        let p = |ip: [u8; 4], h, c, proto| rcompose_net::PortBinding {
+            host_ip: ip.into(),
+            host_port: h,
+            container_port: c,
+            proto,
+        };
+        let cell = netwire::live::ports_cell(&[
+            p([127, 0, 0, 1], 8080, 80, Proto::Tcp),
+            p([0, 0, 0, 0], 53, 53, Proto::Udp),
+        ]);
+        assert_eq!(cell, "127.0.0.1:8080->80/tcp, 0.0.0.0:53->53/udp");
+    }
 }

@@ -114,7 +114,10 @@ pub fn disconnect(eng: &Containers, nets: &Networks, container: &str, network: &
         Err(e) => return Err(e.into()),
     }
     save_plan(eng, &mut cfg, &plan)?;
-    if is_running(eng, &cfg.id) {
+    if plan.networks.is_empty() {
+        // Nothing of ours left to write: the engine generates /etc files again.
+        let _ = std::fs::remove_file(eng.store.run_dir(&cfg.id).join(super::ETC_MARKER));
+    } else if is_running(eng, &cfg.id) {
         refresh_etc(eng, nets, &cfg, &plan)?;
     }
     Ok(())

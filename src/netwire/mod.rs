@@ -36,6 +36,9 @@ pub struct NetPlan {
     pub ports: Vec<String>,
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
+    /// resolv.conf `options` (`--dns-option`, compose `dns_opt`).
+    #[serde(default)]
+    pub dns_options: Vec<String>,
     /// `(name, ip)`.
     pub extra_hosts: Vec<(String, String)>,
     /// `--link`: (container id, alias) written to /etc/hosts.
@@ -190,7 +193,7 @@ pub fn write_etc_files_for(
                 .with_context(|| format!("--dns {d:?} is not an IP address"))?,
         );
     }
-    let resolv = nets.resolv_conf_for(&names, &dns, &plan.dns_search, &[])?;
+    let resolv = nets.resolv_conf_for(&names, &dns, &plan.dns_search, &plan.dns_options)?;
     rewrite_in_place(&run_dir.join("resolv.conf"), resolv.as_bytes())?;
     let mut links = vec![];
     for (id, alias) in &plan.links {
@@ -333,4 +336,37 @@ pub fn reattach(eng: &Containers, nets: &Networks, key: &str) -> Result<()> {
     };
     let attached = attach(nets, &eng.store, &cfg, &plan)?;
     write_etc_files(nets, &eng.store, &cfg, &plan, &attached)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_stored_before_links_and_dns_options_still_load() {
+        let old = r#"{"networks":[{"network":"p_default","aliases":["web"],"ipv4":null}],
+            "ports":["8080:80/tcp"],"dns":[],"dns_search":[],"extra_hosts":[]}"#;
+        let labels = BTreeMap::from([(LABEL.to_string(), old.to_string())]);
+        let plan = from_labels(&labels).expect("old plan parses");
+        assert_eq!(plan.networks[0].aliases, ["web"]);
+        assert!(plan.links.is_empty() && plan.dns_options.is_empty());
+    }
+
+    #[test]
+    fn port_specs_expand_ranges_and_name_the_bad_entry() {
+        let plan = NetPlan {
+            ports: vec!["127.0.0.1:8000-8001:80-81/udp".into()],
+            ..Default::default()
+        };
+        let specs = port_specs(&plan).unwrap();
+        assert_eq!(specs.len(), 2);
+        assert_eq!(specs[1].container_port, 81);
+        assert_eq!(specs[1].host_port, Some(8001));
+        let bad = NetPlan {
+            ports: vec!["80:x".into()],
+            ..Default::default()
+        };
+        let err = port_specs(&bad).unwrap_err().to_string();
+        assert!(err.contains("80:x"), "{err}");
+    }
 }
