@@ -476,7 +476,11 @@ fn cli_create_ls_inspect_rm_prune_and_errors() {
         !rm_missing.status.success() && text(&rm_missing).contains("network no-such-net not found")
     );
     let connect = root.cli(&["network", "connect", &n1, "c1"]);
-    assert!(!connect.status.success() && text(&connect).contains("not supported yet"));
+    assert!(
+        !connect.status.success() && text(&connect).contains("No such container: c1"),
+        "{}",
+        text(&connect)
+    );
 
     let pruned = root.cli(&["network", "prune", "-f", "--filter", "label=team"]);
     assert_eq!(text(&pruned), format!("Deleted Networks:\n{n1}\n"));
