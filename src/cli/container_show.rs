@@ -247,11 +247,7 @@ pub fn inspect(g: &GlobalOpts, a: InspectArgs) -> Result<ExitCode> {
             Ok(c) => {
                 let st = eng.observe(&c.id)?;
                 let mut v = inspect_json(&eng.store, &c, &st);
-                v["NetworkSettings"] = crate::netwire::live::network_settings(
-                    &nets,
-                    &c,
-                    &eng.store.netns_path(&c.id),
-                );
+                crate::netwire::live::patch_inspect(&nets, &eng.store, &c, &mut v);
                 if a.size {
                     v["SizeRw"] = json!(eng.size_rw(&c.id)?);
                 }

@@ -142,6 +142,57 @@ pub fn ports_cell(ports: &[PortBinding]) -> String {
         .join(", ")
 }
 
+/// Fills the networking parts of a container's inspect JSON: NetworkSettings, and the
+/// HostConfig fields docker reports from the create flags (PortBindings, Dns, ExtraHosts, …).
+pub fn patch_inspect(
+    nets: &Networks,
+    store: &rcompose_engine::container::ContainerStore,
+    cfg: &ContainerConfig,
+    v: &mut Value,
+) {
+    v["NetworkSettings"] = network_settings(nets, cfg, &store.netns_path(&cfg.id));
+    let plan = from_labels(&cfg.labels).unwrap_or_default();
+    let mut bindings = Map::new();
+    for spec in &plan.ports {
+        for s in rcompose_net::ports::parse(spec).unwrap_or_default() {
+            let host_ip = if s.host_ip.is_unspecified() {
+                String::new()
+            } else {
+                s.host_ip.to_string()
+            };
+            let entry = bindings
+                .entry(format!("{}/{}", s.container_port, s.proto))
+                .or_insert_with(|| json!([]));
+            if let Some(a) = entry.as_array_mut() {
+                a.push(json!({
+                    "HostIp": host_ip,
+                    "HostPort": s.host_port.map(|p| p.to_string()).unwrap_or_default(),
+                }));
+            }
+        }
+    }
+    let host = &mut v["HostConfig"];
+    if host.is_object() {
+        host["PortBindings"] = Value::Object(bindings);
+        host["Dns"] = json!(plan.dns);
+        host["DnsSearch"] = json!(plan.dns_search);
+        host["DnsOptions"] = json!(plan.dns_options);
+        host["ExtraHosts"] = json!(
+            plan.extra_hosts
+                .iter()
+                .map(|(n, ip)| format!("{n}:{ip}"))
+                .collect::<Vec<_>>()
+        );
+        host["Links"] = json!(
+            plan.links
+                .iter()
+                .filter_map(|(id, alias)| store.load_config(id).ok().map(|o| (o.name, alias)))
+                .map(|(other, alias)| format!("/{other}:/{}/{alias}", cfg.name))
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
 /// Fills ps's Ports and Networks cells of a row.
 pub fn ps_columns(nets: &Networks, cfg: &ContainerConfig, row: &mut Value) {
     row["Ports"] = json!(ports_cell(&ports(nets, &cfg.id)));
