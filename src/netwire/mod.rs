@@ -246,7 +246,12 @@ pub fn start(
 ) -> Result<()> {
     let cfg = eng.store.load_config(id)?;
     let st = eng.observe(id)?;
-    if matches!(st.status, Status::Running | Status::Restarting) {
+    if matches!(
+        st.status,
+        Status::Running | Status::Restarting | Status::Paused
+    ) {
+        // Its networks are live: leave them; the engine answers (paused: an error).
+        eng.start(id, attach_fd)?;
         return Ok(());
     }
     check_container_mode(eng, &cfg)?;
