@@ -569,6 +569,8 @@ pub fn rename(g: &GlobalOpts, a: RenameArgs) -> Result<ExitCode> {
 
 pub fn prune(g: &GlobalOpts, _a: PruneArgs) -> Result<ExitCode> {
     let eng = engine(g)?;
+    // Endpoints a dead monitor could not release go with their containers.
+    let nets = rcompose_net::Networks::open(&g.root, &g.run_root).ok();
     println!("Deleted Containers:");
     for id in eng.remove_orphans()? {
         println!("{id}");
@@ -577,6 +579,9 @@ pub fn prune(g: &GlobalOpts, _a: PruneArgs) -> Result<ExitCode> {
         let st = eng.observe(&c.id)?;
         if matches!(st.status, Status::Exited | Status::Created | Status::Dead) {
             eng.remove(&c.id, false, false)?;
+            if let Some(nets) = &nets {
+                netwire::after_stop(nets, &c);
+            }
             println!("{}", c.id);
         }
     }
