@@ -438,3 +438,59 @@ fn bad_network_flags_are_refused_naming_the_problem() {
     let all = env.ok(&["container", "ps", "-a", "-q"]);
     assert_eq!(all.trim(), "", "a refused create left a container");
 }
+
+#[test]
+fn a_container_that_exits_by_itself_gives_back_its_port_address_and_name() {
+    let mut env = Env::new();
+    let net = env.network("10.242.16.0/24");
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let short = unique("cc");
+    env.containers.push(short.clone());
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--rm",
+        "--name",
+        &short,
+        "--network",
+        &net,
+        "-p",
+        &publish,
+        IMAGE,
+        "sleep",
+        "1",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let n = env.nets().get(&net).unwrap();
+        let table = Command::new("nft")
+            .args([
+                "list",
+                "table",
+                "inet",
+                &rcompose_net::api::table_name(&env.root()),
+            ])
+            .output()
+            .unwrap();
+        if n.endpoints.is_empty() && !stdout(&table).contains(&port.to_string()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still attached or published after exit: {:?}",
+            n.endpoints.keys()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The port and the name are free for the next container.
+    let web = env.daemon(&["--network", &net, "-p", &publish], &httpd("80"));
+    assert!(http_get_host(port).is_some(), "nothing served on {port}");
+    let out = env.client(
+        &["--network", &net],
+        &fetch_once(&format!("http://{short}/")),
+    );
+    assert!(!out.status.success(), "{short} still resolves: {out:?}");
+    env.ok(&["container", "rm", "-f", &web]);
+}
