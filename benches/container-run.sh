@@ -60,6 +60,7 @@ fi
 
 # Monitor memory: one detached container, RSS of its monitor process.
 $BIN $R container run -d --name rss --network none bench:latest sleep 60 >/dev/null
+sleep 1 # steady state: the monitor gives back its start-up pages once the container runs
 ID=$($BIN $R container inspect -f '{{.Id}}' rss)
 MON=$(sed -n 's/.*"monitor_pid": \([0-9]*\).*/\1/p' "$TMP/root/containers/$ID/state.json")
 printf '%-28s %s kB\n' "monitor RSS" "$(awk '/VmRSS/ { print $2 }' /proc/"$MON"/status)"

@@ -227,6 +227,7 @@ impl Monitor {
             if first {
                 self.report_start(Ok(()));
                 first = false;
+                shrink_resident_memory();
             }
             let mut health = health::Health::new(cfg.healthcheck.as_ref());
             st.health = health.as_ref().map(|_| health::Health::initial_state());
@@ -320,6 +321,56 @@ impl Monitor {
         self.store.save_state(&self.id, st)?;
         Ok((pid, stdio))
     }
+}
+
+/// The monitor lives as long as its container, in one copy per container: once the
+/// container runs, give back what start-up touched (most of the binary's file pages, which
+/// come back on demand, and the allocator's free heap). Its steady-state loop is small.
+/// Shared libraries' clean pages are treated the same way.
+fn shrink_resident_memory() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    // Only read-only file mappings (our binary, libc) without any private-dirty page (so
+    // never relocated RELRO data): dropping them just unmaps page-cache pages.
+    let mut current: Option<(usize, usize, bool)> = None;
+    let mut candidates = vec![];
+    for line in smaps.lines() {
+        if let Some((range, rest)) = line.split_once(' ')
+            && let Some((a, b)) = range.split_once('-')
+            && let (Ok(start), Ok(end)) =
+                (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+        {
+            if let Some(c) = current.take() {
+                candidates.push(c);
+            }
+            let perms = rest.split(' ').next().unwrap_or("");
+            let file_backed = rest
+                .split_whitespace()
+                .nth(4)
+                .is_some_and(|p| p.starts_with('/'));
+            current = (file_backed && !perms.contains('w')).then_some((start, end, true));
+        } else if let Some(c) = current.as_mut()
+            && let Some(v) = line
+                .strip_prefix("Private_Dirty:")
+                .or_else(|| line.strip_prefix("Anonymous:"))
+            && v.trim().trim_end_matches("kB").trim() != "0"
+        {
+            c.2 = false;
+        }
+    }
+    candidates.extend(current);
+    for (start, end, clean) in candidates {
+        if clean {
+            // SAFETY: clean, read-only, file-backed pages of our own binary: unmapping them
+            // only makes the next access fault them back in from the page cache.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
+    }
+    // SAFETY: glibc call without preconditions.
+    unsafe { libc::malloc_trim(0) };
 }
 
 /// Whether the kernel OOM killer fired in the container's memory cgroup (v1 or v2).
