@@ -264,10 +264,17 @@ fn names_and_aliases_resolve_per_network_and_connect_is_live() {
         "zz still resolves after disconnect: {gone:?}"
     );
 
+    // A renamed container answers to its new name.
+    let renamed = unique("cc");
+    env.containers.push(renamed.clone());
+    env.ok(&["container", "rename", &web, &renamed]);
+    let out = env.client(&["--network", &a], &fetch(&format!("http://{renamed}/")));
+    assert_eq!(stdout(&out).trim(), "hello", "{out:?}");
+
     // Nothing left behind once the containers and networks are gone.
     let ours = env.host_links();
     assert!(ours.len() >= 3, "expected bridges and a veth: {ours:?}");
-    env.ok(&["container", "rm", "-f", &web]);
+    env.ok(&["container", "rm", "-f", &renamed]);
     env.ok(&["network", "rm", &a, &b]);
     let links = ip_links();
     for l in &ours {

@@ -528,6 +528,35 @@ impl Networks {
         Ok(())
     }
 
+    /// A renamed container answers to its new name on every network it is on (docker
+    /// `rename`); returns once the DNS server serves the change.
+    pub fn rename_endpoint(&self, container_id: &str, new_name: &str) -> Result<(), NetError> {
+        let (generation, dns) = {
+            let _lock = self.store.lock()?;
+            let mut dns = false;
+            let mut changed = false;
+            for mut net in self.store.load_all()? {
+                if let Some(ep) = net.endpoints.get_mut(container_id) {
+                    ep.container_name = new_name.to_string();
+                    self.store.save(&net)?;
+                    dns |= net.dns;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return Ok(());
+            }
+            (bump_generation(self.store.dir())?, dns)
+        };
+        if dns {
+            self.dns.notify(true)?;
+            if let Err(e) = self.dns.wait_loaded(generation, DNS_READY_TIMEOUT) {
+                tracing::warn!("{e}");
+            }
+        }
+        Ok(())
+    }
+
     /// Disconnects a container from every network it is on (container removal, stop).
     pub fn detach_all(&self, container_id: &str) -> Result<(), NetError> {
         let nets: Vec<String> = {

@@ -564,6 +564,10 @@ pub fn rename(g: &GlobalOpts, a: RenameArgs) -> Result<ExitCode> {
     let eng = engine(g)?;
     let cfg = eng.store.resolve(&a.container)?;
     eng.rename(&cfg.id, &a.new_name)?;
+    // Live endpoints answer to the new name in DNS.
+    let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
+    let new_name = a.new_name.strip_prefix('/').unwrap_or(&a.new_name);
+    nets.rename_endpoint(&cfg.id, new_name)?;
     Ok(ExitCode::SUCCESS)
 }
 
