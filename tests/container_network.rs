@@ -308,6 +308,33 @@ fn published_port_serves_the_host_and_a_conflict_creates_nothing() {
     assert_eq!(one.trim(), format!("127.0.0.1:{port}"));
     let ps = env.ok(&["container", "ps"]);
     assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    let by_port = env.ok(&[
+        "container",
+        "ps",
+        "--filter",
+        "publish=80/tcp",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(by_port.trim(), web);
+    let by_net = env.ok(&[
+        "container",
+        "ps",
+        "--filter",
+        &format!("network={net}"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(by_net.trim(), web);
+    let other = env.ok(&[
+        "container",
+        "ps",
+        "--filter",
+        "publish=81",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(other.trim(), "");
     let inspect = env.ok(&[
         "container",
         "inspect",

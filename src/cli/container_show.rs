@@ -127,7 +127,7 @@ fn matches_filter(c: &ContainerConfig, st: &ContainerState, f: &str) -> Result<b
                 == v
         }
         other => bail!(
-            "invalid filter '{other}': use name, id, label, status, ancestor, exited or health"
+            "invalid filter '{other}': use name, id, label, status, ancestor, exited, health, network or publish"
         ),
     })
 }
@@ -152,7 +152,10 @@ pub fn ps(g: &GlobalOpts, a: PsArgs) -> Result<ExitCode> {
         }
         let mut keep = true;
         for f in &a.filter {
-            keep &= matches_filter(&c, &st, f)?;
+            keep &= match crate::netwire::live::ps_filter(&nets, &c, f) {
+                Some(hit) => hit?,
+                None => matches_filter(&c, &st, f)?,
+            };
         }
         if keep {
             let mut row = ps_row(&c, &st, a.no_trunc);

@@ -297,3 +297,41 @@ pub fn network_settings(nets: &Networks, cfg: &ContainerConfig, netns: &std::pat
         "Networks": networks,
     })
 }
+
+/// ps `--filter network=<name|id>` and `publish=<port>[-<end>][/<proto>]` (container ports, as
+/// docker); None for filters that are not about networking.
+pub fn ps_filter(nets: &Networks, cfg: &ContainerConfig, filter: &str) -> Option<Result<bool>> {
+    let (k, v) = filter.split_once('=')?;
+    let plan = from_labels(&cfg.labels).unwrap_or_default();
+    match k {
+        "network" => {
+            let by_mode = cfg.host.network_mode == v;
+            let wanted = nets
+                .get(v)
+                .map(|n| n.name)
+                .unwrap_or_else(|_| v.to_string());
+            Some(Ok(
+                by_mode || plan.networks.iter().any(|e| e.network == wanted)
+            ))
+        }
+        "publish" => {
+            let (range, proto) = v.split_once('/').unwrap_or((v, ""));
+            let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+            let (Ok(lo), Ok(hi)) = (lo.parse::<u16>(), hi.parse::<u16>()) else {
+                return Some(Err(anyhow::anyhow!(
+                    "invalid filter publish={v}: use PORT[-END][/PROTO], e.g. 80/tcp"
+                )));
+            };
+            let hit = plan
+                .ports
+                .iter()
+                .flat_map(|p| rcompose_net::ports::parse(p).unwrap_or_default())
+                .any(|s| {
+                    (lo..=hi).contains(&s.container_port)
+                        && (proto.is_empty() || s.proto.to_string() == proto)
+                });
+            Some(Ok(hit))
+        }
+        _ => None,
+    }
+}
