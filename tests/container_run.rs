@@ -95,6 +95,25 @@ fn security_defaults_fds_caps_masked_paths() {
         "true",
     ]);
     assert!(stderr(&o).contains("FLY"), "{}", stderr(&o));
+
+    // --privileged: every capability this host allows.
+    let host_bnd = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("CapBnd:"))
+        .unwrap()
+        .replace("CapBnd:", "CapEff:");
+    let out = env.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--privileged",
+        IMAGE,
+        "sh",
+        "-c",
+        "grep CapEff /proc/self/status",
+    ]);
+    assert_eq!(out.trim(), host_bnd);
 }
 
 #[test]

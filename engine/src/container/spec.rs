@@ -134,8 +134,19 @@ pub fn capabilities(cfg: &ContainerConfig) -> Result<Vec<String>, ContainerError
             })
         }
     };
+    // `--privileged` and `ALL` mean every capability we hold ourselves: asking for more
+    // (a host whose bounding set lacks some) makes capset fail with EPERM.
+    let host = host_bounding_set();
+    let all = || -> Vec<String> {
+        ALL_CAPS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| host & (1u64 << i) != 0)
+            .map(|(_, s)| s.to_string())
+            .collect()
+    };
     if cfg.host.privileged {
-        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+        return Ok(all());
     }
     let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
     for d in &cfg.host.cap_drop {
@@ -149,12 +160,33 @@ pub fn capabilities(cfg: &ContainerConfig) -> Result<Vec<String>, ContainerError
     for a in &cfg.host.cap_add {
         let a = norm(a)?;
         if a == "CAP_ALL" {
-            caps = ALL_CAPS.iter().map(|s| s.to_string()).collect();
+            caps = all();
+        } else if let Some(i) = ALL_CAPS.iter().position(|c| *c == a)
+            && host & (1u64 << i) == 0
+        {
+            return Err(ContainerError::InvalidOption {
+                option: "--cap-add".into(),
+                value: a.clone(),
+                hint: "this host's bounding set does not include it, so no container can have it"
+                    .into(),
+            });
         } else if !caps.contains(&a) {
             caps.push(a);
         }
     }
     Ok(caps)
+}
+
+/// Our own capability bounding set (all bits when unreadable).
+fn host_bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
 }
 
 /// Builds the OCI runtime spec as JSON (libcontainer reads it from `<bundle>/config.json`).
