@@ -390,6 +390,21 @@ fn published_port_serves_the_host_and_a_conflict_creates_nothing() {
         "{}",
         stdout(&nft)
     );
+
+    // -P publishes exposed ports on random host ports.
+    let all = env.daemon(&["--network", &net, "-P", "--expose", "80"], &httpd("80"));
+    let mapping = env.ok(&["container", "port", &all, "80"]);
+    let random: u16 = mapping
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {mapping:?}"));
+    assert!(mapping.starts_with("0.0.0.0:"), "{mapping}");
+    assert!(
+        http_get_host(random).is_some(),
+        "nothing served on {random}"
+    );
 }
 
 #[test]

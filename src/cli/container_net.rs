@@ -21,6 +21,9 @@ pub struct NetworkFlags {
     /// Publish all exposed ports to random ports
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,
+    /// Expose a port or a range of ports (published by -P)
+    #[arg(long)]
+    pub expose: Vec<String>,
     /// Add network-scoped alias for the container
     #[arg(long = "network-alias")]
     pub network_alias: Vec<String>,
@@ -159,6 +162,26 @@ pub fn plan(
     Ok((mode, Some(plan)))
 }
 
+/// `--expose 80`, `80/udp`, `8000-8010/tcp`.
+fn parse_expose(e: &str) -> Result<Vec<(u16, Proto)>> {
+    let bad = || anyhow::anyhow!("invalid --expose {e:?}: use PORT[-END][/tcp|udp]");
+    let (range, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+    let proto = match proto {
+        "tcp" => Proto::Tcp,
+        "udp" => Proto::Udp,
+        _ => return Err(bad()),
+    };
+    let (lo, hi) = range.split_once('-').unwrap_or((range, range));
+    let (lo, hi): (u16, u16) = (
+        lo.parse().map_err(|_| bad())?,
+        hi.parse().map_err(|_| bad())?,
+    );
+    if lo == 0 || hi < lo {
+        return Err(bad());
+    }
+    Ok((lo..=hi).map(|p| (p, proto)).collect())
+}
+
 /// `EXPOSE`d ports of an image config (`"80/tcp": {}`), for `-P`.
 pub fn exposed_ports(config: &serde_json::Value) -> Vec<(u16, Proto)> {
     let Some(m) = config["ExposedPorts"].as_object() else {
@@ -223,7 +246,7 @@ pub fn apply(
     a: &super::container::RunArgs,
     opts: &mut rcompose_engine::container::CreateOptions,
 ) -> Result<()> {
-    let exposed = if a.rootfs || !a.net.publish_all {
+    let mut exposed = if a.rootfs || !a.net.publish_all {
         vec![]
     } else {
         rcompose_engine::store::Store::open(&g.root)
@@ -232,6 +255,9 @@ pub fn apply(
             .map(|rec| exposed_ports(&rec.config_json["config"]))
             .unwrap_or_default()
     };
+    for e in &a.net.expose {
+        exposed.extend(parse_expose(e)?);
+    }
     let (mode, plan) = plan(eng, nets, &a.network, &a.net, &exposed)?;
     opts.host.network_mode = mode;
     if let Some(plan) = plan {
@@ -252,6 +278,18 @@ mod tests {
         got.sort();
         assert_eq!(got, vec![(53, Proto::Udp), (80, Proto::Tcp)]);
         assert!(exposed_ports(&serde_json::json!({})).is_empty());
+    }
+
+    #[test]
+    fn expose_flag_ranges_and_errors() {
+        assert_eq!(parse_expose("80").unwrap(), vec![(80, Proto::Tcp)]);
+        assert_eq!(
+            parse_expose("53-54/udp").unwrap(),
+            vec![(53, Proto::Udp), (54, Proto::Udp)]
+        );
+        for bad in ["x", "80/sctp", "9-8", "0"] {
+            assert!(parse_expose(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
