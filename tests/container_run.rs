@@ -44,6 +44,29 @@ fn exit_codes_env_workdir_user_propagate() {
     ]);
     assert_eq!(out, "1234\n4321\n/made/here\n");
 
+    // -i forwards our stdin (and its end) to the container.
+    let o = env
+        .cmd()
+        .args([
+            "container",
+            "run",
+            "-i",
+            "--rm",
+            IMAGE,
+            "sh",
+            "-c",
+            "cat; echo done",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"through stdin\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(stdout(&o), "through stdin\ndone\n");
     let o = env.run(&["container", "run", "--rm", "-u", "ghost", IMAGE, "true"]);
     assert!(!o.status.success());
     assert!(
