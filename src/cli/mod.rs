@@ -11,14 +11,19 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub mod compose_common;
 pub mod compose_ctl;
 pub mod compose_down;
+pub mod compose_events;
 pub mod compose_info;
 pub mod compose_logs;
 pub mod compose_ps;
+pub mod compose_run;
 pub mod compose_up;
+pub mod compose_watch;
 pub mod config;
 pub mod container;
 pub mod container_attach;
+pub mod container_files;
 pub mod container_fmt;
+pub mod container_net;
 pub mod container_run;
 pub mod container_show;
 pub mod image;
@@ -70,10 +75,20 @@ pub struct GlobalOpts {
     #[arg(short = 'v', long)]
     pub verbose: bool,
     /// State root (images, containers, volumes, networks)
-    #[arg(long, env = "RCOMPOSE_ROOT", default_value = "/var/lib/rcompose", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "RCOMPOSE_ROOT",
+        default_value = "/var/lib/rcompose",
+        value_name = "DIR"
+    )]
     pub root: PathBuf,
     /// Runtime state root, cleared by a reboot
-    #[arg(long, env = "RCOMPOSE_RUN_ROOT", default_value = "/run/rcompose", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "RCOMPOSE_RUN_ROOT",
+        default_value = "/run/rcompose",
+        value_name = "DIR"
+    )]
     pub run_root: PathBuf,
 }
 
@@ -157,6 +172,24 @@ pub enum Command {
     Top(compose_info::TopArgs),
     /// Block until containers of all (or specified) services stop
     Wait(compose_info::WaitArgs),
+    /// Execute a command in a running container
+    Exec(compose_run::ComposeExecArgs),
+    /// Run a one-off command on a service
+    Run(compose_run::RunArgs),
+    /// Scale services
+    Scale(compose_up::ScaleArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(compose_info::CpArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(compose_info::StatsArgs),
+    /// Receive real time events from containers
+    Events(compose_events::EventsArgs),
+    /// Attach local standard input, output, and error streams to a service's running container
+    Attach(compose_info::AttachArgs),
+    /// Create a new image from a service container's changes
+    Commit(compose_info::CommitArgs),
+    /// Watch the build context for services and sync changes into their containers
+    Watch(compose_watch::WatchArgs),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -188,6 +221,15 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Images(args) => compose_info::images(&cli.global, args),
         Command::Top(args) => compose_info::top(&cli.global, args),
         Command::Wait(args) => compose_info::wait(&cli.global, args),
+        Command::Exec(args) => compose_run::exec(&cli.global, args),
+        Command::Run(args) => compose_run::run(&cli.global, args),
+        Command::Scale(args) => compose_up::scale(&cli.global, args),
+        Command::Cp(args) => compose_info::cp(&cli.global, args),
+        Command::Stats(args) => compose_info::stats(&cli.global, args),
+        Command::Events(args) => compose_events::run(&cli.global, args),
+        Command::Attach(args) => compose_info::attach(&cli.global, args),
+        Command::Commit(args) => compose_info::commit(&cli.global, args),
+        Command::Watch(args) => compose_watch::run(&cli.global, args),
     }
 }
 
