@@ -18,6 +18,8 @@ pub enum DotenvError {
     },
     #[error("env file {path} not found (check the --env-file or env_file path)")]
     Missing { path: String },
+    #[error("env file {path}: unsupported format {format:?} (use dotenv or raw)")]
+    Format { path: String, format: String },
     #[error("{path}:{line}: {reason}")]
     Syntax {
         path: String,
@@ -32,7 +34,40 @@ pub fn read_file(
     path: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>, DotenvError> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
+    let text = read_text(path)?;
+    parse(&text, lookup).map_err(|(line, reason)| DotenvError::Syntax {
+        path: path.display().to_string(),
+        line,
+        reason,
+    })
+}
+
+/// Reads one service `env_file` in its declared `format`: none or `dotenv` is the dialect
+/// above, `raw` is docker's `--env-file` format ([`parse_raw`]). Other formats are refused.
+pub fn read_file_format(
+    path: &Path,
+    format: Option<&str>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, DotenvError> {
+    match format {
+        None | Some("dotenv") => read_file(path, lookup),
+        Some("raw") => {
+            let text = read_text(path)?;
+            parse_raw(&text, lookup).map_err(|(line, reason)| DotenvError::Syntax {
+                path: path.display().to_string(),
+                line,
+                reason,
+            })
+        }
+        Some(other) => Err(DotenvError::Format {
+            path: path.display().to_string(),
+            format: other.to_string(),
+        }),
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, DotenvError> {
+    std::fs::read_to_string(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             DotenvError::Missing {
                 path: path.display().to_string(),
@@ -43,12 +78,49 @@ pub fn read_file(
                 source,
             }
         }
-    })?;
-    parse(&text, lookup).map_err(|(line, reason)| DotenvError::Syntax {
-        path: path.display().to_string(),
-        line,
-        reason,
     })
+}
+
+/// docker's `--env-file` format (`env_file` with `format: raw`): `KEY=VALUE` lines where the
+/// value is taken literally — no quotes removed, no `${VAR}` interpolation, no trimming, no
+/// inline comments. Lines starting with `#` (after leading blanks) and blank lines are
+/// skipped; a bare `KEY` takes its value from the environment when set there.
+pub fn parse_raw(
+    text: &str,
+    outer: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, (usize, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let raw = if i == 0 {
+            raw.trim_start_matches('\u{feff}')
+        } else {
+            raw
+        };
+        let line = raw.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = match line.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (line.trim_end(), None),
+        };
+        if key.is_empty() {
+            return Err((i + 1, format!("no variable name on line {line:?}")));
+        }
+        if key.contains(char::is_whitespace) {
+            return Err((i + 1, format!("variable {key:?} contains whitespace")));
+        }
+        let value = match value {
+            Some(v) => v.to_string(),
+            None => match outer(key) {
+                Some(v) => v,
+                None => continue,
+            },
+        };
+        out.retain(|(k, _)| k != key);
+        out.push((key.to_string(), value));
+    }
+    Ok(out)
 }
 
 /// Parses env file text into ordered key/value pairs. Errors carry the 1-based line.
@@ -208,6 +280,27 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn raw_format_takes_values_literally() {
+        let text = "\u{feff}A=\"quoted\" # not a comment\n  # comment\n\nB=${A} $$x \nC='s'\nHOME_X\nMISSING\nD=\nE==x\n";
+        let got = parse_raw(text, &|k| (k == "HOME_X").then(|| "/home/x".to_string())).unwrap();
+        let want = [
+            ("A", "\"quoted\" # not a comment"),
+            ("B", "${A} $$x "),
+            ("C", "'s'"),
+            ("HOME_X", "/home/x"),
+            ("D", ""),
+            ("E", "=x"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(parse_raw("A=1\nBAD KEY=1\n", &|_| None).unwrap_err().0, 2);
+        assert_eq!(parse_raw("=1\n", &|_| None).unwrap_err().0, 1);
     }
 
     #[test]

@@ -376,9 +376,11 @@ fn resolve_environment(
                 .or_else(|| env.get(k).cloned())
         };
         let pairs =
-            super::dotenv::read_file(path, &lookup).map_err(|e| NormalizeError::EnvFile {
-                service: svc.name.clone(),
-                reason: e.to_string(),
+            super::dotenv::read_file_format(path, ef.format.as_deref(), &lookup).map_err(|e| {
+                NormalizeError::EnvFile {
+                    service: svc.name.clone(),
+                    reason: e.to_string(),
+                }
             })?;
         for (k, v) in pairs {
             from_files.insert(k, Some(v));
