@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::{ExitStatus, GlobalOpts};
 
-mod fmt;
+pub mod fmt;
 mod ls;
 mod progress;
 mod remote;

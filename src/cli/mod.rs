@@ -29,6 +29,7 @@ pub mod container_show;
 pub mod image;
 pub mod login;
 pub mod network;
+pub mod system;
 pub mod version;
 pub mod volume;
 
@@ -135,6 +136,8 @@ pub enum Command {
     DnsServer(network::DnsServerArgs),
     /// Manage volumes
     Volume(volume::VolumeArgs),
+    /// Manage rcompose: disk usage, system information, prune
+    System(system::SystemArgs),
     /// Show the rcompose version information
     Version(version::VersionArgs),
     /// Create and start containers
@@ -204,6 +207,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::DnsServer(args) => network::run_dns_server(&cli.global, args),
         Command::Version(args) => version::run(&cli.global, args),
         Command::Volume(args) => volume::run(&cli.global, args),
+        Command::System(args) => system::run(&cli.global, args),
         Command::Up(args) => compose_up::up(&cli.global, args),
         Command::Create(args) => compose_up::create(&cli.global, args),
         Command::Down(args) => compose_down::run(&cli.global, args),
@@ -259,7 +263,23 @@ pub fn render_error(err: &anyhow::Error) {
             msg.push_str(&format!("\n  caused by: {text}"));
         }
     }
+    if is_disk_full(err) {
+        msg.push_str(
+            "\n  hint: the disk is full: free some space (`rcompose system df` shows what the state root holds; `rcompose image prune`, `rcompose system prune`) and retry",
+        );
+    }
     eprintln!("{msg}");
+}
+
+/// Whether an error comes from ENOSPC anywhere in its chain (typed or only as text, since
+/// some library errors keep the io::Error's message but not the error itself).
+fn is_disk_full(err: &anyhow::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.raw_os_error() == Some(ENOSPC))
+            || c.to_string().contains("(os error 28)")
+    })
 }
 
 /// Commands may attach an [`ExitStatus`] to an error to choose their exit code (docker uses

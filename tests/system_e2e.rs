@@ -1,0 +1,283 @@
+//! `rcompose system df|info|prune`, and a full disk: an import or load that runs out of space
+//! fails with a clear error and leaves the store exactly as it was.
+
+#[path = "common/busybox.rs"]
+mod busybox;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rcompose"))
+}
+
+struct Roots {
+    dir: tempfile::TempDir,
+}
+
+impl Roots {
+    fn new() -> Self {
+        Roots {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+    fn rc(&self, args: &[&str]) -> Output {
+        Command::new(bin())
+            .arg("--root")
+            .arg(self.root())
+            .arg("--run-root")
+            .arg(self.dir.path().join("run"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.rc(args);
+        assert!(
+            out.status.success(),
+            "rcompose {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Roots {
+    fn drop(&mut self) {
+        // Containers first (their overlay mounts live under the roots).
+        let _ = self.rc(&["container", "rm", "-f", "sys-e2e-a", "sys-e2e-b"]);
+    }
+}
+
+/// `system df --format json` as TYPE → object.
+fn df(r: &Roots) -> std::collections::BTreeMap<String, Value> {
+    r.ok(&["system", "df", "--format", "json"])
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["Type"].as_str().unwrap().to_string(), v)
+        })
+        .collect()
+}
+
+#[test]
+fn df_counts_shared_layers_once_and_prune_frees_what_is_unused() {
+    let r = Roots::new();
+    let fs = tempfile::tempdir().unwrap();
+    busybox::build_rootfs(fs.path());
+    let dir = fs.path().to_str().unwrap();
+    r.ok(&["image", "import", dir, "one", "-c", "CMD [\"sh\"]"]);
+    r.ok(&["image", "import", dir, "two", "-c", "ENV A=1"]);
+    let one: Value = serde_json::from_str(&r.ok(&["image", "inspect", "one"])).unwrap();
+    let layer_size = one[0]["Size"].as_u64().unwrap();
+    assert!(layer_size > 1_000_000, "busybox is about 2 MB: {one}");
+
+    let d = df(&r);
+    assert_eq!(d["Images"]["TotalCount"], "2");
+    assert_eq!(d["Images"]["Active"], "0");
+    // Two images, one shared layer: the total is one layer's size, not two.
+    let one_size = r.ok(&["image", "ls", "--format", "{{.Size}}", "one"]);
+    assert_eq!(d["Images"]["Size"].as_str().unwrap(), one_size.trim());
+
+    // A stopped container makes "one" active; a named volume with 1000 bytes in it.
+    r.ok(&[
+        "container",
+        "create",
+        "--name",
+        "sys-e2e-a",
+        "--network",
+        "none",
+        "one",
+        "true",
+    ]);
+    r.ok(&["volume", "create", "sys-e2e-vol"]);
+    let mp = r
+        .ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "sys-e2e-vol"])
+        .trim()
+        .to_string();
+    std::fs::write(Path::new(&mp).join("data"), vec![7u8; 1000]).unwrap();
+    let d = df(&r);
+    assert_eq!(d["Images"]["Active"], "1");
+    assert_eq!(d["Containers"]["TotalCount"], "1");
+    assert_eq!(d["Containers"]["Active"], "0");
+    assert_eq!(d["Local Volumes"]["TotalCount"], "1");
+    assert_eq!(d["Local Volumes"]["Size"], "1kB");
+    assert_eq!(d["Local Volumes"]["Reclaimable"], "1kB (100%)");
+    let table = r.ok(&["system", "df"]);
+    assert!(table.starts_with("TYPE"), "{table}");
+    assert!(table.contains("Local Volumes"), "{table}");
+
+    // prune: the stopped container goes, the tagged images and the named volume stay.
+    let out = r.ok(&["system", "prune", "-f"]);
+    assert!(out.contains("Deleted Containers:"), "{out}");
+    assert!(r.rc(&["container", "inspect", "sys-e2e-a"]).status.code() != Some(0));
+    let d = df(&r);
+    assert_eq!(d["Containers"]["TotalCount"], "0");
+    assert_eq!(d["Images"]["TotalCount"], "2");
+    assert_eq!(d["Local Volumes"]["TotalCount"], "1");
+    // --volumes takes anonymous volumes only; -a takes unused images.
+    r.ok(&["system", "prune", "-f", "-a", "--volumes"]);
+    let d = df(&r);
+    assert_eq!(d["Images"]["TotalCount"], "0");
+    assert_eq!(d["Images"]["Size"], "0B");
+    assert_eq!(d["Local Volumes"]["TotalCount"], "1", "named volumes stay");
+    assert!(Path::new(&mp).join("data").exists());
+}
+
+#[test]
+fn prune_without_force_asks_and_a_no_keeps_everything() {
+    let r = Roots::new();
+    busybox::busybox_image(&bin(), &r.root(), "busybox:sys");
+    r.ok(&[
+        "container",
+        "create",
+        "--name",
+        "sys-e2e-b",
+        "--network",
+        "none",
+        "busybox:sys",
+        "true",
+    ]);
+    let out = Command::new(bin())
+        .arg("--root")
+        .arg(r.root())
+        .arg("--run-root")
+        .arg(r.dir.path().join("run"))
+        .args(["system", "prune"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING! This will remove:"));
+    r.ok(&["container", "inspect", "sys-e2e-b"]);
+}
+
+#[test]
+fn info_reports_the_roots_and_counts() {
+    let r = Roots::new();
+    let v: Value = serde_json::from_str(&r.ok(&["system", "info", "--format", "json"])).unwrap();
+    assert_eq!(v["Containers"], 0);
+    assert_eq!(v["Images"], 0);
+    assert_eq!(v["DockerRootDir"], r.root().display().to_string());
+    assert_eq!(v["Driver"], "overlay2");
+    let expected_cgroup = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    };
+    assert_eq!(v["CgroupVersion"], expected_cgroup);
+    let text = r.ok(&["system", "info"]);
+    assert!(text.contains(" Images: 0"), "{text}");
+}
+
+/// A small tmpfs mounted as the state root, unmounted even when the test fails.
+struct TinyRoot {
+    dir: tempfile::TempDir,
+}
+
+impl TinyRoot {
+    fn new(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("root")).unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path().join("root"))
+            .status()
+            .unwrap();
+        assert!(st.success(), "mounting a tmpfs for the full-disk test");
+        TinyRoot { dir }
+    }
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+    /// Every regular file in the store (the lock file is expected).
+    fn files(&self) -> Vec<String> {
+        let mut out = vec![];
+        let mut stack = vec![self.root()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let md = e.metadata().unwrap();
+                if md.is_dir() {
+                    stack.push(e.path());
+                } else {
+                    out.push(
+                        e.path()
+                            .strip_prefix(self.root())
+                            .unwrap()
+                            .display()
+                            .to_string(),
+                    );
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+impl Drop for TinyRoot {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path().join("root"))
+            .status();
+    }
+}
+
+fn assert_disk_full_error(out: &Output) {
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("hint: the disk is full"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_full_disk_fails_import_and_load_cleanly() {
+    let tiny = TinyRoot::new("512k");
+    let fs = tempfile::tempdir().unwrap();
+    busybox::build_rootfs(fs.path());
+    let rc = |args: &[&str]| {
+        Command::new(bin())
+            .arg("--root")
+            .arg(tiny.root())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let out = rc(&["image", "import", fs.path().to_str().unwrap(), "big:1"]);
+    assert_disk_full_error(&out);
+    let after_import = tiny.files();
+    assert!(
+        after_import.iter().all(|f| f == "store.lock"),
+        "half-written files left: {after_import:?}"
+    );
+
+    // A docker-archive saved from a roomy root, loaded into the full one.
+    let roomy = Roots::new();
+    busybox::busybox_image(&bin(), &roomy.root(), "busybox:big");
+    let archive = roomy.dir.path().join("bb.tar");
+    roomy.ok(&[
+        "image",
+        "save",
+        "-o",
+        archive.to_str().unwrap(),
+        "busybox:big",
+    ]);
+    let out = rc(&["image", "load", "-i", archive.to_str().unwrap()]);
+    assert_disk_full_error(&out);
+    let after_load = tiny.files();
+    assert!(
+        after_load.iter().all(|f| f == "store.lock"),
+        "half-written files left: {after_load:?}"
+    );
+    let ls = rc(&["image", "ls", "-q"]);
+    assert!(ls.status.success());
+    assert!(String::from_utf8_lossy(&ls.stdout).trim().is_empty());
+}
