@@ -1,15 +1,29 @@
 //! Healthchecks (image `HEALTHCHECK` or `--health-*`): the monitor execs the test in the
 //! container every interval, with a timeout, and records starting/healthy/unhealthy with the
 //! last five results in the container's state, as docker does.
+//!
+//! A probe never blocks the monitor: it is started, then its output pipe and its pidfd are
+//! watched by the monitor's own poll loop (see `Health::wake`), so container output keeps
+//! flowing to the log and attach clients at its own pace while a slow probe runs.
 
-use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::fs::File;
+use std::io::{ErrorKind, Read};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::io_loop::Wake;
 use crate::container::model::{HealthConfig, HealthLog, HealthState, now_rfc3339};
 use crate::container::proc;
 use crate::runtime::{ExecRequest, Libcontainer, Runtime, Stdio};
+
+/// Docker keeps at most this much of a probe's output.
+const MAX_OUTPUT: usize = 4096;
+/// Without a pidfd (old kernels) a running probe's exit is checked this often.
+const FALLBACK_POLL: Duration = Duration::from_millis(50);
 
 pub struct Health {
     argv: Vec<String>,
@@ -19,6 +33,98 @@ pub struct Health {
     retries: u32,
     started: Instant,
     next: Instant,
+    /// The probe's process description, written once per run of the container.
+    process_json: Option<std::path::PathBuf>,
+    running: Option<Probe>,
+}
+
+/// A probe in flight.
+struct Probe {
+    pid: i32,
+    ticks: u64,
+    pidfd: Option<OwnedFd>,
+    /// `None` once the probe's output reached end of file.
+    out: Option<File>,
+    buf: Vec<u8>,
+    start: String,
+    deadline: Instant,
+    reaped: bool,
+}
+
+impl Probe {
+    /// Reads what the probe wrote so far without blocking.
+    fn drain(&mut self) {
+        let Some(f) = self.out.as_mut() else { return };
+        let mut chunk = [0u8; 4096];
+        loop {
+            match f.read(&mut chunk) {
+                Ok(0) => {
+                    self.out = None;
+                    return;
+                }
+                Ok(n) => {
+                    let room = MAX_OUTPUT.saturating_sub(self.buf.len());
+                    self.buf.extend_from_slice(&chunk[..n.min(room)]);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.out = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The probe's exit code once it exited (reaping it), without blocking.
+    fn try_exit(&mut self) -> Option<i32> {
+        let flags = WaitPidFlag::WNOHANG | WaitPidFlag::__WALL;
+        loop {
+            match waitpid(Pid::from_raw(self.pid), Some(flags)) {
+                Ok(WaitStatus::Exited(_, c)) => {
+                    self.reaped = true;
+                    return Some(c);
+                }
+                Ok(WaitStatus::Signaled(_, s, _)) => {
+                    self.reaped = true;
+                    return Some(128 + s as i32);
+                }
+                Ok(WaitStatus::StillAlive) => return None,
+                Ok(_) => return None,
+                Err(nix::Error::EINTR) => continue,
+                // Not our child any more (reaped elsewhere): its status is unknown.
+                Err(_) => {
+                    self.reaped = true;
+                    return Some(-1);
+                }
+            }
+        }
+    }
+
+    /// SIGKILL and reap, waiting a bounded time: a probe in a frozen (paused) cgroup does
+    /// not die before the thaw, and the monitor must not hang on it.
+    fn kill(&mut self) {
+        if self.reaped {
+            return;
+        }
+        proc::signal(self.pid, self.ticks, libc::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.try_exit().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn output(&self) -> String {
+        String::from_utf8_lossy(&self.buf).into_owned()
+    }
+}
+
+impl Drop for Probe {
+    /// A probe left behind (the container exited meanwhile) is killed and reaped, so no
+    /// zombie outlives its check.
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 impl Health {
@@ -44,6 +150,8 @@ impl Health {
             retries: if cfg.retries == 0 { 3 } else { cfg.retries },
             started: now,
             next: now + interval,
+            process_json: None,
+            running: None,
         })
     }
 
@@ -55,12 +163,34 @@ impl Health {
         }
     }
 
-    /// Time until the next check.
-    pub fn until_next(&self) -> Duration {
-        self.next.saturating_duration_since(Instant::now())
+    /// When the poll loop must call `tick` again: at the next check, at a running probe's
+    /// timeout, or as soon as the probe writes or exits.
+    pub fn wake(&self) -> Wake {
+        let now = Instant::now();
+        match &self.running {
+            None => Wake {
+                after: Some(self.next.saturating_duration_since(now)),
+                fds: [-1, -1],
+            },
+            Some(p) => {
+                let fd = |f: Option<RawFd>| f.unwrap_or(-1);
+                let mut after = p.deadline.saturating_duration_since(now);
+                if p.pidfd.is_none() {
+                    after = after.min(FALLBACK_POLL);
+                }
+                Wake {
+                    after: Some(after),
+                    fds: [
+                        fd(p.out.as_ref().map(|f| f.as_raw_fd())),
+                        fd(p.pidfd.as_ref().map(|f| f.as_raw_fd())),
+                    ],
+                }
+            }
+        }
     }
 
-    /// Runs the check if it is due; returns true when `state` changed.
+    /// Starts a due check, or advances the one running; never blocks on the probe. Returns
+    /// true when `state` changed.
     pub fn tick(
         &mut self,
         runtime: &Libcontainer,
@@ -69,13 +199,44 @@ impl Health {
         run_dir: &Path,
         state: &mut HealthState,
     ) -> bool {
-        if Instant::now() < self.next {
-            return false;
+        if self.running.is_none() {
+            if Instant::now() < self.next {
+                return false;
+            }
+            let start = now_rfc3339();
+            match self.spawn(runtime, id, bundle, run_dir, start.clone()) {
+                Ok(p) => self.running = Some(p),
+                Err(e) => {
+                    self.record(state, start, -1, e);
+                    return true;
+                }
+            }
         }
-        let start = now_rfc3339();
-        let (code, output) = self
-            .check(runtime, id, bundle, run_dir)
-            .unwrap_or_else(|e| (-1, e));
+        let Some(p) = self.running.as_mut() else {
+            return false;
+        };
+        p.drain();
+        if let Some(code) = p.try_exit() {
+            p.drain();
+            let (start, output) = (std::mem::take(&mut p.start), p.output());
+            self.running = None;
+            self.record(state, start, code, output);
+            return true;
+        }
+        if Instant::now() >= p.deadline {
+            p.kill();
+            let start = std::mem::take(&mut p.start);
+            self.running = None;
+            let msg = format!("Health check exceeded timeout ({:?})", self.timeout);
+            self.record(state, start, -1, msg);
+            return true;
+        }
+        false
+    }
+
+    /// Applies one result to the state, as docker does: a failure during the start period
+    /// does not count while the container has not been healthy yet.
+    fn record(&mut self, state: &mut HealthState, start: String, code: i32, output: String) {
         self.next = Instant::now() + self.interval;
         let in_start_period = self.started.elapsed() < self.start_period;
         if code == 0 {
@@ -95,26 +256,37 @@ impl Health {
         });
         let excess = state.log.len().saturating_sub(5);
         state.log.drain(..excess);
-        true
     }
 
-    fn check(
-        &self,
+    fn spawn(
+        &mut self,
         runtime: &Libcontainer,
         id: &str,
         bundle: &Path,
         run_dir: &Path,
-    ) -> Result<(i32, String), String> {
-        let spec: serde_json::Value =
-            crate::container::store::read_json(&bundle.join("config.json"))
-                .map_err(|e| e.to_string())?;
-        let mut process = spec["process"].clone();
-        process["args"] = serde_json::json!(self.argv);
-        process["terminal"] = serde_json::Value::Bool(false);
-        let pj = run_dir.join("health.json");
-        crate::container::store::write_json_fast(&pj, &process).map_err(|e| e.to_string())?;
-        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| e.to_string())?;
-        let devnull = std::fs::File::open("/dev/null").map_err(|e| e.to_string())?;
+        start: String,
+    ) -> Result<Probe, String> {
+        let pj = match &self.process_json {
+            Some(p) => p.clone(),
+            None => {
+                let spec: serde_json::Value =
+                    crate::container::store::read_json(&bundle.join("config.json"))
+                        .map_err(|e| e.to_string())?;
+                let mut process = spec["process"].clone();
+                process["args"] = serde_json::json!(self.argv);
+                process["terminal"] = serde_json::Value::Bool(false);
+                let pj = run_dir.join("health.json");
+                crate::container::store::write_json_fast(&pj, &process)
+                    .map_err(|e| e.to_string())?;
+                self.process_json = Some(pj.clone());
+                pj
+            }
+        };
+        let flags = nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK;
+        let (r, w) = nix::unistd::pipe2(flags).map_err(|e| e.to_string())?;
+        // The probe's end must block as a normal stdout would.
+        clear_nonblocking(w.as_raw_fd());
+        let devnull = File::open("/dev/null").map_err(|e| e.to_string())?;
         let w2 = w.try_clone().map_err(|e| e.to_string())?;
         let pid = runtime
             .exec(
@@ -129,45 +301,65 @@ impl Health {
                 },
             )
             .map_err(|e| e.to_string())?;
-        let ticks = proc::start_ticks(pid);
-        let mut out = std::fs::File::from(r);
-        // Read while waiting, so a chatty check cannot block on a full pipe.
-        let deadline = Instant::now() + self.timeout;
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let mut timed_out = false;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                timed_out = true;
-                break;
-            }
-            let mut p = libc::pollfd {
-                fd: out.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            unsafe { libc::poll(&mut p, 1, left.as_millis().min(1000) as i32) };
-            if p.revents != 0 {
-                match out.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) if buf.len() < 4096 => buf.extend_from_slice(&chunk[..n]),
-                    Ok(_) => {}
-                }
-            }
+        Ok(Probe {
+            pid,
+            ticks: proc::start_ticks(pid),
+            pidfd: proc::pidfd_open(pid),
+            out: Some(File::from(r)),
+            buf: Vec::new(),
+            start,
+            deadline: Instant::now() + self.timeout,
+            reaped: false,
+        })
+    }
+}
+
+fn clear_nonblocking(fd: RawFd) {
+    // SAFETY: fcntl flag update on an fd we own.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(test: &[&str]) -> HealthConfig {
+        HealthConfig {
+            test: test.iter().map(|s| s.to_string()).collect(),
+            interval_ms: 0,
+            timeout_ms: 0,
+            start_period_ms: 0,
+            retries: 0,
         }
-        if timed_out {
-            proc::signal(pid, ticks, libc::SIGKILL);
+    }
+
+    #[test]
+    fn idle_check_wakes_at_the_interval_and_watches_nothing() {
+        let h = Health::new(Some(&cfg(&["CMD-SHELL", "true"]))).unwrap();
+        let w = h.wake();
+        assert_eq!(w.fds, [-1, -1]);
+        assert!(w.after.unwrap() <= Duration::from_secs(30));
+        assert!(Health::new(Some(&cfg(&["NONE"]))).is_none());
+        assert!(Health::new(Some(&cfg(&["CMD"]))).is_none());
+    }
+
+    #[test]
+    fn results_follow_docker_rules() {
+        let mut h = Health::new(Some(&cfg(&["CMD", "x"]))).unwrap();
+        let mut st = Health::initial_state();
+        for i in 0..3 {
+            h.record(&mut st, String::new(), 1, format!("fail {i}"));
         }
-        let code = super::wait_code(pid);
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        if timed_out {
-            return Ok((
-                -1,
-                format!("Health check exceeded timeout ({:?})", self.timeout),
-            ));
+        assert_eq!(st.status, "unhealthy");
+        assert_eq!(st.failing_streak, 3);
+        h.record(&mut st, String::new(), 0, String::new());
+        assert_eq!((st.status.as_str(), st.failing_streak), ("healthy", 0));
+        for _ in 0..4 {
+            h.record(&mut st, String::new(), 0, String::new());
         }
-        Ok((code, text))
+        assert_eq!(st.log.len(), 5);
     }
 }

@@ -175,6 +175,24 @@ fn set_nonblocking(fd: RawFd) {
     }
 }
 
+/// What the periodic work (healthchecks) asks of the poll loop: to be called again within
+/// `after`, and as soon as one of `fds` (-1 for none) is readable. It must never block: the
+/// loop forwards container output only between its calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wake {
+    pub after: Option<Duration>,
+    pub fds: [RawFd; 2],
+}
+
+impl Wake {
+    pub fn idle() -> Self {
+        Self {
+            after: None,
+            fds: [-1, -1],
+        }
+    }
+}
+
 /// Runs until the container's init exits; returns docker's exit code (128+signal if killed).
 pub fn serve(
     pid: i32,
@@ -182,7 +200,7 @@ pub fn serve(
     log: &mut LogWriter,
     clients: &mut Clients,
     listener: Option<&UnixListener>,
-    tick: &mut dyn FnMut() -> Option<Duration>,
+    tick: &mut dyn FnMut() -> Wake,
 ) -> i32 {
     let pidfd = crate::container::proc::pidfd_open(pid);
     let mut outputs: Vec<(Option<File>, bool)> = match &mut stdio {
@@ -213,12 +231,18 @@ pub fn serve(
         for c in &clients.list {
             fds.push(pfd(c.stream.as_raw_fd()));
         }
-        // Periodic work (healthchecks) runs between polls.
-        let next = if exited { None } else { tick() };
+        let clients_end = fds.len();
+        // Periodic work (healthchecks) runs between polls, and its fds (a running probe's
+        // output and pidfd) are polled with ours, so a slow probe never holds up the output.
+        let wake = if exited { Wake::idle() } else { tick() };
+        fds.extend(wake.fds.iter().map(|&fd| pfd(fd)));
         let timeout = if exited {
             0
         } else {
-            next.map(|d| d.as_millis().min(1000) as i32).unwrap_or(1000)
+            // Round up: waking a millisecond early would spin until the deadline.
+            wake.after
+                .map(|d| d.as_micros().div_ceil(1000).min(1000) as i32)
+                .unwrap_or(1000)
         };
         // SAFETY: valid pollfd array.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
@@ -277,7 +301,7 @@ pub fn serve(
         }
         // Client input.
         let mut drop_idx = vec![];
-        for (i, pf) in fds[first_client..].iter().enumerate() {
+        for (i, pf) in fds[first_client..clients_end].iter().enumerate() {
             if pf.revents == 0 || i >= clients.list.len() {
                 continue;
             }

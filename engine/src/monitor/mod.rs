@@ -236,13 +236,15 @@ impl Monitor {
             }
             let bundle = self.store.bundle_dir(&self.id);
             let run_dir = self.store.run_dir(&self.id);
-            let mut tick = || -> Option<Duration> {
-                let h = health.as_mut()?;
+            let mut tick = || -> io_loop::Wake {
+                let Some(h) = health.as_mut() else {
+                    return io_loop::Wake::idle();
+                };
                 let hs = st.health.get_or_insert_with(health::Health::initial_state);
                 if h.tick(&self.runtime, &self.id, &bundle, &run_dir, hs) {
                     let _ = self.store.save_state(&self.id, &st);
                 }
-                Some(h.until_next())
+                h.wake()
             };
             let code = io_loop::serve(
                 pid,

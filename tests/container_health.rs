@@ -1,0 +1,83 @@
+//! End-to-end: a slow healthcheck probe never holds up the container's output. The monitor
+//! forwards output and runs probes in one poll loop; a probe that blocked it would leave
+//! gaps in the log as long as the probe (lines stamped late, all at once).
+
+mod container_support;
+
+use container_support::{Env, IMAGE, unique};
+
+/// Seconds since midnight of an RFC 3339 timestamp (`2026-01-02T03:04:05.123456789Z`).
+fn seconds_of_day(ts: &str) -> f64 {
+    let time = ts
+        .split_once('T')
+        .map(|(_, t)| t.trim_end_matches('Z'))
+        .unwrap_or_else(|| panic!("not a timestamp: {ts:?}"));
+    let mut parts = time.split(':');
+    let mut next = || -> f64 {
+        parts
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("not a timestamp: {ts:?}"))
+    };
+    next() * 3600.0 + next() * 60.0 + next()
+}
+
+#[test]
+fn slow_probe_does_not_delay_logs() {
+    let env = Env::new();
+    let name = unique("slowprobe");
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--health-cmd",
+        "sleep 1",
+        "--health-interval",
+        "200ms",
+        "--health-timeout",
+        "10s",
+        IMAGE,
+        "sh",
+        "-c",
+        "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done",
+    ]);
+    env.wait_for(&name, "{{.State.Health.Status}}", "healthy", 20);
+    // Let a few more probes run while the container prints.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let probes = env.inspect(&name, "{{json .State.Health.Log}}");
+    let logs = env.ok(&["container", "logs", "-t", &name]);
+    env.ok(&["container", "rm", "-f", &name]);
+
+    let mut last: Option<(f64, u64)> = None;
+    let mut worst = 0f64;
+    let mut count = 0;
+    for line in logs.lines() {
+        let (ts, text) = line.split_once(' ').expect("timestamped line");
+        let n: u64 = text
+            .strip_prefix("line ")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected log line {line:?}"));
+        let mut t = seconds_of_day(ts);
+        if let Some((prev_t, prev_n)) = last {
+            assert_eq!(n, prev_n + 1, "a line was lost before {line:?}:\n{logs}");
+            if t < prev_t {
+                t += 86_400.0; // midnight passed
+            }
+            worst = worst.max(t - prev_t);
+        }
+        last = Some((t, n));
+        count += 1;
+    }
+    assert!(count >= 20, "too few lines ({count}):\n{logs}");
+    assert!(
+        probes.matches("\"ExitCode\":0").count() >= 2,
+        "expected several successful probes, health log: {probes}"
+    );
+    // Lines come every 100 ms; a probe (1 s) holding up the loop leaves a gap of a second.
+    assert!(
+        worst < 0.7,
+        "log lines were held up for {worst:.3}s while a probe ran:\n{logs}"
+    );
+}
