@@ -91,7 +91,10 @@ pub fn reconcile(
         let mut out = vec![];
         for name in level.iter().filter(|n| selected.contains(*n)) {
             let svc = &project.services[name];
-            out.push(plan_service(project, svc, observed, opts, &selected)?);
+            let joined = joined_namespace(svc, &plan, observed);
+            out.push(plan_service(
+                project, svc, observed, opts, &selected, &joined,
+            )?);
         }
         if !out.is_empty() {
             plan.levels.push(out);
@@ -165,6 +168,68 @@ pub fn implicit_dependencies(project: &Project) -> Project {
         }
     }
     p
+}
+
+/// The service whose namespace `svc` joins (`network_mode: service:x` → `x`).
+pub fn namespace_service(svc: &Service) -> Option<&str> {
+    svc.network_mode
+        .as_deref()
+        .and_then(|m| m.strip_prefix("service:"))
+}
+
+/// `svc` with `network_mode: service:x` resolved to `container:<id>` of x's first container,
+/// as compose does before hashing and creating: the config hash then names the container
+/// whose namespace is joined, so a dependent is recreated when x's container is replaced.
+/// Other services are returned unchanged.
+pub fn with_joined_container(svc: &Service, container_id: &str) -> Service {
+    let mut out = svc.clone();
+    if namespace_service(svc).is_some() {
+        out.network_mode = Some(format!("container:{container_id}"));
+    }
+    out
+}
+
+/// What happens to the container whose namespace a `network_mode: service:x` service joins.
+#[derive(Debug, Clone, PartialEq)]
+enum Joined {
+    /// Not a `service:` network mode.
+    None,
+    /// x's first container stays: its id.
+    Kept(String),
+    /// x's first container is created or recreated by this plan (its id is not known yet):
+    /// the service's containers must be recreated to join the new namespace.
+    Replaced(String),
+    /// x has no container and none is planned (the create will say so).
+    Missing,
+}
+
+/// x's first container (lowest number, not being removed) as planned in the earlier levels
+/// of `plan`, else as observed (x not selected, e.g. `--no-deps`).
+fn joined_namespace(svc: &Service, plan: &Plan, observed: &ObservedState) -> Joined {
+    let Some(target) = namespace_service(svc) else {
+        return Joined::None;
+    };
+    let planned = plan
+        .levels
+        .iter()
+        .flatten()
+        .find(|s| s.service == target)
+        .and_then(|s| {
+            s.ops
+                .iter()
+                .filter(|o| o.action != ContainerAction::Remove)
+                .min_by_key(|o| o.number)
+        });
+    if let Some(op) = planned {
+        return match (&op.action, &op.id) {
+            (ContainerAction::Keep | ContainerAction::Start, Some(id)) => Joined::Kept(id.clone()),
+            _ => Joined::Replaced(target.to_string()),
+        };
+    }
+    match observed.services.get(target).and_then(|l| l.first()) {
+        Some(c) => Joined::Kept(c.summary.id.clone()),
+        None => Joined::Missing,
+    }
 }
 
 fn check_service(project: &Project, name: &str) -> Result<(), ReconcileError> {
@@ -255,6 +320,7 @@ fn plan_service(
     observed: &ObservedState,
     opts: &ReconcileOptions,
     selected: &BTreeSet<String>,
+    joined: &Joined,
 ) -> Result<ServicePlan, ReconcileError> {
     let replicas = opts
         .scale
@@ -272,8 +338,12 @@ fn plan_service(
     }
     let targeted = opts.services.is_empty() || opts.services.contains(&svc.name);
     let start = !opts.no_start;
-    let wanted_hash = service_hash(svc);
-    let wanted_keys = key_hashes(svc);
+    let hashed = match joined {
+        Joined::Kept(id) => with_joined_container(svc, id),
+        _ => svc.clone(),
+    };
+    let wanted_hash = service_hash(&hashed);
+    let wanted_keys = key_hashes(&hashed);
     let existing: &[ObservedContainer] = observed
         .services
         .get(&svc.name)
@@ -304,7 +374,12 @@ fn plan_service(
                 p => p,
             }
         };
-        let divergence = diverged(svc, c, &wanted_hash, &wanted_keys, opts);
+        let divergence = match joined {
+            Joined::Replaced(x) => Some(format!(
+                "network_mode service:{x}: the container of {x} is replaced"
+            )),
+            _ => diverged(svc, c, &wanted_hash, &wanted_keys, opts),
+        };
         let recreate_cause = match (policy, divergence) {
             (RecreatePolicy::Never, _) => None,
             (RecreatePolicy::Force, d) => Some(d.unwrap_or_else(|| "--force-recreate".into())),
@@ -472,4 +547,130 @@ pub fn object_labels(
     out.insert(label.into(), key.into());
     out.insert(crate::labels::VERSION.into(), COMPOSE_VERSION.into());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{ContainerSummary, RunState};
+
+    const JOINED: &str = "services:\n  side:\n    image: busybox\n    network_mode: service:main\n  main:\n    image: busybox\n";
+
+    fn project(yaml: &str) -> Project {
+        let opts = crate::load::LoadOptions {
+            files: vec!["-".into()],
+            project_name: Some("nm".into()),
+            working_dir: std::env::temp_dir(),
+            interpolate: true,
+            stdin: Some(yaml.into()),
+            ..Default::default()
+        };
+        crate::load::load(&opts).expect("test file loads").project
+    }
+
+    /// A running container of `svc` as the backend would have labelled it.
+    fn running(p: &Project, svc: &Service, id: &str) -> ContainerSummary {
+        ContainerSummary {
+            id: id.into(),
+            name: container_name(&p.name, svc, 1),
+            status: RunState::Running,
+            labels: container_labels(p, svc, 1, false),
+            ..Default::default()
+        }
+    }
+
+    fn ops(plan: &Plan, service: &str) -> Vec<String> {
+        plan.levels
+            .iter()
+            .flatten()
+            .filter(|s| s.service == service)
+            .flat_map(|s| s.ops.iter().map(|o| format!("{:?}: {}", o.action, o.cause)))
+            .collect()
+    }
+
+    #[test]
+    fn joined_service_is_kept_while_its_target_container_stays() {
+        let p = project(JOINED);
+        let (main, side) = (&p.services["main"], &p.services["side"]);
+        let observed = ObservedState::from_objects(
+            "nm",
+            &[
+                running(&p, main, "id-main"),
+                running(&p, &with_joined_container(side, "id-main"), "id-side"),
+            ],
+            &[],
+            &[],
+        );
+        let plan = reconcile(&p, &observed, &ReconcileOptions::default()).unwrap();
+        assert_eq!(ops(&plan, "side"), ["Keep: running"]);
+
+        // Created against another container of main (main was recreated by a run that did
+        // not include side): the hash names network_mode.
+        let stale = ObservedState::from_objects(
+            "nm",
+            &[
+                running(&p, main, "id-main"),
+                running(&p, &with_joined_container(side, "id-old"), "id-side"),
+            ],
+            &[],
+            &[],
+        );
+        let plan = reconcile(&p, &stale, &ReconcileOptions::default()).unwrap();
+        assert_eq!(
+            ops(&plan, "side"),
+            ["Recreate { start: true }: config hash changed: network_mode"]
+        );
+    }
+
+    #[test]
+    fn recreating_the_target_recreates_the_joined_service() {
+        let before = project(JOINED);
+        let observed = ObservedState::from_objects(
+            "nm",
+            &[
+                running(&before, &before.services["main"], "id-main"),
+                running(
+                    &before,
+                    &with_joined_container(&before.services["side"], "id-main"),
+                    "id-side",
+                ),
+            ],
+            &[],
+            &[],
+        );
+        let p = project(&JOINED.replace(
+            "  main:\n    image: busybox\n",
+            "  main:\n    image: busybox\n    environment: {A: b}\n",
+        ));
+        let plan = reconcile(&p, &observed, &ReconcileOptions::default()).unwrap();
+        assert_eq!(
+            ops(&plan, "main"),
+            ["Recreate { start: true }: config hash changed: environment.A"]
+        );
+        assert_eq!(
+            ops(&plan, "side"),
+            [
+                "Recreate { start: true }: network_mode service:main: the container of main is replaced"
+            ]
+        );
+        // --no-recreate leaves both alone.
+        let opts = ReconcileOptions {
+            recreate: RecreatePolicy::Never,
+            ..Default::default()
+        };
+        let plan = reconcile(&p, &observed, &opts).unwrap();
+        assert_eq!(ops(&plan, "side"), ["Keep: running"]);
+    }
+
+    #[test]
+    fn joined_hash_differs_only_in_network_mode() {
+        let p = project(JOINED);
+        let side = &p.services["side"];
+        let resolved = with_joined_container(side, "abc");
+        assert_eq!(resolved.network_mode.as_deref(), Some("container:abc"));
+        assert_ne!(service_hash(side), service_hash(&resolved));
+        let main = &p.services["main"];
+        assert_eq!(&with_joined_container(main, "abc"), main);
+        assert_eq!(namespace_service(side), Some("main"));
+    }
 }

@@ -116,6 +116,9 @@ fn check_service(svc: &Service) -> Result<(), NormalizeError> {
             reason: format!("network_mode {mode:?} and networks cannot be combined"),
         });
     }
+    if let Some(mode) = &svc.network_mode {
+        check_joined_namespace(svc, mode)?;
+    }
     if let Some(restart) = &svc.restart {
         let ok = matches!(
             restart.as_str(),
@@ -147,6 +150,44 @@ fn check_service(svc: &Service) -> Result<(), NormalizeError> {
         }
     }
     Ok(())
+}
+
+/// A service joining another's network namespace (`network_mode: service:x` or
+/// `container:x`) cannot set what belongs to that namespace: docker refuses each at create
+/// time ("conflicting options"); refused here so that `up` creates nothing.
+fn check_joined_namespace(svc: &Service, mode: &str) -> Result<(), NormalizeError> {
+    let owner = if let Some(x) = mode.strip_prefix("service:") {
+        format!("service {x:?}")
+    } else if let Some(c) = mode.strip_prefix("container:") {
+        format!("container {c:?}")
+    } else {
+        return Ok(());
+    };
+    let conflicts = [
+        (!svc.ports.is_empty(), "ports"),
+        (!svc.links.is_empty(), "links"),
+        (!svc.dns.is_empty(), "dns"),
+        (!svc.dns_search.is_empty(), "dns_search"),
+        (!svc.dns_opt.is_empty(), "dns_opt"),
+        (!svc.extra_hosts.is_empty(), "extra_hosts"),
+        (svc.hostname.is_some(), "hostname"),
+        (svc.mac_address.is_some(), "mac_address"),
+    ];
+    let set: Vec<&str> = conflicts
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, key)| *key)
+        .collect();
+    if set.is_empty() {
+        return Ok(());
+    }
+    Err(NormalizeError::Invalid {
+        service: svc.name.clone(),
+        reason: format!(
+            "{} cannot be combined with network_mode {mode:?}: the network namespace belongs to {owner}; set them there",
+            set.join(", ")
+        ),
+    })
 }
 
 /// `links`, `network_mode`/`ipc`/`pid`/`uts`/`cgroup` set to `service:x`, and
