@@ -162,7 +162,11 @@ impl EngineBackend {
             (Some(_), Some(n), None) => {
                 crate::netwire::start(&self.containers, n, id, attach).map_err(chain)?;
             }
-            _ => self.containers.start(id, attach).map_err(err)?,
+            _ => {
+                // Joining another container: it must run, and its /etc files are copied.
+                crate::netwire::check_container_mode(&self.containers, &cfg).map_err(chain)?;
+                self.containers.start(id, attach).map_err(err)?
+            }
         }
         tracing::debug!("start {}: {:?}", cfg.name, t0.elapsed());
         Ok(())
@@ -305,6 +309,10 @@ impl Backend for EngineBackend {
         number: u32,
         inherit: &[(String, String)],
     ) -> Result<String, BackendError> {
+        // `network_mode: service:x` → the id of x's first container, hashed into the labels.
+        let resolved = netplan::resolve_service(&self.containers.store, project, service)
+            .map_err(chain)?;
+        let service = &resolved;
         let img = image::image_info(
             &self.root,
             &service.image_name(&project.name),

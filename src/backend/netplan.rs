@@ -34,9 +34,27 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
             .push((name.to_string(), ip.trim_matches(['[', ']']).to_string()));
     }
     match svc.network_mode.as_deref() {
-        Some("none") | Some("host") => return Ok(out),
+        Some("host") => {
+            if !svc.ports.is_empty() {
+                // docker discards them with this warning; compose passes it on.
+                tracing::warn!(
+                    "service \"{}\": published ports are discarded when using host network mode",
+                    svc.name
+                );
+            }
+            return Ok(out);
+        }
+        Some("none") => {
+            if !svc.ports.is_empty() {
+                bail!(
+                    "service \"{}\": ports cannot be published with network_mode none; remove ports or the network_mode",
+                    svc.name
+                );
+            }
+            return Ok(out);
+        }
         // Joins another container's namespace: nothing to attach (the backend resolves the
-        // container at create time).
+        // container at create time; the loader refused ports, dns and the like for it).
         Some(m) if m.starts_with("service:") || m.starts_with("container:") => return Ok(out),
         Some(m) if m != "bridge" && m != "default" => bail!(
             "service \"{}\": network_mode {m} is not supported; use networks: instead",
@@ -67,6 +85,15 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
             ipv4: cfg.ipv4_address.clone(),
         });
     }
+    // docker's default bridge (no names there, as in docker: aliases would be refused).
+    if matches!(svc.network_mode.as_deref(), Some("bridge" | "default")) && out.networks.is_empty()
+    {
+        out.networks.push(Endpoint {
+            network: "bridge".into(),
+            aliases: vec![],
+            ipv4: None,
+        });
+    }
     for p in &svc.ports {
         if p.host_ip.as_deref().is_some_and(|ip| ip.contains(':')) {
             tracing::warn!(
@@ -90,11 +117,55 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
     }
     if !out.ports.is_empty() && out.networks.is_empty() {
         bail!(
-            "service \"{}\": ports need a network (network_mode none/host publishes nothing)",
+            "service \"{}\": ports need a network; add the service to one",
             svc.name
         );
     }
     Ok(out)
+}
+
+/// `svc` ready to be created: `network_mode: service:x` becomes `container:<id>` of x's
+/// first container (lowest number), so that the config hash written on the container names
+/// what it joins (see `reconcile::with_joined_container`). Fails, naming the service, when x
+/// has no container.
+pub fn resolve_service(
+    store: &rcompose_engine::container::ContainerStore,
+    project: &Project,
+    svc: &Service,
+) -> Result<Service> {
+    use rcompose_compose::labels as l;
+    let Some(target) = rcompose_compose::reconcile::namespace_service(svc) else {
+        return Ok(svc.clone());
+    };
+    if !project.services.contains_key(target) {
+        bail!(
+            "service \"{}\": network_mode service:{target} refers to an undefined service",
+            svc.name
+        );
+    }
+    let first = store
+        .list()?
+        .into_iter()
+        .filter(|c| {
+            c.labels.get(l::PROJECT) == Some(&project.name)
+                && c.labels.get(l::SERVICE).map(String::as_str) == Some(target)
+                && c.labels.get(l::ONEOFF).map(String::as_str) != Some("True")
+        })
+        .min_by_key(|c| {
+            c.labels
+                .get(l::CONTAINER_NUMBER)
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(u32::MAX)
+        })
+        .with_context(|| {
+            format!(
+                "service \"{}\": network_mode service:{target}: service {target} has no container; start it first",
+                svc.name
+            )
+        })?;
+    Ok(rcompose_compose::reconcile::with_joined_container(
+        svc, &first.id,
+    ))
 }
 
 /// `network create` parameters for a compose network.
