@@ -8,6 +8,7 @@ pub mod health;
 pub mod image;
 pub mod lock;
 pub mod netplan;
+pub mod pull;
 pub mod secrets;
 pub mod translate;
 

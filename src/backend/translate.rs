@@ -78,20 +78,6 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
             .is_some_and(|h| h.start_interval.is_some()),
         "healthcheck.start_interval",
     );
-    flag(
-        matches!(
-            svc.pull_policy.as_deref(),
-            Some("always" | "daily" | "weekly")
-        ) || svc
-            .pull_policy
-            .as_deref()
-            .is_some_and(|p| p.starts_with("every_")),
-        "pull_policy (images are used as they are in the local store)",
-    );
-    flag(
-        svc.platform.is_some(),
-        "platform (the local image is used whatever its platform)",
-    );
     out
 }
 
@@ -320,13 +306,17 @@ mod tests {
             domainname: Some("example.org".into()),
             sysctls: [("net.core.somaxconn".to_string(), "1024".to_string())].into(),
             pull_policy: Some("always".into()),
+            platform: Some("linux/amd64".into()),
             ..Default::default()
         };
         let keys = unsupported_keys(&svc);
         assert!(keys.contains(&"domainname"), "{keys:?}");
         assert!(keys.contains(&"sysctls"), "{keys:?}");
+        // Honoured before the plan runs (src/cli/compose_pull.rs): no warning.
         assert!(
-            keys.iter().any(|k| k.starts_with("pull_policy")),
+            !keys
+                .iter()
+                .any(|k| k.starts_with("pull_policy") || k.starts_with("platform")),
             "{keys:?}"
         );
         assert!(unsupported_keys(&Service::default()).is_empty());
