@@ -239,3 +239,157 @@ fn top_stats_pause() {
     env.ok(&["container", "rename", &name, &format!("{name}-2")]);
     env.ok(&["container", "rm", "-f", &format!("{name}-2")]);
 }
+
+/// `cp` into and out of volumes and bind mounts lands in them (running and stopped), `-L`
+/// follows a symlink source (resolved inside the container, even through a volume), `-a`
+/// keeps owners, `:ro` mounts refuse writes.
+#[test]
+fn cp_volumes_follow_link_and_archive() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new();
+    let name = unique("cpvol");
+    let vol = unique("cpvol-data");
+    let rovol = unique("cpvol-ro");
+    env.ok(&["volume", "create", &vol]);
+    env.ok(&["volume", "create", &rovol]);
+    let host = env.tmp.path().join("cphost");
+    let bind = env.tmp.path().join("bindsrc");
+    let back = env.tmp.path().join("cpback");
+    for d in [&host, &bind, &back] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    // A host file the container must never reach through its own links.
+    let secret_dir = env.tmp.path().join("secret");
+    std::fs::create_dir_all(&secret_dir).unwrap();
+    std::fs::write(secret_dir.join("s"), "host secret\n").unwrap();
+    let input = host.join("in.txt");
+    std::fs::write(&input, "into volume\n").unwrap();
+    std::os::unix::fs::chown(&input, Some(1234), Some(1234)).unwrap();
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-v",
+        &format!("{vol}:/data"),
+        "-v",
+        &format!("{}:/bind", bind.display()),
+        "-v",
+        &format!("{rovol}:/ro:ro"),
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let ctr = |p: &str| format!("{name}:{p}");
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+
+    // Running: into the named volume and the bind mount.
+    env.ok(&["container", "cp", &path(&input), &ctr("/data/")]);
+    env.ok(&[
+        "container",
+        "cp",
+        "-a",
+        &path(&input),
+        &ctr("/bind/kept.txt"),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(bind.join("kept.txt")).unwrap(),
+        "into volume\n"
+    );
+    assert_eq!(
+        std::fs::metadata(bind.join("kept.txt")).unwrap().uid(),
+        1234
+    );
+    let out = env.ok(&[
+        "container",
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "cat /data/in.txt; stat -c %u:%g /data/in.txt",
+    ]);
+    assert_eq!(out, "into volume\n0:0\n");
+    let o = env.run(&["container", "cp", &path(&input), &ctr("/ro/")]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("read-only"), "{}", stderr(&o));
+
+    // Out of the volume, and -L through links planted in the container.
+    env.ok(&[
+        "container",
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        &format!(
+            "echo from volume > /data/out.txt; ln -s /data/out.txt /tmp/lnk; \
+             ln -s {} /data/esc; ln -s ../../../../../../{} /data/up",
+            secret_dir.join("s").display(),
+            secret_dir.join("s").display()
+        ),
+    ]);
+    env.ok(&["container", "cp", &ctr("/data/out.txt"), &path(&back)]);
+    assert_eq!(
+        std::fs::read_to_string(back.join("out.txt")).unwrap(),
+        "from volume\n"
+    );
+    let check_links = |tag: &str| {
+        let plain = back.join(format!("plain-{tag}"));
+        env.ok(&["container", "cp", &ctr("/tmp/lnk"), &path(&plain)]);
+        assert!(
+            std::fs::symlink_metadata(&plain)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        let followed = back.join(format!("followed-{tag}"));
+        env.ok(&["container", "cp", "-L", &ctr("/tmp/lnk"), &path(&followed)]);
+        assert_eq!(std::fs::read_to_string(&followed).unwrap(), "from volume\n");
+        for l in ["/data/esc", "/data/up"] {
+            let dest = back.join(format!("esc-{tag}"));
+            let o = env.run(&["container", "cp", "-L", &ctr(l), &path(&dest)]);
+            assert!(!o.status.success(), "{tag}: cp -L {l} succeeded");
+            assert!(
+                std::fs::read_to_string(&dest).map_or(true, |s| !s.contains("secret")),
+                "{tag}: cp -L {l} copied a host file"
+            );
+        }
+    };
+    check_links("running");
+
+    // Stopped: the same paths still reach the volume and the bind mount.
+    env.ok(&["container", "stop", "-t", "0", &name]);
+    check_links("stopped");
+    std::fs::write(host.join("late.txt"), "while stopped\n").unwrap();
+    env.ok(&[
+        "container",
+        "cp",
+        &path(&host.join("late.txt")),
+        &ctr("/data/late.txt"),
+    ]);
+    env.ok(&[
+        "container",
+        "cp",
+        &path(&host.join("late.txt")),
+        &ctr("/bind/"),
+    ]);
+    assert!(bind.join("late.txt").exists());
+    let o = env.run(&["container", "cp", &path(&input), &ctr("/ro/")]);
+    assert!(stderr(&o).contains("read-only"), "{}", stderr(&o));
+    env.ok(&["container", "cp", &ctr("/bind/kept.txt"), &path(&back)]);
+    // Without -a the copy on the host belongs to the caller.
+    assert_eq!(std::fs::metadata(back.join("kept.txt")).unwrap().uid(), 0);
+    env.ok(&["container", "rm", &name]);
+    let out = env.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "-v",
+        &format!("{vol}:/v"),
+        IMAGE,
+        "cat",
+        "/v/in.txt",
+        "/v/late.txt",
+    ]);
+    assert_eq!(out, "into volume\nwhile stopped\n");
+}

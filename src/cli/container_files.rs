@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use rcompose_engine::container::commit::CommitOptions;
+use rcompose_engine::container::files::CpOptions;
 use rcompose_engine::container::model::Status;
 use rcompose_engine::container::stats;
 
@@ -16,7 +17,7 @@ use super::container::engine;
 
 #[derive(Debug, Args)]
 pub struct CpArgs {
-    /// Always follow symbol links in SRC_PATH (not supported yet)
+    /// Always follow symbol link in SRC_PATH
     #[arg(short = 'L', long = "follow-link")]
     pub follow_link: bool,
     /// Archive mode (copy all uid/gid information)
@@ -92,28 +93,29 @@ fn split_container_path(s: &str) -> Option<(&str, &str)> {
 }
 
 pub fn cp(g: &GlobalOpts, a: CpArgs) -> Result<ExitCode> {
-    if a.follow_link {
-        bail!("not supported yet: cp -L (symlinks are copied as links)");
-    }
     let eng = engine(g)?;
+    let opts = CpOptions {
+        follow_link: a.follow_link,
+        archive: a.archive,
+    };
     match (split_container_path(&a.src), split_container_path(&a.dest)) {
         (Some((c, path)), None) => {
             let cfg = eng.store.resolve(c)?;
             if a.dest == "-" {
                 let mut out = std::io::stdout().lock();
-                eng.copy_out(&cfg.id, path, None, &mut out)?;
+                eng.copy_out(&cfg.id, path, None, opts, &mut out)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            eng.copy_to_host(&cfg.id, path, Path::new(&a.dest))?;
+            eng.copy_to_host(&cfg.id, path, Path::new(&a.dest), opts)?;
         }
         (None, Some((c, path))) => {
             let cfg = eng.store.resolve(c)?;
             if a.src == "-" {
-                let mut input = std::io::stdin().lock();
-                eng.copy_in(&cfg.id, path, &mut input)?;
+                let mut input = std::io::stdin();
+                eng.copy_in(&cfg.id, path, opts, &mut input)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            eng.copy_from_host(&cfg.id, Path::new(&a.src), path)?;
+            eng.copy_from_host(&cfg.id, Path::new(&a.src), path, opts)?;
         }
         (Some(_), Some(_)) => bail!("copying between containers is not supported"),
         (None, None) => bail!("must specify at least one container source (CONTAINER:PATH)"),

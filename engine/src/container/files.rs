@@ -12,8 +12,56 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
-use super::{ContainerError, Containers};
+mod archive;
+mod view;
+
+pub use archive::TarOptions;
+pub use view::View;
+
+use super::{ContainerConfig, ContainerError, Containers};
 use crate::rootfs::Rootfs;
+
+/// `cp`'s flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpOptions {
+    /// `-L`: follow a symlink named as the source.
+    pub follow_link: bool,
+    /// `-a`: keep the files' owners (else root inside the container, the caller on the host).
+    pub archive: bool,
+}
+
+/// Docker's refusals to write into a read-only place: a `:ro` mount, or the root of a
+/// `--read-only` container.
+fn refuse_read_only(
+    view: &View,
+    cfg: &ContainerConfig,
+    dir: &str,
+    fs_read_only: bool,
+) -> Result<(), ContainerError> {
+    let mounts: Vec<view::ViewMount> = cfg
+        .host
+        .mounts
+        .iter()
+        .map(|m| view::ViewMount {
+            target: view::clean_target(&m.target),
+            source: PathBuf::new(),
+            read_only: m.read_only,
+        })
+        .collect();
+    let in_mount = view::mount_for(&mounts, &view::clean_target(dir));
+    let refuse = |what: &str| {
+        Err(ContainerError::Other(format!(
+            "cannot copy to {dir} in container {}: {what} is marked read-only",
+            cfg.name
+        )))
+    };
+    match (in_mount, view) {
+        (Some((m, _)), _) if m.read_only || fs_read_only => refuse("the mounted volume"),
+        (None, View::Mounted { .. }) if cfg.host.read_only => refuse("the container rootfs"),
+        (None, _) if fs_read_only => refuse("the container rootfs"),
+        _ => Ok(()),
+    }
+}
 
 /// A change reported by `diff`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,99 +132,135 @@ impl Containers {
         res
     }
 
+    /// Runs `f` with the container's filesystem as its processes see it (volumes and bind
+    /// mounts included): through `/proc/<pid>/root` while it runs, else its root filesystem
+    /// (mounted for the call) with the mounts applied by `View`.
+    pub fn with_view<T>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&View, &ContainerConfig) -> Result<T, ContainerError>,
+    ) -> Result<T, ContainerError> {
+        let cfg = self.store.load_config(id)?;
+        let st = self.observe(id)?;
+        if matches!(st.status, super::Status::Running | super::Status::Paused) && st.pid > 0 {
+            let root = rustix::fs::open(
+                format!("/proc/{}/root", st.pid).as_str(),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            );
+            // Checked after opening: the descriptor then surely is this container's root.
+            if let Ok(root) = root
+                && super::proc::alive(st.pid, st.pid_start_ticks)
+            {
+                return f(&View::Live { root }, &cfg);
+            }
+        }
+        self.with_rootfs(id, |merged| {
+            f(&View::mounted(merged, &cfg, &self.store.root), &cfg)
+        })
+    }
+
     /// Writes a tar of `path` (file, directory or symlink) from the container to `out`; the
-    /// archive's top entry is named `name` (default: the path's last component).
+    /// archive's top entry is named `name` (default: the path's last component; `.` for a
+    /// path ending in `/.`, whose content is then copied). Entries keep their owners.
     pub fn copy_out(
         &self,
         id: &str,
         path: &str,
         name: Option<&str>,
+        opts: CpOptions,
         out: &mut dyn Write,
     ) -> Result<(), ContainerError> {
-        self.with_rootfs(id, |root| {
-            let fd = open_in_root(root, path)?;
-            let base = name
-                .map(String::from)
-                .or_else(|| {
-                    Path::new(path)
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                })
-                .unwrap_or_else(|| ".".into());
-            let md = rustix::fs::fstat(&fd)
-                .map_err(|e| ContainerError::io(Path::new(path), e.into()))?;
-            let mut b = tar::Builder::new(out);
-            b.follow_symlinks(false);
-            b.mode(tar::HeaderMode::Complete);
-            let kind = rustix::fs::FileType::from_raw_mode(md.st_mode);
-            let io = |e: std::io::Error| ContainerError::io(Path::new(path), e);
-            match kind {
-                rustix::fs::FileType::Symlink => {
-                    let target =
-                        rustix::fs::readlinkat(&fd, "", Vec::new()).map_err(|e| io(e.into()))?;
-                    let mut h = tar::Header::new_gnu();
-                    h.set_entry_type(tar::EntryType::Symlink);
-                    h.set_size(0);
-                    h.set_mode(0o777);
-                    b.append_link(&mut h, &base, target.to_string_lossy().as_ref())
-                        .map_err(io)?;
-                }
-                rustix::fs::FileType::Directory => {
-                    // Re-open as a real directory fd: its /proc path is walked without
-                    // following symlinks inside (tar archives them as links).
-                    b.append_dir_all(&base, fd_path(&fd)).map_err(io)?;
-                }
-                _ => {
-                    // Re-opening the O_PATH fd through /proc reads the very file resolved.
-                    let f = rustix::fs::open(
-                        fd_path(&fd),
-                        OFlags::RDONLY | OFlags::CLOEXEC,
-                        Mode::empty(),
-                    )
-                    .map_err(|e| io(e.into()))?;
-                    let mut file = fs::File::from(f);
-                    b.append_file(&base, &mut file).map_err(io)?;
-                }
+        let contents = path.ends_with("/.") || path == ".";
+        // A trailing `/` names the directory behind a link, as in docker.
+        let follow = opts.follow_link || contents || path.ends_with('/');
+        let base = name
+            .map(String::from)
+            .or_else(|| {
+                (!contents)
+                    .then(|| Path::new(path).file_name())
+                    .flatten()
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| ".".into());
+        self.with_view(id, |view, _| {
+            let o = view.open(path, follow)?;
+            if contents && o.kind != rustix::fs::FileType::Directory {
+                return Err(ContainerError::Other(format!(
+                    "{path}: the source must be a directory to copy its content"
+                )));
             }
+            let mut b = tar::Builder::new(out);
+            let io = |e: std::io::Error| ContainerError::io(Path::new(path), e);
+            archive::append_tree(&mut b, o.fd, &base, TarOptions { owner_root: false })
+                .map_err(io)?;
             b.finish().map_err(io)
         })
     }
 
-    /// Extracts a tar stream into the directory `dir` inside the container.
-    pub fn copy_in(&self, id: &str, dir: &str, tar: &mut dyn Read) -> Result<(), ContainerError> {
-        self.with_rootfs(id, |root| {
-            let fd = open_in_root(root, dir)?;
-            let md =
-                rustix::fs::fstat(&fd).map_err(|e| ContainerError::io(Path::new(dir), e.into()))?;
-            if rustix::fs::FileType::from_raw_mode(md.st_mode) != rustix::fs::FileType::Directory {
+    /// Extracts a tar stream into the directory `dir` inside the container (into the volume
+    /// when `dir` is in one). Without `opts.archive` every entry is owned by root, as
+    /// docker's cp without `-a`.
+    pub fn copy_in(
+        &self,
+        id: &str,
+        dir: &str,
+        opts: CpOptions,
+        tar: &mut (dyn Read + Send),
+    ) -> Result<(), ContainerError> {
+        self.with_view(id, |view, cfg| {
+            let o = view.open(dir, true)?;
+            if o.kind != rustix::fs::FileType::Directory {
                 return Err(ContainerError::Other(format!(
                     "{dir} is not a directory in the container"
                 )));
             }
-            crate::unpack::unpack_layer(tar, &fd_path(&fd)).map_err(other)?;
-            Ok(())
+            refuse_read_only(view, cfg, dir, o.read_only)?;
+            let dest = fd_path(&o.fd);
+            if opts.archive {
+                crate::unpack::unpack_layer(tar, &dest).map_err(other)?;
+                return Ok(());
+            }
+            // Re-owned on the fly through a pipe, so a large stream is never held whole.
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(other)?;
+            std::thread::scope(|s| {
+                let feeder = s.spawn(move || archive::restream_as_root(tar, fs::File::from(w)));
+                let res = crate::unpack::unpack_layer(fs::File::from(r), &dest).map_err(other);
+                let fed = feeder
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("tar re-owner panicked")));
+                match (res, fed) {
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(e)) => Err(ContainerError::Other(format!(
+                        "reading the tar stream: {e}"
+                    ))),
+                    (Ok(_), Ok(())) => Ok(()),
+                }
+            })
         })
     }
 
-    /// Whether `path` exists in the container and is a directory (`None` if missing).
+    /// Whether `path` exists in the container and is a directory, following symlinks
+    /// (`None` if missing).
     pub fn path_kind(&self, id: &str, path: &str) -> Result<Option<bool>, ContainerError> {
-        self.with_rootfs(id, |root| match open_in_root(root, path) {
-            Ok(fd) => {
-                let md = rustix::fs::fstat(&fd)
-                    .map_err(|e| ContainerError::io(Path::new(path), e.into()))?;
-                Ok(Some(
-                    rustix::fs::FileType::from_raw_mode(md.st_mode)
-                        == rustix::fs::FileType::Directory,
-                ))
-            }
-            Err(ContainerError::Other(_)) => Ok(None),
+        self.with_view(id, |view, _| match view.open(path, true) {
+            Ok(o) => Ok(Some(o.kind == rustix::fs::FileType::Directory)),
+            Err(ContainerError::Other(m)) if m.starts_with("Could not find") => Ok(None),
             Err(e) => Err(e),
         })
     }
 
     /// `cp CONTAINER:path dest`: into an existing directory the copy keeps its name,
-    /// otherwise it is named `dest`.
-    pub fn copy_to_host(&self, id: &str, path: &str, dest: &Path) -> Result<(), ContainerError> {
+    /// otherwise it is named `dest`; `path/.` copies the directory's content into `dest`
+    /// (created if missing). With `opts.archive` the owners are kept, else the files are ours.
+    pub fn copy_to_host(
+        &self,
+        id: &str,
+        path: &str,
+        dest: &Path,
+        opts: CpOptions,
+    ) -> Result<(), ContainerError> {
+        let contents = path.ends_with("/.") || path == ".";
         let (dir, name) = if dest.is_dir() {
             (dest.to_path_buf(), None)
         } else {
@@ -190,39 +274,70 @@ impl Containers {
                     parent.display()
                 )));
             }
-            let name = dest
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .ok_or_else(|| other("destination has no file name"))?;
-            (parent.to_path_buf(), Some(name))
+            if contents {
+                fs::create_dir(dest).map_err(|e| ContainerError::io(dest, e))?;
+                (dest.to_path_buf(), None)
+            } else {
+                let name = dest
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .ok_or_else(|| other("destination has no file name"))?;
+                (parent.to_path_buf(), Some(name))
+            }
         };
         let mut buf = Vec::new();
-        self.copy_out(id, path, name.as_deref(), &mut buf)?;
+        self.copy_out(id, path, name.as_deref(), opts, &mut buf)?;
         let mut ar = tar::Archive::new(&buf[..]);
         ar.set_preserve_permissions(true);
+        ar.set_preserve_ownerships(opts.archive);
         ar.set_overwrite(true);
         ar.unpack(&dir).map_err(|e| ContainerError::io(&dir, e))
     }
 
     /// `cp src CONTAINER:path`: into an existing directory the copy keeps its name,
-    /// otherwise it is named `path`.
-    pub fn copy_from_host(&self, id: &str, src: &Path, path: &str) -> Result<(), ContainerError> {
-        let md = fs::symlink_metadata(src).map_err(|e| ContainerError::io(src, e))?;
+    /// otherwise it is named `path`; `src/.` copies the directory's content. A symlink `src`
+    /// is copied as a link unless `opts.follow_link`.
+    pub fn copy_from_host(
+        &self,
+        id: &str,
+        src: &Path,
+        path: &str,
+        opts: CpOptions,
+    ) -> Result<(), ContainerError> {
+        let src_str = src.to_string_lossy();
+        let contents = src_str.ends_with("/.") || src_str == ".";
+        let follow = opts.follow_link || contents || src_str.ends_with('/');
+        let mut flags = OFlags::PATH | OFlags::CLOEXEC;
+        if !follow {
+            flags |= OFlags::NOFOLLOW;
+        }
+        let fd = rustix::fs::open(src, flags, Mode::empty())
+            .map_err(|e| ContainerError::io(src, e.into()))?;
+        let md = rustix::fs::fstat(&fd).map_err(|e| ContainerError::io(src, e.into()))?;
+        let is_dir =
+            rustix::fs::FileType::from_raw_mode(md.st_mode) == rustix::fs::FileType::Directory;
+        if contents && !is_dir {
+            return Err(ContainerError::Other(format!(
+                "{}: the source must be a directory to copy its content",
+                src.display()
+            )));
+        }
         let kind = self.path_kind(id, path)?;
-        if path.ends_with('/') && kind != Some(true) {
+        if path.ends_with('/') && kind != Some(true) && !(is_dir && kind.is_none()) {
             return Err(ContainerError::Other(format!(
                 "destination directory {path} does not exist in the container"
             )));
         }
+        let src_name = || {
+            src.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| ".".into())
+        };
         let (dir, name) = match kind {
-            Some(true) => (
-                path.to_string(),
-                src.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| ".".into()),
-            ),
+            Some(true) if contents => (path.to_string(), ".".to_string()),
+            Some(true) => (path.to_string(), src_name()),
             _ => {
-                let p = Path::new(path);
+                let p = Path::new(path.trim_end_matches('/'));
                 let parent = p
                     .parent()
                     .map(|x| x.to_string_lossy().into_owned())
@@ -239,16 +354,18 @@ impl Containers {
         {
             let io = |e| ContainerError::io(src, e);
             let mut b = tar::Builder::new(&mut buf);
-            b.follow_symlinks(false);
-            b.mode(tar::HeaderMode::Complete);
-            if md.is_dir() {
-                b.append_dir_all(&name, src).map_err(io)?;
-            } else {
-                b.append_path_with_name(src, &name).map_err(io)?;
-            }
+            let t = TarOptions {
+                owner_root: !opts.archive,
+            };
+            archive::append_tree(&mut b, fd, &name, t).map_err(io)?;
             b.finish().map_err(io)?;
         }
-        self.copy_in(id, &dir, &mut &buf[..])
+        // Owners were already decided while archiving.
+        let opts = CpOptions {
+            archive: true,
+            ..opts
+        };
+        self.copy_in(id, &dir, opts, &mut &buf[..])
     }
 
     /// Bytes written by the container (its upper dir), docker's `SizeRw`.
