@@ -95,8 +95,11 @@ fn pull_into_a_fresh_root_then_up() {
     let reg = registry::start(Auth::None);
     let a = Project::new("pla");
     let name = format!("{}/app:1", reg.host());
+    let dep = format!("{}/other:1", reg.host());
     ok(&a, &["image", "tag", IMAGE, &name]);
+    ok(&a, &["image", "tag", IMAGE, &dep]);
     ok(&a, &["image", "push", "-q", &name]);
+    ok(&a, &["image", "push", "-q", &dep]);
     let id = image_id(&a, &name).unwrap();
 
     let b = Project::new("plb");
@@ -108,15 +111,27 @@ services:
   web:
     image: {REG}/app:1
     command: ["sleep", "300"]
+    depends_on: [db]
+  db:
+    image: {REG}/other:1
+    command: ["sleep", "300"]
   tool:
     build: .
 "#,
         &reg,
     );
     assert!(image_id(&b, &name).is_none());
-    let out = ok(&b, &["pull"]);
+    let out = ok(&b, &["pull", "web"]);
     assert!(out.contains("web Pulled"), "{out}");
     assert!(out.contains("Pull complete"), "layers were fetched: {out}");
+    assert!(
+        image_id(&b, &dep).is_none(),
+        "dependencies only with --include-deps"
+    );
+    let out = ok(&b, &["pull", "--include-deps", "web"]);
+    assert!(out.contains("db Pulled"), "{out}");
+    assert!(image_id(&b, &dep).is_some());
+    let out = ok(&b, &["pull"]);
     assert!(
         out.contains("tool Skipped - No image to be pulled"),
         "{out}"
@@ -140,8 +155,8 @@ services:
 
     ok(&b, &["up", "-d", "web"]);
     let ps = b.ps_json();
-    assert_eq!(ps.len(), 1, "{ps:?}");
-    assert_eq!(ps[0]["State"], "running", "{ps:?}");
+    assert_eq!(ps.len(), 2, "web and db: {ps:?}");
+    assert!(ps.iter().all(|c| c["State"] == "running"), "{ps:?}");
 }
 
 #[test]
@@ -167,6 +182,9 @@ services:
   good:
     image: {REG}/app:1
     command: ["sleep", "300"]
+  built:
+    build: .
+    image: {REG}/nosuch:2
 "#,
         &reg,
     );
@@ -178,6 +196,12 @@ services:
     let err = fail(&b, &["run", "--rm", "-T", "web", "true"]);
     assert!(
         err.contains("service \"web\"") && err.contains("pull_policy is never"),
+        "{err}"
+    );
+    // An image the project builds: its failed pull falls back to the build (not there yet).
+    let err = fail(&b, &["up", "-d", "built"]);
+    assert!(
+        err.contains("service \"built\" needs an image built"),
         "{err}"
     );
     assert!(b.ps_json().is_empty(), "nothing was created");
@@ -192,7 +216,10 @@ services:
     assert!(image_id(&b, &name).is_none());
 
     // Ignoring failures, the good image is pulled past the unknown one.
-    let out = ok(&b, &["pull", "--ignore-pull-failures"]);
+    let out = ok(
+        &b,
+        &["pull", "--ignore-pull-failures", "web", "bad", "good"],
+    );
     assert!(out.contains("bad Error"), "{out}");
     assert!(out.contains("good Pulled"), "{out}");
     assert!(image_id(&b, &name).is_some());

@@ -276,10 +276,21 @@ pub fn pull_for_up(
     let out = Renderer::new(quiet, "Pulling", "Pulled");
     let results = pull_jobs(&g.root, &jobs, true, &|j, e| out.event(j, e))?;
     out.finish();
-    match results.into_iter().find_map(|r| r.and_then(Result::err)) {
-        Some(e) => Err(e),
-        None => Ok(()),
+    for (job, res) in jobs.iter().zip(results) {
+        let Some(Err(e)) = res else { continue };
+        // As compose: an image the project can build is built when its pull fails (the plan
+        // then says whether it can be).
+        let buildable = project
+            .services
+            .values()
+            .any(|s| s.build.is_some() && s.image.as_deref() == Some(job.image.as_str()));
+        if buildable {
+            tracing::warn!("{e:#}; the image will be built");
+            continue;
+        }
+        return Err(e);
     }
+    Ok(())
 }
 
 fn never_message(
