@@ -98,6 +98,15 @@ impl Env {
         self.ok(&["network", "create", "--subnet", subnet, &name]);
         name
     }
+    fn network_with(&mut self, flags: &[&str], subnet: &str) -> String {
+        let name = unique("cn");
+        self.networks.push(name.clone());
+        let mut args = vec!["network", "create", "--subnet", subnet];
+        args.extend_from_slice(flags);
+        args.push(&name);
+        self.ok(&args);
+        name
+    }
     /// `run -d --name <unique> <flags> IMAGE sh -c <script>`; returns the name.
     fn daemon(&mut self, flags: &[&str], script: &str) -> String {
         let name = unique("cc");
@@ -542,4 +551,218 @@ fn a_container_that_exits_by_itself_gives_back_its_port_address_and_name() {
     );
     assert!(!out.status.success(), "{short} still resolves: {out:?}");
     env.ok(&["container", "rm", "-f", &web]);
+}
+
+#[test]
+fn several_networks_and_a_mac_address() {
+    let mut env = Env::new();
+    let a = env.network("10.242.17.0/24");
+    let b = env.network("10.242.18.0/24");
+    let mac = "02:42:0a:f2:11:aa";
+    let on_b = format!("name={b},alias=bee");
+    let web = env.daemon(
+        &["--network", &a, "--network", &on_b, "--mac-address", mac],
+        &httpd("80"),
+    );
+    // Reachable by name on both networks, by the per-network alias on b.
+    for (net, host) in [(&a, web.as_str()), (&b, web.as_str()), (&b, "bee")] {
+        let out = env.client(&["--network", net], &fetch(&format!("http://{host}/")));
+        assert_eq!(stdout(&out).trim(), "hello", "{host} from {net}: {out:?}");
+    }
+    // --mac-address applies to the first network (eth0), as docker.
+    let addr = env.ok(&[
+        "container",
+        "exec",
+        &web,
+        "cat",
+        "/sys/class/net/eth0/address",
+        "/sys/class/net/eth1/address",
+    ]);
+    let lines: Vec<&str> = addr.lines().collect();
+    assert_eq!(lines.len(), 2, "two interfaces: {addr}");
+    assert_eq!(lines[0], mac);
+    assert_ne!(lines[1], mac);
+    let nets = env.ok(&[
+        "container",
+        "inspect",
+        &web,
+        "--format",
+        "{{json .NetworkSettings.Networks}}",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&nets).unwrap();
+    assert_eq!(v[&a]["MacAddress"], mac, "{v}");
+    assert_eq!(v[&b]["Aliases"], serde_json::json!(["bee"]), "{v}");
+
+    // Bad combinations are refused before anything is created.
+    let late = unique("cc");
+    env.containers.push(late.clone());
+    for (flags, want) in [
+        (
+            vec!["--network", &a, "--network", "host"],
+            "conflicting options",
+        ),
+        (
+            vec!["--network", &a, "--network", &a],
+            "specified multiple times",
+        ),
+        (
+            vec!["--network", &a, "--mac-address", "01:00:5e:00:00:01"],
+            "unicast",
+        ),
+        (
+            vec!["--network", &a, "--mac-address", mac],
+            "already in use",
+        ),
+        (vec!["--network", "name=x,ip6=::1"], "not supported yet"),
+        (
+            vec!["--network", "none", "--mac-address", mac],
+            "--mac-address",
+        ),
+    ] {
+        let mut args = vec!["container", "create", "--name", &late];
+        args.extend(flags.iter().copied());
+        args.push(IMAGE);
+        let out = env.cli(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(want),
+            "{flags:?}: {err}"
+        );
+    }
+    let all = env.ok(&["container", "ps", "-a", "--format", "{{.Names}}"]);
+    assert!(!all.contains(&late), "a refused create left {late}: {all}");
+}
+
+#[test]
+fn internal_network_has_no_route_out_and_unknown_names_are_nxdomain() {
+    let mut env = Env::new();
+    let inner = env.network_with(&["--internal"], "10.242.19.0/24");
+    let outer = env.network("10.242.20.0/24");
+    let target = env.daemon(&["--network", &outer], &httpd("80"));
+    let ip = env
+        .nets()
+        .get(&outer)
+        .unwrap()
+        .endpoints
+        .values()
+        .next()
+        .unwrap()
+        .ip;
+    // No default route (/proc/net/route lists none with destination 0), and the other
+    // network's container cannot be reached even by address.
+    let routes = env.client(&["--network", &inner], "cat /proc/net/route");
+    let text = stdout(&routes);
+    assert!(text.contains("eth0"), "{routes:?}");
+    assert!(
+        !text
+            .lines()
+            .skip(1)
+            .any(|l| l.split_whitespace().nth(1) == Some("00000000")),
+        "internal network has a default route: {text}"
+    );
+    let out = env.client(
+        &["--network", &inner],
+        &fetch_once(&format!("http://{ip}/")),
+    );
+    assert!(!out.status.success(), "{target} reached from {inner}");
+    // Local names resolve there; others are refused (no forwarding on internal networks).
+    let peer = env.daemon(&["--network", &inner], "sleep 1000");
+    let out = env.client(&["--network", &inner], &format!("nslookup {peer}"));
+    assert!(stdout(&out).contains("10.242.19."), "{out:?}");
+    let out = env.client(&["--network", &inner], "nslookup example.org; true");
+    assert!(stdout(&out).contains("REFUSED"), "{out:?}");
+    // On a plain network an unknown name is NXDOMAIN (the test's DNS never forwards).
+    let out = env.client(&["--network", &outer], "nslookup no-such-name.test; true");
+    assert!(stdout(&out).contains("NXDOMAIN"), "{out:?}");
+}
+
+#[test]
+fn a_thousand_lookups_under_container_churn_all_succeed() {
+    let mut env = Env::new();
+    let net = env.network("10.242.21.0/24");
+    env.daemon(
+        &["--network", &net, "--network-alias", "stable"],
+        "sleep 1000",
+    );
+    // Churn: containers joining and leaving the same network (and the DNS table) while the
+    // asker looks a stable name up 1000 times.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (stop, root, run_root, net) = (stop.clone(), env.root(), env.run_root(), net.clone());
+        std::thread::spawn(move || {
+            let cli = |args: &[&str]| {
+                Command::new(BIN)
+                    .arg("--root")
+                    .arg(&root)
+                    .arg("--run-root")
+                    .arg(&run_root)
+                    .args(args)
+                    .env("RCOMPOSE_DNS_UPSTREAM", "none")
+                    .stdin(Stdio::null())
+                    .output()
+                    .expect("run rcompose")
+            };
+            let nets = Networks::open(&root, &run_root).expect("open networks");
+            let mut veths: Vec<String> = vec![];
+            while !stop.load(Ordering::SeqCst) {
+                let name = unique("churn");
+                let run = cli(&[
+                    "container",
+                    "run",
+                    "-d",
+                    "--name",
+                    &name,
+                    "--network",
+                    &net,
+                    "--network-alias",
+                    "stable",
+                    IMAGE,
+                    "sleep",
+                    "1000",
+                ]);
+                veths.extend(nets.get(&net).ok().into_iter().flat_map(|n| {
+                    n.endpoints
+                        .values()
+                        .filter(|e| e.container_name == name)
+                        .map(|e| e.host_ifname.clone())
+                        .collect::<Vec<_>>()
+                }));
+                let rm = cli(&["container", "rm", "-f", &name]);
+                assert!(
+                    run.status.success() && rm.status.success(),
+                    "{run:?} {rm:?}"
+                );
+            }
+            veths
+        })
+    };
+    let script = "ok=0; bad=0; for i in $(seq 1000); do \
+        if nslookup -type=a stable >/dev/null 2>&1; then ok=$((ok+1)); else bad=$((bad+1)); fi; \
+        done; nslookup -type=a no-such-name >/dev/null 2>&1 && echo control resolved; \
+        echo $ok $bad";
+    let out = env.client(&["--network", &net], script);
+    stop.store(true, Ordering::SeqCst);
+    let churned = churn.join().expect("churn thread");
+    assert_eq!(stdout(&out).trim(), "1000 0", "ok/failed lookups: {out:?}");
+    assert!(!churned.is_empty(), "no churn happened during the lookups");
+
+    // Back to the starting state: no veth (also of the churned containers) or bridge of
+    // ours, no table.
+    let mut ours = env.host_links();
+    ours.extend(churned);
+    let names: Vec<String> = env.containers.clone();
+    for c in &names {
+        env.ok(&["container", "rm", "-f", c]);
+    }
+    env.ok(&["network", "rm", &net]);
+    let links = ip_links();
+    for l in &ours {
+        assert!(!has_link(&links, l), "{l} left behind");
+    }
+    let table = rcompose_net::api::table_name(&env.root());
+    let nft = Command::new("nft")
+        .args(["list", "table", "inet", &table])
+        .output()
+        .unwrap();
+    assert!(!nft.status.success(), "nft table {table} left behind");
 }

@@ -60,6 +60,12 @@ pub enum NetError {
     BridgeTaken(String, String),
     #[error("endpoint with name {container} already exists in network {network}")]
     AlreadyAttached { container: String, network: String },
+    #[error("MAC address {mac} is already in use on network {network} (by {holder})")]
+    MacInUse {
+        mac: String,
+        network: String,
+        holder: String,
+    },
     #[error("container {container} is not connected to network {network}")]
     NotAttached { container: String, network: String },
     #[error("invalid MAC address {0:?}")]
@@ -423,6 +429,18 @@ impl Networks {
                 bridge::detach_veth(&old.host_ifname)?;
                 req.ip = req.ip.or(Some(old.ip));
                 net.endpoints.remove(&req.container_id);
+            }
+            if let Some(mac) = &req.mac
+                && let Some(other) = net
+                    .endpoints
+                    .values()
+                    .find(|e| e.mac.eq_ignore_ascii_case(mac))
+            {
+                return Err(NetError::MacInUse {
+                    mac: mac.clone(),
+                    network: net.name.clone(),
+                    holder: other.container_name.clone(),
+                });
             }
             let ip = ipam::allocate(
                 &net.name,

@@ -75,14 +75,20 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
         .collect();
     // Higher priority first (compose connects in that order); ties by name.
     nets.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    for (key, _) in nets {
+    for (i, (key, _)) in nets.into_iter().enumerate() {
         let cfg = svc.networks[key].clone().unwrap_or_default();
         let mut aliases = vec![svc.name.clone()];
         aliases.extend(cfg.aliases.iter().cloned());
+        // The service's mac_address goes to its primary (first) network, as compose does.
+        let mac = cfg
+            .mac_address
+            .clone()
+            .or_else(|| (i == 0).then(|| svc.mac_address.clone()).flatten());
         out.networks.push(Endpoint {
             network: network_name(project, key),
             aliases,
             ipv4: cfg.ipv4_address.clone(),
+            mac: checked_mac(svc, mac)?,
         });
     }
     // docker's default bridge (no names there, as in docker: aliases would be refused).
@@ -92,6 +98,7 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
             network: "bridge".into(),
             aliases: vec![],
             ipv4: None,
+            mac: checked_mac(svc, svc.mac_address.clone())?,
         });
     }
     for p in &svc.ports {
@@ -122,6 +129,15 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
         );
     }
     Ok(out)
+}
+
+/// A valid unicast MAC, in lower case, or an error naming the service.
+fn checked_mac(svc: &Service, mac: Option<String>) -> Result<Option<String>> {
+    mac.map(|m| {
+        rcompose_net::mode::parse_mac_address(&m)
+            .map_err(|e| anyhow::anyhow!("service \"{}\": mac_address: {e}", svc.name))
+    })
+    .transpose()
 }
 
 /// `svc` ready to be created: `network_mode: service:x` becomes `container:<id>` of x's

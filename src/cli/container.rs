@@ -171,9 +171,10 @@ pub struct RunArgs {
     /// Timeout (in seconds) to stop a container
     #[arg(long = "stop-timeout")]
     pub stop_timeout: Option<u32>,
-    /// Connect a container to a network (bridge, none, host, container:<name|id>, a network)
-    #[arg(long = "network", alias = "net", default_value = "bridge")]
-    pub network: String,
+    /// Connect a container to a network (bridge, none, host, container:<name|id>, a network,
+    /// or name=NET,alias=A,ip=IP,mac-address=MAC); repeat to join several networks
+    #[arg(long = "network", alias = "net")]
+    pub network: Vec<String>,
     #[command(flatten)]
     pub net: super::container_net::NetworkFlags,
     /// Command to run to check health

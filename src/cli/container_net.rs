@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use rcompose_engine::container::Containers;
+use rcompose_net::mode::NetworkAttachment;
 use rcompose_net::{NetworkMode, Networks, Proto};
 
 use crate::netwire::{self, Endpoint, NetPlan};
@@ -45,18 +46,88 @@ pub struct NetworkFlags {
     /// Add link to another container (name[:alias])
     #[arg(long)]
     pub link: Vec<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33), on the first network
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+}
+
+/// The `--network` values with the single-network flags (`--network-alias`, `--ip`,
+/// `--mac-address`) applied to the first, as docker does; refuses a network named twice and
+/// a mix of user-defined networks with bridge/host/none/container: modes.
+fn attachments(networks: &[String], f: &NetworkFlags) -> Result<Vec<NetworkAttachment>> {
+    let mut out: Vec<NetworkAttachment> = networks
+        .iter()
+        .map(|n| n.parse::<NetworkAttachment>())
+        .collect::<Result<_, _>>()?;
+    if out.is_empty() {
+        out.push(NetworkAttachment {
+            target: "bridge".into(),
+            ..Default::default()
+        });
+    }
+    let first = &mut out[0];
+    if !f.network_alias.is_empty() {
+        if !first.aliases.is_empty() {
+            bail!("conflicting options: cannot specify both --network-alias and per-network alias");
+        }
+        first.aliases = f.network_alias.clone();
+    }
+    if let Some(ip) = &f.ip {
+        if first.ip.is_some() {
+            bail!("conflicting options: cannot specify both --ip and per-network IPv4 address");
+        }
+        first.ip = Some(
+            ip.parse()
+                .with_context(|| format!("invalid --ip {ip:?}: use an IPv4 address"))?,
+        );
+    }
+    if let Some(mac) = &f.mac_address {
+        if first.mac.is_some() {
+            bail!(
+                "conflicting options: cannot specify both --mac-address and per-network MAC address"
+            );
+        }
+        first.mac = Some(rcompose_net::mode::parse_mac_address(mac)?);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut user, mut other) = (false, false);
+    for a in &out {
+        let mode: NetworkMode = a.target.parse()?;
+        if !seen.insert(mode.to_string()) {
+            bail!("network {:?} is specified multiple times", a.target);
+        }
+        if mode.is_user_defined() {
+            user = true;
+        } else {
+            other = true;
+        }
+    }
+    if out.len() > 1 && other {
+        if user {
+            bail!(
+                "conflicting options: cannot attach both user-defined and non-user-defined network-modes"
+            );
+        }
+        bail!(
+            "conflicting options: only one of bridge, host, none or container:<name|id> can be given with --network"
+        );
+    }
+    Ok(out)
 }
 
 /// Builds the plan for a new container and checks it against the current state (networks
 /// exist, linked containers run, ports free), so that a bad request creates nothing.
-/// Returns the engine's network mode (`container:<full id>` for that mode) and the plan.
+/// Returns the engine's network mode (`container:<full id>` for that mode, else the first
+/// network) and the plan.
 pub fn plan(
     eng: &Containers,
     nets: &Networks,
-    network: &str,
+    networks: &[String],
     f: &NetworkFlags,
     exposed: &[(u16, Proto)],
 ) -> Result<(String, Option<NetPlan>)> {
+    let wanted = attachments(networks, f)?;
+    let network = wanted[0].target.as_str();
     let mode: NetworkMode = network.parse()?;
     let mut extra_hosts = vec![];
     for h in &f.add_host {
@@ -71,8 +142,8 @@ pub fn plan(
         d.parse::<std::net::IpAddr>()
             .with_context(|| format!("invalid --dns {d:?}: use an IP address"))?;
     }
-    let attaching = mode.network_name().map(str::to_string);
-    let Some(net_name) = attaching else {
+    if mode.network_name().is_none() {
+        let first = &wanted[0];
         let what = match &mode {
             NetworkMode::Host => "host",
             NetworkMode::None => "none",
@@ -80,8 +151,9 @@ pub fn plan(
         };
         let conflicting = [
             (!f.publish.is_empty() || f.publish_all, "-p/--publish"),
-            (!f.network_alias.is_empty(), "--network-alias"),
-            (f.ip.is_some(), "--ip"),
+            (!first.aliases.is_empty(), "--network-alias"),
+            (first.ip.is_some(), "--ip"),
+            (first.mac.is_some(), "--mac-address"),
             (!f.link.is_empty(), "--link"),
         ];
         for (set, flag) in conflicting {
@@ -104,17 +176,35 @@ pub fn plan(
             return Ok((format!("container:{}", o.id), None));
         }
         return Ok((network.to_string(), None));
-    };
-    let net = nets.get(&net_name)?;
-    if !f.network_alias.is_empty() && !net.dns {
-        bail!("network-scoped aliases are only supported for user-defined networks");
     }
-    if f.ip.is_some() && net.name == "bridge" {
-        bail!("user specified IP address is supported on user defined networks only");
-    }
-    if let Some(ip) = &f.ip {
-        ip.parse::<std::net::Ipv4Addr>()
-            .with_context(|| format!("invalid --ip {ip:?}: use an IPv4 address"))?;
+    let mut endpoints = vec![];
+    for a in &wanted {
+        let net = nets.get(&a.target)?;
+        if !a.aliases.is_empty() && !net.dns {
+            bail!("network-scoped aliases are only supported for user-defined networks");
+        }
+        if a.ip.is_some() && net.name == "bridge" {
+            bail!("user specified IP address is supported on user defined networks only");
+        }
+        // Checked again when attaching; here so that a conflict creates nothing.
+        if let Some(mac) = &a.mac
+            && let Some(e) = net
+                .endpoints
+                .values()
+                .find(|e| e.mac.eq_ignore_ascii_case(mac))
+        {
+            bail!(
+                "MAC address {mac} is already in use on network {} (by {})",
+                net.name,
+                e.container_name
+            );
+        }
+        endpoints.push(Endpoint {
+            network: net.name.clone(),
+            aliases: a.aliases.clone(),
+            ipv4: a.ip.map(|ip| ip.to_string()),
+            mac: a.mac.clone(),
+        });
     }
     let mut links = vec![];
     for l in &f.link {
@@ -140,12 +230,9 @@ pub fn plan(
             }
         }
     }
+    let mode = endpoints[0].network.clone();
     let plan = NetPlan {
-        networks: vec![Endpoint {
-            network: net.name.clone(),
-            aliases: f.network_alias.clone(),
-            ipv4: f.ip.clone(),
-        }],
+        networks: endpoints,
         ports,
         dns: f.dns.clone(),
         dns_search: f.dns_search.clone(),
@@ -154,11 +241,6 @@ pub fn plan(
         links,
     };
     netwire::check_ports(nets, &plan)?;
-    let mode = if net.name == "bridge" {
-        "bridge".to_string()
-    } else {
-        net.name
-    };
     Ok((mode, Some(plan)))
 }
 
@@ -270,6 +352,36 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_values_take_the_single_network_flags_on_the_first() {
+        let f = NetworkFlags {
+            network_alias: vec!["web".into()],
+            ip: Some("10.1.0.9".into()),
+            mac_address: Some("02:42:0A:01:00:09".into()),
+            ..Default::default()
+        };
+        let got = attachments(&["a".into(), "name=b,alias=bee".into()], &f).unwrap();
+        assert_eq!(got[0].aliases, ["web"]);
+        assert_eq!(got[0].ip, Some([10, 1, 0, 9].into()));
+        assert_eq!(got[0].mac.as_deref(), Some("02:42:0a:01:00:09"));
+        assert_eq!((got[1].target.as_str(), got[1].ip), ("b", None));
+        let none = attachments(&[], &NetworkFlags::default()).unwrap();
+        assert_eq!(none[0].target, "bridge");
+        for (nets, want) in [
+            (vec!["a", "host"], "user-defined and non-user-defined"),
+            (vec!["bridge", "none"], "only one of bridge"),
+            (vec!["a", "a"], "specified multiple times"),
+            (
+                vec!["name=a,alias=x"],
+                "--network-alias and per-network alias",
+            ),
+        ] {
+            let nets: Vec<String> = nets.into_iter().map(String::from).collect();
+            let err = attachments(&nets, &f).unwrap_err().to_string();
+            assert!(err.contains(want), "{nets:?}: {err}");
+        }
+    }
 
     #[test]
     fn exposed_ports_read_docker_keys() {

@@ -265,7 +265,8 @@ fn create_options(a: &RunArgs) -> Result<CreateOptions> {
         host: HostConfig {
             auto_remove: a.rm,
             restart: RestartPolicy::parse(&a.restart)?,
-            network_mode: a.network.clone(),
+            // Decided by `container_net::apply` from the --network values.
+            network_mode: "bridge".into(),
             cap_add: a.cap_add.clone(),
             cap_drop: a.cap_drop.clone(),
             privileged: a.privileged,

@@ -81,6 +81,7 @@ pub fn connect(
         network: net.name.clone(),
         aliases: aliases.to_vec(),
         ipv4: ip.map(str::to_string),
+        mac: None,
     };
     if is_running(eng, &cfg.id) {
         attach_one(nets, &eng.store, &cfg, &ep)?;

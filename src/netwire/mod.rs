@@ -51,6 +51,9 @@ pub struct Endpoint {
     pub network: String,
     pub aliases: Vec<String>,
     pub ipv4: Option<String>,
+    /// `--mac-address` (lower case); the address is derived from the IP when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
 }
 
 pub fn from_labels(labels: &BTreeMap<String, String>) -> Option<NetPlan> {
@@ -130,7 +133,7 @@ pub fn attach_one(
             netns_path: store.netns_path(&cfg.id),
             aliases: ep.aliases.clone(),
             ip,
-            mac: None,
+            mac: ep.mac.clone(),
         },
     )
     .with_context(|| {
