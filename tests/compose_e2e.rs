@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use compose_support::{Project, stderr, stdout};
 
-/// web → api → db; db writes to a named volume; api answers on port 80 with httpd.
+/// web → api → db; db writes to a named volume and becomes healthy once ready (api waits for
+/// that); api answers on port 80 with httpd.
 const THREE_TIER: &str = r#"
 services:
   web:
@@ -28,11 +29,15 @@ services:
       default:
         aliases: [backend]
     depends_on:
-      db: {condition: service_started}
+      db: {condition: service_healthy}
   db:
     image: {IMAGE}
-    command: ["sh", "-c", "trap 'exit 0' TERM; echo boot >> /data/boots; echo db ready; sleep 1000 & wait"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo boot >> /data/boots; sleep 1; touch /tmp/ready; echo db ready; sleep 1000 & wait"]
     volumes: [dbdata:/data]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 1s
+      retries: 30
 volumes:
   dbdata: {}
 networks:
@@ -64,6 +69,12 @@ fn three_tier_up_ps_dns_down() {
     };
     assert!(started("db") < started("api"), "{err}");
     assert!(started("api") < started("web"), "{err}");
+    // api waited for db to be healthy.
+    let healthy = err
+        .lines()
+        .position(|l| l.contains(&format!("{}-db-1 ", p.name)) && l.ends_with("Healthy"))
+        .unwrap_or_else(|| panic!("db never reported healthy: {err}"));
+    assert!(healthy < started("api"), "{err}");
 
     let table = p.ok(&["ps"]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
@@ -84,6 +95,16 @@ fn three_tier_up_ps_dns_down() {
         json.iter()
             .all(|c| c["State"] == "running" && c["Project"] == p.name.as_str())
     );
+    // Health in the STATUS column and in the JSON, as docker compose shows it.
+    let db_row = table
+        .lines()
+        .find(|l| l.starts_with(&format!("{}-db-1 ", p.name)))
+        .unwrap_or_else(|| panic!("no db row: {table}"));
+    assert!(db_row.contains("(healthy)"), "{db_row}");
+    let db = json.iter().find(|c| c["Service"] == "db").unwrap();
+    assert_eq!(db["Health"], "healthy", "{db}");
+    let web = json.iter().find(|c| c["Service"] == "web").unwrap();
+    assert_eq!(web["Health"], "", "{web}");
 
     // Service names and aliases resolve on the project network.
     assert_eq!(
@@ -300,6 +321,26 @@ networks:
         plan.contains(&format!("{}-debug-1: create", p.name)),
         "{plan}"
     );
+
+    let services = |p: &Project| {
+        let mut v: Vec<String> = p
+            .ps_json()
+            .iter()
+            .map(|c| c["Service"].as_str().unwrap_or_default().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    // Without the profile only app runs; with it, debug joins; naming debug enables it too.
+    p.ok(&["up", "-d"]);
+    assert_eq!(services(&p), ["app"]);
+    p.ok(&["--profile", "debug", "up", "-d"]);
+    assert_eq!(services(&p), ["app", "debug"]);
+    // Deactivated again: `down` without the profile still removes debug's container.
+    p.ok(&["down", "-t", "1"]);
+    assert!(services(&p).is_empty(), "{:?}", services(&p));
+    p.ok(&["up", "-d", "debug"]);
+    assert_eq!(services(&p), ["debug"]);
 }
 
 #[test]
@@ -479,6 +520,19 @@ networks:
         .filter(|l| l.starts_with("Address:") && !l.contains(":53"))
         .count();
     assert_eq!(addrs, 3, "{answer}");
+    // Successive answers rotate the replicas' addresses (round-robin DNS, as docker's).
+    let mut firsts = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        let answer = p.exec_ok("web", "nslookup web");
+        let first = answer
+            .lines()
+            .filter(|l| l.starts_with("Address:") && !l.contains(":53"))
+            .map(str::to_string)
+            .next()
+            .unwrap_or_else(|| panic!("no address in {answer}"));
+        firsts.insert(first);
+    }
+    assert!(firsts.len() >= 2, "answers never rotated: {firsts:?}");
     let port = p.ok(&["port", "--index", "2", "web", "80"]);
     assert!(port.trim().starts_with("127.0.0.1:"), "{port}");
 
@@ -860,4 +914,65 @@ services:
     assert!(status.success());
     assert_eq!(p.exec_ok("web", "cat /app/sub/new.txt"), "fresh\n");
     assert_eq!(p.exec_ok("web", "ls /app | grep -c tmp || true"), "0\n");
+}
+
+#[test]
+fn failing_or_never_healthy_dependency_fails_up_naming_it() {
+    let p = Project::new("depf");
+    p.write(
+        r#"
+services:
+  migrate:
+    image: {IMAGE}
+    command: ["sh", "-c", "echo migration failed: no table; exit 4"]
+  app:
+    image: {IMAGE}
+    command: ["sleep", "1000"]
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+networks:
+  default:
+    ipam:
+      config: [{subnet: "{SUBNET}"}]
+"#,
+    );
+    let o = p.run(&["up", "-d", "-t", "1"]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("service \"migrate\""), "{err}");
+    assert!(err.contains("exit 4"), "{err}");
+    assert!(err.contains("migration failed: no table"), "{err}");
+    assert!(names(&p).is_empty(), "rolled back: {:?}", names(&p));
+
+    // Never healthy (failures inside start_period do not count): bounded by --wait-timeout,
+    // and the error carries the probe's output.
+    p.write(
+        r#"
+services:
+  db:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo db still booting; sleep 1000 & wait"]
+    healthcheck:
+      test: ["CMD-SHELL", "echo probe-still-failing; exit 1"]
+      interval: 1s
+      start_period: 1h
+  app:
+    image: {IMAGE}
+    command: ["sleep", "1000"]
+    depends_on:
+      db: {condition: service_healthy}
+networks:
+  default:
+    ipam:
+      config: [{subnet: "{SUBNET}"}]
+"#,
+    );
+    let o = p.run(&["up", "-d", "-t", "1", "--wait-timeout", "3"]);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("service \"db\""), "{err}");
+    assert!(err.contains("did not become healthy within 3s"), "{err}");
+    assert!(err.contains("probe-still-failing"), "{err}");
+    assert!(err.contains("db still booting"), "{err}");
+    assert!(names(&p).is_empty(), "rolled back: {:?}", names(&p));
 }

@@ -47,7 +47,6 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
     flag(svc.gpus.is_some(), "gpus");
     flag(svc.post_start.is_some(), "post_start");
     flag(svc.pre_stop.is_some(), "pre_stop");
-    flag(svc.develop.is_some(), "develop (watch)");
     flag(
         svc.security_opt
             .iter()
@@ -61,16 +60,65 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
             .is_some_and(|d| !matches!(d, "json-file" | "local")),
         "logging.driver (logs are always json-file)",
     );
+    // The engine's json-file log has no rotation yet: every option is ignored.
+    let log_options = svc.logging.as_ref().map(|l| &l.options);
+    let log_option = |k: &str| log_options.is_some_and(|o| o.contains_key(k));
     flag(
-        svc.deploy
-            .as_ref()
-            .and_then(|d| d.resources.reservations.as_ref())
-            .is_some(),
-        "deploy.resources.reservations",
+        log_option("max-size"),
+        "logging.options.max-size (no log rotation)",
     );
     flag(
-        !svc.links.is_empty(),
-        "links (service names resolve through DNS)",
+        log_option("max-file"),
+        "logging.options.max-file (no log rotation)",
+    );
+    flag(
+        log_options.is_some_and(|o| o.keys().any(|k| k != "max-size" && k != "max-file")),
+        "logging.options",
+    );
+    let networks = || svc.networks.values().flatten();
+    flag(
+        networks().any(|n| n.ipv6_address.is_some()),
+        "networks.ipv6_address",
+    );
+    flag(
+        networks().any(|n| !n.link_local_ips.is_empty()),
+        "networks.link_local_ips",
+    );
+    flag(
+        networks().any(|n| n.interface_name.is_some()),
+        "networks.interface_name",
+    );
+    flag(
+        networks().any(|n| !n.driver_opts.is_empty()),
+        "networks.driver_opts",
+    );
+    flag(
+        svc.ports
+            .iter()
+            .any(|p| p.host_ip.as_deref().is_some_and(|ip| ip.contains(':'))),
+        "ports (IPv6 host_ip: not published)",
+    );
+    volume_keys(svc, &mut flag);
+    flag(!svc.annotations.is_empty(), "annotations");
+    flag(svc.blkio_config.is_some(), "blkio_config");
+    flag(svc.cgroup.is_some(), "cgroup");
+    flag(svc.cpu_count.is_some(), "cpu_count");
+    flag(svc.cpu_percent.is_some(), "cpu_percent");
+    flag(svc.cpu_rt_period.is_some(), "cpu_rt_period");
+    flag(svc.cpu_rt_runtime.is_some(), "cpu_rt_runtime");
+    flag(svc.credential_spec.is_some(), "credential_spec");
+    flag(!svc.device_cgroup_rules.is_empty(), "device_cgroup_rules");
+    flag(svc.isolation.is_some(), "isolation");
+    flag(svc.models.is_some(), "models");
+    flag(svc.provider.is_some(), "provider");
+    flag(svc.use_api_socket, "use_api_socket");
+    flag(svc.volume_driver.is_some(), "volume_driver");
+    deploy_keys(svc, &mut flag);
+    // A plain link is honoured (an implied dependency; the name resolves through DNS); an
+    // alias (`db:database`) is not resolvable.
+    flag(
+        svc.links.iter().any(|l| l.contains(':')),
+        "links aliases (service names resolve through DNS, link aliases do not)",
     );
     flag(
         svc.healthcheck
@@ -79,6 +127,74 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
         "healthcheck.start_interval",
     );
     out
+}
+
+/// Per-mount options of `volumes` the engine does not apply.
+fn volume_keys(svc: &Service, flag: &mut impl FnMut(bool, &'static str)) {
+    let bind = |f: fn(&rcompose_compose::model::VolumeBind) -> bool| {
+        svc.volumes.iter().any(|v| v.bind.as_ref().is_some_and(f))
+    };
+    flag(
+        bind(|b| b.propagation.is_some()),
+        "volumes.bind.propagation",
+    );
+    flag(bind(|b| b.selinux.is_some()), "volumes.bind.selinux");
+    flag(bind(|b| b.recursive.is_some()), "volumes.bind.recursive");
+    flag(
+        svc.volumes
+            .iter()
+            .any(|v| v.volume.as_ref().is_some_and(|o| o.subpath.is_some())),
+        "volumes.volume.subpath",
+    );
+    flag(
+        svc.volumes
+            .iter()
+            .any(|v| v.tmpfs.as_ref().is_some_and(|t| t.mode.is_some())),
+        "volumes.tmpfs.mode",
+    );
+}
+
+/// `deploy` keys beyond replicas, resource limits and the restart condition/attempts.
+fn deploy_keys(svc: &Service, flag: &mut impl FnMut(bool, &'static str)) {
+    let Some(d) = &svc.deploy else {
+        return;
+    };
+    flag(
+        d.mode.as_deref().is_some_and(|m| m != "replicated"),
+        "deploy.mode",
+    );
+    flag(
+        d.resources.reservations.is_some(),
+        "deploy.resources.reservations",
+    );
+    let limits = d.resources.limits.as_ref();
+    flag(
+        limits.is_some_and(|l| l.devices.is_some() || l.generic_resources.is_some()),
+        "deploy.resources.limits (devices, generic_resources)",
+    );
+    let policy = d.restart_policy.as_ref();
+    flag(
+        policy.is_some_and(|p| p.delay.is_some()),
+        "deploy.restart_policy.delay",
+    );
+    flag(
+        policy.is_some_and(|p| p.window.is_some()),
+        "deploy.restart_policy.window",
+    );
+    flag(!d.labels.is_empty(), "deploy.labels (swarm service labels)");
+    flag(d.placement.is_some(), "deploy.placement (swarm only)");
+    flag(
+        d.update_config.is_some(),
+        "deploy.update_config (swarm only)",
+    );
+    flag(
+        d.rollback_config.is_some(),
+        "deploy.rollback_config (swarm only)",
+    );
+    flag(
+        d.endpoint_mode.is_some(),
+        "deploy.endpoint_mode (swarm only)",
+    );
 }
 
 /// The options the engine creates the container with.
@@ -320,6 +436,86 @@ mod tests {
             "{keys:?}"
         );
         assert!(unsupported_keys(&Service::default()).is_empty());
+    }
+
+    #[test]
+    fn ignored_sub_keys_are_named() {
+        use rcompose_compose::model::{Deploy, Logging, ServiceNetwork, ServiceVolume, VolumeBind};
+        let svc = Service {
+            name: "web".into(),
+            logging: Some(Logging {
+                driver: Some("json-file".into()),
+                options: [
+                    ("max-size".to_string(), "10m".to_string()),
+                    ("max-file".to_string(), "3".to_string()),
+                ]
+                .into(),
+            }),
+            volumes: vec![ServiceVolume {
+                kind: "bind".into(),
+                source: Some("/srv".into()),
+                target: "/srv".into(),
+                bind: Some(VolumeBind {
+                    propagation: Some("rshared".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            networks: [(
+                "default".to_string(),
+                Some(ServiceNetwork {
+                    ipv6_address: Some("fd00::5".into()),
+                    ..Default::default()
+                }),
+            )]
+            .into(),
+            deploy: Some(Deploy {
+                replicas: Some(2),
+                placement: Some(Default::default()),
+                ..Default::default()
+            }),
+            links: vec!["db".into(), "cache:redis".into()],
+            ..Default::default()
+        };
+        let keys = unsupported_keys(&svc);
+        for want in [
+            "logging.options.max-size (no log rotation)",
+            "logging.options.max-file (no log rotation)",
+            "volumes.bind.propagation",
+            "networks.ipv6_address",
+            "deploy.placement (swarm only)",
+        ] {
+            assert!(keys.contains(&want), "{want} missing from {keys:?}");
+        }
+        assert!(
+            keys.iter().any(|k| k.starts_with("links aliases")),
+            "{keys:?}"
+        );
+        assert!(
+            !keys.iter().any(|k| k.starts_with("logging.driver")),
+            "{keys:?}"
+        );
+        assert!(!keys.contains(&"logging.options"), "{keys:?}");
+
+        // What is honoured warns about nothing: replicas, plain links, json-file, watch.
+        let plain = Service {
+            links: vec!["db".into()],
+            deploy: Some(Deploy {
+                replicas: Some(3),
+                ..Default::default()
+            }),
+            logging: Some(Logging {
+                driver: Some("json-file".into()),
+                options: Default::default(),
+            }),
+            develop: Some(Default::default()),
+            ..Default::default()
+        };
+        assert!(
+            unsupported_keys(&plain).is_empty(),
+            "{:?}",
+            unsupported_keys(&plain)
+        );
     }
 
     #[test]

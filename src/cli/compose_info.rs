@@ -198,17 +198,51 @@ pub struct WaitArgs {
     pub services: Vec<String>,
 }
 
-/// `wait`: blocks until the services' containers stop; prints each exit code.
+/// `wait`: blocks until the services' containers stop; prints each exit code. With
+/// `--down-project`, the first container to stop ends the wait: its code is printed and
+/// returned after the project is brought down (`down --remove-orphans`, volumes kept).
 pub fn wait(g: &GlobalOpts, a: WaitArgs) -> Result<ExitCode> {
-    if a.down_project {
-        bail!("not supported yet: wait --down-project");
-    }
     let t = target(g)?;
     if let Some(p) = &t.project {
         check_services(p, &a.services)?;
     }
     let b = backend(g)?;
-    let list = containers(&b, &t.name, &a.services, true, false)?;
+    // --down-project reacts to a stop: only containers still running can give one.
+    let list = containers(&b, &t.name, &a.services, !a.down_project, false)?;
+    if list.is_empty() {
+        bail!(
+            "no {}containers for project \"{}\"",
+            if a.down_project { "running " } else { "" },
+            t.name
+        );
+    }
+    if a.down_project {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for c in &list {
+            let (tx, id) = (tx.clone(), c.id.clone());
+            let eng = backend(g)?;
+            // Detached threads: the first result decides; the others end with the process.
+            std::thread::spawn(move || {
+                let _ = tx.send(eng.containers.wait(&id).map_err(anyhow::Error::from));
+            });
+        }
+        drop(tx);
+        let code = rx
+            .recv()
+            .map_err(|_| anyhow::anyhow!("waiting for the containers of {}", t.name))??;
+        println!("{code}");
+        super::compose_down::run(
+            g,
+            super::compose_down::DownArgs {
+                volumes: false,
+                rmi: None,
+                remove_orphans: true,
+                timeout: None,
+                services: vec![],
+            },
+        )?;
+        return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+    }
     let mut last = 0;
     for c in &list {
         last = b.containers.wait(&c.id)?;

@@ -241,11 +241,6 @@ fn parse_publish(p: &str) -> Result<Port> {
 }
 
 pub fn run(g: &GlobalOpts, a: RunArgs) -> Result<ExitCode> {
-    if a.detach && a.rm {
-        bail!(
-            "not supported yet: run -d --rm (use run --rm in the foreground, or -d and `rcompose rm`)"
-        );
-    }
     let project = load_project(g, std::slice::from_ref(&a.service))?;
     check_services(&project, std::slice::from_ref(&a.service))?;
     if g.dry_run {
@@ -258,9 +253,7 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let b = backend(g)?;
-    if !a.no_deps {
-        up_dependencies(&project, &b, &a.service)?;
-    }
+    up_dependencies(&project, &b, &a.service, a.no_deps)?;
     let svc = one_off_service(&project.services[&a.service], &a)?;
     let name = match &a.name {
         Some(n) => n.clone(),
@@ -268,7 +261,7 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> Result<ExitCode> {
     };
     let tty = !a.no_tty && !a.detach && stdin_is_tty();
     let stdin = !a.detach && (a.interactive || tty || svc.stdin_open);
-    let id = create_one_off(&project, &b, &svc, &name, tty, stdin)?;
+    let id = create_one_off(&project, &b, &svc, &name, tty, stdin, a.rm)?;
     if a.detach {
         b.start_with(&id, None)?;
         println!("{name}");
@@ -292,41 +285,47 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> Result<ExitCode> {
         sig_proxy: !tty,
     };
     let res = attach_stream(ours, &mode, pid);
-    let code = match &res {
-        Ok(Some(c)) => *c,
-        Ok(None) => b.containers.wait(&id).unwrap_or(0),
-        Err(_) => 1,
-    };
-    if a.rm {
-        let _ = b.stop_container(&id, Some(0));
-        b.remove_container(&id, true)?;
-    }
-    res?;
+    // With --rm the monitor removes the container (and its anonymous volumes) when it exits,
+    // before it reports the exit code. Detaching (the detach keys) leaves it running, as
+    // docker compose does.
+    let code = res?.unwrap_or(0);
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
-/// `up -d` of what `service` depends on (not the service itself).
-fn up_dependencies(project: &Project, b: &EngineBackend, service: &str) -> Result<()> {
+/// `up -d` of what `service` depends on (not the service itself); with `no_deps` (or
+/// nothing to depend on) only the project's networks and volumes, which the one-off needs.
+fn up_dependencies(
+    project: &Project,
+    b: &EngineBackend,
+    service: &str,
+    no_deps: bool,
+) -> Result<()> {
     let graph = DependencyGraph::new(project)?;
     let deps: Vec<String> = graph
         .with_dependencies(&[service.to_string()])
         .into_iter()
-        .filter(|s| s != service)
+        .filter(|s| s != service && !no_deps)
         .collect();
-    if deps.is_empty() {
-        return Ok(());
-    }
+    let objects_only = deps.is_empty();
     let _lock = lock_project(&b.root, &project.name)?;
     let observed = observe(b, &project.name)?;
-    let plan = reconcile(
+    let mut plan = reconcile(
         project,
         &observed,
         &ReconcileOptions {
-            services: deps,
+            services: if objects_only {
+                vec![service.to_string()]
+            } else {
+                deps
+            },
+            no_deps: objects_only,
             recreate: rcompose_compose::reconcile::RecreatePolicy::Never,
             ..Default::default()
         },
     )?;
+    if objects_only {
+        plan.levels.clear();
+    }
     let progress = Progress::new(false);
     execute(project, &plan, b, &ExecuteOptions::default(), &|e| {
         progress.event(e)
@@ -341,6 +340,7 @@ fn create_one_off(
     name: &str,
     tty: bool,
     stdin: bool,
+    auto_remove: bool,
 ) -> Result<String> {
     let img = image_info(&b.root, &svc.image_name(&project.name), &svc.name)?;
     let number = 1;
@@ -355,5 +355,6 @@ fn create_one_off(
         .insert(netplan::LABEL.into(), serde_json::to_string(&plan)?);
     opts.tty = tty;
     opts.open_stdin = stdin;
+    opts.host.auto_remove = auto_remove;
     Ok(b.containers.create(&img, opts)?.id)
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -21,7 +21,10 @@ use super::compose_logs::{INTERRUPTS, Multiplexer, Style, catch_interrupts};
 use super::{ExitStatus, GlobalOpts};
 use crate::backend::{EngineBackend, lock::lock_project, translate::unsupported_keys};
 
-#[derive(Debug, Args, Default)]
+#[path = "compose_up_renew.rs"]
+mod renew;
+
+#[derive(Debug, Clone, Args, Default)]
 pub struct UpArgs {
     /// Detached mode: run containers in the background
     #[arg(short, long)]
@@ -97,30 +100,7 @@ pub struct UpArgs {
 
 pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     if a.watch {
-        // Start detached, then watch (the logs are not multiplexed meanwhile: `logs -f`).
-        let services = a.services.clone();
-        let code = up(
-            g,
-            UpArgs {
-                watch: false,
-                detach: true,
-                ..a
-            },
-        )?;
-        if code != ExitCode::SUCCESS {
-            return Ok(code);
-        }
-        return super::compose_watch::run(
-            g,
-            super::compose_watch::WatchArgs {
-                no_up: true,
-                quiet: false,
-                services,
-            },
-        );
-    }
-    if a.renew_anon_volumes {
-        bail!("not supported yet: --renew-anon-volumes");
+        return up_watch(g, a);
     }
     if let Some(p) = a.pull.as_deref()
         && p != "missing"
@@ -168,7 +148,11 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     };
     b.probe_health
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    execute(&project, &plan, &b, &exec_opts, &|e| progress.event(e))?;
+    if a.renew_anon_volumes {
+        renew::execute_renewing(&project, &plan, &b, &exec_opts, &|e| progress.event(e))?;
+    } else {
+        execute(&project, &plan, &b, &exec_opts, &|e| progress.event(e))?;
+    }
     drop(_lock);
     if a.wait {
         let containers_ready = wait_ready(&b, &project, &opts.services, a.wait_timeout);
@@ -182,6 +166,43 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     attached(g, &b, &project, &a)
+}
+
+/// `up --watch`: `up`, then the `develop.watch` rules applied beside the attached logs, as
+/// compose v2 does (Ctrl-C stops both); with `-d` the watcher alone runs in the foreground.
+fn up_watch(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
+    // Rules first: a project without any fails before anything starts.
+    let (project, rules) = super::compose_watch::prepare(g, &a.services)?;
+    let a = UpArgs { watch: false, ..a };
+    let code = up(
+        g,
+        UpArgs {
+            detach: true,
+            ..a.clone()
+        },
+    )?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    catch_interrupts();
+    let interrupted = || INTERRUPTS.load(Ordering::SeqCst) > 0;
+    if a.detach || a.no_start {
+        super::compose_watch::watch(g, &project, &rules, &interrupted)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let b = backend(g)?;
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let stop = || done.load(Ordering::SeqCst) || interrupted();
+            if let Err(e) = super::compose_watch::watch(g, &project, &rules, &stop) {
+                eprintln!("WARN[0000] watch stopped: {e:#}");
+            }
+        });
+        let res = attached(g, &b, &project, &a);
+        done.store(true, Ordering::SeqCst);
+        res
+    })
 }
 
 /// Checks images and builds, warns about unsupported keys, then reconciles.

@@ -242,14 +242,7 @@ fn apply(
 }
 
 pub fn run(g: &GlobalOpts, a: WatchArgs) -> Result<ExitCode> {
-    let project = load_project(g, &a.services)?;
-    check_services(&project, &a.services)?;
-    let rules = rules(&project, &a.services)?;
-    if rules.is_empty() {
-        bail!(
-            "none of the selected services is configured for watch, consider setting a 'develop' section"
-        );
-    }
+    let (project, rules) = prepare(g, &a.services)?;
     if !a.no_up {
         super::compose_up::up(
             g,
@@ -260,8 +253,35 @@ pub fn run(g: &GlobalOpts, a: WatchArgs) -> Result<ExitCode> {
             },
         )?;
     }
-    let b = backend(g)?;
     catch_interrupts();
+    watch(g, &project, &rules, &|| {
+        INTERRUPTS.load(Ordering::SeqCst) > 0
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the project and the selected services' watch rules; an error when none has any.
+pub fn prepare(g: &GlobalOpts, services: &[String]) -> Result<(Project, Vec<Rule>)> {
+    let project = load_project(g, services)?;
+    check_services(&project, services)?;
+    let rules = rules(&project, services)?;
+    if rules.is_empty() {
+        bail!(
+            "none of the selected services is configured for watch, consider setting a 'develop' section"
+        );
+    }
+    Ok((project, rules))
+}
+
+/// Applies the rules (initial sync first) until `stop` returns true. Used by `watch` and by
+/// `up --watch`, which runs it beside the attached logs.
+pub fn watch(
+    g: &GlobalOpts,
+    project: &Project,
+    rules: &[Rule],
+    stop: &(dyn Fn() -> bool + Sync),
+) -> Result<()> {
+    let b = backend(g)?;
     let mut snaps: Vec<Snapshot> = rules.iter().map(|r| snapshot(&r.path, r)).collect();
     let ids_of = |svc: &str| -> Result<Vec<String>> {
         Ok(
@@ -280,7 +300,7 @@ pub fn run(g: &GlobalOpts, a: WatchArgs) -> Result<ExitCode> {
         }
     }
     eprintln!("Watch enabled");
-    while INTERRUPTS.load(Ordering::SeqCst) == 0 {
+    while !stop() {
         std::thread::sleep(Duration::from_millis(300));
         for (rule, snap) in rules.iter().zip(snaps.iter_mut()) {
             let now = snapshot(&rule.path, rule);
@@ -310,7 +330,7 @@ pub fn run(g: &GlobalOpts, a: WatchArgs) -> Result<ExitCode> {
             *snap = now;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,222 @@
+//! End-to-end compose flags beyond the main flows (tests/compose_e2e.rs): `up -V`,
+//! `run -d --rm`, `wait --down-project`, `up --watch` with attached logs, `env_file` in
+//! raw format, `logging` keys.
+
+mod compose_support;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use compose_support::{Project, stderr, stdout};
+
+fn volume_dirs(p: &Project) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(p.root.join("volumes"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn renew_anon_volumes_gives_recreated_containers_empty_ones() {
+    let p = Project::new("renew");
+    let yaml = r#"
+services:
+  app:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo $$V >> /cache/runs; sleep 1000 & wait"]
+    environment: {V: one}
+    volumes: [/cache]
+    network_mode: none
+"#;
+    p.write(yaml);
+    p.ok(&["up", "-d"]);
+    let before = volume_dirs(&p);
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    // Without -V the data is inherited (tested in compose_e2e); with -V it starts afresh and
+    // the replaced volume is gone.
+    p.write(&yaml.replace("V: one", "V: two"));
+    let o = p.run(&["up", "-d", "-t", "1", "-V"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(p.exec_ok("app", "cat /cache/runs"), "two\n");
+    let after = volume_dirs(&p);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(before, after, "the old anonymous volume must be replaced");
+
+    // Nothing changed and no --force-recreate: -V recreates nothing.
+    p.ok(&["up", "-d", "-V"]);
+    assert_eq!(p.exec_ok("app", "cat /cache/runs"), "two\n");
+    p.ok(&[
+        "up",
+        "-d",
+        "-t",
+        "1",
+        "--renew-anon-volumes",
+        "--force-recreate",
+    ]);
+    assert_eq!(p.exec_ok("app", "cat /cache/runs"), "two\n");
+    assert_eq!(volume_dirs(&p).len(), 1, "{:?}", volume_dirs(&p));
+}
+
+#[test]
+fn run_detached_with_rm_is_removed_when_it_exits() {
+    let p = Project::new("rund");
+    p.write(
+        r#"
+services:
+  job:
+    image: {IMAGE}
+    command: ["true"]
+    volumes: [/scratch]
+networks:
+  default:
+    ipam:
+      config: [{subnet: "{SUBNET}"}]
+"#,
+    );
+    let o = p.run(&[
+        "run",
+        "-d",
+        "--rm",
+        "job",
+        "sh",
+        "-c",
+        "echo one-off > /scratch/f; sleep 1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let name = stdout(&o).trim().to_string();
+    assert!(
+        name.starts_with(&format!("{}-job-run-", p.name)),
+        "printed {name:?}"
+    );
+    let all = p.ok(&["container", "ps", "-a", "--format", "{{.Names}}"]);
+    assert!(all.contains(&name), "running one-off not listed: {all}");
+    p.wait_until(20, "the one-off removed after it exited", || {
+        !p.ok(&["container", "ps", "-a", "--format", "{{.Names}}"])
+            .contains(&name)
+    });
+    assert!(volume_dirs(&p).is_empty(), "{:?}", volume_dirs(&p));
+}
+
+#[test]
+fn wait_down_project_brings_the_project_down_at_the_first_exit() {
+    let p = Project::new("waitd");
+    p.write(
+        r#"
+services:
+  job:
+    image: {IMAGE}
+    command: ["sh", "-c", "sleep 2; exit 3"]
+  server:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+networks:
+  default:
+    ipam:
+      config: [{subnet: "{SUBNET}"}]
+"#,
+    );
+    p.ok(&["up", "-d"]);
+    let o = p.run(&["wait", "--down-project"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "3");
+    assert!(p.ps_json().is_empty(), "{:?}", p.ps_json());
+    let nets = p.ok(&["network", "ls"]);
+    assert!(!nets.contains(&format!("{}_default", p.name)), "{nets}");
+}
+
+#[test]
+fn up_watch_shows_the_logs_while_syncing() {
+    let p = Project::new("upw");
+    std::fs::create_dir_all(p.dir.join("src")).unwrap();
+    std::fs::write(p.dir.join("src/msg.txt"), "first\n").unwrap();
+    p.write(
+        r#"
+services:
+  web:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /app; while true; do test -f /app/msg.txt && cat /app/msg.txt && rm /app/msg.txt; sleep 0.2; done & wait"]
+    network_mode: none
+    develop:
+      watch:
+        - action: sync
+          path: ./src
+          target: /app
+          initial_sync: true
+"#,
+    );
+    let mut up = p
+        .cmd()
+        .args(["up", "--watch", "-t", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let out = out.clone();
+        let stdout = up.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                out.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        })
+    };
+    let seen = |text: &str| {
+        out.lock()
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("web-1 ") && l.ends_with(&format!("| {text}")))
+    };
+    p.wait_until(30, "initial sync shown in the attached logs", || {
+        seen("first")
+    });
+    std::fs::write(p.dir.join("src/msg.txt"), "second\n").unwrap();
+    p.wait_until(30, "the synced change shown in the attached logs", || {
+        seen("second")
+    });
+    // SAFETY: SIGINT to our own child, as Ctrl-C would.
+    unsafe { libc::kill(up.id() as i32, libc::SIGINT) };
+    let status = up.wait().unwrap();
+    reader.join().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        p.ps_json().iter().all(|c| c["State"] == "exited"),
+        "{:?}",
+        p.ps_json()
+    );
+}
+
+#[test]
+fn env_file_raw_format_reaches_the_container_literally() {
+    let p = Project::new("raw");
+    std::fs::write(
+        p.dir.join("app.env"),
+        "QUOTED=\"a b\" # kept\nDOLLAR=${HOME}\n",
+    )
+    .unwrap();
+    p.write(
+        r#"
+services:
+  app:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+    network_mode: none
+    env_file:
+      - path: ./app.env
+        format: raw
+"#,
+    );
+    p.ok(&["up", "-d"]);
+    assert_eq!(
+        p.exec_ok("app", "echo \"$QUOTED|$DOLLAR\""),
+        "\"a b\" # kept|${HOME}\n"
+    );
+}
