@@ -393,3 +393,134 @@ fn cp_volumes_follow_link_and_archive() {
     ]);
     assert_eq!(out, "into volume\nwhile stopped\n");
 }
+
+/// Removes the test's containers, then its network and firewall table (Env's own guard
+/// only removes containers).
+struct NetGuard<'a> {
+    env: &'a Env,
+    network: String,
+    containers: Vec<String>,
+}
+
+impl Drop for NetGuard<'_> {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = self.env.run(&["container", "rm", "-f", c]);
+        }
+        let _ = self.env.run(&["network", "rm", &self.network]);
+        let _ = std::process::Command::new("nft")
+            .args([
+                "delete",
+                "table",
+                "inet",
+                &rcompose_net::api::table_name(&self.env.root),
+            ])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Bytes of a docker size (`1.2kB`, `648B`).
+fn parse_size(s: &str) -> f64 {
+    let digits = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '+'))
+        .unwrap_or(s.len());
+    let (n, unit) = s.split_at(digits);
+    let mult = match unit {
+        "B" => 1.0,
+        "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        other => panic!("unexpected unit {other:?} in {s:?}"),
+    };
+    n.parse::<f64>()
+        .unwrap_or_else(|_| panic!("not a size: {s:?}"))
+        * mult
+}
+
+/// `NetIO`/`BlockIO` cells: `<size> / <size>`.
+fn io_pair(cell: &serde_json::Value) -> (f64, f64) {
+    let s = cell.as_str().expect("string cell");
+    let (a, b) = s
+        .split_once(" / ")
+        .unwrap_or_else(|| panic!("not `a / b`: {s:?}"));
+    (parse_size(a), parse_size(b))
+}
+
+#[test]
+fn stats_net_and_block_io() {
+    let env = Env::new();
+    let net = unique("statsnet");
+    let (a, b) = (unique("stats-a"), unique("stats-b"));
+    let _guard = NetGuard {
+        env: &env,
+        network: net.clone(),
+        containers: vec![a.clone(), b.clone()],
+    };
+    let run = |args: &[&str]| {
+        let o = env
+            .cmd()
+            .env("RCOMPOSE_DNS_UPSTREAM", "none")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    run(&["network", "create", "--subnet", "10.247.31.0/24", &net]);
+    for (name, ip) in [(&a, "10.247.31.10"), (&b, "10.247.31.11")] {
+        run(&[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            &net,
+            "--ip",
+            ip,
+            IMAGE,
+            "sleep",
+            "300",
+        ]);
+    }
+    let sample = || -> serde_json::Value {
+        let out = run(&["container", "stats", "--no-stream", "--format", "json", &a]);
+        serde_json::from_str(out.lines().next().expect("one line")).expect("json")
+    };
+    let before = sample();
+    let (rx0, tx0) = io_pair(&before["NetIO"]);
+    io_pair(&before["BlockIO"]);
+    run(&[
+        "container",
+        "exec",
+        &b,
+        "ping",
+        "-c",
+        "5",
+        "-i",
+        "0.2",
+        "-s",
+        "1000",
+        "10.247.31.10",
+    ]);
+    let after = sample();
+    let (rx1, tx1) = io_pair(&after["NetIO"]);
+    // Five 1 kB echo requests in, five replies out.
+    assert!(
+        rx1 >= rx0 + 4000.0 && tx1 >= tx0 + 4000.0,
+        "NET I/O did not grow with the traffic: {before} → {after}"
+    );
+    // The table shows the same columns.
+    let table = run(&["container", "stats", "--no-stream", &a]);
+    let header = table.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("NET I/O") && header.contains("BLOCK I/O"),
+        "{table}"
+    );
+    let row = table.lines().nth(1).unwrap_or_default();
+    assert!(
+        row.contains(after["BlockIO"].as_str().unwrap()) && row.contains(" / "),
+        "{table}"
+    );
+}

@@ -223,7 +223,7 @@ pub fn stats(g: &GlobalOpts, a: StatsArgs) -> Result<ExitCode> {
             }
             writeln!(
                 out,
-                "{:<15}{:<20}{:<10}{:<22}{:<10}{:<15}{:<15}PIDS",
+                "{:<15}{:<20}{:<10}{:<22}{:<10}{:<20}{:<20}PIDS",
                 "CONTAINER ID",
                 "NAME",
                 "CPU %",
@@ -252,24 +252,32 @@ pub fn stats(g: &GlobalOpts, a: StatsArgs) -> Result<ExitCode> {
                 0.0
             };
             let usage = format!("{} / {}", mib(mem), mib(limit));
+            let net = match eng.observe(&c.id) {
+                Ok(st) if now.is_some() => stats::net_io(st.pid, st.pid_start_ticks),
+                _ => None,
+            }
+            .unwrap_or_default();
+            let net_io = format!("{} / {}", human_size(net.rx), human_size(net.tx));
+            let (br, bw) = now.as_ref().map_or((0, 0), |n| (n.blk_read, n.blk_write));
+            let block_io = format!("{} / {}", human_size(br), human_size(bw));
             if json {
                 let j = serde_json::json!({
-                    "BlockIO": "--", "CPUPerc": format!("{cpu:.2}%"), "Container": &c.id[..12],
+                    "BlockIO": block_io, "CPUPerc": format!("{cpu:.2}%"), "Container": &c.id[..12],
                     "ID": &c.id[..12], "MemPerc": format!("{mem_pct:.2}%"), "MemUsage": usage,
-                    "Name": c.name, "NetIO": "--", "PIDs": pids.to_string(),
+                    "Name": c.name, "NetIO": net_io, "PIDs": pids.to_string(),
                 });
                 writeln!(out, "{j}")?;
             } else {
                 writeln!(
                     out,
-                    "{:<15}{:<20}{:<10}{:<22}{:<10}{:<15}{:<15}{}",
+                    "{:<15}{:<20}{:<10}{:<22}{:<10}{:<20}{:<20}{}",
                     &c.id[..12],
                     c.name,
                     format!("{cpu:.2}%"),
                     usage,
                     format!("{mem_pct:.2}%"),
-                    "--",
-                    "--",
+                    net_io,
+                    block_io,
                     pids
                 )?;
             }
@@ -281,6 +289,43 @@ pub fn stats(g: &GlobalOpts, a: StatsArgs) -> Result<ExitCode> {
     }
 }
 
+/// Docker's decimal sizes for I/O counters (`units.HumanSizeWithPrecision(n, 3)`): three
+/// significant digits as Go's `%.3g`, units B, kB, MB … (`0B`, `648B`, `1.2kB`, `12.3MB`).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < UNITS.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", go_g3(v), UNITS[i])
+}
+
+/// Go's `%.3g` for a non-negative value: the shortest of fixed or exponent notation,
+/// trailing zeros removed.
+fn go_g3(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    // Rounded to 3 significant digits first: the exponent after rounding decides.
+    let sci = format!("{v:.2e}");
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if !(-4..3).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{}e{sign}{:02}", trim(mant), exp.abs());
+    }
+    trim(&format!("{:.*}", (2 - exp) as usize, v))
+}
+
 /// Docker prints binary units for memory (`12.5MiB`).
 fn mib(bytes: u64) -> String {
     let b = bytes as f64;
@@ -290,5 +335,21 @@ fn mib(bytes: u64) -> String {
         format!("{:.2}MiB", b / (1u64 << 20) as f64)
     } else {
         format!("{:.2}KiB", b / 1024.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_size;
+
+    #[test]
+    fn io_sizes_as_docker() {
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(648), "648B");
+        assert_eq!(human_size(1200), "1.2kB");
+        assert_eq!(human_size(1000), "1kB");
+        assert_eq!(human_size(12_345_678), "12.3MB");
+        assert_eq!(human_size(999_999), "1e+03kB");
+        assert_eq!(human_size(4096), "4.1kB");
     }
 }
