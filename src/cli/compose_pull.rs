@@ -250,7 +250,11 @@ pub fn pull_for_up(
                 never_message(svc, image, policy, flag, stored.is_some(), &platform)
             );
         }
-        let last = times.last_pulled(&reference, stored.as_ref());
+        // Only the refresh policies look at when the image was last pulled.
+        let last = match policy {
+            Policy::Refresh(_) if present => times.last_pulled(&reference, stored.as_ref()),
+            _ => None,
+        };
         if !up_needs_pull(policy, present, last, now()) || !seen.insert(reference.clone()) {
             continue;
         }
