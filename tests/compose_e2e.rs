@@ -174,18 +174,18 @@ fn volume_survives_down_and_env_change_recreates_one_service() {
 #[test]
 fn logs_follow_sees_restart_and_new_replicas() {
     let p = Project::new("logs");
-    p.write(
-        r#"
+    let yaml = r#"
 services:
   web:
     image: {IMAGE}
-    command: ["sh", "-c", "trap 'exit 0' TERM; echo hello from $$HOSTNAME; sleep 1000 & wait"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo hello from $$HOSTNAME round $$ROUND; sleep 1000 & wait"]
+    environment: {ROUND: one}
 networks:
   default:
     ipam:
       config: [{subnet: "{SUBNET}"}]
-"#,
-    );
+"#;
+    p.write(yaml);
     p.ok(&["up", "-d"]);
     let mut follower = p
         .cmd()
@@ -196,11 +196,18 @@ networks:
         .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     p.ok(&["restart", "-t", "2", "web"]);
-    p.ok(&["up", "-d", "--scale", "web=3"]);
+    p.ok(&["scale", "web=3"]);
     // Wait until the new replicas have written their line.
     p.wait_until(10, "three replicas logging", || {
         let o = p.ok(&["logs", "--no-color"]);
         o.lines().filter(|l| l.contains("hello from")).count() >= 4
+    });
+    // Re-creation (a changed environment) replaces all three: still followed.
+    p.write(&yaml.replace("ROUND: one", "ROUND: two"));
+    p.ok(&["up", "-d", "-t", "1", "--scale", "web=3"]);
+    p.wait_until(15, "recreated replicas logging", || {
+        let o = p.ok(&["logs", "--no-color"]);
+        o.lines().filter(|l| l.ends_with("round two")).count() >= 3
     });
     std::thread::sleep(Duration::from_millis(500));
     // SAFETY: SIGINT to our own child: the follower stops cleanly.
@@ -216,9 +223,17 @@ networks:
     assert!(status.success(), "logs -f exit: {status:?}");
     let web1 = out
         .lines()
-        .filter(|l| l.starts_with("web-1 | hello from"))
+        .filter(|l| l.starts_with("web-1 | hello from") && l.ends_with("round one"))
         .count();
     assert_eq!(web1, 2, "restart of web-1 not followed:\n{out}");
+    for n in 1..=3 {
+        assert!(
+            out.lines().any(
+                |l| l.starts_with(&format!("web-{n} | hello from")) && l.ends_with("round two")
+            ),
+            "re-created web-{n} not followed:\n{out}"
+        );
+    }
     assert!(
         out.lines().any(|l| l.starts_with("web-2 | hello from")),
         "{out}"
