@@ -220,3 +220,39 @@ services:
         "\"a b\" # kept|${HOME}\n"
     );
 }
+
+#[test]
+fn logging_keys_the_engine_ignores_are_named_in_warnings() {
+    let p = Project::new("logw");
+    p.write(
+        r#"
+services:
+  app:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo still logged; sleep 1000 & wait"]
+    network_mode: none
+    logging:
+      driver: json-file
+      options: {max-size: 10m, max-file: "3"}
+  quiet:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+    network_mode: none
+    logging:
+      driver: none
+"#,
+    );
+    let o = p.run(&["up", "-d"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    for want in [
+        "service \"app\": logging.options.max-size",
+        "service \"app\": logging.options.max-file",
+        "service \"quiet\": logging.driver",
+    ] {
+        assert!(err.contains(want), "no warning {want:?} in:\n{err}");
+    }
+    p.wait_until(10, "app's log line", || {
+        p.ok(&["logs", "app"]).contains("still logged")
+    });
+}

@@ -41,7 +41,6 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
     flag(svc.userns_mode.is_some(), "userns_mode");
     flag(svc.runtime.is_some(), "runtime");
     flag(!svc.group_add.is_empty(), "group_add");
-    flag(svc.mac_address.is_some(), "mac_address");
     flag(!svc.storage_opt.is_empty(), "storage_opt");
     flag(!svc.external_links.is_empty(), "external_links");
     flag(svc.gpus.is_some(), "gpus");
@@ -140,12 +139,13 @@ fn volume_keys(svc: &Service, flag: &mut impl FnMut(bool, &'static str)) {
     );
     flag(bind(|b| b.selinux.is_some()), "volumes.bind.selinux");
     flag(bind(|b| b.recursive.is_some()), "volumes.bind.recursive");
-    flag(
-        svc.volumes
-            .iter()
-            .any(|v| v.volume.as_ref().is_some_and(|o| o.subpath.is_some())),
-        "volumes.volume.subpath",
-    );
+    let volume = |f: fn(&rcompose_compose::model::VolumeVolume) -> bool| {
+        svc.volumes.iter().any(|v| v.volume.as_ref().is_some_and(f))
+    };
+    flag(volume(|o| o.subpath.is_some()), "volumes.volume.subpath");
+    // The engine always fills a new volume from the image, as docker does by default.
+    flag(volume(|o| o.nocopy), "volumes.volume.nocopy");
+    flag(volume(|o| !o.labels.is_empty()), "volumes.volume.labels");
     flag(
         svc.volumes
             .iter()
