@@ -93,9 +93,24 @@ impl ContainerStore {
     /// The state, or the default (created) state when none was written yet.
     pub fn load_state(&self, id: &str) -> Result<ContainerState, ContainerError> {
         let p = self.dir(id).join("state.json");
-        match fs::metadata(&p) {
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(ContainerState::default()),
-            _ => read_json(&p),
+        let data = match fs::read(&p) {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(ContainerState::default()),
+            r => r.map_err(|e| ContainerError::io(&p, e))?,
+        };
+        match serde_json::from_slice(&data) {
+            Ok(st) => Ok(st),
+            // Saved without fsync (see `save_state`): a power loss can leave it empty or
+            // torn. Nothing runs after a reboot, so it is repaired as exited; the exit code
+            // and times of that last run are lost.
+            Err(e) if data.is_empty() || e.is_syntax() || e.is_eof() => Ok(ContainerState {
+                status: super::Status::Exited,
+                error: "state lost in a crash (repaired)".into(),
+                ..Default::default()
+            }),
+            Err(e) => Err(ContainerError::Corrupt {
+                path: p,
+                reason: e.to_string(),
+            }),
         }
     }
     pub fn save_state(&self, id: &str, st: &ContainerState) -> Result<(), ContainerError> {
@@ -255,6 +270,24 @@ mod tests {
             host: HostConfig::default(),
             healthcheck: None,
         }
+    }
+
+    #[test]
+    fn torn_state_is_repaired_as_exited() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = ContainerStore::new(tmp.path().join("r"), tmp.path().join("rr"));
+        fs::create_dir_all(s.dir("c1")).unwrap();
+        for torn in [&b""[..], b"{\"status\":\"runn"] {
+            fs::write(s.dir("c1").join("state.json"), torn).unwrap();
+            assert_eq!(
+                s.load_state("c1").unwrap().status,
+                super::super::Status::Exited
+            );
+        }
+        // Valid JSON of another shape is an error, not silently replaced.
+        fs::write(s.dir("c1").join("state.json"), b"{\"status\": \"running\"}").unwrap();
+        let r = s.load_state("c1");
+        assert!(r.is_err(), "{r:?}");
     }
 
     #[test]
