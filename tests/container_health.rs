@@ -77,7 +77,7 @@ fn slow_probe_does_not_delay_logs() {
     );
     // Lines come every 100 ms; a probe (1 s) holding up the loop leaves a gap of a second.
     assert!(
-        worst < 0.7,
+        worst < 0.8,
         "log lines were held up for {worst:.3}s while a probe ran:\n{logs}"
     );
 }
