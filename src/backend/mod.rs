@@ -311,8 +311,8 @@ impl Backend for EngineBackend {
         inherit: &[(String, String)],
     ) -> Result<String, BackendError> {
         // `network_mode: service:x` → the id of x's first container, hashed into the labels.
-        let resolved = netplan::resolve_service(&self.containers.store, project, service)
-            .map_err(chain)?;
+        let resolved =
+            netplan::resolve_service(&self.containers.store, project, service).map_err(chain)?;
         let service = &resolved;
         let img = image::image_info(
             &self.root,

@@ -137,6 +137,9 @@ pub struct RunArgs {
     /// Keep STDIN open even if not attached
     #[arg(short, long)]
     pub interactive: bool,
+    /// Pull image before running ("always"|"missing"|"never"|"build")
+    #[arg(long, value_name = "POLICY")]
+    pub pull: Option<String>,
     pub service: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -253,6 +256,8 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let b = backend(g)?;
+    let service = std::slice::from_ref(&a.service);
+    super::compose_pull::pull_for_up(g, &project, service, a.no_deps, a.pull.as_deref(), false)?;
     up_dependencies(&project, &b, &a.service, a.no_deps)?;
     let svc = one_off_service(&project.services[&a.service], &a)?;
     let name = match &a.name {

@@ -102,12 +102,6 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     if a.watch {
         return up_watch(g, a);
     }
-    if let Some(p) = a.pull.as_deref()
-        && p != "missing"
-        && p != "never"
-    {
-        bail!("not supported yet: --pull {p} (pull images with `rcompose image pull` first)");
-    }
     let project = load_project(g, &a.services)?;
     check_services(&project, &a.services)?;
     if let Some(s) = &a.exit_code_from {
@@ -135,6 +129,8 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     } else {
         Some(lock_project(&g.root, &project.name)?)
     };
+    let (pull, quiet) = (a.pull.as_deref(), a.quiet_pull);
+    super::compose_pull::pull_for_up(g, &project, &a.services, a.no_deps, pull, quiet)?;
     let (plan, opts) = prepare_plan(&project, &b, opts, a.build)?;
     if g.dry_run {
         print!("{plan}");

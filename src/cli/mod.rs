@@ -15,6 +15,7 @@ pub mod compose_events;
 pub mod compose_info;
 pub mod compose_logs;
 pub mod compose_ps;
+pub mod compose_pull;
 pub mod compose_run;
 pub mod compose_up;
 pub mod compose_watch;
@@ -193,6 +194,10 @@ pub enum Command {
     Commit(compose_info::CommitArgs),
     /// Watch the build context for services and sync changes into their containers
     Watch(compose_watch::WatchArgs),
+    /// Pull service images
+    Pull(compose_pull::PullArgs),
+    /// Push service images
+    Push(compose_pull::PushArgs),
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -234,6 +239,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Attach(args) => compose_info::attach(&cli.global, args),
         Command::Commit(args) => compose_info::commit(&cli.global, args),
         Command::Watch(args) => compose_watch::run(&cli.global, args),
+        Command::Pull(args) => compose_pull::pull(&cli.global, args),
+        Command::Push(args) => compose_pull::push(&cli.global, args),
     }
 }
 
