@@ -766,3 +766,70 @@ fn a_subnet_used_by_another_root_is_refused_naming_the_host_route() {
     let subnet = second.nets().get("auto").unwrap().subnet;
     assert!(!subnet.contains(&"10.231.27.1".parse::<Ipv4Addr>().unwrap()));
 }
+
+#[test]
+fn roots_choosing_default_pools_at_once_never_share_a_subnet() {
+    setup();
+    let roots: Vec<Root> = (0..4).map(|_| Root::new()).collect();
+    // (network address, prefix length) pairs.
+    let mask = |p: u8| u32::MAX.checked_shl(32 - u32::from(p)).unwrap_or(0);
+    let overlap = |a: &(Ipv4Addr, u8), b: &(Ipv4Addr, u8)| {
+        let m = mask(a.1.min(b.1));
+        u32::from(a.0) & m == u32::from(b.0) & m
+    };
+    // Custom networks without --subnet, created by every root at the same moment.
+    let barrier = std::sync::Barrier::new(roots.len());
+    let created: Vec<(Ipv4Addr, u8)> = std::thread::scope(|s| {
+        let handles: Vec<_> = roots
+            .iter()
+            .map(|r| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let nets = r.nets();
+                    barrier.wait();
+                    nets.create(rcompose_net::CreateRequest {
+                        name: "auto".into(),
+                        ..Default::default()
+                    })
+                    .map(|n| (n.subnet.network(), n.subnet.prefix_len()))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().expect("create without --subnet"))
+            .collect()
+    });
+    // The default bridge of every root, made by a first attach at the same moment.
+    let spaces: Vec<Ns> = roots.iter().map(|_| Ns::new()).collect();
+    let barrier = std::sync::Barrier::new(roots.len());
+    let defaults: Vec<(Ipv4Addr, u8)> = std::thread::scope(|s| {
+        let handles: Vec<_> = roots
+            .iter()
+            .zip(&spaces)
+            .map(|(r, ns)| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let nets = r.nets();
+                    barrier.wait();
+                    let att = ns.attach(&nets, "bridge", "first", &[]);
+                    let net = Ipv4Addr::from(u32::from(att.ip) & mask(att.prefix));
+                    (net, att.prefix)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let all: Vec<(Ipv4Addr, u8)> = created.iter().chain(&defaults).copied().collect();
+    for (i, a) in all.iter().enumerate() {
+        for b in &all[i + 1..] {
+            assert!(
+                !overlap(a, b),
+                "two roots share address space: {a:?} and {b:?} (all: {all:?})"
+            );
+        }
+    }
+    for (r, ns) in roots.iter().zip(&spaces) {
+        r.nets().detach_all(&ns.id_for("first")).unwrap();
+    }
+}

@@ -115,6 +115,38 @@ pub struct Attachment {
 const DEFAULT_ROOT: &str = "/var/lib/rcompose";
 const DNS_READY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Host-wide lock held from choosing a subnet until its bridge has its address. Another state
+/// root sees a subnet only through the bridge's host route, so without it two roots picking
+/// a default pool at once (two `up`s, two tests) would take the same one.
+pub const HOST_IPAM_LOCK: &str = "/run/rcompose-ipam.lock";
+
+/// The held [`HOST_IPAM_LOCK`]; released on drop. `None` inside when the lock file cannot be
+/// used (then we fall back to checking host routes alone, with a warning).
+struct HostIpamLock(#[allow(dead_code)] Option<std::fs::File>);
+
+fn host_ipam_lock() -> HostIpamLock {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(HOST_IPAM_LOCK);
+    let file = match file {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!("{HOST_IPAM_LOCK}: {e}; subnets are checked against host routes only");
+            return HostIpamLock(None);
+        }
+    };
+    // SAFETY: flock on a descriptor we own; blocks until the lock is ours.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!("{HOST_IPAM_LOCK}: {e}; subnets are checked against host routes only");
+        return HostIpamLock(None);
+    }
+    HostIpamLock(Some(file))
+}
+
 pub struct Networks {
     root: PathBuf,
     run_root: PathBuf,
@@ -291,6 +323,7 @@ impl Networks {
         if let Some(other) = all.iter().find(|n| n.bridge == bridge) {
             return Err(NetError::BridgeTaken(bridge, other.name.clone()));
         }
+        let host_lock = host_ipam_lock();
         let taken = self.taken(&all, None);
         let subnet = match req.subnet {
             Some(s) => {
@@ -317,6 +350,8 @@ impl Networks {
             endpoints: BTreeMap::new(),
         };
         bridge::ensure_bridge(&net.bridge, net.gateway, net.subnet.prefix_len())?;
+        // The subnet is visible to other roots now (the bridge's route).
+        drop(host_lock);
         let undo = |e: NetError| {
             let _ = bridge::delete_link(&net.bridge);
             let _ = self.store.remove(&net.name);
@@ -410,7 +445,11 @@ impl Networks {
         let (att, generation) = {
             let lock = self.store.lock()?;
             let mut net = self.find(&lock, network)?;
-            if net.name == DEFAULT_NETWORK && net.endpoints.is_empty() {
+            // The default bridge exists only while it has containers: re-checking its subnet
+            // and creating it again is a choice other roots must not make at the same time.
+            let host_lock =
+                (net.name == DEFAULT_NETWORK && net.endpoints.is_empty()).then(host_ipam_lock);
+            if host_lock.is_some() {
                 self.refresh_default_subnet(&mut net)?;
             }
             let mut req = req;
@@ -452,6 +491,7 @@ impl Networks {
             let mac = req.mac.clone().unwrap_or_else(|| ipam::mac_for(ip));
             let mac_bytes = bridge::parse_mac(&mac).ok_or_else(|| NetError::BadMac(mac.clone()))?;
             bridge::ensure_bridge(&net.bridge, net.gateway, net.subnet.prefix_len())?;
+            drop(host_lock);
             let host_ifname = format!("veth{}", &random_id()[..7]);
             let ifname = bridge::attach_veth(&VethPlan {
                 bridge: net.bridge.clone(),

@@ -228,6 +228,11 @@ pub fn write_etc_files_for(
 }
 
 fn rewrite_in_place(path: &Path, data: &[u8]) -> Result<()> {
+    // A running container may be reading the file: truncating it to write the same bytes
+    // again (the rewrite after the engine's start) would show it an empty file.
+    if std::fs::read(path).is_ok_and(|old| old == data) {
+        return Ok(());
+    }
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
