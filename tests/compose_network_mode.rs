@@ -20,6 +20,7 @@ services:
     image: {IMAGE}
     command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www; echo main-$$V > /www/index.html; httpd -f -p 127.0.0.1:8080 -h /www & wait"]
     environment: {V: one}
+    dns_opt: ["ndots:3"]
   other:
     image: {IMAGE}
     command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www; echo other > /www/index.html; httpd -f -p 80 -h /www & wait"]
@@ -71,6 +72,11 @@ fn joined_service_shares_localhost_and_names_and_follows_a_replaced_target() {
         p.exec_ok("side", "timeout 5 wget -qO- http://other/"),
         "other\n"
     );
+    let resolv = p.exec_ok("side", "cat /etc/resolv.conf");
+    assert!(resolv.contains("options ndots:3"), "{resolv}");
+    // A one-off of side joins main's namespace too.
+    let o = p.run(&["run", "--rm", "-T", "side", "sh", "-c", fetch]);
+    assert_eq!(stdout(&o), "main-one\n", "run --rm side: {}", stderr(&o));
     // side has no interface of its own: the only veths on the bridge are main's and other's.
     let bridge = bridge_of(&p);
     let links = std::process::Command::new("ip")
@@ -191,4 +197,56 @@ services:
     let (target_id, _) = id_and_mode(&p, &target);
     let (_, mode) = id_and_mode(&p, &format!("{}-side-1", p.name));
     assert_eq!(mode, format!("container:{target_id}"));
+}
+
+#[test]
+fn network_mode_bridge_uses_the_default_bridge_with_ports_and_mac_address() {
+    let p = Project::new("nmb");
+    p.write(
+        r#"
+services:
+  web:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www; echo bridged > /www/index.html; httpd -f -p 80 -h /www & wait"]
+    network_mode: bridge
+    ports: ["127.0.0.1::80"]
+    mac_address: 02:42:ac:11:00:99
+"#,
+    );
+    let o = p.run(&["up", "-d"]);
+    assert!(o.status.success(), "up: {}", stderr(&o));
+    assert_eq!(
+        p.exec_ok("web", "cat /sys/class/net/eth0/address"),
+        "02:42:ac:11:00:99\n"
+    );
+    let port = p.ok(&["port", "web", "80"]);
+    let host_port: u16 = port
+        .trim()
+        .strip_prefix("127.0.0.1:")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("port web 80: {port:?}"));
+    let mut body = String::new();
+    for _ in 0..50 {
+        let out = std::process::Command::new("timeout")
+            .args(["5", "busybox", "wget", "-qO-"])
+            .arg(format!("http://127.0.0.1:{host_port}/"))
+            .output()
+            .unwrap();
+        body = stdout(&out);
+        if out.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(body, "bridged\n");
+    let bridge = rcompose_net::api::default_bridge_name(&p.root);
+    p.ok(&["down", "-v", "-t", "1"]);
+    let gone = std::process::Command::new("ip")
+        .args(["link", "show", &bridge])
+        .output()
+        .unwrap();
+    assert!(
+        !gone.status.success(),
+        "default bridge {bridge} left behind"
+    );
 }

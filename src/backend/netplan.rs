@@ -18,6 +18,7 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
     let mut out = NetPlan {
         dns: svc.dns.clone(),
         dns_search: svc.dns_search.clone(),
+        dns_options: svc.dns_opt.clone(),
         ..Default::default()
     };
     for h in &svc.extra_hosts {

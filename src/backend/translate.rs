@@ -24,7 +24,6 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
     flag(svc.domainname.is_some(), "domainname");
     flag(!svc.sysctls.is_empty(), "sysctls");
     flag(!svc.devices.is_empty(), "devices");
-    flag(!svc.dns_opt.is_empty(), "dns_opt");
     flag(svc.cgroup_parent.is_some(), "cgroup_parent");
     flag(svc.cpu_shares.is_some(), "cpu_shares");
     flag(svc.cpuset.is_some(), "cpuset");

@@ -347,6 +347,8 @@ fn create_one_off(
     stdin: bool,
     auto_remove: bool,
 ) -> Result<String> {
+    // `network_mode: service:x` joins x's first container, as for service containers.
+    let svc = &netplan::resolve_service(&b.containers.store, project, svc)?;
     let img = image_info(&b.root, &svc.image_name(&project.name), &svc.name)?;
     let number = 1;
     let mut opts = translate::create_options(project, svc, name, number, &b.root)?;
