@@ -108,6 +108,10 @@ fn joined_service_shares_localhost_and_names_and_follows_a_replaced_target() {
     assert_eq!(new_mode, format!("container:{new_main}"));
     assert_eq!(id_and_mode(&p, &format!("{}-other-1", p.name)).0, other_id);
     assert_eq!(p.exec_ok("side", fetch), "main-two\n");
+    // `restart main` restarts side too (the implied dependency has restart: true): side is
+    // back in main's namespace.
+    p.ok(&["restart", "-t", "1", "main"]);
+    assert_eq!(p.exec_ok("side", fetch), "main-two\n");
 
     // down leaves no bridge and no rule behind.
     p.ok(&["down", "-v", "-t", "1"]);
