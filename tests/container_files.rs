@@ -357,6 +357,47 @@ fn cp_volumes_follow_link_and_archive() {
     };
     check_links("running");
 
+    // A tar stream on stdin lands in the volume, owned by root without -a.
+    let tar = std::process::Command::new("tar")
+        .args(["--owner=1234", "--group=1234", "-C"])
+        .arg(&host)
+        .args(["-cf", "-", "in.txt"])
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    let mut child = env
+        .cmd()
+        .args(["container", "cp", "-", &ctr("/data/")])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &tar.stdout).unwrap();
+    assert!(child.wait().unwrap().success());
+    let owner = env.ok(&[
+        "container",
+        "exec",
+        &name,
+        "stat",
+        "-c",
+        "%u:%g",
+        "/data/in.txt",
+    ]);
+    assert_eq!(owner, "0:0\n");
+    // `SRC/.` copies a directory's content; a file cannot create a missing `DEST/`.
+    let contents = back.join("contents");
+    env.ok(&["container", "cp", &ctr("/data/."), &path(&contents)]);
+    assert_eq!(
+        std::fs::read_to_string(contents.join("out.txt")).unwrap(),
+        "from volume\n"
+    );
+    let o = env.run(&[
+        "container",
+        "cp",
+        &ctr("/data/out.txt"),
+        &format!("{}/", back.join("missing").display()),
+    ]);
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+
     // Stopped: the same paths still reach the volume and the bind mount.
     env.ok(&["container", "stop", "-t", "0", &name]);
     check_links("stopped");

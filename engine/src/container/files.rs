@@ -63,6 +63,38 @@ fn refuse_read_only(
     }
 }
 
+/// Runs `produce` (writing a stream, in a thread) and `consume` (reading it, here) joined
+/// by a pipe, so a copy never holds the whole archive in memory. The consumer's error wins:
+/// it is the cause when the producer then fails on the closed pipe.
+fn piped<T>(
+    produce: impl FnOnce(fs::File) -> std::io::Result<()> + Send,
+    consume: impl FnOnce(&mut fs::File) -> Result<T, ContainerError>,
+) -> Result<T, ContainerError> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(other)?;
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || produce(fs::File::from(w)));
+        let mut r = fs::File::from(r);
+        let res = consume(&mut r);
+        if res.is_ok() {
+            // A tar reader stops at the end marker: take the padding the writer still
+            // sends, so it never sees a closed pipe on success.
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
+        }
+        // Closing our end unblocks a producer stuck on a full pipe after a failure.
+        drop(r);
+        let made = producer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the archiving thread panicked")));
+        match (res, made) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Err(e)) => Err(ContainerError::Other(format!(
+                "writing the tar stream: {e}"
+            ))),
+            (Ok(v), Ok(())) => Ok(v),
+        }
+    })
+}
+
 /// A change reported by `diff`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
@@ -217,26 +249,17 @@ impl Containers {
             }
             refuse_read_only(view, cfg, dir, o.read_only)?;
             let dest = fd_path(&o.fd);
-            if opts.archive {
-                crate::unpack::unpack_layer(tar, &dest).map_err(other)?;
-                return Ok(());
-            }
-            // Re-owned on the fly through a pipe, so a large stream is never held whole.
-            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(other)?;
-            std::thread::scope(|s| {
-                let feeder = s.spawn(move || archive::restream_as_root(tar, fs::File::from(w)));
-                let res = crate::unpack::unpack_layer(fs::File::from(r), &dest).map_err(other);
-                let fed = feeder
-                    .join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("tar re-owner panicked")));
-                match (res, fed) {
-                    (Err(e), _) => Err(e),
-                    (Ok(_), Err(e)) => Err(ContainerError::Other(format!(
-                        "reading the tar stream: {e}"
-                    ))),
-                    (Ok(_), Ok(())) => Ok(()),
-                }
-            })
+            // Checked (and re-owned) on the fly through a pipe: a large stream is never
+            // held whole.
+            let owner_root = !opts.archive;
+            piped(
+                move |w| archive::restream(tar, w, owner_root),
+                |r| {
+                    crate::unpack::unpack_layer(r, &dest)
+                        .map(|_| ())
+                        .map_err(other)
+                },
+            )
         })
     }
 
@@ -261,6 +284,16 @@ impl Containers {
         opts: CpOptions,
     ) -> Result<(), ContainerError> {
         let contents = path.ends_with("/.") || path == ".";
+        if dest.to_string_lossy().ends_with('/')
+            && !dest.exists()
+            && self.path_kind(id, path)? != Some(true)
+        {
+            // Docker: only a directory may create the destination it is copied to.
+            return Err(ContainerError::Other(format!(
+                "destination directory {} does not exist",
+                dest.display()
+            )));
+        }
         let (dir, name) = if dest.is_dir() {
             (dest.to_path_buf(), None)
         } else {
@@ -285,13 +318,19 @@ impl Containers {
                 (parent.to_path_buf(), Some(name))
             }
         };
-        let mut buf = Vec::new();
-        self.copy_out(id, path, name.as_deref(), opts, &mut buf)?;
-        let mut ar = tar::Archive::new(&buf[..]);
-        ar.set_preserve_permissions(true);
-        ar.set_preserve_ownerships(opts.archive);
-        ar.set_overwrite(true);
-        ar.unpack(&dir).map_err(|e| ContainerError::io(&dir, e))
+        piped(
+            |mut w| {
+                self.copy_out(id, path, name.as_deref(), opts, &mut w)
+                    .map_err(std::io::Error::other)
+            },
+            |r| {
+                let mut ar = tar::Archive::new(r);
+                ar.set_preserve_permissions(true);
+                ar.set_preserve_ownerships(opts.archive);
+                ar.set_overwrite(true);
+                ar.unpack(&dir).map_err(|e| ContainerError::io(&dir, e))
+            },
+        )
     }
 
     /// `cp src CONTAINER:path`: into an existing directory the copy keeps its name,
@@ -350,22 +389,28 @@ impl Containers {
                 (parent, name)
             }
         };
-        let mut buf = Vec::new();
-        {
-            let io = |e| ContainerError::io(src, e);
-            let mut b = tar::Builder::new(&mut buf);
-            let t = TarOptions {
-                owner_root: !opts.archive,
-            };
-            archive::append_tree(&mut b, fd, &name, t).map_err(io)?;
-            b.finish().map_err(io)?;
-        }
-        // Owners were already decided while archiving.
-        let opts = CpOptions {
+        let t = TarOptions {
+            owner_root: !opts.archive,
+        };
+        // Owners are decided while archiving.
+        let in_opts = CpOptions {
             archive: true,
             ..opts
         };
-        self.copy_in(id, &dir, opts, &mut &buf[..])
+        piped(
+            move |w| {
+                let mut b = tar::Builder::new(w);
+                archive::append_tree(&mut b, fd, &name, t)?;
+                b.into_inner()?.flush()
+            },
+            |r| self.copy_in(id, &dir, in_opts, r),
+        )
+        .map_err(|e| match e {
+            ContainerError::Other(m) if m.starts_with("writing the tar stream") => {
+                ContainerError::Other(format!("{}: {m}", src.display()))
+            }
+            e => e,
+        })
     }
 
     /// Bytes written by the container (its upper dir), docker's `SizeRw`.

@@ -149,9 +149,11 @@ impl<W: Write> Walker<'_, W> {
     }
 }
 
-/// Copies a tar stream with every entry owned by 0:0 (docker's `cp - CONTAINER:PATH`
-/// without `-a`). Extended attributes carried as PAX records are kept.
-pub fn restream_as_root<R: Read, W: Write>(input: R, out: W) -> io::Result<()> {
+/// Copies a `cp` tar stream on its way into a container: with `owner_root` every entry is
+/// owned by 0:0 (docker's cp without `-a`); extended attributes carried as PAX records are
+/// kept, GNU sparse files become plain ones. Names starting with `.wh.` are refused: the
+/// extraction turns them into overlay whiteouts, which would hide files instead of copying.
+pub fn restream<R: Read, W: Write>(input: R, out: W, owner_root: bool) -> io::Result<()> {
     let mut ar = tar::Archive::new(input);
     let mut b = tar::Builder::new(out);
     for entry in ar.entries()? {
@@ -159,6 +161,20 @@ pub fn restream_as_root<R: Read, W: Write>(input: R, out: W) -> io::Result<()> {
         let kind = entry.header().entry_type();
         if kind == tar::EntryType::XGlobalHeader {
             continue;
+        }
+        let path = entry.path_bytes().into_owned();
+        if path
+            .split(|c| *c == b'/')
+            .any(|c| c.starts_with(crate::unpack::WHITEOUT_PREFIX.as_bytes()))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "not supported yet: copying {:?} (names starting with {} are overlay whiteouts)",
+                    String::from_utf8_lossy(&path),
+                    crate::unpack::WHITEOUT_PREFIX
+                ),
+            ));
         }
         if let Some(ext) = entry.pax_extensions()? {
             let xattrs: Vec<(String, Vec<u8>)> = ext
@@ -173,21 +189,39 @@ pub fn restream_as_root<R: Read, W: Write>(input: R, out: W) -> io::Result<()> {
                 b.append_pax_extensions(xattrs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
             }
         }
-        let path = entry.path_bytes().into_owned();
         let path = Path::new(OsStr::from_bytes(&path));
         let mut h = entry.header().clone();
-        h.set_uid(0);
-        h.set_gid(0);
-        let _ = h.set_username("root");
-        let _ = h.set_groupname("root");
-        if matches!(kind, tar::EntryType::Symlink | tar::EntryType::Link) {
-            let link = entry
-                .link_name_bytes()
-                .map(|l| l.into_owned())
-                .unwrap_or_default();
-            b.append_link(&mut h, path, Path::new(OsStr::from_bytes(&link)))?;
-        } else {
-            b.append_data(&mut h, path, &mut entry)?;
+        if owner_root {
+            h.set_uid(0);
+            h.set_gid(0);
+            let _ = h.set_username("root");
+            let _ = h.set_groupname("root");
+        }
+        match kind {
+            tar::EntryType::Symlink | tar::EntryType::Link => {
+                let link = entry
+                    .link_name_bytes()
+                    .map(|l| l.into_owned())
+                    .unwrap_or_default();
+                b.append_link(&mut h, path, Path::new(OsStr::from_bytes(&link)))?;
+            }
+            tar::EntryType::GNUSparse => {
+                // The reader yields the expanded content: store it as a plain file.
+                let real = entry
+                    .header()
+                    .as_gnu()
+                    .map(|g| g.real_size())
+                    .transpose()?
+                    .unwrap_or(entry.size());
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(real);
+                b.append_data(&mut h, path, &mut entry)?;
+            }
+            _ => {
+                // The size may have come from a PAX record the copy does not carry.
+                h.set_size(entry.size());
+                b.append_data(&mut h, path, &mut entry)?;
+            }
         }
     }
     b.into_inner()?.flush()
@@ -252,7 +286,7 @@ mod tests {
             b.finish().unwrap();
         }
         let mut out = vec![];
-        restream_as_root(&src[..], &mut out).unwrap();
+        restream(&src[..], &mut out, true).unwrap();
         let mut ar = tar::Archive::new(&out[..]);
         let mut e = ar.entries().unwrap().next().unwrap().unwrap();
         assert_eq!(e.header().uid().unwrap(), 0);
@@ -263,5 +297,20 @@ mod tests {
             (e.path().unwrap().to_str().unwrap(), s.as_str()),
             ("a/b.txt", "hi")
         );
+    }
+
+    #[test]
+    fn restream_refuses_whiteout_names() {
+        let mut src = vec![];
+        {
+            let mut b = tar::Builder::new(&mut src);
+            let mut h = tar::Header::new_gnu();
+            h.set_size(0);
+            b.append_data(&mut h, "dir/.wh.passwd", io::empty())
+                .unwrap();
+            b.finish().unwrap();
+        }
+        let err = restream(&src[..], io::sink(), false).unwrap_err();
+        assert!(err.to_string().contains("not supported yet"), "{err}");
     }
 }
