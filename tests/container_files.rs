@@ -565,3 +565,57 @@ fn stats_net_and_block_io() {
         "{table}"
     );
 }
+
+/// A `--read-only` container refuses copies into its root filesystem, running or stopped,
+/// but its volumes stay writable, as with docker.
+#[test]
+fn cp_read_only_root_but_writable_volume() {
+    let env = Env::new();
+    let name = unique("cpro");
+    let vol = unique("cpro-data");
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--read-only",
+        "-v",
+        &format!("{vol}:/data"),
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let file = env.tmp.path().join("f.txt");
+    std::fs::write(&file, "x\n").unwrap();
+    let file = file.to_str().unwrap();
+    for state in ["running", "stopped"] {
+        let o = env.run(&["container", "cp", file, &format!("{name}:/tmp/")]);
+        assert!(
+            stderr(&o).contains("the container rootfs is marked read-only"),
+            "{state}: {}",
+            stderr(&o)
+        );
+        env.ok(&[
+            "container",
+            "cp",
+            file,
+            &format!("{name}:/data/{state}.txt"),
+        ]);
+        if state == "running" {
+            env.ok(&["container", "stop", "-t", "0", &name]);
+        }
+    }
+    env.ok(&["container", "rm", &name]);
+    let out = env.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "-v",
+        &format!("{vol}:/v"),
+        IMAGE,
+        "ls",
+        "/v",
+    ]);
+    assert_eq!(out, "running.txt\nstopped.txt\n");
+}

@@ -31,36 +31,35 @@ pub struct CpOptions {
 }
 
 /// Docker's refusals to write into a read-only place: a `:ro` mount, or the root of a
-/// `--read-only` container.
+/// `--read-only` container (whatever the container's state).
 fn refuse_read_only(
-    view: &View,
     cfg: &ContainerConfig,
     dir: &str,
-    fs_read_only: bool,
+    o: &view::Opened,
 ) -> Result<(), ContainerError> {
-    let mounts: Vec<view::ViewMount> = cfg
-        .host
-        .mounts
-        .iter()
-        .map(|m| view::ViewMount {
-            target: view::clean_target(&m.target),
-            source: PathBuf::new(),
-            read_only: m.read_only,
-        })
-        .collect();
-    let in_mount = view::mount_for(&mounts, &view::clean_target(dir));
-    let refuse = |what: &str| {
-        Err(ContainerError::Other(format!(
-            "cannot copy to {dir} in container {}: {what} is marked read-only",
-            cfg.name
-        )))
+    let in_mount = o.in_mount.unwrap_or_else(|| {
+        // A running container: judged by the path as given.
+        let mounts: Vec<view::ViewMount> = cfg
+            .host
+            .mounts
+            .iter()
+            .map(|m| view::ViewMount {
+                target: view::clean_target(&m.target),
+                source: PathBuf::new(),
+                read_only: m.read_only,
+            })
+            .collect();
+        view::mount_for(&mounts, &view::clean_target(dir)).is_some()
+    });
+    let what = match (in_mount, o.read_only || (!in_mount && cfg.host.read_only)) {
+        (_, false) => return Ok(()),
+        (true, true) => "the mounted volume",
+        (false, true) => "the container rootfs",
     };
-    match (in_mount, view) {
-        (Some((m, _)), _) if m.read_only || fs_read_only => refuse("the mounted volume"),
-        (None, View::Mounted { .. }) if cfg.host.read_only => refuse("the container rootfs"),
-        (None, _) if fs_read_only => refuse("the container rootfs"),
-        _ => Ok(()),
-    }
+    Err(ContainerError::Other(format!(
+        "cannot copy to {dir} in container {}: {what} is marked read-only",
+        cfg.name
+    )))
 }
 
 /// Runs `produce` (writing a stream, in a thread) and `consume` (reading it, here) joined
@@ -247,7 +246,7 @@ impl Containers {
                     "{dir} is not a directory in the container"
                 )));
             }
-            refuse_read_only(view, cfg, dir, o.read_only)?;
+            refuse_read_only(cfg, dir, &o)?;
             let dest = fd_path(&o.fd);
             // Checked (and re-owned) on the fly through a pipe: a large stream is never
             // held whole.

@@ -47,6 +47,9 @@ pub struct Opened {
     /// The file system holding it is read-only for the container (a `:ro` volume, the root
     /// of a `--read-only` container), as far as the view can tell.
     pub read_only: bool,
+    /// Whether it resolved into a volume or bind mount (`Some(false)`: the root
+    /// filesystem); `None` when the view cannot tell (a running container).
+    pub in_mount: Option<bool>,
 }
 
 fn not_found(path: &str) -> ContainerError {
@@ -158,16 +161,18 @@ impl View {
                     fd,
                     kind: FileType::from_raw_mode(st.st_mode),
                     read_only,
+                    in_mount: None,
                 })
             }
             View::Mounted { rootfs, mounts } => {
                 let canon = self.canonical(rootfs, mounts, path, follow_last)?;
-                let (fd, read_only) = open_mapped(rootfs, mounts, &canon, path)?;
+                let (fd, read_only, in_mount) = open_mapped(rootfs, mounts, &canon, path)?;
                 let st = rustix::fs::fstat(&fd).map_err(|e| io_err(path, e))?;
                 Ok(Opened {
                     fd,
                     kind: FileType::from_raw_mode(st.st_mode),
                     read_only,
+                    in_mount: Some(in_mount),
                 })
             }
         }
@@ -202,7 +207,7 @@ impl View {
                 cur.push(c);
                 break;
             }
-            let (fd, _) = match open_mapped(rootfs, mounts, &candidate, path) {
+            let (fd, _, _) = match open_mapped(rootfs, mounts, &candidate, path) {
                 Ok(v) => v,
                 // Missing: the caller's final open reports it (or creates below it).
                 Err(_) => {
@@ -236,16 +241,22 @@ impl View {
 }
 
 /// Opens the clean, symlink-free container path `canon` (last component not followed)
-/// below the root filesystem or the mount source that holds it.
+/// below the root filesystem or the mount source that holds it; also says whether that is
+/// a read-only mount, and whether it is a mount at all.
 fn open_mapped(
     rootfs: &Path,
     mounts: &[ViewMount],
     canon: &str,
     shown: &str,
-) -> Result<(OwnedFd, bool), ContainerError> {
-    let (base, rel, read_only) = match mount_for(mounts, canon) {
-        Some((m, rel)) => (m.source.as_path(), rel, m.read_only),
-        None => (rootfs, canon.trim_start_matches('/').to_string(), false),
+) -> Result<(OwnedFd, bool, bool), ContainerError> {
+    let (base, rel, read_only, in_mount) = match mount_for(mounts, canon) {
+        Some((m, rel)) => (m.source.as_path(), rel, m.read_only, true),
+        None => (
+            rootfs,
+            canon.trim_start_matches('/').to_string(),
+            false,
+            false,
+        ),
     };
     let host_err = |e: Errno| {
         if e == Errno::NOENT {
@@ -262,7 +273,7 @@ fn open_mapped(
             Mode::empty(),
         )
         .map_err(host_err)?;
-        return Ok((fd, read_only));
+        return Ok((fd, read_only, in_mount));
     }
     let dir = rustix::fs::open(
         base,
@@ -284,7 +295,7 @@ fn open_mapped(
         )),
         e => io_err(shown, e),
     })?;
-    Ok((fd, read_only))
+    Ok((fd, read_only, in_mount))
 }
 
 #[cfg(test)]
