@@ -81,3 +81,37 @@ fn slow_probe_does_not_delay_logs() {
         "log lines were held up for {worst:.3}s while a probe ran:\n{logs}"
     );
 }
+
+#[test]
+fn probe_over_its_timeout_is_killed_and_counts_as_failure() {
+    let env = Env::new();
+    let name = unique("hangprobe");
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--health-cmd",
+        "sleep 30",
+        "--health-interval",
+        "200ms",
+        "--health-timeout",
+        "300ms",
+        "--health-retries",
+        "2",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    env.wait_for(&name, "{{.State.Health.Status}}", "unhealthy", 20);
+    let log = env.inspect(&name, "{{json .State.Health.Log}}");
+    assert!(log.contains("Health check exceeded timeout"), "{log}");
+    assert!(log.contains("\"ExitCode\":-1"), "{log}");
+    // Timed-out probes are killed, not left running beside the next ones.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let top = env.ok(&["container", "top", &name]);
+    let probes = top.lines().filter(|l| l.contains("sleep 30")).count();
+    assert!(probes <= 1, "probes pile up:\n{top}");
+    env.ok(&["container", "rm", "-f", &name]);
+}
