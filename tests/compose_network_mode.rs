@@ -112,6 +112,12 @@ fn joined_service_shares_localhost_and_names_and_follows_a_replaced_target() {
     // back in main's namespace.
     p.ok(&["restart", "-t", "1", "main"]);
     assert_eq!(p.exec_ok("side", fetch), "main-two\n");
+    // main stopped alone: `up` starts it in a new namespace and recreates the running side
+    // to join it.
+    p.ok(&["stop", "-t", "1", "main"]);
+    let o = p.run(&["up", "-d"]);
+    assert!(o.status.success(), "up after stop: {}", stderr(&o));
+    assert_eq!(p.exec_ok("side", fetch), "main-two\n");
 
     // down leaves no bridge and no rule behind.
     p.ok(&["down", "-v", "-t", "1"]);

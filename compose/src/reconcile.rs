@@ -196,6 +196,9 @@ enum Joined {
     None,
     /// x's first container stays: its id.
     Kept(String),
+    /// x's first container (this id) is started again by this plan, in a new namespace: the
+    /// service's running containers, still in the old one, must be recreated to join it.
+    Restarted(String, String),
     /// x's first container is created or recreated by this plan (its id is not known yet):
     /// the service's containers must be recreated to join the new namespace.
     Replaced(String),
@@ -222,7 +225,8 @@ fn joined_namespace(svc: &Service, plan: &Plan, observed: &ObservedState) -> Joi
         });
     if let Some(op) = planned {
         return match (&op.action, &op.id) {
-            (ContainerAction::Keep | ContainerAction::Start, Some(id)) => Joined::Kept(id.clone()),
+            (ContainerAction::Keep, Some(id)) => Joined::Kept(id.clone()),
+            (ContainerAction::Start, Some(id)) => Joined::Restarted(target.to_string(), id.clone()),
             _ => Joined::Replaced(target.to_string()),
         };
     }
@@ -339,7 +343,7 @@ fn plan_service(
     let targeted = opts.services.is_empty() || opts.services.contains(&svc.name);
     let start = !opts.no_start;
     let hashed = match joined {
-        Joined::Kept(id) => with_joined_container(svc, id),
+        Joined::Kept(id) | Joined::Restarted(_, id) => with_joined_container(svc, id),
         _ => svc.clone(),
     };
     let wanted_hash = service_hash(&hashed);
@@ -377,6 +381,9 @@ fn plan_service(
         let divergence = match joined {
             Joined::Replaced(x) => Some(format!(
                 "network_mode service:{x}: the container of {x} is replaced"
+            )),
+            Joined::Restarted(x, _) if c.summary.status.is_up() => Some(format!(
+                "network_mode service:{x}: {x} starts again in a new network namespace"
             )),
             _ => diverged(svc, c, &wanted_hash, &wanted_keys, opts),
         };
@@ -653,6 +660,22 @@ mod tests {
                 "Recreate { start: true }: network_mode service:main: the container of main is replaced"
             ]
         );
+        // main stopped while side runs: starting main again gives it a new namespace, which
+        // side must join.
+        let mut stopped = observed.clone();
+        stopped.services.get_mut("main").unwrap()[0].summary.status = RunState::Exited;
+        let plan = reconcile(&before, &stopped, &ReconcileOptions::default()).unwrap();
+        assert_eq!(ops(&plan, "main"), ["Start: exited"]);
+        assert_eq!(
+            ops(&plan, "side"),
+            [
+                "Recreate { start: true }: network_mode service:main: main starts again in a new network namespace"
+            ]
+        );
+        // Both stopped: starting side after main is enough.
+        stopped.services.get_mut("side").unwrap()[0].summary.status = RunState::Exited;
+        let plan = reconcile(&before, &stopped, &ReconcileOptions::default()).unwrap();
+        assert_eq!(ops(&plan, "side"), ["Start: exited"]);
         // --no-recreate leaves both alone.
         let opts = ReconcileOptions {
             recreate: RecreatePolicy::Never,
