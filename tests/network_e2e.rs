@@ -1,6 +1,6 @@
-//! End-to-end networking as root: namespaces made by the tests stand in for containers (the
-//! engine does not run containers yet), attached through the `rcompose_net` API to networks
-//! made with the CLI. All traffic stays inside these namespaces and on loopback; the DNS server
+//! End-to-end networking as root at the library level: namespaces made by the tests stand in
+//! for containers, attached through the `rcompose_net` API to networks made with the CLI (the
+//! same checks with real containers are in tests/container_network.rs). All traffic stays inside these namespaces and on loopback; the DNS server
 //! never forwards (RCOMPOSE_DNS_UPSTREAM=none).
 
 mod network_util;
