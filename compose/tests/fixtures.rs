@@ -4,9 +4,13 @@
 //! - the compose files (default discovery applies unless `args` names some);
 //! - `args` (optional): one flag per line, like the CLI: `-f FILE`, `-p NAME`,
 //!   `--project-directory DIR`, `--env-file FILE`, `--profile NAME`, `--no-interpolate`,
-//!   `--service NAME` (a service named on the command line), `--cwd SUBDIR`, `--format json`;
+//!   `--service NAME` (a service named on the command line), `--cwd SUBDIR`, `--format json`,
+//!   `--no-path-resolution`, `--no-normalize`, `--no-consistency`;
 //! - `environ` (optional): `KEY=VALUE` lines, the process environment the loader sees;
 //! - `expected.txt`: warnings (`WARN ...` lines), then the canonical YAML, or `ERROR <message>`.
+//!
+//! `env_file` stays in the output (unlike `rcompose config`, which drops it once read, as
+//! compose does) so that its canonical form is covered; tests/config_cli.rs checks the drop.
 //!
 //! Paths under the fixture directory print as `<DIR>`. Run with `UPDATE_FIXTURES=1` to rewrite
 //! the expected files after checking the differences by hand.
@@ -53,6 +57,9 @@ fn run_case(dir: &Path) -> String {
                 "--service" => opts.services.push(value),
                 "--cwd" => opts.working_dir = dir.join(value),
                 "--format" => json = value == "json",
+                "--no-path-resolution" => opts.resolve_paths = false,
+                "--no-normalize" => opts.normalize = false,
+                "--no-consistency" => opts.consistency = false,
                 other => panic!("{}: unknown flag {other} in args", dir.display()),
             }
         }
@@ -63,8 +70,13 @@ fn run_case(dir: &Path) -> String {
             for w in &loaded.warnings {
                 out.push_str(&format!("WARN {w}\n"));
             }
-            match DependencyGraph::new(&loaded.project) {
-                Ok(_) => {
+            // Like `config --no-consistency`, which builds no dependency graph.
+            let graph = match opts.consistency {
+                true => DependencyGraph::new(&loaded.project).map(|_| ()),
+                false => Ok(()),
+            };
+            match graph {
+                Ok(()) => {
                     let text = if json {
                         render::project_to_json(&loaded.project).unwrap()
                     } else {

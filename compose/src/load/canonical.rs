@@ -44,10 +44,22 @@ pub struct PathContext<'a> {
     pub file_dir: &'a Path,
     pub home: Option<&'a str>,
     pub file: &'a str,
+    /// `false` for `config --no-path-resolution`: model paths stay as written.
+    pub resolve_paths: bool,
 }
 
 impl PathContext<'_> {
+    /// A path of the model (bind source, build context, env_file, secret file...), resolved
+    /// against `base_dir` unless path resolution is off.
     pub fn resolve(&self, p: &str) -> String {
+        if !self.resolve_paths {
+            return p.to_string();
+        }
+        self.resolve_always(p)
+    }
+
+    /// A path the loader itself must open (`extends.file`): always resolved.
+    pub fn resolve_always(&self, p: &str) -> String {
         let expanded = match (p.strip_prefix('~'), self.home) {
             (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
                 format!("{home}{rest}")
@@ -392,7 +404,13 @@ fn canonical_service(
                 base_dir: ctx.file_dir,
                 ..*ctx
             };
-            m.insert(s("file"), s(file_ctx.resolve(&file)));
+            // Remote sources are kept as written: the extends stage refuses them by name.
+            let file = if super::include::is_remote(&file) {
+                file
+            } else {
+                file_ctx.resolve_always(&file)
+            };
+            m.insert(s("file"), s(file));
         }
         Value::Mapping(m)
     });
@@ -500,6 +518,9 @@ fn canonical_env_files(v: &Value, ctx: &PathContext) -> Value {
                 if let Some(f) = format {
                     m.insert(s("format"), s(f));
                 }
+                if let Value::Mapping(written) = untagged(item) {
+                    m.extend(extensions(written));
+                }
                 Value::Mapping(m)
             })
             .collect(),
@@ -606,6 +627,13 @@ fn shell_command(v: &Value) -> Result<Value, String> {
     }
 }
 
+/// The `x-*` entries of a mapping (compose keeps them in every object of the model).
+pub(crate) fn extensions(m: &Mapping) -> impl Iterator<Item = (Value, Value)> + '_ {
+    m.iter()
+        .filter(|(k, _)| k.as_str().is_some_and(|k| k.starts_with("x-")))
+        .map(|(k, v)| (k.clone(), v.clone()))
+}
+
 /// How a long-form volume entry is named in errors.
 fn long_form_label(m: &Mapping) -> String {
     match m.get("target").and_then(scalar_text) {
@@ -625,6 +653,7 @@ mod tests {
             file_dir: Path::new("/proj"),
             home: None,
             file: "f",
+            resolve_paths: true,
         };
         assert_eq!(ctx.resolve("./a/../b"), "/proj/b");
         assert_eq!(ctx.resolve("../x"), "/x");

@@ -32,6 +32,16 @@ pub enum ExtendsError {
         service: String,
         path: String,
     },
+    #[error(
+        "{}: services.{service}: extends: file {path:?} is a remote resource, which rcompose does not load (no network access): download it and extend the local copy",
+        super::location(file, *line)
+    )]
+    Remote {
+        file: String,
+        line: Option<usize>,
+        service: String,
+        path: String,
+    },
     #[error("{file}: services.{service}: extends needs a service name")]
     NoService { file: String, service: String },
     #[error("{file}: services.{service}: extends: {source}")]
@@ -138,6 +148,16 @@ fn resolve(
     stack.push(key);
     let (base_services, base_path, base_file_text) = match base_file {
         None => (services.clone(), path.to_path_buf(), file.to_string()),
+        Some(other) if super::include::is_remote(&other) => {
+            let line = loader.line_of(file, &[&other, "extends"]);
+            return Err(ExtendsError::Remote {
+                file: file.into(),
+                line,
+                service: name.into(),
+                path: other,
+            }
+            .into());
+        }
         Some(other) => {
             let other_path = PathBuf::from(&other);
             if !other_path.is_file() {
@@ -224,6 +244,7 @@ fn load_other(loader: &mut Loader, path: &Path, penv: &ProjectEnv) -> Result<Map
         file_dir: &dir,
         home: penv.vars.get("HOME").map(String::as_str),
         file: &file,
+        resolve_paths: loader.opts.resolve_paths,
     };
     super::canonical::canonicalize(&mut value, &ctx)?;
     super::parse::strip_tags(&mut value);

@@ -17,6 +17,15 @@ pub enum IncludeError {
     MissingFile { file: String, path: String },
     #[error("{file}: include: env file {path} not found")]
     MissingEnvFile { file: String, path: String },
+    #[error(
+        "{}: include: {path:?} is a remote resource, which rcompose does not load (no network access): download it and include the local copy",
+        super::location(file, *line)
+    )]
+    Remote {
+        file: String,
+        line: Option<usize>,
+        path: String,
+    },
     #[error("{file}: include: circular include of {path}")]
     Cycle { file: String, path: String },
     #[error("{file}: {kind}.{name} conflicts with the same resource imported from {from}")]
@@ -28,7 +37,16 @@ pub enum IncludeError {
     },
 }
 
+/// Whether an `include` path or `extends.file` names a remote resource (git repository, OCI
+/// artifact, URL) rather than a local file. Compose v2 fetches these; rcompose has no network
+/// access for them and says so instead of looking for a local file of that name.
+pub fn is_remote(path: &str) -> bool {
+    path.contains("://") || path.starts_with("git@")
+}
+
 struct Entry {
+    /// The paths as written, for error messages.
+    raw: Vec<String>,
     paths: Vec<PathBuf>,
     project_directory: Option<PathBuf>,
     env_files: Vec<PathBuf>,
@@ -57,6 +75,7 @@ fn entries(value: &Value, file_dir: &Path) -> Vec<Entry> {
     list.iter()
         .map(|item| match untagged(item) {
             Value::Mapping(m) => Entry {
+                raw: strings(m.get("path")),
                 paths: strings(m.get("path")).iter().map(|p| resolve(p)).collect(),
                 project_directory: m
                     .get("project_directory")
@@ -68,6 +87,7 @@ fn entries(value: &Value, file_dir: &Path) -> Vec<Entry> {
                     .collect(),
             },
             other => Entry {
+                raw: scalar_text(other).into_iter().collect(),
                 paths: scalar_text(other)
                     .map(|p| vec![resolve(&p)])
                     .unwrap_or_default(),
@@ -88,6 +108,14 @@ pub fn apply(
     stack: &mut Vec<PathBuf>,
 ) -> Result<(), LoadError> {
     for entry in entries(value, file_dir) {
+        if let Some(remote) = entry.raw.iter().find(|p| is_remote(p)) {
+            return Err(IncludeError::Remote {
+                file: file.into(),
+                line: loader.line_of(file, &[remote, "include:"]),
+                path: remote.clone(),
+            }
+            .into());
+        }
         let Some(first) = entry.paths.first() else {
             continue;
         };

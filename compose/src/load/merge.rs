@@ -205,6 +205,7 @@ fn parse(text: &str) -> Value {
         file_dir: std::path::Path::new("/p"),
         home: None,
         file: "t",
+        resolve_paths: true,
     };
     super::canonical::canonicalize(&mut v, &ctx).unwrap();
     v

@@ -49,6 +49,17 @@ pub struct LoadOptions {
     pub services: Vec<String>,
     /// Content for `-` (tests); `None` reads the real standard input.
     pub stdin: Option<String>,
+    /// `false` for `--no-path-resolution`: relative paths stay as written.
+    pub resolve_paths: bool,
+    /// `false` for `--no-normalize`: no implicit `default` network, no implied `depends_on`,
+    /// no resolved resource names.
+    pub normalize: bool,
+    /// `false` for `--no-consistency`: references to undefined services, networks, volumes,
+    /// secrets and configs (and services without image or build) are not errors.
+    pub consistency: bool,
+    /// Drop `env_file` from services once its contents are in `environment`, as
+    /// `docker compose config` does (its output must not read the files a second time).
+    pub discard_env_files: bool,
 }
 
 impl Default for LoadOptions {
@@ -64,6 +75,10 @@ impl Default for LoadOptions {
             interpolate: true,
             services: Vec::new(),
             stdin: None,
+            resolve_paths: true,
+            normalize: true,
+            consistency: true,
+            discard_env_files: false,
         }
     }
 }
@@ -133,6 +148,7 @@ pub fn load(opts: &LoadOptions) -> Result<LoadedProject, LoadError> {
         warnings: Vec::new(),
         variables: Vec::new(),
         cache: HashMap::new(),
+        texts: HashMap::new(),
     };
     loader.run()
 }
@@ -144,6 +160,9 @@ pub struct Loader<'a> {
     pub variables: Vec<VariableUse>,
     /// Canonical contents of files read for `extends`, by path.
     pub cache: HashMap<PathBuf, Value>,
+    /// The text of every file read, by its display name, to point errors found later (on the
+    /// value tree, which has no positions) at a line.
+    pub texts: HashMap<String, String>,
 }
 
 /// The environment of one project (the main one or an included one).
@@ -224,13 +243,29 @@ impl Loader<'_> {
                 })
                 .unwrap_or_default()
         };
+        // Env and label files are read during normalisation, from their resolved location even
+        // when the output keeps paths as written.
+        let base = project.working_dir.clone();
+        let written = (!opts.resolve_paths).then(|| absolutize_files(&mut project, &base));
         normalize::normalize(
             &mut project,
             &profiles,
             &opts.services,
             &penv.vars,
             &mut self.warnings,
+            normalize::Options {
+                normalize: opts.normalize,
+                consistency: opts.consistency,
+            },
         )?;
+        if let Some(written) = written {
+            restore_written_paths(&mut project, &written);
+        }
+        if opts.discard_env_files {
+            for svc in project.services.values_mut() {
+                svc.env_file.clear();
+            }
+        }
         self.variables.sort();
         self.variables.dedup();
         Ok(LoadedProject {
@@ -323,6 +358,7 @@ impl Loader<'_> {
             file_dir: &file_dir,
             home: penv.vars.get("HOME").map(String::as_str),
             file: &file,
+            resolve_paths: self.opts.resolve_paths,
         };
         canonical::canonicalize(&mut value, &ctx)?;
         // After canonicalisation, so that a resource defined identically here and in an
@@ -341,6 +377,7 @@ impl Loader<'_> {
         let text = self.read(source)?;
         let file = source.display();
         let mut value = parse::parse(&file, &text)?;
+        self.texts.insert(file.clone(), text);
         interpolate::collect_variables(&value, &mut self.variables);
         if self.opts.interpolate {
             let mut interp = interpolate::Interpolator::new(vars);
@@ -353,6 +390,16 @@ impl Loader<'_> {
         }
         validate::Validator { file: &file }.validate_file(&mut value)?;
         Ok(value)
+    }
+
+    /// The 1-based line of `file` where the first of `needles` (tried in order) appears.
+    pub fn line_of(&self, file: &str, needles: &[&str]) -> Option<usize> {
+        let text = self.texts.get(file)?;
+        needles.iter().find_map(|needle| {
+            text.lines()
+                .position(|line| line.contains(needle))
+                .map(|i| i + 1)
+        })
     }
 
     fn project_name(
@@ -403,6 +450,49 @@ impl Loader<'_> {
             });
         }
         Ok(name)
+    }
+}
+
+/// Makes relative `env_file` and `label_file` paths absolute (against the project directory);
+/// returns absolute → as written.
+fn absolutize_files(project: &mut Project, project_dir: &Path) -> HashMap<String, String> {
+    let mut written = HashMap::new();
+    let mut fix = |p: &mut String| {
+        if Path::new(p.as_str()).is_relative() {
+            let abs = canonical::clean(&project_dir.join(p.as_str()))
+                .display()
+                .to_string();
+            written.insert(abs.clone(), std::mem::replace(p, abs));
+        }
+    };
+    for svc in project.services.values_mut() {
+        svc.env_file.iter_mut().for_each(|f| fix(&mut f.path));
+        svc.label_file.iter_mut().for_each(&mut fix);
+    }
+    written
+}
+
+fn restore_written_paths(project: &mut Project, written: &HashMap<String, String>) {
+    let restore = |p: &mut String| {
+        if let Some(w) = written.get(p.as_str()) {
+            *p = w.clone();
+        }
+    };
+    for svc in project
+        .services
+        .values_mut()
+        .chain(project.disabled_services.values_mut())
+    {
+        svc.env_file.iter_mut().for_each(|f| restore(&mut f.path));
+        svc.label_file.iter_mut().for_each(restore);
+    }
+}
+
+/// `file:line` when the line is known, else `file`.
+pub(crate) fn location(file: &str, line: Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{file}:{line}"),
+        None => file.to_string(),
     }
 }
 

@@ -60,12 +60,30 @@ fn suggest<'a>(name: &str, options: impl Iterator<Item = &'a String>) -> Option<
     super::validate::suggest(name, options.map(String::as_str))
 }
 
+/// Which parts of this stage run: `config --no-normalize` turns off the implied model (default
+/// network, implied `depends_on`, resolved names), `--no-consistency` the reference checks.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub normalize: bool,
+    pub consistency: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            normalize: true,
+            consistency: true,
+        }
+    }
+}
+
 pub fn normalize(
     project: &mut Project,
     profiles: &[String],
     requested: &[String],
     env: &BTreeMap<String, String>,
     warnings: &mut Vec<String>,
+    options: Options,
 ) -> Result<(), NormalizeError> {
     for (name, svc) in project.services.iter_mut() {
         svc.name = name.clone();
@@ -76,14 +94,16 @@ pub fn normalize(
         }
     }
     for svc in project.services.values_mut() {
-        add_implicit_dependencies(svc);
-        check_service(svc)?;
+        if options.normalize {
+            add_implicit_dependencies(svc);
+        }
+        check_service(svc, options.consistency)?;
     }
     apply_profiles(project, profiles, requested)?;
-    check_dependencies(project, warnings)?;
-    networks(project)?;
-    volumes(project)?;
-    file_objects(project)?;
+    check_dependencies(project, warnings, options.consistency)?;
+    networks(project, options)?;
+    volumes(project, options)?;
+    file_objects(project, options)?;
     for svc in project.services.values_mut() {
         resolve_environment(svc, env)?;
         // Merged files may interleave hosts; compose prints them sorted.
@@ -93,7 +113,7 @@ pub fn normalize(
     Ok(())
 }
 
-fn check_service(svc: &Service) -> Result<(), NormalizeError> {
+fn check_service(svc: &Service, consistency: bool) -> Result<(), NormalizeError> {
     let name_ok = !svc.name.is_empty()
         && svc
             .name
@@ -105,7 +125,7 @@ fn check_service(svc: &Service) -> Result<(), NormalizeError> {
             reason: "service names may only contain letters, digits, '.', '_' and '-'".into(),
         });
     }
-    if svc.image.is_none() && svc.build.is_none() && svc.provider.is_none() {
+    if consistency && svc.image.is_none() && svc.build.is_none() && svc.provider.is_none() {
         return Err(NormalizeError::NoImage {
             service: svc.name.clone(),
         });
@@ -266,6 +286,7 @@ fn apply_profiles(
 fn check_dependencies(
     project: &mut Project,
     warnings: &mut Vec<String>,
+    consistency: bool,
 ) -> Result<(), NormalizeError> {
     let enabled: BTreeSet<String> = project.services.keys().cloned().collect();
     for svc in project.services.values_mut() {
@@ -280,6 +301,9 @@ fn check_dependencies(
                     svc.name
                 ));
                 drop.push(dep.clone());
+                continue;
+            }
+            if !consistency {
                 continue;
             }
             if let Some(disabled) = project.disabled_services.get(dep) {
@@ -310,17 +334,21 @@ fn resource_name(project: &str, key: &str, explicit: &Option<String>, external: 
     }
 }
 
-fn networks(project: &mut Project) -> Result<(), NormalizeError> {
+fn networks(project: &mut Project, options: Options) -> Result<(), NormalizeError> {
     let mut uses_default = false;
     for svc in project.services.values_mut() {
-        if svc.network_mode.is_none() && svc.networks.is_empty() && svc.provider.is_none() {
+        if options.normalize
+            && svc.network_mode.is_none()
+            && svc.networks.is_empty()
+            && svc.provider.is_none()
+        {
             svc.networks.insert("default".into(), None);
         }
         if svc.networks.contains_key("default") {
             uses_default = true;
         }
         for net in svc.networks.keys() {
-            if net != "default" && !project.networks.contains_key(net) {
+            if options.consistency && net != "default" && !project.networks.contains_key(net) {
                 return Err(NormalizeError::UndefinedResource {
                     service: svc.name.clone(),
                     kind: "network",
@@ -329,6 +357,9 @@ fn networks(project: &mut Project) -> Result<(), NormalizeError> {
                 });
             }
         }
+    }
+    if !options.normalize {
+        return Ok(());
     }
     if uses_default && !project.networks.contains_key("default") {
         project
@@ -342,8 +373,8 @@ fn networks(project: &mut Project) -> Result<(), NormalizeError> {
     Ok(())
 }
 
-fn volumes(project: &mut Project) -> Result<(), NormalizeError> {
-    for svc in project.services.values() {
+fn volumes(project: &mut Project, options: Options) -> Result<(), NormalizeError> {
+    for svc in project.services.values().filter(|_| options.consistency) {
         for vol in &svc.volumes {
             if vol.kind != "volume" {
                 continue;
@@ -360,6 +391,9 @@ fn volumes(project: &mut Project) -> Result<(), NormalizeError> {
             }
         }
     }
+    if !options.normalize {
+        return Ok(());
+    }
     let name = project.name.clone();
     for (key, vol) in project.volumes.iter_mut() {
         vol.name = Some(resource_name(&name, key, &vol.name, vol.external));
@@ -367,8 +401,8 @@ fn volumes(project: &mut Project) -> Result<(), NormalizeError> {
     Ok(())
 }
 
-fn file_objects(project: &mut Project) -> Result<(), NormalizeError> {
-    for svc in project.services.values() {
+fn file_objects(project: &mut Project, options: Options) -> Result<(), NormalizeError> {
+    for svc in project.services.values().filter(|_| options.consistency) {
         for (kind, refs, defs) in [
             ("secret", &svc.secrets, &project.secrets),
             ("config", &svc.configs, &project.configs),
@@ -384,6 +418,9 @@ fn file_objects(project: &mut Project) -> Result<(), NormalizeError> {
                 }
             }
         }
+    }
+    if !options.normalize {
+        return Ok(());
     }
     let name = project.name.clone();
     for (key, obj) in project.secrets.iter_mut().chain(project.configs.iter_mut()) {

@@ -94,11 +94,7 @@ pub(crate) fn long_port(m: &Mapping) -> Mapping {
     if let Some(a) = m.get("app_protocol") {
         out.insert(s("app_protocol"), a.clone());
     }
-    for (k, v) in m {
-        if k.as_str().is_some_and(|k| k.starts_with("x-")) {
-            out.insert(k.clone(), v.clone());
-        }
-    }
+    out.extend(super::canonical::extensions(m));
     out
 }
 
@@ -310,6 +306,7 @@ mod tests {
             file_dir: Path::new("/proj"),
             home: Some("/root"),
             file: "f",
+            resolve_paths: true,
         }
     }
 

@@ -105,11 +105,17 @@ pub struct Ipam {
     pub config: Vec<IpamPool>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, String>,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 impl Ipam {
     pub fn is_empty(&self) -> bool {
-        self.driver.is_none() && self.config.is_empty() && self.options.is_empty()
+        self.driver.is_none()
+            && self.config.is_empty()
+            && self.options.is_empty()
+            && self.extensions.is_empty()
     }
 }
 
@@ -123,6 +129,9 @@ pub struct IpamPool {
     pub ip_range: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aux_addresses: BTreeMap<String, String>,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

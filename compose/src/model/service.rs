@@ -334,11 +334,14 @@ pub struct Resources {
     pub limits: Option<Resource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reservations: Option<Resource>,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 impl Resources {
     pub fn is_empty(&self) -> bool {
-        self.limits.is_none() && self.reservations.is_none()
+        self.limits.is_none() && self.reservations.is_none() && self.extensions.is_empty()
     }
 }
 
@@ -354,6 +357,9 @@ pub struct Resource {
     pub devices: Option<Any>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generic_resources: Option<Any>,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -366,6 +372,9 @@ pub struct RestartPolicy {
     pub max_attempts: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<Duration>,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -375,6 +384,9 @@ pub struct Device {
     pub target: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permissions: Option<String>,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -383,6 +395,9 @@ pub struct EnvFile {
     pub required: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -401,6 +416,9 @@ pub struct Healthcheck {
     pub start_interval: Option<Duration>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub disable: bool,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -431,6 +449,9 @@ pub struct ServiceNetwork {
     pub mac_address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<i64>,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -447,6 +468,9 @@ pub struct Port {
     pub protocol: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_protocol: Option<String>,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -482,6 +506,9 @@ pub struct VolumeBind {
     pub create_host_path: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recursive: Option<String>,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -492,6 +519,9 @@ pub struct VolumeVolume {
     pub nocopy: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subpath: Option<String>,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -500,6 +530,9 @@ pub struct VolumeTmpfs {
     pub size: Option<Bytes>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<u32>,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 /// `nofile: 1024` or `nofile: {soft: 1024, hard: 2048}`.
