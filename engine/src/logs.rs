@@ -31,14 +31,25 @@ pub struct LogWriter {
 
 impl LogWriter {
     pub fn open(path: &Path) -> Result<Self, LogError> {
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(path)
             .map_err(|source| LogError::Io {
                 path: path.into(),
                 source,
             })?;
+        // A crash (power loss) can leave half a line at the end: end it, so the entries
+        // appended now stay readable instead of being glued onto the torn one.
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len > 0 {
+            use std::os::unix::fs::FileExt;
+            let mut last = [0u8; 1];
+            if file.read_at(&mut last, len - 1).is_ok() && last[0] != b'\n' {
+                let _ = file.write_all(b"\n");
+            }
+        }
         Ok(Self {
             file,
             path: path.into(),
@@ -122,18 +133,21 @@ pub fn read(path: &Path, opts: &ReadOptions) -> Result<(Vec<LogEntry>, u64), Log
     let mut reader = BufReader::new(f);
     let mut entries = vec![];
     let mut offset = 0u64;
-    let mut line = String::new();
+    let mut line = Vec::new();
     loop {
         line.clear();
-        let n = reader.read_line(&mut line).map_err(|source| LogError::Io {
-            path: path.into(),
-            source,
-        })?;
-        if n == 0 || !line.ends_with('\n') {
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|source| LogError::Io {
+                path: path.into(),
+                source,
+            })?;
+        if n == 0 || !line.ends_with(b"\n") {
             break;
         }
         offset += n as u64;
-        if let Ok(e) = serde_json::from_str::<LogEntry>(&line)
+        // Bytes, not text: a line torn by a crash may not even be UTF-8; it is skipped.
+        if let Ok(e) = serde_json::from_slice::<LogEntry>(&line)
             && matches(&e, opts)
         {
             entries.push(e);
@@ -161,15 +175,15 @@ pub fn read_from(
     let mut reader = BufReader::new(f);
     let mut entries = vec![];
     let mut off = offset;
-    let mut line = String::new();
+    let mut line = Vec::new();
     loop {
         line.clear();
-        let n = reader.read_line(&mut line).map_err(io)?;
-        if n == 0 || !line.ends_with('\n') {
+        let n = reader.read_until(b'\n', &mut line).map_err(io)?;
+        if n == 0 || !line.ends_with(b"\n") {
             break;
         }
         off += n as u64;
-        if let Ok(e) = serde_json::from_str::<LogEntry>(&line)
+        if let Ok(e) = serde_json::from_slice::<LogEntry>(&line)
             && matches(&e, opts)
         {
             entries.push(e);
@@ -228,5 +242,28 @@ mod tests {
         assert_eq!(tail[0].log, "partial");
         let raw = std::fs::read_to_string(&p).unwrap();
         assert!(raw.starts_with("{\"log\":\"one\\n\",\"stream\":\"stdout\",\"time\":\""));
+    }
+
+    #[test]
+    fn a_torn_last_line_does_not_spoil_later_entries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("c-json.log");
+        let mut w = LogWriter::open(&p).unwrap();
+        w.write(false, b"before\n").unwrap();
+        drop(w);
+        // What a power loss can leave: half an entry, cut inside a multi-byte character.
+        let mut torn = br#"{"log":"caf"#.to_vec();
+        torn.push(0xc3);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(&torn)
+            .unwrap();
+        let mut w = LogWriter::open(&p).unwrap();
+        w.write(true, b"after\n").unwrap();
+        let (entries, _) = read(&p, &ReadOptions::default()).unwrap();
+        let logs: Vec<&str> = entries.iter().map(|e| e.log.as_str()).collect();
+        assert_eq!(logs, ["before\n", "after\n"]);
     }
 }
