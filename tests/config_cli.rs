@@ -403,3 +403,213 @@ fn literal_dollars_are_escaped_in_output() {
     let again = stdout_of(rcompose(tmp.path()).args(["-f", "again.yaml", "config"]));
     assert_eq!(again, out);
 }
+
+/// stdout and stderr of a run expected to fail with exit code 1.
+fn failure_of(cmd: &mut Command) -> String {
+    let out = cmd.assert().code(1).get_output().clone();
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn path_resolution_can_be_turned_off_and_env_file_is_dropped() {
+    let tmp = project(&[
+        (
+            "compose.yaml",
+            "services:\n  web:\n    build: ./web\n    env_file: ./web.env\n    volumes:\n      - ./static:/srv:ro\n",
+        ),
+        ("web.env", "WORKERS=4\n"),
+    ]);
+    let dir = tmp.path().display().to_string();
+    let resolved = stdout_of(rcompose(tmp.path()).args(["config"]));
+    assert!(
+        resolved.contains(&format!("context: {dir}/web\n")),
+        "{resolved}"
+    );
+    assert!(
+        resolved.contains(&format!("source: {dir}/static\n")),
+        "{resolved}"
+    );
+    // Like compose: the env file's contents are in `environment`, the file itself is gone.
+    assert!(resolved.contains("      WORKERS: \"4\"\n"), "{resolved}");
+    assert!(!resolved.contains("env_file"), "{resolved}");
+
+    let written = stdout_of(rcompose(tmp.path()).args(["config", "--no-path-resolution"]));
+    assert!(written.contains("context: ./web\n"), "{written}");
+    assert!(written.contains("source: ./static\n"), "{written}");
+    assert!(written.contains("      WORKERS: \"4\"\n"), "{written}");
+    assert!(!written.contains(&dir), "{written}");
+}
+
+#[test]
+fn no_normalize_leaves_out_the_implied_model() {
+    let tmp = project(&[(
+        "compose.yaml",
+        "services:\n  app:\n    image: busybox\n    links: [db]\n  db:\n    image: busybox\nvolumes:\n  data: {}\n",
+    )]);
+    let normal = stdout_of(rcompose(tmp.path()).args(["-p", "nn", "config"]));
+    assert!(
+        normal.contains("networks:\n  default:\n    name: nn_default\n"),
+        "{normal}"
+    );
+    assert!(normal.contains("    depends_on:\n      db:\n"), "{normal}");
+    assert!(normal.contains("    name: nn_data\n"), "{normal}");
+    let raw = stdout_of(rcompose(tmp.path()).args(["-p", "nn", "config", "--no-normalize"]));
+    assert!(!raw.contains("default"), "{raw}");
+    assert!(!raw.contains("depends_on"), "{raw}");
+    assert!(raw.contains("volumes:\n  data: {}\n"), "{raw}");
+}
+
+#[test]
+fn no_consistency_accepts_dangling_references() {
+    let tmp = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    depends_on: [api]\n    networks: [front]\n    volumes: [\"site:/srv\"]\n",
+    )]);
+    let err = failure_of(rcompose(tmp.path()).args(["config"]));
+    assert!(
+        err.contains("service \"web\" depends on undefined service \"api\""),
+        "{err}"
+    );
+    let out = stdout_of(rcompose(tmp.path()).args(["config", "--no-consistency"]));
+    assert!(
+        out.contains("      api:\n        condition: service_started\n"),
+        "{out}"
+    );
+    assert!(out.contains("      front: null\n"), "{out}");
+    assert!(out.contains("        source: site\n"), "{out}");
+    // A service named on the command line keeps working without a dependency graph.
+    let services =
+        stdout_of(rcompose(tmp.path()).args(["config", "--no-consistency", "--services", "web"]));
+    assert_eq!(services, "web\n");
+}
+
+#[test]
+fn duplicate_container_names_are_refused() {
+    let tmp = project(&[(
+        "compose.yaml",
+        "services:\n  a:\n    image: busybox\n    container_name: box\n  b:\n    image: busybox\n    container_name: box\n",
+    )]);
+    let err = failure_of(rcompose(tmp.path()).args(["config"]));
+    assert!(
+        err.contains("services.b: container name \"box\" is already in use by service a"),
+        "{err}"
+    );
+    rcompose(tmp.path())
+        .args(["config", "--no-consistency", "-q"])
+        .assert()
+        .success();
+}
+
+/// Imports a one-file image as `tag` into the store at `root`; returns its id.
+fn import_image(dir: &Path, root: &Path, tag: &str) -> String {
+    let fs = dir.join(format!("rootfs-{}", tag.replace([':', '/'], "-")));
+    std::fs::create_dir_all(&fs).unwrap();
+    std::fs::write(fs.join("hello.txt"), tag).unwrap();
+    let out = Command::cargo_bin("rcompose")
+        .unwrap()
+        .arg("--root")
+        .arg(root)
+        .args(["image", "import"])
+        .arg(&fs)
+        .arg(tag)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn image_digests_are_pinned_from_the_local_store() {
+    let tmp = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: example/web:1.0\n  built:\n    build: .\n  pinned:\n    image: busybox@sha256:1111111111111111111111111111111111111111111111111111111111111111\n",
+    )]);
+    let root = tmp.path().join(".state/root");
+    // Not local at all: the error names the service, and no store is created by `config`.
+    let err = failure_of(rcompose(tmp.path()).args(["config", "--resolve-image-digests"]));
+    assert!(
+        err.contains("service \"web\": image example/web:1.0 is not in the local image store"),
+        "{err}"
+    );
+    assert!(!root.exists(), "config created {}", root.display());
+
+    // Local but imported: no repository digest to pin to.
+    let id = import_image(tmp.path(), &root, "example/web:1.0");
+    let err = failure_of(rcompose(tmp.path()).args(["config", "--resolve-image-digests"]));
+    assert!(err.contains("service \"web\": image example/web:1.0 is local but has no repository digest for docker.io/example/web"), "{err}");
+
+    // Recorded as a pull or push records it.
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let store = rcompose_engine::store::Store::open(&root).unwrap();
+    store
+        .lock()
+        .unwrap()
+        .add_repo_digest(&id, &format!("docker.io/example/web@{digest}"))
+        .unwrap();
+    let out = stdout_of(rcompose(tmp.path()).args(["config", "--resolve-image-digests"]));
+    assert!(
+        out.contains(&format!("    image: docker.io/example/web:1.0@{digest}\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains("    image: docker.io/library/busybox@sha256:1111"),
+        "{out}"
+    );
+    assert!(out.contains("  built:\n    build:\n"), "{out}");
+
+    let lock = stdout_of(rcompose(tmp.path()).args(["config", "--lock-image-digests"]));
+    assert_eq!(
+        lock,
+        format!(
+            "services:\n  built: {{}}\n  pinned:\n    image: docker.io/library/busybox@sha256:{}\n  web:\n    image: docker.io/example/web:1.0@{digest}\n",
+            "1".repeat(64)
+        )
+    );
+}
+
+#[test]
+fn remote_includes_and_extends_are_refused_by_line() {
+    let tmp = project(&[
+        (
+            "compose.yaml",
+            "include:\n  - oci://registry.example/stacks/db:1\nservices:\n  web:\n    image: nginx\n",
+        ),
+        (
+            "extends.yaml",
+            "services:\n  web:\n    image: nginx\n  app:\n    extends:\n      file: https://example.com/base.yaml\n      service: app\n",
+        ),
+    ]);
+    let dir = tmp.path().display().to_string();
+    let err = failure_of(rcompose(tmp.path()).args(["config"]));
+    assert!(
+        err.contains(&format!("{dir}/compose.yaml:2: include: \"oci://registry.example/stacks/db:1\" is a remote resource")),
+        "{err}"
+    );
+    assert!(err.contains("no network access"), "{err}");
+    let err = failure_of(rcompose(tmp.path()).args(["-f", "extends.yaml", "config"]));
+    assert!(
+        err.contains(&format!("{dir}/extends.yaml:6: services.app: extends: file \"https://example.com/base.yaml\" is a remote resource")),
+        "{err}"
+    );
+}
+
+#[test]
+fn extension_keys_in_long_forms_are_rendered() {
+    let tmp = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    ports:\n      - target: 80\n        published: \"8080\"\n        x-proxy: edge\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n      x-note: cheap\n",
+    )]);
+    let out = stdout_of(rcompose(tmp.path()).args(["config"]));
+    assert!(
+        out.contains("        protocol: tcp\n        x-proxy: edge\n"),
+        "{out}"
+    );
+    assert!(out.contains("      x-note: cheap\n"), "{out}");
+    let json = stdout_of(rcompose(tmp.path()).args(["config", "--format", "json"]));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["services"]["web"]["ports"][0]["x-proxy"], "edge");
+    assert_eq!(v["services"]["web"]["healthcheck"]["x-note"], "cheap");
+}

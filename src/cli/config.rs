@@ -4,11 +4,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use rcompose_compose::graph::DependencyGraph;
 use rcompose_compose::load::{LoadOptions, LoadedProject, load};
+use rcompose_compose::model::Project;
 use rcompose_compose::{hash, render};
+use rcompose_engine::image::reference::Reference;
+use rcompose_engine::store::{Store, StoreError};
 
 use super::GlobalOpts;
 
@@ -44,6 +47,21 @@ pub struct ConfigArgs {
     /// Don't interpolate environment variables
     #[arg(long)]
     pub no_interpolate: bool,
+    /// Don't normalize compose model
+    #[arg(long)]
+    pub no_normalize: bool,
+    /// Don't resolve file paths
+    #[arg(long)]
+    pub no_path_resolution: bool,
+    /// Don't check model consistency - warning: may produce invalid Compose output
+    #[arg(long)]
+    pub no_consistency: bool,
+    /// Pin image tags to digests (from the local image store; no registry is asked)
+    #[arg(long)]
+    pub resolve_image_digests: bool,
+    /// Produces an override file with image digests
+    #[arg(long)]
+    pub lock_image_digests: bool,
     /// Print the service config hash, one per line (`*` for all services)
     #[arg(long, value_name = "SERVICES")]
     pub hash: Option<String>,
@@ -82,15 +100,34 @@ pub fn run(global: &GlobalOpts, args: ConfigArgs) -> anyhow::Result<ExitCode> {
     let mut opts = load_options(global);
     opts.interpolate = !args.no_interpolate;
     opts.services = args.service.clone();
+    opts.resolve_paths = !args.no_path_resolution;
+    opts.normalize = !args.no_normalize;
+    opts.consistency = !args.no_consistency;
+    opts.discard_env_files = true;
     let mut loaded = load(&opts)?;
     print_warnings(&loaded);
-    let graph = DependencyGraph::new(&loaded.project)?;
+    // Without consistency checks a dependency may name no service: no graph then, and the
+    // services named on the command line are kept with the dependencies that exist.
+    let graph = match DependencyGraph::new(&loaded.project) {
+        Ok(graph) => Some(graph),
+        Err(_) if args.no_consistency => None,
+        Err(e) => return Err(e.into()),
+    };
     if !args.service.is_empty() {
-        let keep = graph.with_dependencies(&args.service);
+        let keep = match &graph {
+            Some(graph) => graph.with_dependencies(&args.service),
+            None => args.service.iter().cloned().collect(),
+        };
         loaded
             .project
             .services
             .retain(|name, _| keep.contains(name));
+    }
+    if !args.no_consistency {
+        check_container_names(&loaded.project)?;
+    }
+    if args.resolve_image_digests || args.lock_image_digests {
+        pin_image_digests(&mut loaded.project, &global.root)?;
     }
     if args.quiet {
         return Ok(ExitCode::SUCCESS);
@@ -134,9 +171,17 @@ pub fn run(global: &GlobalOpts, args: ConfigArgs) -> anyhow::Result<ExitCode> {
         }
         lines(out)
     } else {
-        let text = match args.format {
-            Format::Yaml => render::to_yaml(project)?,
-            Format::Json => render::project_to_json(project)?,
+        let text = if args.lock_image_digests {
+            let images = images_only(project);
+            match args.format {
+                Format::Yaml => render::to_yaml(&images)?,
+                Format::Json => render::to_json(&images)?,
+            }
+        } else {
+            match args.format {
+                Format::Yaml => render::to_yaml(project)?,
+                Format::Json => render::project_to_json(project)?,
+            }
         };
         // Like compose: literal dollars in the interpolated model are printed as `$$`, so the
         // output is a valid compose file again.
@@ -156,6 +201,98 @@ pub fn run(global: &GlobalOpts, args: ConfigArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Two services cannot share a `container_name` (compose checks this in `config` too).
+fn check_container_names(project: &Project) -> anyhow::Result<()> {
+    let mut seen: std::collections::BTreeMap<&str, &str> = Default::default();
+    for (name, svc) in &project.services {
+        if let Some(container) = svc.container_name.as_deref()
+            && let Some(other) = seen.insert(container, name)
+        {
+            anyhow::bail!(
+                "services.{name}: container name {container:?} is already in use by service {other}: give one of them another container_name"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--resolve-image-digests`: every `image:` pinned to the repository digest recorded for it
+/// in the local image store (`name:tag@sha256:…`, as compose prints it). No registry is
+/// asked: an image that is not local, or was never pulled or pushed, is an error naming the
+/// service.
+fn pin_image_digests(project: &mut Project, root: &std::path::Path) -> anyhow::Result<()> {
+    // Opening a store creates its directories: only open one that exists.
+    let store = if root.join("images/index.json").is_file() {
+        Some(
+            Store::open(root)
+                .with_context(|| format!("cannot open the image store {}", root.display()))?,
+        )
+    } else {
+        None
+    };
+    for (name, svc) in project.services.iter_mut() {
+        if let Some(image) = svc.image.as_deref().filter(|i| !i.is_empty()) {
+            svc.image = Some(pinned(store.as_ref(), root, name, image)?);
+        }
+    }
+    Ok(())
+}
+
+fn pinned(
+    store: Option<&Store>,
+    root: &std::path::Path,
+    service: &str,
+    image: &str,
+) -> anyhow::Result<String> {
+    let reference = Reference::parse(image)
+        .with_context(|| format!("service {service:?}: invalid image {image:?}"))?;
+    if reference.digest.is_some() {
+        return Ok(reference.to_string());
+    }
+    let reference = reference.with_default_tag();
+    let not_local = || {
+        anyhow!(
+            "service {service:?}: image {image} is not in the local image store ({}), so its digest cannot be resolved (rcompose pins digests from local images only and asks no registry): pull it first with `rcompose pull {service}`",
+            root.display()
+        )
+    };
+    let record = match store.map(|s| s.resolve(&reference.to_string())) {
+        None | Some(Err(StoreError::NoSuchImage(_))) => return Err(not_local()),
+        Some(Err(e)) => {
+            return Err(e).with_context(|| format!("service {service:?}: image {image}"));
+        }
+        Some(Ok(record)) => record,
+    };
+    let prefix = format!("{}@", reference.name());
+    let digest = record
+        .repo_digests
+        .iter()
+        .find_map(|d| d.strip_prefix(prefix.as_str()))
+        .ok_or_else(|| {
+            anyhow!(
+                "service {service:?}: image {image} is local but has no repository digest for {} (it was built, imported or loaded rather than pulled or pushed): push it or pull it from its registry first",
+                reference.name()
+            )
+        })?;
+    Ok(format!("{reference}@{digest}"))
+}
+
+/// `--lock-image-digests`: an override file holding only each service's pinned image.
+fn images_only(project: &Project) -> serde_json::Value {
+    let services: serde_json::Map<String, serde_json::Value> = project
+        .services
+        .iter()
+        .map(|(name, svc)| {
+            let body = match &svc.image {
+                Some(image) => serde_json::json!({ "image": image }),
+                None => serde_json::json!({}),
+            };
+            (name.clone(), body)
+        })
+        .collect();
+    serde_json::json!({ "services": services })
 }
 
 fn lines(items: impl IntoIterator<Item = String>) -> String {
