@@ -115,3 +115,37 @@ fn probe_over_its_timeout_is_killed_and_counts_as_failure() {
     assert!(probes <= 1, "probes pile up:\n{top}");
     env.ok(&["container", "rm", "-f", &name]);
 }
+
+/// Probes keep running while the container is paused (and fail, as docker's exec would):
+/// their results must not overwrite the paused status `pause` recorded.
+#[test]
+fn health_results_keep_the_paused_status() {
+    let env = Env::new();
+    let name = unique("pausedhealth");
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    env.wait_for(&name, "{{.State.Health.Status}}", "healthy", 20);
+    env.ok(&["container", "pause", &name]);
+    env.wait_for(&name, "{{.State.Health.Status}}", "unhealthy", 20);
+    assert_eq!(env.inspect(&name, "{{.State.Status}}"), "paused");
+    let log = env.inspect(&name, "{{json .State.Health.Log}}");
+    assert!(log.contains("is paused"), "{log}");
+    env.ok(&["container", "unpause", &name]);
+    env.wait_for(&name, "{{.State.Health.Status}}", "healthy", 20);
+    assert_eq!(env.inspect(&name, "{{.State.Status}}"), "running");
+    env.ok(&["container", "rm", "-f", &name]);
+}

@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 
 use super::io_loop::Wake;
 use crate::container::model::{HealthConfig, HealthLog, HealthState, now_rfc3339};
-use crate::container::proc;
+use crate::container::{ContainerStore, proc};
 use crate::runtime::{ExecRequest, Libcontainer, Runtime, Stdio};
 
 /// Docker keeps at most this much of a probe's output.
@@ -36,6 +36,8 @@ pub struct Health {
     /// The probe's process description, written once per run of the container.
     process_json: Option<std::path::PathBuf>,
     running: Option<Probe>,
+    /// A result not yet saved (the container's lock was busy).
+    unsaved: bool,
 }
 
 /// A probe in flight.
@@ -152,6 +154,7 @@ impl Health {
             next: now + interval,
             process_json: None,
             running: None,
+            unsaved: false,
         })
     }
 
@@ -189,11 +192,30 @@ impl Health {
         }
     }
 
-    /// Starts a due check, or advances the one running; never blocks on the probe. Returns
-    /// true when `state` changed.
+    /// Starts a due check, or advances the one running, and saves a new result into the
+    /// container's state; never blocks on the probe.
     pub fn tick(
         &mut self,
         runtime: &Libcontainer,
+        store: &ContainerStore,
+        id: &str,
+        bundle: &Path,
+        run_dir: &Path,
+        state: &mut HealthState,
+    ) {
+        if self.advance(runtime, store, id, bundle, run_dir, state) {
+            self.unsaved = true;
+        }
+        if self.unsaved && save(store, id, state) {
+            self.unsaved = false;
+        }
+    }
+
+    /// The check's work proper; true when `state` changed.
+    fn advance(
+        &mut self,
+        runtime: &Libcontainer,
+        store: &ContainerStore,
         id: &str,
         bundle: &Path,
         run_dir: &Path,
@@ -204,6 +226,16 @@ impl Health {
                 return false;
             }
             let start = now_rfc3339();
+            // As docker: a paused container cannot be exec'd into, which counts as a
+            // failure (and a probe would stay frozen in its cgroup).
+            if store
+                .load_state(id)
+                .is_ok_and(|s| s.status == crate::container::Status::Paused)
+            {
+                let msg = format!("Container {id} is paused, unpause the container before exec");
+                self.record(state, start, -1, msg);
+                return true;
+            }
             match self.spawn(runtime, id, bundle, run_dir, start.clone()) {
                 Ok(p) => self.running = Some(p),
                 Err(e) => {
@@ -312,6 +344,30 @@ impl Health {
             reaped: false,
         })
     }
+}
+
+/// Writes `health` into the container's saved state, re-read under the container's lock so
+/// what short-lived commands wrote meanwhile (`pause` sets the status) is kept. The lock is
+/// only tried: a command holding it must never stall the monitor's loop, and the caller
+/// retries on its next tick. False when not saved.
+fn save(store: &ContainerStore, id: &str, health: &HealthState) -> bool {
+    let Ok(lock) = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(store.dir(id).join("lock"))
+    else {
+        return false;
+    };
+    // SAFETY: flock on an fd we own; released when `lock` is closed.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return false;
+    }
+    let Ok(mut st) = store.load_state(id) else {
+        return false;
+    };
+    st.health = Some(health.clone());
+    store.save_state(id, &st).is_ok()
 }
 
 fn clear_nonblocking(fd: RawFd) {

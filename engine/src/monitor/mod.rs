@@ -241,9 +241,7 @@ impl Monitor {
                     return io_loop::Wake::idle();
                 };
                 let hs = st.health.get_or_insert_with(health::Health::initial_state);
-                if h.tick(&self.runtime, &self.id, &bundle, &run_dir, hs) {
-                    let _ = self.store.save_state(&self.id, &st);
-                }
+                h.tick(&self.runtime, &self.store, &self.id, &bundle, &run_dir, hs);
                 h.wake()
             };
             let code = io_loop::serve(
