@@ -468,18 +468,16 @@ fn canonical_build(v: &Value, ctx: &PathContext) -> Result<Value, CanonicalError
             m
         }
     };
-    let context = m
-        .get("context")
-        .and_then(scalar_text)
-        .unwrap_or_else(|| ".".into());
-    let resolved = if is_remote_context(&context) {
-        context
-    } else {
-        ctx.resolve(&context)
-    };
-    m.insert(s("context"), s(resolved));
-    if !m.contains_key("dockerfile") && !m.contains_key("dockerfile_inline") {
-        m.insert(s("dockerfile"), s("Dockerfile"));
+    // A missing context or dockerfile is defaulted only after the files are merged (see
+    // `build_defaults`): defaulted here, an override file's `build: {target: dev}` would
+    // replace the context and dockerfile of the file it overrides.
+    if let Some(context) = m.get("context").and_then(scalar_text) {
+        let resolved = if is_remote_context(&context) {
+            context
+        } else {
+            ctx.resolve(&context)
+        };
+        m.insert(s("context"), s(resolved));
     }
     update(&mut m, "args", |v| to_string_map(v, true));
     update(&mut m, "labels", |v| to_string_map(v, false));
@@ -489,6 +487,38 @@ fn canonical_build(v: &Value, ctx: &PathContext) -> Result<Value, CanonicalError
         m.insert(s("extra_hosts"), hosts);
     }
     Ok(Value::Mapping(m))
+}
+
+/// After merging: `build.context` defaults to the project directory and `build.dockerfile` to
+/// `Dockerfile` (unless `dockerfile_inline` is given), as compose's normalisation does.
+pub fn build_defaults(root: &mut Value, project_dir: &Path, resolve_paths: bool) {
+    let Some(services) = root
+        .get_mut("services")
+        .map(untagged_mut)
+        .and_then(Value::as_mapping_mut)
+    else {
+        return;
+    };
+    for svc in services.values_mut() {
+        let Some(build) = untagged_mut(svc)
+            .get_mut("build")
+            .map(untagged_mut)
+            .and_then(Value::as_mapping_mut)
+        else {
+            continue;
+        };
+        if !build.contains_key("context") {
+            let context = if resolve_paths {
+                clean(project_dir).display().to_string()
+            } else {
+                ".".to_string()
+            };
+            build.insert(s("context"), s(context));
+        }
+        if !build.contains_key("dockerfile") && !build.contains_key("dockerfile_inline") {
+            build.insert(s("dockerfile"), s("Dockerfile"));
+        }
+    }
 }
 
 fn is_remote_context(c: &str) -> bool {

@@ -334,7 +334,9 @@ impl Loader<'_> {
                 }
             });
         }
-        Ok(merged.unwrap_or_else(|| Value::Mapping(Default::default())))
+        let mut merged = merged.unwrap_or_else(|| Value::Mapping(Default::default()));
+        canonical::build_defaults(&mut merged, &penv.base_dir, self.opts.resolve_paths);
+        Ok(merged)
     }
 
     /// Parse, interpolate, validate, include, canonicalise and resolve `extends` for one file.
