@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
-use rcompose_engine::container::inspect::inspect_json;
+use rcompose_engine::container::inspect::{self, inspect_json};
 use rcompose_engine::container::model::{ContainerConfig, ContainerState, Status};
 use rcompose_engine::logs::{self, ReadOptions};
 use serde_json::{Value, json};
@@ -54,7 +54,8 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 fn ps_row(c: &ContainerConfig, st: &ContainerState, no_trunc: bool) -> Value {
-    let health = st.health.as_ref().map(|h| h.status.as_str());
+    let health = inspect::effective_health(c, st);
+    let health = health.as_ref().map(|h| h.status.as_str());
     let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let cmd = quoted_command(c);
     json!({
@@ -120,7 +121,7 @@ fn matches_filter(c: &ContainerConfig, st: &ContainerState, f: &str) -> Result<b
         }
         "exited" => st.status == Status::Exited && st.exit_code.to_string() == v,
         "health" => {
-            st.health
+            inspect::effective_health(c, st)
                 .as_ref()
                 .map(|h| h.status.as_str())
                 .unwrap_or("none")

@@ -2,8 +2,30 @@
 
 use serde_json::{Value, json};
 
-use super::model::{ContainerConfig, ContainerState, Status, ZERO_TIME};
+use super::model::{ContainerConfig, ContainerState, HealthState, Status, ZERO_TIME};
 use super::store::ContainerStore;
+
+/// The health docker would show: the recorded one, or `starting` for a started container
+/// with a healthcheck whose monitor has not written it yet (just after `run -d` returns).
+pub fn effective_health(c: &ContainerConfig, st: &ContainerState) -> Option<HealthState> {
+    if let Some(h) = &st.health {
+        return Some(h.clone());
+    }
+    let checked = c
+        .healthcheck
+        .as_ref()
+        .and_then(|h| h.test.first())
+        .is_some_and(|t| t == "CMD" || t == "CMD-SHELL");
+    let started = matches!(
+        st.status,
+        Status::Running | Status::Paused | Status::Restarting
+    );
+    (checked && started).then(|| HealthState {
+        status: "starting".into(),
+        failing_streak: 0,
+        log: vec![],
+    })
+}
 
 pub fn inspect_json(store: &ContainerStore, c: &ContainerConfig, st: &ContainerState) -> Value {
     let or_zero = |s: &str| {
@@ -40,7 +62,7 @@ pub fn inspect_json(store: &ContainerStore, c: &ContainerConfig, st: &ContainerS
             v
         })
         .collect();
-    let health = st.health.as_ref().map(|h| {
+    let health = effective_health(c, st).map(|h| {
         json!({"Status": h.status, "FailingStreak": h.failing_streak,
                "Log": h.log.iter().map(|l| json!({"Start": l.start, "End": l.end, "ExitCode": l.exit_code, "Output": l.output})).collect::<Vec<_>>()})
     });

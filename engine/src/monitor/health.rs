@@ -38,6 +38,8 @@ pub struct Health {
     running: Option<Probe>,
     /// A result not yet saved (the container's lock was busy).
     unsaved: bool,
+    /// Killed probes that had not died yet (frozen): reaped on later ticks.
+    unreaped: Vec<i32>,
 }
 
 /// A probe in flight.
@@ -103,17 +105,24 @@ impl Probe {
         }
     }
 
-    /// SIGKILL and reap, waiting a bounded time: a probe in a frozen (paused) cgroup does
-    /// not die before the thaw, and the monitor must not hang on it.
-    fn kill(&mut self) {
+    /// SIGKILL and reap, waiting only a moment: a probe in a frozen (paused) cgroup does not
+    /// die before the thaw, and the monitor must not hang on it. Returns the pid still to
+    /// reap in that case.
+    fn kill(&mut self) -> Option<i32> {
         if self.reaped {
-            return;
+            return None;
         }
         proc::signal(self.pid, self.ticks, libc::SIGKILL);
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while self.try_exit().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+        let deadline = Instant::now() + Duration::from_millis(50);
+        while self.try_exit().is_none() {
+            if Instant::now() >= deadline {
+                // Whoever holds the pid now reaps it; this probe is done with.
+                self.reaped = true;
+                return Some(self.pid);
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
+        None
     }
 
     fn output(&self) -> String {
@@ -125,7 +134,7 @@ impl Drop for Probe {
     /// A probe left behind (the container exited meanwhile) is killed and reaped, so no
     /// zombie outlives its check.
     fn drop(&mut self) {
-        self.kill();
+        let _ = self.kill();
     }
 }
 
@@ -155,6 +164,7 @@ impl Health {
             process_json: None,
             running: None,
             unsaved: false,
+            unreaped: vec![],
         })
     }
 
@@ -209,6 +219,13 @@ impl Health {
         if self.unsaved && save(store, id, state) {
             self.unsaved = false;
         }
+        self.unreaped.retain(|&pid| {
+            let flags = WaitPidFlag::WNOHANG | WaitPidFlag::__WALL;
+            matches!(
+                waitpid(Pid::from_raw(pid), Some(flags)),
+                Ok(WaitStatus::StillAlive) | Err(nix::Error::EINTR)
+            )
+        });
     }
 
     /// The check's work proper; true when `state` changed.
@@ -256,7 +273,7 @@ impl Health {
             return true;
         }
         if Instant::now() >= p.deadline {
-            p.kill();
+            self.unreaped.extend(p.kill());
             let start = std::mem::take(&mut p.start);
             self.running = None;
             let msg = format!("Health check exceeded timeout ({:?})", self.timeout);
