@@ -552,6 +552,18 @@ fn stats_net_and_block_io() {
         rx1 >= rx0 + 4000.0 && tx1 >= tx0 + 4000.0,
         "NET I/O did not grow with the traffic: {before} → {after}"
     );
+    let line = run(&[
+        "container",
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}: {{.NetIO}}",
+        &a,
+    ]);
+    assert!(
+        line.starts_with(&format!("{a}: ")) && line.contains(" / "),
+        "{line}"
+    );
     // The table shows the same columns.
     let table = run(&["container", "stats", "--no-stream", &a]);
     let header = table.lines().next().unwrap_or_default();

@@ -14,6 +14,7 @@ use rcompose_engine::container::stats;
 
 use super::GlobalOpts;
 use super::container::engine;
+use super::container_fmt::render_template;
 
 #[derive(Debug, Args)]
 pub struct CpArgs {
@@ -77,7 +78,7 @@ pub struct StatsArgs {
     /// Disable streaming stats and only pull the first result
     #[arg(long = "no-stream")]
     pub no_stream: bool,
-    /// Format output: table or json
+    /// Format output: table, json, or a Go template such as "{{.Name}} {{.NetIO}}"
     #[arg(long)]
     pub format: Option<String>,
     pub containers: Vec<String>,
@@ -210,7 +211,12 @@ pub fn stats(g: &GlobalOpts, a: StatsArgs) -> Result<ExitCode> {
             .map(|k| eng.store.resolve(k))
             .collect::<Result<Vec<_>, _>>()?
     };
-    let json = a.format.as_deref() == Some("json");
+    // `json`, a Go template (`{{.Name}} {{.NetIO}}`, `table …` prints no header), or the table.
+    let template = match a.format.as_deref() {
+        None | Some("table") => None,
+        Some(t) => Some(t.strip_prefix("table ").unwrap_or(t).to_string()),
+    };
+    let json = template.is_some();
     loop {
         let before: Vec<_> = targets.iter().map(|c| stats::sample(&c.id)).collect();
         let host_before = stats::host_cpu_ns();
@@ -260,13 +266,18 @@ pub fn stats(g: &GlobalOpts, a: StatsArgs) -> Result<ExitCode> {
             let net_io = format!("{} / {}", human_size(net.rx), human_size(net.tx));
             let (br, bw) = now.as_ref().map_or((0, 0), |n| (n.blk_read, n.blk_write));
             let block_io = format!("{} / {}", human_size(br), human_size(bw));
-            if json {
+            if let Some(t) = &template {
                 let j = serde_json::json!({
                     "BlockIO": block_io, "CPUPerc": format!("{cpu:.2}%"), "Container": &c.id[..12],
                     "ID": &c.id[..12], "MemPerc": format!("{mem_pct:.2}%"), "MemUsage": usage,
                     "Name": c.name, "NetIO": net_io, "PIDs": pids.to_string(),
                 });
-                writeln!(out, "{j}")?;
+                if t == "json" {
+                    writeln!(out, "{j}")?;
+                } else {
+                    let line = render_template(t, &j).map_err(|e| anyhow::anyhow!(e))?;
+                    writeln!(out, "{line}")?;
+                }
             } else {
                 writeln!(
                     out,
