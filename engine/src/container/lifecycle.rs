@@ -355,8 +355,9 @@ impl Containers {
         ) {
             return Ok(());
         }
-        fs::write(self.stopping_marker(id), b"")
-            .map_err(|e| ContainerError::io(&self.stopping_marker(id), e))?;
+        // Durable: after a power loss it is the only record that the user stopped it (an
+        // `unless-stopped` container must then stay down at boot).
+        super::store::write_atomic(&self.stopping_marker(id), b"")?;
         let sig = proc::parse_signal(signal.unwrap_or(&cfg.stop_signal)).unwrap_or(libc::SIGTERM);
         if st.status == Status::Paused {
             let _ = self.runtime.resume(id);
