@@ -418,8 +418,17 @@ fn cp_volumes_follow_link_and_archive() {
     let o = env.run(&["container", "cp", &path(&input), &ctr("/ro/")]);
     assert!(stderr(&o).contains("read-only"), "{}", stderr(&o));
     env.ok(&["container", "cp", &ctr("/bind/kept.txt"), &path(&back)]);
-    // Without -a the copy on the host belongs to the caller.
+    // Without -a the copy on the host belongs to the caller; with -a it keeps its owner.
     assert_eq!(std::fs::metadata(back.join("kept.txt")).unwrap().uid(), 0);
+    let kept_a = back.join("kept-a.txt");
+    env.ok(&[
+        "container",
+        "cp",
+        "-a",
+        &ctr("/bind/kept.txt"),
+        &path(&kept_a),
+    ]);
+    assert_eq!(std::fs::metadata(&kept_a).unwrap().uid(), 1234);
     env.ok(&["container", "rm", &name]);
     let out = env.ok(&[
         "container",
