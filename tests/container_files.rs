@@ -398,6 +398,16 @@ fn cp_volumes_follow_link_and_archive() {
     ]);
     assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
 
+    // A name overlayfs would take for a whiteout is refused, not turned into a deletion.
+    std::fs::write(host.join(".wh.out.txt"), "x").unwrap();
+    let o = env.run(&[
+        "container",
+        "cp",
+        &path(&host.join(".wh.out.txt")),
+        &ctr("/tmp/"),
+    ]);
+    assert!(stderr(&o).contains("not supported yet"), "{}", stderr(&o));
+
     // Stopped: the same paths still reach the volume and the bind mount.
     env.ok(&["container", "stop", "-t", "0", &name]);
     check_links("stopped");

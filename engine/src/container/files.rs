@@ -63,8 +63,9 @@ fn refuse_read_only(
 }
 
 /// Runs `produce` (writing a stream, in a thread) and `consume` (reading it, here) joined
-/// by a pipe, so a copy never holds the whole archive in memory. The consumer's error wins:
-/// it is the cause when the producer then fails on the closed pipe.
+/// by a pipe, so a copy never holds the whole archive in memory. When both fail, the one
+/// that failed first is reported: a producer that only saw the pipe closed (`EPIPE`)
+/// failed because the consumer had.
 fn piped<T>(
     produce: impl FnOnce(fs::File) -> std::io::Result<()> + Send,
     consume: impl FnOnce(&mut fs::File) -> Result<T, ContainerError>,
@@ -85,13 +86,23 @@ fn piped<T>(
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("the archiving thread panicked")));
         match (res, made) {
-            (Err(e), _) => Err(e),
-            (Ok(_), Err(e)) => Err(ContainerError::Other(format!(
-                "writing the tar stream: {e}"
-            ))),
             (Ok(v), Ok(())) => Ok(v),
+            (Err(e), Err(p)) if p.kind() == std::io::ErrorKind::BrokenPipe => Err(e),
+            (_, Err(p)) => Err(producer_error(p)),
+            (Err(e), Ok(())) => Err(e),
         }
     })
+}
+
+/// A producer's error as the engine's: its own `ContainerError` when it carried one.
+fn producer_error(e: std::io::Error) -> ContainerError {
+    if !e.get_ref().is_some_and(|i| i.is::<ContainerError>()) {
+        return ContainerError::Other(format!("preparing the tar stream: {e}"));
+    }
+    match e.into_inner().map(|i| i.downcast::<ContainerError>()) {
+        Some(Ok(c)) => *c,
+        _ => ContainerError::Other("preparing the tar stream failed".into()),
+    }
 }
 
 /// A change reported by `diff`.
@@ -307,6 +318,12 @@ impl Containers {
                 )));
             }
             if contents {
+                // Checked first, so a failed copy leaves no empty directory behind.
+                if self.path_kind(id, path)? != Some(true) {
+                    return Err(ContainerError::Other(format!(
+                        "{path}: the source must be an existing directory to copy its content"
+                    )));
+                }
                 fs::create_dir(dest).map_err(|e| ContainerError::io(dest, e))?;
                 (dest.to_path_buf(), None)
             } else {
@@ -405,7 +422,7 @@ impl Containers {
             |r| self.copy_in(id, &dir, in_opts, r),
         )
         .map_err(|e| match e {
-            ContainerError::Other(m) if m.starts_with("writing the tar stream") => {
+            ContainerError::Other(m) if m.starts_with("preparing the tar stream") => {
                 ContainerError::Other(format!("{}: {m}", src.display()))
             }
             e => e,
