@@ -2,12 +2,14 @@
 //! container every interval, with a timeout, and records starting/healthy/unhealthy with the
 //! last five results in the container's state, as docker does.
 //!
-//! A probe never blocks the monitor: it is started, then its output pipe and its pidfd are
-//! watched by the monitor's own poll loop (see `Health::wake`), so container output keeps
-//! flowing to the log and attach clients at its own pace while a slow probe runs.
+//! A probe never blocks the monitor: a forked copy of the monitor (the helper) execs the test
+//! in the container (the runtime's exec forks and waits for the new process to start, tens
+//! of milliseconds) and waits for it with the timeout. The monitor's own poll loop only
+//! watches the probe's output pipe and the helper's pidfd (see `Health::wake`), so container
+//! output keeps flowing to the log and attach clients at its own pace meanwhile.
 
 use std::fs::File;
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,6 +26,9 @@ use crate::runtime::{ExecRequest, Libcontainer, Runtime, Stdio};
 const MAX_OUTPUT: usize = 4096;
 /// Without a pidfd (old kernels) a running probe's exit is checked this often.
 const FALLBACK_POLL: Duration = Duration::from_millis(50);
+/// How long past the check's timeout the helper may take (exec start-up, reaping) before the
+/// monitor kills it.
+const HELPER_GRACE: Duration = Duration::from_secs(5);
 
 pub struct Health {
     argv: Vec<String>,
@@ -42,17 +47,54 @@ pub struct Health {
     unreaped: Vec<i32>,
 }
 
-/// A probe in flight.
+/// A probe in flight, run by a helper process.
 struct Probe {
-    pid: i32,
-    ticks: u64,
+    helper: i32,
+    helper_ticks: u64,
     pidfd: Option<OwnedFd>,
-    /// `None` once the probe's output reached end of file.
+    /// The test's stdout and stderr; `None` once it reached end of file.
     out: Option<File>,
+    /// The helper's verdict (see `Verdict::parse`), written just before it exits.
+    verdict: File,
     buf: Vec<u8>,
     start: String,
+    /// The helper applies the check's timeout itself; past this later deadline (a helper
+    /// stuck on a frozen probe) it is killed.
     deadline: Instant,
     reaped: bool,
+}
+
+/// How a probe ended, as the helper reports it.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Exited(i32),
+    TimedOut,
+    Failed(String),
+}
+
+impl Verdict {
+    fn encode(&self) -> String {
+        match self {
+            Verdict::Exited(c) => format!("exited {c}"),
+            Verdict::TimedOut => "timeout".into(),
+            Verdict::Failed(e) => format!("failed {e}"),
+        }
+    }
+
+    fn parse(text: &str) -> Verdict {
+        if let Some(c) = text
+            .strip_prefix("exited ")
+            .and_then(|c| c.trim().parse().ok())
+        {
+            Verdict::Exited(c)
+        } else if text == "timeout" {
+            Verdict::TimedOut
+        } else if let Some(e) = text.strip_prefix("failed ") {
+            Verdict::Failed(e.to_string())
+        } else {
+            Verdict::Failed("the health check helper exited without a result".into())
+        }
+    }
 }
 
 impl Probe {
@@ -80,45 +122,36 @@ impl Probe {
         }
     }
 
-    /// The probe's exit code once it exited (reaping it), without blocking.
-    fn try_exit(&mut self) -> Option<i32> {
-        let flags = WaitPidFlag::WNOHANG | WaitPidFlag::__WALL;
+    /// The verdict once the helper exited (reaping it), without blocking.
+    fn try_exit(&mut self) -> Option<Verdict> {
         loop {
-            match waitpid(Pid::from_raw(self.pid), Some(flags)) {
-                Ok(WaitStatus::Exited(_, c)) => {
-                    self.reaped = true;
-                    return Some(c);
-                }
-                Ok(WaitStatus::Signaled(_, s, _)) => {
-                    self.reaped = true;
-                    return Some(128 + s as i32);
-                }
+            match waitpid(Pid::from_raw(self.helper), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) => return None,
+                Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => break,
                 Ok(_) => return None,
                 Err(nix::Error::EINTR) => continue,
-                // Not our child any more (reaped elsewhere): its status is unknown.
-                Err(_) => {
-                    self.reaped = true;
-                    return Some(-1);
-                }
+                // Not our child any more (reaped elsewhere): read what it left.
+                Err(_) => break,
             }
         }
+        self.reaped = true;
+        let mut text = String::new();
+        let _ = self.verdict.read_to_string(&mut text);
+        Some(Verdict::parse(&text))
     }
 
-    /// SIGKILL and reap, waiting only a moment: a probe in a frozen (paused) cgroup does not
-    /// die before the thaw, and the monitor must not hang on it. Returns the pid still to
-    /// reap in that case.
+    /// SIGKILL the helper and reap it, waiting only a moment; returns its pid if it still
+    /// has to be reaped later.
     fn kill(&mut self) -> Option<i32> {
         if self.reaped {
             return None;
         }
-        proc::signal(self.pid, self.ticks, libc::SIGKILL);
+        proc::signal(self.helper, self.helper_ticks, libc::SIGKILL);
         let deadline = Instant::now() + Duration::from_millis(50);
         while self.try_exit().is_none() {
             if Instant::now() >= deadline {
-                // Whoever holds the pid now reaps it; this probe is done with.
                 self.reaped = true;
-                return Some(self.pid);
+                return Some(self.helper);
             }
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -131,8 +164,8 @@ impl Probe {
 }
 
 impl Drop for Probe {
-    /// A probe left behind (the container exited meanwhile) is killed and reaped, so no
-    /// zombie outlives its check.
+    /// A probe left behind (the container exited meanwhile) has its helper killed and
+    /// reaped, so no zombie outlives its check.
     fn drop(&mut self) {
         let _ = self.kill();
     }
@@ -220,9 +253,8 @@ impl Health {
             self.unsaved = false;
         }
         self.unreaped.retain(|&pid| {
-            let flags = WaitPidFlag::WNOHANG | WaitPidFlag::__WALL;
             matches!(
-                waitpid(Pid::from_raw(pid), Some(flags)),
+                waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)),
                 Ok(WaitStatus::StillAlive) | Err(nix::Error::EINTR)
             )
         });
@@ -265,9 +297,15 @@ impl Health {
             return false;
         };
         p.drain();
-        if let Some(code) = p.try_exit() {
+        let timed_out = format!("Health check exceeded timeout ({:?})", self.timeout);
+        if let Some(verdict) = p.try_exit() {
             p.drain();
-            let (start, output) = (std::mem::take(&mut p.start), p.output());
+            let start = std::mem::take(&mut p.start);
+            let (code, output) = match verdict {
+                Verdict::Exited(c) => (c, p.output()),
+                Verdict::TimedOut => (-1, timed_out),
+                Verdict::Failed(e) => (-1, e),
+            };
             self.running = None;
             self.record(state, start, code, output);
             return true;
@@ -276,8 +314,7 @@ impl Health {
             self.unreaped.extend(p.kill());
             let start = std::mem::take(&mut p.start);
             self.running = None;
-            let msg = format!("Health check exceeded timeout ({:?})", self.timeout);
-            self.record(state, start, -1, msg);
+            self.record(state, start, -1, timed_out);
             return true;
         }
         false
@@ -332,34 +369,118 @@ impl Health {
             }
         };
         let flags = nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK;
-        let (r, w) = nix::unistd::pipe2(flags).map_err(|e| e.to_string())?;
+        let (out_r, out_w) = nix::unistd::pipe2(flags).map_err(|e| e.to_string())?;
+        let (verdict_r, verdict_w) = nix::unistd::pipe2(flags).map_err(|e| e.to_string())?;
         // The probe's end must block as a normal stdout would.
-        clear_nonblocking(w.as_raw_fd());
-        let devnull = File::open("/dev/null").map_err(|e| e.to_string())?;
-        let w2 = w.try_clone().map_err(|e| e.to_string())?;
-        let pid = runtime
-            .exec(
-                id,
-                ExecRequest {
-                    process_json: pj,
-                    stdio: Stdio::Fds {
-                        stdin: Some(devnull.into()),
-                        stdout: w,
-                        stderr: w2,
-                    },
+        clear_nonblocking(out_w.as_raw_fd());
+        // SAFETY: the monitor is single-threaded, so the child is a consistent copy; it only
+        // runs `helper_main`, which ends with `_exit`.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => {
+                drop(out_r);
+                drop(verdict_r);
+                helper_main(runtime, id, pj, out_w, self.timeout, File::from(verdict_w))
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => {
+                let helper = child.as_raw();
+                Ok(Probe {
+                    helper,
+                    helper_ticks: proc::start_ticks(helper),
+                    pidfd: proc::pidfd_open(helper),
+                    out: Some(File::from(out_r)),
+                    verdict: File::from(verdict_r),
+                    buf: Vec::new(),
+                    start,
+                    deadline: Instant::now() + self.timeout + HELPER_GRACE,
+                    reaped: false,
+                })
+            }
+            Err(e) => Err(format!("starting the health check: {e}")),
+        }
+    }
+}
+
+/// The helper's whole life: exec the test, wait for it (killing it at the timeout), report
+/// the verdict, exit without running the monitor's destructors.
+fn helper_main(
+    runtime: &Libcontainer,
+    id: &str,
+    process_json: std::path::PathBuf,
+    out: OwnedFd,
+    timeout: Duration,
+    mut verdict: File,
+) -> ! {
+    let v = match exec_and_wait(runtime, id, process_json, out, timeout) {
+        Ok(Some(code)) => Verdict::Exited(code),
+        Ok(None) => Verdict::TimedOut,
+        Err(e) => Verdict::Failed(e),
+    };
+    let _ = verdict.write_all(v.encode().as_bytes());
+    // SAFETY: ends this forked process at once.
+    unsafe { libc::_exit(0) }
+}
+
+/// Runs the test in the container; its exit code, or `None` when it was killed at the
+/// timeout. Runs in the helper, where blocking is fine.
+fn exec_and_wait(
+    runtime: &Libcontainer,
+    id: &str,
+    process_json: std::path::PathBuf,
+    out: OwnedFd,
+    timeout: Duration,
+) -> Result<Option<i32>, String> {
+    let devnull = File::open("/dev/null").map_err(|e| e.to_string())?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + timeout;
+    let pid = runtime
+        .exec(
+            id,
+            ExecRequest {
+                process_json,
+                stdio: Stdio::Fds {
+                    stdin: Some(devnull.into()),
+                    stdout: out,
+                    stderr: err,
                 },
-            )
-            .map_err(|e| e.to_string())?;
-        Ok(Probe {
-            pid,
-            ticks: proc::start_ticks(pid),
-            pidfd: proc::pidfd_open(pid),
-            out: Some(File::from(r)),
-            buf: Vec::new(),
-            start,
-            deadline: Instant::now() + self.timeout,
-            reaped: false,
-        })
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    let ticks = proc::start_ticks(pid);
+    let pidfd = proc::pidfd_open(pid);
+    // The test is our child (the runtime clones it as one), without exit signal: __WALL.
+    let flags = WaitPidFlag::WNOHANG | WaitPidFlag::__WALL;
+    loop {
+        match waitpid(Pid::from_raw(pid), Some(flags)) {
+            Ok(WaitStatus::Exited(_, c)) => return Ok(Some(c)),
+            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(Some(128 + s as i32)),
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(format!("waiting for the health check: {e}")),
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            proc::signal(pid, ticks, libc::SIGKILL);
+            // A probe frozen with its paused container dies at the thaw; the monitor kills
+            // this helper first if that takes too long.
+            let _ = super::wait_code(pid);
+            return Ok(None);
+        }
+        let wait = left.min(if pidfd.is_some() {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(10)
+        });
+        match &pidfd {
+            Some(fd) => {
+                let mut p = libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut p, 1, wait.as_millis().max(1) as i32) };
+            }
+            None => std::thread::sleep(wait),
+        }
     }
 }
 
@@ -434,5 +555,18 @@ mod tests {
             h.record(&mut st, String::new(), 0, String::new());
         }
         assert_eq!(st.log.len(), 5);
+    }
+
+    #[test]
+    fn verdicts_round_trip() {
+        for v in [
+            Verdict::Exited(0),
+            Verdict::Exited(137),
+            Verdict::TimedOut,
+            Verdict::Failed("exec failed: no such container".into()),
+        ] {
+            assert_eq!(Verdict::parse(&v.encode()), v);
+        }
+        assert!(matches!(Verdict::parse(""), Verdict::Failed(_)));
     }
 }
