@@ -152,3 +152,60 @@ fn health_results_keep_the_paused_status() {
     assert_eq!(env.inspect(&name, "{{.State.Status}}"), "running");
     env.ok(&["container", "rm", "-f", &name]);
 }
+
+/// A probe in flight holds nothing of the container's: closing the stdin of a `run -i`
+/// container reaches it at once, not when a (slow) probe ends.
+#[test]
+fn running_probe_does_not_hold_stdin_open() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let env = Env::new();
+    let name = unique("stdinprobe");
+    let mut child = env
+        .cmd()
+        .args([
+            "container",
+            "run",
+            "-i",
+            "--name",
+            &name,
+            "--health-cmd",
+            "sleep 60",
+            "--health-interval",
+            "100ms",
+            "--health-timeout",
+            "120s",
+            IMAGE,
+            "sh",
+            "-c",
+            "cat; echo done",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"hi\n").unwrap();
+    // Long enough for a probe to be running when the input ends.
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    env.ok(&["container", "rm", "-f", &name]);
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the container never saw the end of its input while a probe ran: {out:?}"
+    );
+    assert_eq!(out, "hi\ndone\n");
+}

@@ -379,6 +379,10 @@ impl Health {
             Ok(nix::unistd::ForkResult::Child) => {
                 drop(out_r);
                 drop(verdict_r);
+                // The monitor's other fds stay with the monitor: a copy of the container's
+                // stdin pipe here would delay its end of file, the attach socket would
+                // outlive a dead monitor.
+                close_fds_except(&[out_w.as_raw_fd(), verdict_w.as_raw_fd()]);
                 helper_main(runtime, id, pj, out_w, self.timeout, File::from(verdict_w))
             }
             Ok(nix::unistd::ForkResult::Parent { child }) => {
@@ -397,6 +401,40 @@ impl Health {
             }
             Err(e) => Err(format!("starting the health check: {e}")),
         }
+    }
+}
+
+/// Closes every fd above stderr but `keep`.
+fn close_fds_except(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd > 2).collect();
+    keep.sort_unstable();
+    let mut lo: u32 = 3;
+    for fd in keep.iter().map(|&fd| fd as u32).chain([u32::MAX]) {
+        if fd > lo {
+            close_range(lo, fd - 1);
+        }
+        lo = fd.saturating_add(1);
+    }
+}
+
+fn close_range(lo: u32, hi: u32) {
+    // SAFETY: close_range only closes descriptors.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) };
+    if r == 0 {
+        return;
+    }
+    // Kernels before 5.9: close what /proc lists in the range.
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<u32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| (lo..=hi).contains(fd))
+        .collect();
+    for fd in fds {
+        // SAFETY: closing an fd of this (forked, single-threaded) process.
+        unsafe { libc::close(fd as RawFd) };
     }
 }
 
