@@ -196,7 +196,9 @@ impl Networks {
         Ok(Networks {
             root: root.to_path_buf(),
             run_root: run_root.to_path_buf(),
-            firewall: Box::new(Nftables::new(table_name(root))),
+            firewall: Box::new(
+                Nftables::new(table_name(root)).remembering_in(run_root.join("firewall")),
+            ),
             dns: DnsControl::new(root, run_root, exe),
             store,
         })
@@ -520,13 +522,13 @@ impl Networks {
             );
             let committed = self
                 .store
-                .save(&net)
+                .save_endpoints(&net)
                 .map_err(NetError::from)
                 .and_then(|_| self.apply_firewall(&lock));
             if let Err(e) = committed {
                 let _ = bridge::detach_veth(&host_ifname);
                 net.endpoints.remove(&req.container_id);
-                let _ = self.store.save(&net);
+                let _ = self.store.save_endpoints(&net);
                 return Err(e);
             }
             let generation = bump_generation(self.store.dir())?;
@@ -565,7 +567,7 @@ impl Networks {
                 });
             };
             bridge::detach_veth(&ep.host_ifname)?;
-            self.store.save(&net)?;
+            self.store.save_endpoints(&net)?;
             self.apply_firewall(&lock)?;
             if net.name == DEFAULT_NETWORK && net.endpoints.is_empty() {
                 // Nothing left behind: the default bridge comes back with the next container.
@@ -698,12 +700,12 @@ impl Networks {
         };
         let before = ep.ports.clone();
         ep.ports.extend(bindings.iter().copied());
-        self.store.save(&net)?;
+        self.store.save_endpoints(&net)?;
         if let Err(e) = self.apply_firewall(&lock) {
             if let Some(ep) = net.endpoints.get_mut(container_id) {
                 ep.ports = before;
             }
-            let _ = self.store.save(&net);
+            let _ = self.store.save_endpoints(&net);
             return Err(e);
         }
         Ok(bindings)
@@ -718,7 +720,7 @@ impl Networks {
                 && !ep.ports.is_empty()
             {
                 ep.ports.clear();
-                self.store.save(&net)?;
+                self.store.save_endpoints(&net)?;
                 changed = true;
             }
         }

@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
+use rtnetlink::packet_route::link::{InfoData, InfoVeth};
 use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::netns::{NetnsError, is_exists, link_index, link_names, nl, run_in};
@@ -106,9 +107,13 @@ pub struct VethPlan {
     pub default_gateway: Option<Ipv4Addr>,
 }
 
-/// Creates the veth pair, plugs the host end into the bridge, moves the other end into the
-/// namespace as the next free `ethN`, and configures it. Returns the name inside. On failure
-/// the pair is deleted again.
+/// Creates the veth pair with the host end plugged into the bridge and up and the other end
+/// born inside the namespace, then names it as the next free `ethN` and configures it.
+/// Returns the name inside. On failure the pair is deleted again.
+///
+/// One request creates it all: moving an existing interface into another namespace costs the
+/// kernel an unregister/register cycle with RCU waits (~15 ms, on every container start),
+/// while creating the peer in its namespace directly costs nothing extra.
 pub fn attach_veth(plan: &VethPlan) -> Result<String, BridgeError> {
     let peer_tmp = format!("{}p", plan.host_ifname);
     let ns_file = std::fs::File::open(&plan.netns).map_err(|source| NetnsError::Open {
@@ -124,37 +129,17 @@ pub fn attach_veth(plan: &VethPlan) -> Result<String, BridgeError> {
         let br_index = link_index(&h, &bridge).await?.ok_or_else(|| {
             NetnsError::Io(std::io::Error::other(format!("bridge {bridge} is missing")))
         })?;
-        h.link()
-            .add(LinkVeth::new(&host, &peer).build())
-            .execute()
-            .await
-            .map_err(nl(format!("create veth pair {host}/{peer}")))?;
-        let host_index = link_index(&h, &host).await?.ok_or_else(|| {
-            NetnsError::Io(std::io::Error::other(format!("veth {host} vanished")))
-        })?;
-        let peer_index = link_index(&h, &peer).await?.ok_or_else(|| {
-            NetnsError::Io(std::io::Error::other(format!("veth {peer} vanished")))
-        })?;
-        h.link()
-            .set(
-                LinkUnspec::new_with_index(host_index)
-                    .controller(br_index)
-                    .up()
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(nl(format!("plug {host} into {bridge}")))?;
-        h.link()
-            .set(
-                LinkUnspec::new_with_index(peer_index)
-                    .setns_by_fd(ns_file.as_raw_fd())
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(nl(format!("move {peer} into the container's namespace")))?;
-        Ok(())
+        let peer_msg = LinkUnspec::new_with_name(&peer)
+            .setns_by_fd(ns_file.as_raw_fd())
+            .build();
+        let veth = LinkVeth::new(&host, &peer)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+            .controller(br_index)
+            .up()
+            .build();
+        h.link().add(veth).execute().await.map_err(nl(format!(
+            "create veth pair {host}/{peer} on {bridge} into the container's namespace"
+        )))
     });
     if let Err(e) = created {
         let _ = delete_link(&plan.host_ifname);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::store::{StoreError, write_atomic};
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {
@@ -53,12 +53,15 @@ pub fn read_generation(networks_dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Bumps the generation; call with the state lock held. Returns the new value.
+/// Bumps the generation; call with the state lock held. Returns the new value. Not synced
+/// to disk: it only tells the running DNS server to reload, and a server started after a
+/// reboot loads everything whatever the number.
 pub fn bump_generation(networks_dir: &Path) -> Result<u64, StoreError> {
     let next = read_generation(networks_dir) + 1;
-    write_atomic(
+    crate::store::write_file(
         &networks_dir.join(".generation"),
         next.to_string().as_bytes(),
+        false,
     )?;
     Ok(next)
 }
@@ -195,6 +198,9 @@ impl DnsControl {
     /// Waits until the server serves `generation` (call without the state lock).
     pub fn wait_loaded(&self, generation: u64, timeout: Duration) -> Result<(), DnsError> {
         let start = Instant::now();
+        // A running server reloads within a millisecond or so of its SIGHUP: poll finely at
+        // first (this wait is on every container start and stop on a network), then back off.
+        let mut pause = Duration::from_micros(250);
         loop {
             let loaded: u64 = std::fs::read_to_string(&self.paths.loaded)
                 .ok()
@@ -211,7 +217,8 @@ impl DnsControl {
             if start.elapsed() > timeout {
                 return Err(DnsError::NotReady(timeout, self.paths.log.clone()));
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
         }
     }
 }
