@@ -8,8 +8,8 @@
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::syscall::syscall::SyscallType;
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +86,56 @@ fn lc(op: &'static str, id: &str, e: libcontainer::error::LibcontainerError) -> 
     }
 }
 
+/// Removes the cgroup `path` (as in the spec's `cgroupsPath`, e.g. `/rcompose/<id>`) from
+/// every cgroup hierarchy mounted (v1 controllers, v2), after killing any process left in it
+/// (none once the container's init is gone: its PID namespace died with it). False when one
+/// cannot be removed (the caller then lets libcontainer try).
+fn remove_cgroups(path: &Path) -> bool {
+    let rel = match path.strip_prefix("/") {
+        Ok(r) if r.components().count() >= 2 => r,
+        // Never a hierarchy's root or a relative path we did not make.
+        _ => return false,
+    };
+    if rel
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return false;
+    }
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let mounts = info.lines().filter_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        let fstype = post.split(' ').next()?;
+        let mp = pre.split(' ').nth(4)?;
+        matches!(fstype, "cgroup" | "cgroup2").then(|| PathBuf::from(mp))
+    });
+    let mut ok = true;
+    for mp in mounts {
+        let dir = mp.join(rel);
+        let mut delay = std::time::Duration::from_millis(1);
+        for attempt in 0..6 {
+            match std::fs::remove_dir(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(_) if attempt < 5 => {
+                    if let Ok(pids) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+                        for pid in pids.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
+                            // SAFETY: kill(2); these pids are in the container's own cgroup.
+                            unsafe { libc::kill(pid, libc::SIGKILL) };
+                        }
+                    }
+                    std::thread::sleep(delay);
+                    delay *= 4;
+                }
+                Err(_) => ok = false,
+            }
+        }
+    }
+    ok
+}
+
 fn with_stdio(b: ContainerBuilder, stdio: Stdio) -> (ContainerBuilder, bool) {
     match stdio {
         Stdio::Fds {
@@ -117,6 +167,7 @@ impl Runtime for Libcontainer {
             .with_detach(tty)
             .build()
             .map_err(|e| lc("create", id, e))?;
+        crate::container::proc::trace_phase("runtime.created");
         if let Err(e) = c.start() {
             let _ = c.delete(true);
             return Err(lc("start", id, e));
@@ -140,6 +191,25 @@ impl Runtime for Libcontainer {
             return Ok(());
         }
         let mut c = self.load(id, "delete")?;
+        // Nothing left to kill: remove the cgroups and the state ourselves. libcontainer's
+        // delete does the same, but first probes every cgroup controller through
+        // /proc/self/mountinfo (two dozen reads): a few ms on every stop and `run --rm`.
+        // Anything unexpected (hooks to run, a cgroup that stays busy) falls back to it.
+        if c.status() == ContainerStatus::Stopped
+            && let Ok(cfg) = c.spec()
+            && cfg.hooks.is_none()
+            && remove_cgroups(&cfg.cgroup_path)
+        {
+            let root = self.state_root.join(id);
+            return match std::fs::remove_dir_all(&root) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(lc(
+                    "delete",
+                    id,
+                    libcontainer::error::LibcontainerError::OtherIO(e),
+                )),
+                _ => Ok(()),
+            };
+        }
         c.delete(true).map_err(|e| lc("delete", id, e))
     }
 
@@ -157,5 +227,27 @@ impl Runtime for Libcontainer {
 
     fn exists(&self, id: &str) -> bool {
         self.state_root.join(id).join("state.json").exists()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_removal_refuses_paths_we_did_not_make() {
+        for p in [
+            "/",
+            "/rcompose",
+            "rcompose/x",
+            "/rcompose/../x",
+            "/rcompose/x/..",
+        ] {
+            assert!(!remove_cgroups(Path::new(p)), "{p}");
+        }
+        // A cgroup that does not exist anywhere is removed already.
+        assert!(remove_cgroups(Path::new(
+            "/rcompose-test-none/0000000000000000000000000000000000000000000000000000000000000000"
+        )));
     }
 }

@@ -252,6 +252,7 @@ pub fn start(
     id: &str,
     attach_fd: Option<OwnedFd>,
 ) -> Result<()> {
+    rcompose_engine::container::proc::trace_phase("netwire.start");
     let cfg = eng.store.load_config(id)?;
     let st = eng.observe(id)?;
     if matches!(
@@ -269,15 +270,18 @@ pub fn start(
         return Ok(());
     };
     teardown(nets, id);
+    rcompose_engine::container::proc::trace_phase("netwire.cleared");
     let attached = attach(nets, &eng.store, &cfg, &plan)?;
+    rcompose_engine::container::proc::trace_phase("netwire.attached");
     let res = write_etc_files(nets, &eng.store, &cfg, &plan, &attached)
         .and_then(|()| Ok(eng.start(id, attach_fd)?));
     if let Err(e) = res {
         teardown(nets, id);
         return Err(e);
     }
-    // An engine that regenerated the files while preparing gets ours back.
-    write_etc_files(nets, &eng.store, &cfg, &plan, &attached)
+    // No second write after the start: the engine keeps files marked with ETC_MARKER, and a
+    // short-lived `--rm` container may already be gone (its directory removed) by now.
+    Ok(())
 }
 
 /// `--network container:<id>` needs the other container running (its namespace must exist);
@@ -323,18 +327,14 @@ pub fn after_stop(nets: &Networks, cfg: &ContainerConfig) {
 
 /// The monitor's exit hook: a container whose process ended for good (not restarting) gives
 /// back its ports, addresses and DNS names, as docker does; its plan stays, so a later start
-/// attaches again.
-pub fn on_container_exit(root: &Path, run_root: &Path, id: &str) {
-    let store = ContainerStore::new(root, run_root);
-    let Ok(cfg) = store.load_config(id) else {
-        return;
-    };
+/// attaches again. Runs while the engine removes the container (`--rm`): uses only `cfg`.
+pub fn on_container_exit(root: &Path, run_root: &Path, cfg: &ContainerConfig) {
     if from_labels(&cfg.labels).is_none_or(|p| p.networks.is_empty()) {
         return;
     }
     match Networks::open(root, run_root) {
-        Ok(nets) => teardown(&nets, id),
-        Err(e) => tracing::warn!("container {id}: releasing its networks: {e}"),
+        Ok(nets) => teardown(&nets, &cfg.id),
+        Err(e) => tracing::warn!("container {}: releasing its networks: {e}", cfg.id),
     }
 }
 

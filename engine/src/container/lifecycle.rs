@@ -125,6 +125,7 @@ impl Containers {
         let mut labels = image.labels.clone();
         labels.extend(opts.labels.clone());
 
+        proc::trace_phase("create");
         let _lock = self.store.lock_all()?;
         let id = new_id()?;
         let name = match &opts.name {
@@ -219,6 +220,7 @@ impl Containers {
         })();
         match res {
             Ok(cfg) => {
+                proc::trace_phase("create.config-saved");
                 if !cfg.image_id.is_empty() {
                     let store = crate::store::Store::open(&self.store.root)
                         .map_err(|e| ContainerError::Other(e.to_string()))?;
@@ -227,6 +229,7 @@ impl Containers {
                         return Err(ContainerError::Other(e.to_string()));
                     }
                 }
+                proc::trace_phase("create.done");
                 Ok(cfg)
             }
             Err(e) => {
@@ -428,6 +431,7 @@ impl Containers {
 
     /// Removes a container; `force` kills it first, `volumes` removes its anonymous volumes.
     pub fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<(), ContainerError> {
+        proc::trace_phase("remove");
         let cfg = self.store.load_config(id)?;
         let st = self.observe(id)?;
         if matches!(
@@ -454,12 +458,15 @@ impl Containers {
         let _lock = self.store.lock_all()?;
         self.runtime.delete(id)?;
         prepare::teardown(&self.store, id)?;
+        proc::trace_phase("remove.teardown");
         self.remove_dirs(id)?;
+        proc::trace_phase("remove.dirs");
         if !cfg.image_id.is_empty()
             && let Ok(store) = crate::store::Store::open(&self.store.root)
         {
             let _ = store.remove_image_user(&cfg.image_id, id);
         }
+        proc::trace_phase("remove.image-user");
         if volumes {
             let vols = crate::volume::Volumes::new(&self.store.root);
             for m in cfg.host.mounts.iter().filter(|m| m.anonymous) {

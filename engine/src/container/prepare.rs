@@ -18,6 +18,7 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
         rootfs.prepare(&cfg.layer_dirs)?;
     }
     rootfs.mount(cfg.layer_dirs.len(), cfg.host.auto_remove)?;
+    super::proc::trace_phase("prepare.rootfs-mounted");
     let merged = rootfs.merged();
     // docker creates a missing working directory.
     if !cfg.working_dir.is_empty() {
@@ -46,6 +47,7 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
         }
     };
 
+    super::proc::trace_phase("prepare.netns");
     let mut etc_files: Vec<(PathBuf, &'static str)> = vec![];
     // The network layer wrote hosts and resolv.conf for this start (names, DNS): keep them.
     let by_network = run_dir.join("etc-by-network").exists();
@@ -90,6 +92,7 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
         sources.push(src);
     }
 
+    super::proc::trace_phase("prepare.etc-files");
     let u = user::resolve_user(&merged, &cfg.user)?;
     let spec = build_spec(&SpecInput {
         cfg,
@@ -99,6 +102,7 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
         mount_sources: &sources,
         etc_files: &etc_files,
     })?;
+    super::proc::trace_phase("prepare.spec-built");
     let bundle = store.bundle_dir(&cfg.id);
     fs::create_dir_all(&bundle).map_err(|e| ContainerError::io(&bundle, e))?;
     let data = serde_json::to_vec(&spec).map_err(|e| ContainerError::Other(e.to_string()))?;

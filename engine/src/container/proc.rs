@@ -80,6 +80,30 @@ pub fn signal(pid: i32, ticks: u64, sig: i32) -> bool {
     unsafe { libc::kill(pid, sig) == 0 }
 }
 
+/// Phase timing of the start path for benchmarks: with `RCOMPOSE_TIMING=<file>` in the
+/// environment (inherited by the monitor), each call appends `<pid> <unix µs> <label>` to the
+/// file; without it, a no-op after the first lookup.
+pub fn trace_phase(label: &str) {
+    use std::io::Write;
+    static PATH: std::sync::OnceLock<Option<std::ffi::OsString>> = std::sync::OnceLock::new();
+    let Some(path) = PATH.get_or_init(|| std::env::var_os("RCOMPOSE_TIMING")) else {
+        return;
+    };
+    let us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        // One write(2), so lines of concurrent processes never interleave.
+        let line = format!("{} {us} {label}\n", std::process::id());
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
 /// Parses `SIGTERM`, `TERM`, `term` or a number.
 pub fn parse_signal(s: &str) -> Option<i32> {
     if let Ok(n) = s.parse::<i32>() {

@@ -28,6 +28,8 @@ use crate::container::{ContainerError, ContainerStore, prepare, proc};
 use crate::logs::LogWriter;
 use crate::runtime::{Libcontainer, Runtime};
 
+/// How long a container runs before its monitor gives back its start-up memory.
+const SHRINK_AFTER: Duration = Duration::from_millis(50);
 /// The hidden subcommand's name.
 pub const SUBCOMMAND: &str = "container-monitor";
 /// Fixed fd numbers in the monitor for the start handshake and the first attach client.
@@ -102,13 +104,17 @@ pub fn spawn(
             Ok(())
         });
     }
+    proc::trace_phase("spawn");
+    let _warm = CgroupWarmth::start();
     let mut child = cmd.spawn().map_err(|e| ContainerError::io(exe, e))?;
     drop(sync_w);
     drop(attach);
     // The first process forks the real monitor and exits at once.
     let _ = child.wait();
+    proc::trace_phase("spawn.first-child-exited");
     let mut msg = String::new();
     let _ = File::from(sync_r).read_to_string(&mut msg);
+    proc::trace_phase("spawn.handshake");
     match msg.strip_prefix("ok") {
         Some(_) => Ok(()),
         None if msg.is_empty() => Err(ContainerError::Start {
@@ -122,11 +128,82 @@ pub fn spawn(
     }
 }
 
+/// Moving a process into a cgroup (libcontainer moves the container's into its new cgroups)
+/// takes the kernel's global cgroup threadgroup lock for writing, which first waits for an
+/// RCU grace period unless the lock is already in writer mode: 5-20 ms on kernels built
+/// without CONFIG_CGROUP_FAVOR_DYNMODS (most), the largest single cost of a start, spent
+/// asleep. The lock stays in writer mode for about one grace period after a write, and
+/// writers arriving meanwhile, or during a wait under way, do not wait again. So while a
+/// monitor starts, a background thread "moves" this process into the cgroup it is already
+/// in (a no-op for the host) every couple of milliseconds: the first move starts the wait
+/// early, in parallel with the monitor's start-up, and the next ones keep the lock warm until
+/// libcontainer's move is done. Stops when dropped (once the start is reported) or after a
+/// second at most. Errors are ignored: libcontainer's move then just pays the wait itself.
+struct CgroupWarmth(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl CgroupWarmth {
+    const EVERY: Duration = Duration::from_millis(2);
+    const AT_MOST: Duration = Duration::from_secs(1);
+
+    fn start() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if let Some(procs) = own_cgroup_procs() {
+            let flag = stop.clone();
+            let _ = std::thread::Builder::new()
+                .name("cgroup-warmth".into())
+                .spawn(move || {
+                    let begin = Instant::now();
+                    while !flag.load(std::sync::atomic::Ordering::Relaxed)
+                        && begin.elapsed() < Self::AT_MOST
+                        && std::fs::write(&procs, b"0").is_ok()
+                    {
+                        std::thread::sleep(Self::EVERY);
+                    }
+                });
+        }
+        Self(stop)
+    }
+}
+
+impl Drop for CgroupWarmth {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// `cgroup.procs` of the cgroup this process is in: in the v2 hierarchy (pure v2, or the
+/// unified one of a hybrid host) if mounted, else in a v1 hierarchy under /sys/fs/cgroup.
+fn own_cgroup_procs() -> Option<PathBuf> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let candidate = |l: &str| -> Option<PathBuf> {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+        let base = if ctrls.is_empty() {
+            ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+                .into_iter()
+                .find(|b| Path::new(b).join("cgroup.controllers").exists())?
+                .to_string()
+        } else {
+            format!("/sys/fs/cgroup/{}", ctrls.trim_start_matches("name="))
+        };
+        let p = Path::new(&base)
+            .join(path.trim_start_matches('/'))
+            .join("cgroup.procs");
+        p.exists().then_some(p)
+    };
+    own.lines()
+        .filter(|l| l.starts_with("0::"))
+        .chain(own.lines().filter(|l| !l.starts_with("0::")))
+        .find_map(candidate)
+}
+
 /// Called by the monitor once the container's process exited for good (no restart coming),
 /// before its network namespace goes. The binary registers the network teardown here (ports
 /// unpublished, endpoints and DNS names released), since the engine does not depend on the
-/// network crate. Arguments: root, run root, container id.
-pub type ExitHook = fn(&Path, &Path, &str);
+/// network crate. Arguments: root, run root, the container's config. It runs beside the
+/// engine's own clean-up (unmount, namespace and, with `--rm`, the container's removal), in
+/// a thread: it must not read the container's files.
+pub type ExitHook = fn(&Path, &Path, &crate::container::ContainerConfig);
 static EXIT_HOOK: std::sync::OnceLock<ExitHook> = std::sync::OnceLock::new();
 
 pub fn set_exit_hook(hook: ExitHook) {
@@ -135,6 +212,7 @@ pub fn set_exit_hook(hook: ExitHook) {
 
 /// Body of the hidden subcommand. Returns the process exit code.
 pub fn main(root: &Path, run_root: &Path, id: &str, attached: bool) -> i32 {
+    proc::trace_phase("monitor.main");
     // Second fork: the caller's child exits now; we continue re-parented, in our own session.
     // SAFETY: single-threaded at this point (no runtime, no threads started yet).
     match unsafe { nix::unistd::fork() } {
@@ -197,6 +275,7 @@ impl Monitor {
             }
         };
         let listener = io_loop::listen(&self.store.attach_socket(&self.id));
+        proc::trace_phase("monitor.ready");
         let mut backoff = Duration::from_millis(100);
         let mut first = true;
         let exit_code = loop {
@@ -224,10 +303,13 @@ impl Monitor {
                     break 128;
                 }
             };
+            // Start-up pages are given back once the container has run for a moment: a
+            // short-lived one (the common `run --rm`) exits first, without waiting for that.
+            let mut shrink_at = first.then(|| Instant::now() + SHRINK_AFTER);
             if first {
                 self.report_start(Ok(()));
+                proc::trace_phase("monitor.reported-start");
                 first = false;
-                shrink_resident_memory();
             }
             let mut health = health::Health::new(cfg.healthcheck.as_ref());
             st.health = health.as_ref().map(|_| health::Health::initial_state());
@@ -237,12 +319,24 @@ impl Monitor {
             let bundle = self.store.bundle_dir(&self.id);
             let run_dir = self.store.run_dir(&self.id);
             let mut tick = || -> io_loop::Wake {
-                let Some(h) = health.as_mut() else {
-                    return io_loop::Wake::idle();
+                let mut wake = match health.as_mut() {
+                    None => io_loop::Wake::idle(),
+                    Some(h) => {
+                        let hs = st.health.get_or_insert_with(health::Health::initial_state);
+                        h.tick(&self.runtime, &self.store, &self.id, &bundle, &run_dir, hs);
+                        h.wake()
+                    }
                 };
-                let hs = st.health.get_or_insert_with(health::Health::initial_state);
-                h.tick(&self.runtime, &self.store, &self.id, &bundle, &run_dir, hs);
-                h.wake()
+                if let Some(at) = shrink_at {
+                    let left = at.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        shrink_resident_memory();
+                        shrink_at = None;
+                    } else {
+                        wake.after = Some(wake.after.map_or(left, |a| a.min(left)));
+                    }
+                }
+                wake
             };
             let code = io_loop::serve(
                 pid,
@@ -252,9 +346,11 @@ impl Monitor {
                 listener.as_ref(),
                 &mut tick,
             );
+            proc::trace_phase("monitor.exited");
             let _ = log.flush_partial();
             st.oom_killed = oom_killed(&self.id);
             let _ = self.runtime.delete(&self.id);
+            proc::trace_phase("monitor.runtime-deleted");
             st.exit_code = code;
             st.pid = 0;
             st.finished_at = now_rfc3339();
@@ -281,23 +377,35 @@ impl Monitor {
         };
         st.status = Status::Exited;
         st.pid = 0;
-        if let Some(hook) = EXIT_HOOK.get() {
-            hook(&self.store.root, &self.store.run_root, &self.id);
-        }
-        let _ = prepare::teardown(&self.store, &self.id);
-        if cfg.host.auto_remove {
-            let containers = crate::container::Containers::new(
-                &self.store.root,
-                &self.store.run_root,
-                PathBuf::new(),
-            );
-            let _ = self.store.save_state(&self.id, &st);
-            let _ = containers.remove(&self.id, true, true);
-        } else {
-            let _ = self.store.save_state(&self.id, &st);
-        }
+        // The network teardown (deleting a veth costs the kernel ~15 ms) runs beside the
+        // engine's own; both are done before the exit is reported, so a `run --rm` leaves
+        // nothing behind when it returns. No container process is left to fork for.
+        std::thread::scope(|scope| {
+            let network = EXIT_HOOK.get().map(|hook| {
+                let (root, run_root, cfg) = (&self.store.root, &self.store.run_root, &cfg);
+                scope.spawn(move || hook(root, run_root, cfg))
+            });
+            let _ = prepare::teardown(&self.store, &self.id);
+            proc::trace_phase("monitor.teardown");
+            if cfg.host.auto_remove {
+                let containers = crate::container::Containers::new(
+                    &self.store.root,
+                    &self.store.run_root,
+                    PathBuf::new(),
+                );
+                let _ = self.store.save_state(&self.id, &st);
+                let _ = containers.remove(&self.id, true, true);
+            } else {
+                let _ = self.store.save_state(&self.id, &st);
+            }
+            if let Some(t) = network {
+                let _ = t.join();
+            }
+            proc::trace_phase("monitor.exit-hook");
+        });
         let _ = std::fs::remove_file(self.store.attach_socket(&self.id));
         clients.send_exit(exit_code);
+        proc::trace_phase("monitor.sent-exit");
         0
     }
 
@@ -308,8 +416,10 @@ impl Monitor {
         st: &mut ContainerState,
     ) -> Result<(i32, io_loop::Stdio), ContainerError> {
         let bundle = prepare::prepare(&self.store, cfg)?;
+        proc::trace_phase("monitor.prepared");
         let (stdio, rt_stdio) = io_loop::make_stdio(cfg, &self.store.run_dir(&self.id))?;
         let pid = self.runtime.run(&self.id, &bundle, rt_stdio)?;
+        proc::trace_phase("monitor.runtime-started");
         let stdio = stdio.finish()?;
         st.status = Status::Running;
         st.pid = pid;
