@@ -7,8 +7,11 @@
 set -eu
 N=${1:-50}
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin rcompose
-BIN=$PWD/target/release/rcompose
+# RCOMPOSE_BIN=path measures a given binary instead of building the release one.
+if [ -z "${RCOMPOSE_BIN:-}" ]; then
+    cargo build --release --quiet --bin rcompose
+fi
+BIN=${RCOMPOSE_BIN:-$PWD/target/release/rcompose}
 TMP=$(mktemp -d /tmp/rc-bench-XXXXXX)
 R="--root $TMP/root --run-root $TMP/run"
 # The run root is /run on a real host: a tmpfs. Mirror that here.
@@ -16,6 +19,7 @@ mkdir -p "$TMP/run"
 mount -t tmpfs -o mode=0700 rcompose-bench "$TMP/run"
 cleanup() {
     for id in $($BIN $R container ps -aq 2>/dev/null); do $BIN $R container rm -f "$id" >/dev/null 2>&1 || true; done
+    $BIN $R network rm benchnet >/dev/null 2>&1 || true
     grep -o "$TMP[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$TMP"
 }
@@ -30,18 +34,28 @@ echo 'root:x:0:0:root:/root:/bin/sh' > "$FS/etc/passwd"
 echo 'root:x:0:' > "$FS/etc/group"
 $BIN $R image import "$FS" bench:latest -c 'CMD ["sh"]' >/dev/null
 
-# ms per run of "$@", averaged over N runs after one warm-up.
+# Median, 90th percentile and mean wall time of "$@" over N runs after one warm-up. Each
+# run is timed alone (perl: fork + exec, no shell in between), so the spread is visible.
 timeit() {
     "$@" >/dev/null 2>&1 || { echo "n/a (failed: $*)"; return; }
-    start=$(date +%s%N)
-    i=0
-    while [ $i -lt "$N" ]; do "$@" >/dev/null 2>&1; i=$((i + 1)); done
-    end=$(date +%s%N)
-    echo "$(( (end - start) / N / 1000 ))" | awk '{ printf "%.1f ms\n", $1 / 1000 }'
+    perl -MTime::HiRes=time -e '
+        my $n = shift; my @t;
+        open(STDOUT, ">", "/dev/null"); open(STDERR, ">", "/dev/null");
+        for (1 .. $n) { my $s = time; system(@ARGV); push @t, (time - $s) * 1000; }
+        @t = sort { $a <=> $b } @t; my $sum = 0; $sum += $_ for @t;
+        printf OUT "median %.1f ms  p90 %.1f ms  mean %.1f ms\n",
+            $t[int($n / 2)], $t[int($n * 0.9)], $sum / $n;
+        BEGIN { open(OUT, ">&", STDOUT) }' "$N" "$@"
 }
 
-echo "container run --rm --network none IMG true, mean of $N runs"
+echo "container run --rm --network none IMG true, $N runs"
 printf '%-28s %s\n' "rcompose" "$(timeit $BIN $R container run --rm --network none bench:latest true)"
+# Per-container network setup: the default bridge, and a user network (as compose uses).
+export RCOMPOSE_DNS_UPSTREAM=none
+$BIN $R network create --subnet 10.239.$(($$ % 200)).0/24 benchnet >/dev/null
+printf '%-28s %s\n' "rcompose --network bridge" "$(timeit $BIN $R container run --rm bench:latest true)"
+printf '%-28s %s\n' "rcompose --network benchnet" "$(timeit $BIN $R container run --rm --network benchnet bench:latest true)"
+$BIN $R network rm benchnet >/dev/null
 printf '%-28s %s\n' "unshare+chroot (floor)" "$(timeit unshare -fpmn --mount-proc=$FS/proc chroot "$FS" /bin/true)"
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
     tar -C "$FS" -c . | docker import -c 'CMD ["sh"]' - rcompose-bench:latest >/dev/null
@@ -56,6 +70,32 @@ if command -v podman >/dev/null 2>&1; then
     podman rmi rcompose-bench:latest >/dev/null 2>&1 || true
 else
     printf '%-28s %s\n' "podman" "not installed"
+fi
+
+# Where the time goes: with PHASES=1, per-phase medians of the `--network none` run from the
+# engine's RCOMPOSE_TIMING trace (each line: ms since the previous mark, in start order).
+if [ "${PHASES:-0}" = 1 ]; then
+    i=0
+    while [ $i -lt "$N" ]; do
+        f=$TMP/phases.$i
+        perl -MTime::HiRes=time -e 'my $f = shift; my $s = time; system(@ARGV);
+            open(F, ">>", $f); printf F "0 %d cli.begin\n0 %d cli.end\n", $s * 1e6, time * 1e6;' \
+            "$f" env RCOMPOSE_TIMING="$f" $BIN $R container run --rm --network none bench:latest true \
+            >/dev/null 2>&1
+        i=$((i + 1))
+    done
+    echo "phases of container run --rm --network none (median ms since the previous mark):"
+    perl -e '
+        my (%d, @order, %seen);
+        for my $f (@ARGV) {
+            open(my $h, "<", $f) or next;
+            my @r = sort { $a->[0] <=> $b->[0] } map { my @x = split; @x == 3 ? [$x[1], $x[2]] : () } <$h>;
+            my $prev = $r[0][0];
+            for (@r) { push @{$d{$_->[1]}}, ($_->[0] - $prev) / 1000; $prev = $_->[0];
+                       push @order, $_->[1] unless $seen{$_->[1]}++; }
+        }
+        for my $k (@order) { my @v = sort { $a <=> $b } @{$d{$k}};
+                             printf "  %-30s %7.2f\n", $k, $v[int(@v / 2)]; }' "$TMP"/phases.*
 fi
 
 # Monitor memory: one detached container, RSS of its monitor process.
