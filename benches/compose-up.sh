@@ -64,26 +64,44 @@ bench() { # $1 = label, $2.. = command prefix
     ups=""; downs=""
     r=0
     while [ $r -lt "$ROUNDS" ]; do
-        t0=$(now); "$@" up -d >/dev/null 2>&1; t1=$(now)
-        "$@" down -t 10 >/dev/null 2>&1; t2=$(now)
-        ups="$ups $(echo "$t1 - $t0" | bc)"
-        downs="$downs $(echo "$t2 - $t1" | bc)"
+        t0=$(now)
+        if ! "$@" up -d >"$WORK/out" 2>&1; then
+            echo "$label: up -d failed:" >&2; cat "$WORK/out" >&2; exit 1
+        fi
+        t1=$(now)
+        if ! "$@" down -t 10 >"$WORK/out" 2>&1; then
+            echo "$label: down failed:" >&2; cat "$WORK/out" >&2; exit 1
+        fi
+        t2=$(now)
+        up=$(echo "$t1 - $t0" | bc); down=$(echo "$t2 - $t1" | bc)
+        printf '%-16s round %2d: up -d %6.3fs   down %6.3fs\n' "$label" $((r + 1)) "$up" "$down"
+        ups="$ups $up"; downs="$downs $down"
         r=$((r + 1))
     done
     up=$(echo "$ups" | tr ' ' '\n' | grep . | median)
     down=$(echo "$downs" | tr ' ' '\n' | grep . | median)
-    printf '%-16s up -d %6ss   down %6ss   (median of %s)\n' "$label" "$up" "$down" "$ROUNDS"
+    printf '%-16s median: up -d %6ss   down %6ss   (%s rounds)\n' "$label" "$up" "$down" "$ROUNDS"
+    RESULT="$up $down"
 }
 
 cd "$WORK/proj"
 write_compose busybox:bench
+# One untimed round first: page cache, the DNS server, the firewall table.
+rc up -d >/dev/null 2>&1 && rc down -t 10 >/dev/null 2>&1
 bench rcompose rc
+RC_RESULT=$RESULT
 
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
     if ! command -v docker-compose >/dev/null 2>&1; then DC="docker compose"; fi
-    docker import "$(cd "$FS" && tar -c . > "$WORK/fs.tar" && echo "$WORK/fs.tar")" rcbench-busybox:latest >/dev/null
+    (cd "$FS" && tar -c . > "$WORK/fs.tar")
+    docker import "$WORK/fs.tar" rcbench-busybox:latest >/dev/null
     write_compose rcbench-busybox:latest
+    $DC -p "$PROJ" up -d >/dev/null 2>&1 && $DC -p "$PROJ" down -t 10 >/dev/null 2>&1
     bench "$DC" $DC -p "$PROJ"
+    docker rmi rcbench-busybox:latest >/dev/null 2>&1 || true
+    set -- $RC_RESULT $RESULT
+    printf 'ratio (docker / rcompose): up -d %.1fx   down %.1fx\n' \
+        "$(echo "$3 / $1" | bc -l)" "$(echo "$4 / $2" | bc -l)"
 else
     echo "docker-compose: no running Docker daemon here, comparison skipped"
 fi

@@ -13,7 +13,7 @@ use crate::model::{
     CONDITION_COMPLETED, CONDITION_HEALTHY, CONDITION_STARTED, Dependency, Project, Service,
 };
 use crate::observe::{ContainerSummary, ObjectSummary, RunState};
-use crate::plan::{ContainerAction, ContainerOp, ObjectAction, ObjectOp, Plan};
+use crate::plan::{ContainerAction, ContainerOp, ObjectAction, ObjectOp, Plan, ServicePlan};
 
 /// An error from the backend, already worded for the user.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -101,6 +101,10 @@ pub struct ExecuteOptions {
     pub dependency_timeout: Option<Duration>,
     /// Poll interval for dependency conditions.
     pub poll: Duration,
+    /// Containers created at once. Creates are admitted in start order (the first level's
+    /// first), so the head of a depends_on chain is ready soonest; the engine serialises most
+    /// of a create on its state locks, so a few at a time are as fast as many.
+    pub create_concurrency: usize,
 }
 
 impl Default for ExecuteOptions {
@@ -110,6 +114,7 @@ impl Default for ExecuteOptions {
             stop_timeout: None,
             dependency_timeout: None,
             poll: Duration::from_millis(50),
+            create_concurrency: 2,
         }
     }
 }
@@ -190,50 +195,183 @@ fn run(
         remove_container(op, backend, opts, on_event)
     })?;
 
-    // Like compose v2 (`create` then `start`), every missing container is created first — in
-    // parallel, since creating runs nothing — and the levels below only start them, each
-    // after its dependencies' conditions hold.
-    let creates: Vec<&ContainerOp> = plan
+    // Every service runs as its own task: it creates its missing containers at once (creating
+    // runs nothing), waits only for the services it depends on to be done, then for their
+    // depends_on conditions, and starts. So starts along a depends_on chain overlap the
+    // creation of what comes later, and a service never waits for unrelated ones.
+    let board = Board::default();
+    let tickets: BTreeMap<&str, usize> = plan
         .services()
         .flat_map(|s| &s.ops)
         .filter(|o| matches!(o.action, ContainerAction::Create { .. }))
         .filter(|o| !refers_to_other_containers(&project.services[&o.service]))
+        .enumerate()
+        .map(|(i, o)| (o.name.as_str(), i))
         .collect();
-    let precreated = Mutex::new(BTreeMap::new());
-    parallel(&creates, &sem, |op| {
-        let svc = &project.services[&op.service];
-        let id = create_container(project, svc, op, backend, on_event, created)?;
-        lock(&precreated).insert(op.name.clone(), id);
-        Ok(())
-    })?;
+    let ctx = OpContext {
+        backend,
+        opts,
+        on_event,
+        created,
+        precreated: &Mutex::new(BTreeMap::new()),
+        board: &board,
+        sem: &sem,
+        creates: &Turnstile::new(opts.create_concurrency.max(1)),
+        tickets: &tickets,
+    };
+    std::thread::scope(|s| {
+        for sp in plan.services() {
+            let ctx = &ctx;
+            s.spawn(move || match run_service(project, sp, ctx) {
+                Ok(ids) => ctx.board.finish(&sp.service, ids),
+                Err(Stop::Failed(e)) => ctx.board.fail(e),
+                Err(Stop::Aborted) => {}
+            });
+        }
+    });
+    board.into_result()
+}
 
-    let report = Mutex::new(ExecuteReport::default());
-    for level in &plan.levels {
-        parallel(level, &sem, |sp| {
-            if sp.starts_something() {
-                for (dep, d) in &sp.wait_for {
-                    wait_dependency(&sp.service, dep, d, backend, opts, on_event, &report)?;
-                }
-            }
-            let svc = &project.services[&sp.service];
-            let mut ids = vec![];
-            for op in &sp.ops {
-                let ctx = OpContext {
-                    backend,
-                    opts,
-                    on_event,
-                    created,
-                    precreated: &precreated,
-                };
-                if let Some(id) = run_op(project, svc, op, &ctx)? {
-                    ids.push((op.name.clone(), id));
-                }
-            }
-            lock(&report).containers.insert(sp.service.clone(), ids);
-            Ok(())
-        })?;
+/// Why a service task stopped early: its own error, or another task's.
+enum Stop {
+    Failed(ExecuteError),
+    Aborted,
+}
+
+impl From<ExecuteError> for Stop {
+    fn from(e: ExecuteError) -> Self {
+        Stop::Failed(e)
     }
-    Ok(report.into_inner().unwrap_or_default())
+}
+
+/// What the service tasks share: the services done so far (with their containers) and the
+/// first error, which makes every other task give up at its next step.
+#[derive(Default)]
+struct Board {
+    state: Mutex<BoardState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct BoardState {
+    report: ExecuteReport,
+    error: Option<ExecuteError>,
+}
+
+impl Board {
+    fn finish(&self, service: &str, ids: Vec<(String, String)>) {
+        lock(&self.state)
+            .report
+            .containers
+            .insert(service.to_string(), ids);
+        self.changed.notify_all();
+    }
+
+    fn fail(&self, e: ExecuteError) {
+        lock(&self.state).error.get_or_insert(e);
+        self.changed.notify_all();
+    }
+
+    fn failed(&self) -> bool {
+        lock(&self.state).error.is_some()
+    }
+
+    /// `Err(Aborted)` once another task failed.
+    fn check(&self) -> Result<(), Stop> {
+        if self.failed() {
+            return Err(Stop::Aborted);
+        }
+        Ok(())
+    }
+
+    /// Blocks until every service in `deps` is done; their containers.
+    fn wait_done(&self, deps: &[&str]) -> Result<BTreeMap<String, Vec<(String, String)>>, Stop> {
+        let mut st = lock(&self.state);
+        loop {
+            if st.error.is_some() {
+                return Err(Stop::Aborted);
+            }
+            if deps.iter().all(|d| st.report.containers.contains_key(*d)) {
+                return Ok(deps
+                    .iter()
+                    .map(|d| (d.to_string(), st.report.containers[*d].clone()))
+                    .collect());
+            }
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn into_result(self) -> Result<ExecuteReport, ExecuteError> {
+        let st = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
+        match st.error {
+            Some(e) => Err(e),
+            None => Ok(st.report),
+        }
+    }
+}
+
+/// One service: create its missing containers, wait for its dependencies, run its operations.
+/// Returns the containers the service has afterwards.
+fn run_service(
+    project: &Project,
+    sp: &ServicePlan,
+    ctx: &OpContext,
+) -> Result<Vec<(String, String)>, Stop> {
+    let svc = &project.services[&sp.service];
+    if !refers_to_other_containers(svc) {
+        let creates: Vec<&ContainerOp> = sp
+            .ops
+            .iter()
+            .filter(|o| matches!(o.action, ContainerAction::Create { .. }))
+            .collect();
+        let create = |op: &&ContainerOp| -> Result<(), Stop> {
+            // Every ticket passes the turnstile, even after a failure, so later ones advance.
+            let _turn = ctx.creates.enter(ctx.tickets[op.name.as_str()]);
+            ctx.sem.acquire();
+            let res = ctx
+                .board
+                .check()
+                .and_then(|()| Ok(create_container(project, svc, op, ctx)?));
+            ctx.sem.release();
+            lock(ctx.precreated).insert(op.name.clone(), res?);
+            Ok(())
+        };
+        if creates.len() == 1 {
+            create(&creates[0])?;
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = creates
+                    .iter()
+                    .map(|op| s.spawn(move || create(op)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect::<Result<Vec<()>, Stop>>()
+            })?;
+        }
+    }
+    let deps: Vec<&str> = sp.wait_for.iter().map(|(d, _)| d.as_str()).collect();
+    let done = ctx.board.wait_done(&deps)?;
+    if sp.starts_something() {
+        for (dep, d) in &sp.wait_for {
+            let containers = done.get(dep).map(Vec::as_slice).unwrap_or_default();
+            wait_dependency(&sp.service, dep, d, containers, ctx)?;
+        }
+    }
+    ctx.sem.acquire();
+    let res = (|| {
+        let mut ids = vec![];
+        for op in &sp.ops {
+            ctx.board.check()?;
+            if let Some(id) = run_op(project, svc, op, ctx)? {
+                ids.push((op.name.clone(), id));
+            }
+        }
+        Ok(ids)
+    })();
+    ctx.sem.release();
+    res
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -330,18 +468,29 @@ struct OpContext<'a> {
     opts: &'a ExecuteOptions,
     on_event: &'a (dyn Fn(Event) + Sync),
     created: &'a Mutex<Created>,
-    /// Containers created ahead of their level: name → id.
+    /// Containers created ahead of their start: name → id.
     precreated: &'a Mutex<BTreeMap<String, String>>,
+    board: &'a Board,
+    /// Bounds the creates and operations running at once.
+    sem: &'a Semaphore,
+    /// Admits early creates in start order.
+    creates: &'a Turnstile,
+    /// Container name → its place in that order.
+    tickets: &'a BTreeMap<&'a str, usize>,
 }
 
 fn create_container(
     project: &Project,
     svc: &Service,
     op: &ContainerOp,
-    backend: &dyn Backend,
-    on_event: &(dyn Fn(Event) + Sync),
-    created: &Mutex<Created>,
+    ctx: &OpContext,
 ) -> Result<String, ExecuteError> {
+    let OpContext {
+        backend,
+        on_event,
+        created,
+        ..
+    } = *ctx;
     let ev = |status| {
         on_event(Event {
             kind: "Container",
@@ -370,6 +519,7 @@ fn run_op(
         on_event,
         created,
         precreated,
+        ..
     } = *ctx;
     let ev = |status| {
         on_event(Event {
@@ -382,7 +532,7 @@ fn run_op(
         let ready = lock(precreated).remove(&op.name);
         let id = match ready {
             Some(id) => id,
-            None => create_container(project, svc, op, backend, on_event, created)?,
+            None => create_container(project, svc, op, ctx)?,
         };
         if start {
             ev("Starting");
@@ -469,25 +619,17 @@ fn remove_container(
 }
 
 /// Blocks until every container of `dep` meets `d.condition`. A dependency with
-/// `required: false` that fails only produces an event, as in compose.
+/// `required: false` that fails only produces a warning, as in compose.
 fn wait_dependency(
     service: &str,
     dep: &str,
     d: &Dependency,
-    backend: &dyn Backend,
-    opts: &ExecuteOptions,
-    on_event: &(dyn Fn(Event) + Sync),
-    report: &Mutex<ExecuteReport>,
-) -> Result<(), ExecuteError> {
-    let containers = lock(report)
-        .containers
-        .get(dep)
-        .cloned()
-        .unwrap_or_default();
+    containers: &[(String, String)],
+    ctx: &OpContext,
+) -> Result<(), Stop> {
     for (name, id) in containers {
-        let res = wait_condition(&name, &id, dep, &d.condition, backend, opts, on_event);
-        match res {
-            Err(e) if !d.required => {
+        match wait_condition(name, id, dep, &d.condition, ctx) {
+            Err(Stop::Failed(e)) if !d.required => {
                 tracing::warn!("optional dependency {dep} of {service} failed: {e}");
             }
             other => other?,
@@ -501,10 +643,14 @@ fn wait_condition(
     id: &str,
     dep: &str,
     condition: &str,
-    backend: &dyn Backend,
-    opts: &ExecuteOptions,
-    on_event: &(dyn Fn(Event) + Sync),
-) -> Result<(), ExecuteError> {
+    ctx: &OpContext,
+) -> Result<(), Stop> {
+    let OpContext {
+        backend,
+        opts,
+        on_event,
+        ..
+    } = *ctx;
     let ev = |status| {
         on_event(Event {
             kind: "Container",
@@ -543,14 +689,15 @@ fn wait_condition(
                     ev("Healthy");
                     return Ok(());
                 }
-                Some("unhealthy") => return Err(fail("is unhealthy".into())),
+                Some("unhealthy") => return Err(fail("is unhealthy".into()).into()),
                 None => {
                     return Err(fail(
                         "has no healthcheck configured, so service_healthy can never be met".into(),
-                    ));
+                    )
+                    .into());
                 }
                 _ if !c.status.is_up() => {
-                    return Err(fail(format!("exited with code {}", c.exit_code)));
+                    return Err(fail(format!("exited with code {}", c.exit_code)).into());
                 }
                 _ => {}
             },
@@ -563,13 +710,15 @@ fn wait_condition(
                     return Err(fail(format!(
                         "didn't complete successfully: exit {}",
                         c.exit_code
-                    )));
+                    ))
+                    .into());
                 }
             }
             other => {
                 return Err(ExecuteError::Dependency {
                     message: format!("unknown depends_on condition \"{other}\" for {dep}"),
-                });
+                }
+                .into());
             }
         }
         if let Some(t) = opts.dependency_timeout
@@ -583,8 +732,10 @@ fn wait_condition(
                     "complete"
                 },
                 t.as_secs()
-            )));
+            ))
+            .into());
         }
+        ctx.board.check()?;
         std::thread::sleep(opts.poll);
     }
 }
@@ -639,6 +790,47 @@ impl Semaphore {
     }
 }
 
+/// Admits numbered tickets strictly in order, at most `n` inside at once.
+pub struct Turnstile {
+    /// (next ticket to admit, tickets inside)
+    state: Mutex<(usize, usize)>,
+    cv: Condvar,
+    n: usize,
+}
+
+/// Holding one keeps a place inside the turnstile.
+pub struct Turn<'a>(&'a Turnstile);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state).1 -= 1;
+        self.0.cv.notify_all();
+    }
+}
+
+impl Turnstile {
+    pub fn new(n: usize) -> Self {
+        Self {
+            state: Mutex::new((0, 0)),
+            cv: Condvar::new(),
+            n: n.max(1),
+        }
+    }
+
+    /// Blocks until every lower ticket was admitted and there is room. Each ticket from 0
+    /// up must enter exactly once, or the later ones wait forever.
+    pub fn enter(&self, ticket: usize) -> Turn<'_> {
+        let mut st = lock(&self.state);
+        while st.0 != ticket || st.1 >= self.n {
+            st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st.0 += 1;
+        st.1 += 1;
+        self.cv.notify_all();
+        Turn(self)
+    }
+}
+
 /// Runs `f` on every item in parallel (bounded by `sem`); returns the first error, after all
 /// started tasks have finished.
 pub fn parallel<T: Sync, E: Send>(
@@ -647,7 +839,10 @@ pub fn parallel<T: Sync, E: Send>(
     f: impl Fn(&T) -> Result<(), E> + Sync,
 ) -> Result<(), E> {
     if items.len() == 1 {
-        return f(&items[0]);
+        sem.acquire();
+        let r = f(&items[0]);
+        sem.release();
+        return r;
     }
     let results: Vec<Result<(), E>> = std::thread::scope(|s| {
         let handles: Vec<_> = items

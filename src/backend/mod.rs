@@ -10,13 +10,15 @@ pub mod lock;
 pub mod netplan;
 pub mod pull;
 pub mod secrets;
+pub mod timing;
 pub mod translate;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use anyhow::Context;
 use rcompose_compose::execute::{Backend, BackendError};
@@ -38,6 +40,16 @@ pub struct EngineBackend {
     /// has no health yet (see `health.rs`); `up` sets it around `execute`.
     pub probe_health: AtomicBool,
     prober: health::Prober,
+    /// Containers this process attached to their networks at create time (id → addresses
+    /// in plan order), with their /etc files already written: their start (moments later,
+    /// under the project lock) need not ask the network layer again, whose lock the creates
+    /// of later services keep busy.
+    attached_here: Mutex<HashMap<String, Vec<Ipv4Addr>>>,
+}
+
+/// The first 12 characters of a container id (for timing lines).
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
 }
 
 fn err(e: impl std::fmt::Display) -> BackendError {
@@ -59,6 +71,7 @@ impl EngineBackend {
             nets: OnceLock::new(),
             probe_health: AtomicBool::new(false),
             prober: health::Prober::default(),
+            attached_here: Mutex::new(HashMap::new()),
         })
     }
 
@@ -134,33 +147,37 @@ impl EngineBackend {
         }
         let t0 = std::time::Instant::now();
         let plan = netplan::from_labels(&cfg.labels).filter(|p| !p.networks.is_empty());
-        let nets = match &plan {
-            Some(_) => Some(self.nets()?),
-            None => None,
-        };
-        let live = match (&plan, nets) {
-            (Some(p), Some(n)) => netplan::live_ips(n, &self.containers.store, id, p),
+        let store = &self.containers.store;
+        let live = match (&plan, self.attached_here_ips(id)) {
+            (Some(_), Some(ips)) => Some(ips),
+            (Some(p), None) => {
+                let n = self.nets()?;
+                let ips = netplan::live_ips(n, store, id, p);
+                // Attached at create time by another process: its /etc files as of now.
+                if let Some(ips) = &ips {
+                    crate::netwire::write_etc_files_for(n, store, &cfg, p, ips).map_err(chain)?;
+                }
+                ips
+            }
             _ => None,
         };
-        match (&plan, nets, live) {
-            // Attached at create time: write /etc files before the process starts (the engine
-            // keeps them), start, and write again in case the engine regenerated them.
-            (Some(p), Some(n), Some(ips)) => {
-                let store = &self.containers.store;
-                crate::netwire::write_etc_files_for(n, store, &cfg, p, &ips).map_err(chain)?;
-                tracing::debug!(
-                    "start {}: pre-attached, etc files {:?}",
-                    cfg.name,
-                    t0.elapsed()
-                );
+        match (&plan, live) {
+            // Attached at create time, /etc files written (the engine keeps them): only the
+            // process to start. Links name other containers' current addresses: refresh.
+            (Some(p), Some(ips)) => {
+                if !p.links.is_empty() {
+                    let n = self.nets()?;
+                    crate::netwire::write_etc_files_for(n, store, &cfg, p, &ips).map_err(chain)?;
+                }
+                timing::took(format_args!("start {}: etc files ready", cfg.name), t0);
                 if let Err(e) = self.containers.start(id, attach) {
                     self.detach(id);
                     return Err(err(e));
                 }
-                tracing::debug!("start {}: engine started {:?}", cfg.name, t0.elapsed());
-                crate::netwire::write_etc_files_for(n, store, &cfg, p, &ips).map_err(chain)?;
+                timing::took(format_args!("start {}: engine started", cfg.name), t0);
             }
-            (Some(_), Some(n), None) => {
+            (Some(_), None) => {
+                let n = self.nets()?;
                 crate::netwire::start(&self.containers, n, id, attach).map_err(chain)?;
             }
             _ => {
@@ -169,7 +186,7 @@ impl EngineBackend {
                 self.containers.start(id, attach).map_err(err)?
             }
         }
-        tracing::debug!("start {}: {:?}", cfg.name, t0.elapsed());
+        timing::took(format_args!("start {}: done", cfg.name), t0);
         Ok(())
     }
 
@@ -194,7 +211,24 @@ impl EngineBackend {
         Ok(format!("container:{}", cfg.id))
     }
 
+    /// The addresses of a container this process attached at create time, while its network
+    /// namespace (which holds the attachment) is still there.
+    fn attached_here_ips(&self, id: &str) -> Option<Vec<Ipv4Addr>> {
+        let ips = self
+            .attached_here
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()?;
+        let ns = self.containers.store.netns_path(id);
+        rcompose_engine::rootfs::is_mountpoint(&ns).then_some(ips)
+    }
+
     pub fn detach(&self, id: &str) {
+        self.attached_here
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
         if let Ok(n) = self.nets() {
             let _ = n.unpublish(id);
             if let Err(e) = n.detach_all(id) {
@@ -314,12 +348,14 @@ impl Backend for EngineBackend {
         let resolved =
             netplan::resolve_service(&self.containers.store, project, service).map_err(chain)?;
         let service = &resolved;
+        let t0 = std::time::Instant::now();
         let img = image::image_info(
             &self.root,
             &service.image_name(&project.name),
             &service.name,
         )
         .map_err(chain)?;
+        timing::took(format_args!("create {name}: image info"), t0);
         let mut opts =
             translate::create_options(project, service, name, number, &self.root).map_err(chain)?;
         opts.host.network_mode = self
@@ -344,17 +380,35 @@ impl Backend for EngineBackend {
             netplan::LABEL.into(),
             serde_json::to_string(&plan).map_err(err)?,
         );
+        timing::took(format_args!("create {name}: options"), t0);
         let cfg = self.containers.create(&img, opts).map_err(err)?;
+        timing::took(format_args!("create {name}: engine created"), t0);
         // Networks are plumbed at create time (compose creates every container before
         // starting any), so starts along a depends_on chain only start processes.
         if !plan.networks.is_empty() {
+            // The /etc files too (the engine keeps them), so the start only starts.
+            let store = &self.containers.store;
             let attached = self.nets().and_then(|n| {
-                netplan::attach(n, &self.containers.store, &cfg, &plan).map_err(chain)
+                let a = netplan::attach(n, store, &cfg, &plan).map_err(chain)?;
+                crate::netwire::write_etc_files(n, store, &cfg, &plan, &a)
+                    .map_err(chain)
+                    .inspect_err(|_| crate::netwire::teardown(n, &cfg.id))?;
+                Ok(a)
             });
-            if let Err(e) = attached {
-                let _ = self.containers.remove(&cfg.id, true, true);
-                return Err(e);
+            match attached {
+                Ok(a) => {
+                    let ips = a.iter().map(|a| a.ip).collect();
+                    self.attached_here
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(cfg.id.clone(), ips);
+                }
+                Err(e) => {
+                    let _ = self.containers.remove(&cfg.id, true, true);
+                    return Err(e);
+                }
             }
+            timing::took(format_args!("create {name}: networks attached"), t0);
         }
         Ok(cfg.id)
     }
@@ -364,14 +418,20 @@ impl Backend for EngineBackend {
     }
 
     fn stop_container(&self, id: &str, timeout: Option<u32>) -> Result<(), BackendError> {
+        let t0 = std::time::Instant::now();
         self.containers.stop(id, timeout, None).map_err(err)?;
+        timing::took(format_args!("stop {}: engine stopped", short(id)), t0);
         self.detach(id);
+        timing::took(format_args!("stop {}: detached", short(id)), t0);
         Ok(())
     }
 
     fn remove_container(&self, id: &str, volumes: bool) -> Result<(), BackendError> {
+        let t0 = std::time::Instant::now();
         self.containers.remove(id, true, volumes).map_err(err)?;
+        timing::took(format_args!("remove {}: engine removed", short(id)), t0);
         self.detach(id);
+        timing::took(format_args!("remove {}: detached", short(id)), t0);
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use rcompose_compose::observe::{ContainerSummary, ObservedState};
 
 use super::GlobalOpts;
 use super::config::{load_options, print_warnings};
-use crate::backend::EngineBackend;
+use crate::backend::{EngineBackend, timing};
 
 /// The project, or only its name when no compose file is needed (`down -p x` without files).
 pub struct Target {
@@ -24,7 +24,7 @@ pub struct Target {
 pub fn load_project(g: &GlobalOpts, services: &[String]) -> Result<Project> {
     let mut opts = load_options(g);
     opts.services = services.to_vec();
-    let loaded = load(&opts)?;
+    let loaded = timing::time("project loaded", || load(&opts))?;
     print_warnings(&loaded);
     Ok(loaded.project)
 }
@@ -54,9 +54,14 @@ pub fn backend(g: &GlobalOpts) -> Result<EngineBackend> {
 
 /// Observed state of the project (networks/volumes only when the network layer opens).
 pub fn observe(b: &EngineBackend, project: &str) -> Result<ObservedState> {
+    let t0 = std::time::Instant::now();
     let containers = b.list_containers()?;
     let networks = b.list_networks().unwrap_or_default();
     let volumes = b.list_volumes()?;
+    timing::took(
+        format_args!("observed {} containers (all projects)", containers.len()),
+        t0,
+    );
     Ok(ObservedState::from_objects(
         project,
         &containers,
@@ -111,6 +116,7 @@ impl Progress {
     }
 
     pub fn event(&self, e: Event) {
+        timing::mark(format_args!("{} {} {}", e.kind, e.name, e.status));
         if self.quiet {
             return;
         }

@@ -10,7 +10,7 @@ use rcompose_compose::observe::ObservedContainer;
 
 use super::GlobalOpts;
 use super::compose_common::{Progress, backend, observe, target};
-use crate::backend::{lock::lock_project, secrets::project_dir};
+use crate::backend::{lock::lock_project, secrets::project_dir, timing};
 
 #[derive(Debug, Args)]
 pub struct DownArgs {
@@ -36,9 +36,10 @@ pub fn run(g: &GlobalOpts, a: DownArgs) -> Result<ExitCode> {
     {
         bail!("invalid --rmi {r:?}: use local or all");
     }
+    timing::mark("down: begin");
     let t = target(g)?;
     let b = backend(g)?;
-    let _lock = lock_project(&g.root, &t.name)?;
+    let _lock = timing::time("project lock", || lock_project(&g.root, &t.name))?;
     let o = observe(&b, &t.name)?;
     let progress = Progress::new(false);
     let in_project = |c: &&ObservedContainer| match &t.project {
@@ -111,6 +112,7 @@ pub fn run(g: &GlobalOpts, a: DownArgs) -> Result<ExitCode> {
             });
         }
     });
+    timing::mark("containers stopped and removed");
     let mut errors = errors.into_inner().unwrap_or_default();
     if a.services.is_empty() {
         for name in o.networks.values() {
@@ -145,6 +147,7 @@ pub fn run(g: &GlobalOpts, a: DownArgs) -> Result<ExitCode> {
             errors.extend(remove_images(g, p, rmi == "all", &progress));
         }
     }
+    timing::mark("down: end");
     if !errors.is_empty() {
         bail!("{}", errors.join("\n"));
     }

@@ -102,6 +102,7 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     if a.watch {
         return up_watch(g, a);
     }
+    crate::backend::timing::mark("up: begin");
     let project = load_project(g, &a.services)?;
     check_services(&project, &a.services)?;
     if let Some(s) = &a.exit_code_from {
@@ -131,7 +132,8 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     };
     let (pull, quiet) = (a.pull.as_deref(), a.quiet_pull);
     super::compose_pull::pull_for_up(g, &project, &a.services, a.no_deps, pull, quiet)?;
-    let (plan, opts) = prepare_plan(&project, &b, opts, a.build)?;
+    let (plan, opts) =
+        crate::backend::timing::time("plan ready", || prepare_plan(&project, &b, opts, a.build))?;
     if g.dry_run {
         print!("{plan}");
         return Ok(ExitCode::SUCCESS);
@@ -149,6 +151,7 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     } else {
         execute(&project, &plan, &b, &exec_opts, &|e| progress.event(e))?;
     }
+    crate::backend::timing::mark("up: executed");
     drop(_lock);
     if a.wait {
         let containers_ready = wait_ready(&b, &project, &opts.services, a.wait_timeout);

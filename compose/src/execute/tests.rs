@@ -17,6 +17,8 @@ struct Fake {
     exits: BTreeMap<String, i32>,
     fail_create: Option<String>,
     ids: Mutex<BTreeMap<String, String>>,
+    /// Container name whose start takes a while (logs `started <name>` when done).
+    slow_start: Option<String>,
 }
 
 impl Fake {
@@ -82,7 +84,12 @@ impl Backend for Fake {
         Ok(id)
     }
     fn start_container(&self, id: &str) -> Result<(), BackendError> {
-        self.log(format!("start {}", self.name_of(id)));
+        let name = self.name_of(id);
+        self.log(format!("start {name}"));
+        if self.slow_start.as_deref() == Some(name.as_str()) {
+            std::thread::sleep(Duration::from_millis(300));
+            self.log(format!("started {name}"));
+        }
         Ok(())
     }
     fn stop_container(&self, id: &str, _: Option<u32>) -> Result<(), BackendError> {
@@ -179,13 +186,13 @@ fn starts_in_dependency_order_after_healthy() {
     let calls = fake.calls();
     assert_eq!(calls[0], "create network demo_default");
     assert_eq!(calls[1], "create volume demo_data");
-    // compose v2: every container is created before any is started; starts follow levels.
-    let last_create = ["demo-db-1", "demo-api-1", "demo-web-1"]
-        .iter()
-        .map(|n| pos(&calls, &format!("create {n}")))
-        .max()
-        .unwrap();
-    assert!(last_create < pos(&calls, "start demo-db-1"), "{calls:?}");
+    // Each container is created before it starts; starts follow the dependencies.
+    for n in ["demo-db-1", "demo-api-1", "demo-web-1"] {
+        assert!(
+            pos(&calls, &format!("create {n}")) < pos(&calls, &format!("start {n}")),
+            "{calls:?}"
+        );
+    }
     assert!(pos(&calls, "start demo-db-1") < pos(&calls, "start demo-api-1"));
     assert!(pos(&calls, "start demo-api-1") < pos(&calls, "start demo-web-1"));
     assert_eq!(
@@ -290,9 +297,61 @@ fn failed_create_removes_what_this_run_created() {
     let err = run_plan(&p, &fake).unwrap_err().to_string();
     assert_eq!(err, "container demo-c-1: image not found");
     let calls = fake.calls();
+    // Whatever the other tasks managed to create before the failure is removed again.
+    for c in calls.iter().filter_map(|c| c.strip_prefix("create demo-")) {
+        assert!(calls.contains(&format!("rm demo-{c}")), "{calls:?}");
+    }
+    assert!(!calls.contains(&"start demo-c-1".to_string()), "{calls:?}");
+    assert!(calls.contains(&"remove network demo_default".to_string()));
+}
+
+#[test]
+fn a_service_waits_only_for_its_own_dependencies() {
+    // a is slow to start; b depends only on c, so it starts before a is done (levels would
+    // have made it wait for the whole first level).
+    let p = project(&[
+        ("a", &[]),
+        ("c", &[]),
+        ("b", &[("c", CONDITION_STARTED, true)]),
+        ("d", &[("a", CONDITION_STARTED, true)]),
+    ]);
+    let fake = Fake {
+        slow_start: Some("demo-a-1".into()),
+        ..Default::default()
+    };
+    run_plan(&p, &fake).unwrap();
+    let calls = fake.calls();
+    assert!(pos(&calls, "start demo-c-1") < pos(&calls, "start demo-b-1"));
     assert!(
-        calls.contains(&"rm demo-a-1".to_string()) && calls.contains(&"rm demo-b-1".to_string())
+        pos(&calls, "start demo-b-1") < pos(&calls, "started demo-a-1"),
+        "{calls:?}"
     );
+    assert!(pos(&calls, "started demo-a-1") < pos(&calls, "start demo-d-1"));
+}
+
+#[test]
+fn a_failure_stops_the_services_still_waiting() {
+    // db never becomes healthy: api fails, and web (after api) is never started.
+    let p = project(&[
+        ("db", &[]),
+        ("api", &[("db", CONDITION_HEALTHY, true)]),
+        ("web", &[("api", CONDITION_STARTED, true)]),
+    ]);
+    let fake = Fake {
+        health: [("demo-db-1".to_string(), "unhealthy")].into(),
+        ..Default::default()
+    };
+    let err = run_plan(&p, &fake).unwrap_err().to_string();
+    assert!(err.contains("\"db\" (demo-db-1) is unhealthy"), "{err}");
+    let calls = fake.calls();
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c == "start demo-web-1" || c == "start demo-api-1")
+    );
+    for c in calls.iter().filter_map(|c| c.strip_prefix("create demo-")) {
+        assert!(calls.contains(&format!("rm demo-{c}")), "{calls:?}");
+    }
 }
 
 #[test]
