@@ -3,6 +3,8 @@
 //! would read as another type double-quoted, multi-line strings as literal blocks), or JSON
 //! indented by two spaces.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -108,16 +110,18 @@ fn emit_seq(items: &[Value], indent: usize, out: &mut String) {
     }
 }
 
-fn scalar(v: &Value, indent: usize) -> String {
+// Cow: most keys and values print as written, and a 300-service project has tens of
+// thousands of them.
+fn scalar(v: &Value, indent: usize) -> Cow<'_, str> {
     match v {
         Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
+        Value::Bool(b) => if *b { "true" } else { "false" }.into(),
         Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => i.to_string(),
-            (_, Some(u), _) => u.to_string(),
-            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
-            (_, _, Some(f)) => f.to_string(),
-            _ => n.to_string(),
+            (Some(i), _, _) => i.to_string().into(),
+            (_, Some(u), _) => u.to_string().into(),
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64).into(),
+            (_, _, Some(f)) => f.to_string().into(),
+            _ => n.to_string().into(),
         },
         Value::String(s) => string_scalar(s, indent),
         Value::Object(_) => "{}".into(),
@@ -125,23 +129,23 @@ fn scalar(v: &Value, indent: usize) -> String {
     }
 }
 
-fn string_scalar(s: &str, indent: usize) -> String {
+fn string_scalar(s: &str, indent: usize) -> Cow<'_, str> {
     if s.is_empty() || resolves_to_non_string(s) {
-        return double_quoted(s);
+        return double_quoted(s).into();
     }
     if s.contains('\n') {
         if s.chars().all(|c| c == '\n' || !c.is_control()) && !s.starts_with(' ') {
-            return literal_block(s, indent);
+            return literal_block(s, indent).into();
         }
-        return double_quoted(s);
+        return double_quoted(s).into();
     }
     if s.chars().any(|c| c.is_control() && c != '\t') {
-        return double_quoted(s);
+        return double_quoted(s).into();
     }
     if plain_allowed(s) {
-        return s.to_string();
+        return s.into();
     }
-    format!("'{}'", s.replace('\'', "''"))
+    format!("'{}'", s.replace('\'', "''")).into()
 }
 
 fn literal_block(s: &str, indent: usize) -> String {

@@ -185,7 +185,7 @@ pub fn run(global: &GlobalOpts, args: ConfigArgs) -> anyhow::Result<ExitCode> {
         };
         // Like compose: literal dollars in the interpolated model are printed as `$$`, so the
         // output is a valid compose file again.
-        if args.no_interpolate {
+        if args.no_interpolate || !text.contains('$') {
             text
         } else {
             text.replace('$', "$$")
