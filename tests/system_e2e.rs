@@ -281,3 +281,34 @@ fn a_full_disk_fails_import_and_load_cleanly() {
     assert!(ls.status.success());
     assert!(String::from_utf8_lossy(&ls.stdout).trim().is_empty());
 }
+
+#[test]
+fn an_image_a_container_uses_is_kept_until_the_container_goes() {
+    let r = Roots::new();
+    busybox::busybox_image(&bin(), &r.root(), "busybox:used");
+    r.ok(&[
+        "container",
+        "create",
+        "--name",
+        "sys-e2e-a",
+        "--network",
+        "none",
+        "busybox:used",
+        "true",
+    ]);
+    let out = r.rc(&["image", "rm", "busybox:used"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("must force"), "{err}");
+    let ls = r.ok(&["image", "ls", "--format", "{{.Containers}}", "busybox:used"]);
+    assert_eq!(ls.trim(), "1");
+    assert_eq!(
+        r.ok(&["image", "prune", "-a", "-f"]).trim(),
+        "Total reclaimed space: 0B"
+    );
+    // The container runs from it; once it is removed the image is free to go.
+    r.ok(&["container", "start", "-a", "sys-e2e-a"]);
+    r.ok(&["container", "rm", "sys-e2e-a"]);
+    r.ok(&["image", "rm", "busybox:used"]);
+    assert!(r.ok(&["image", "ls", "-q"]).trim().is_empty());
+}

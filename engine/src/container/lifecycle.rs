@@ -224,7 +224,7 @@ impl Containers {
                 if !cfg.image_id.is_empty() {
                     let store = crate::store::Store::open(&self.store.root)
                         .map_err(|e| ContainerError::Other(e.to_string()))?;
-                    if let Err(e) = store.add_image_user(&cfg.image_id, &cfg.id) {
+                    if let Err(e) = store.confirm_image_user(&cfg.image_id) {
                         let _ = self.remove_dirs(&cfg.id);
                         return Err(ContainerError::Other(e.to_string()));
                     }
@@ -461,12 +461,7 @@ impl Containers {
         proc::trace_phase("remove.teardown");
         self.remove_dirs(id)?;
         proc::trace_phase("remove.dirs");
-        if !cfg.image_id.is_empty()
-            && let Ok(store) = crate::store::Store::open(&self.store.root)
-        {
-            let _ = store.remove_image_user(&cfg.image_id, id);
-        }
-        proc::trace_phase("remove.image-user");
+        // The image loses this user with the config removed above (store/users.rs).
         if volumes {
             let vols = crate::volume::Volumes::new(&self.store.root);
             for m in cfg.host.mounts.iter().filter(|m| m.anonymous) {

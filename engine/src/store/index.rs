@@ -1,4 +1,5 @@
-//! The image index (`images/index.json`): tags → image id; image id → manifest and users.
+//! The image index (`images/index.json`): tags → image id; image id → manifest. Container
+//! users of an image are derived from the containers' configs (`users.rs`).
 //! Image ids are Docker's: the digest of the config blob.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -34,8 +35,9 @@ pub struct ImageEntry {
     pub added: String,
     #[serde(default)]
     pub last_tag_time: Option<String>,
-    /// Containers using this image.
-    #[serde(default)]
+    /// Containers using this image: no longer recorded (see `users.rs`); read from older
+    /// index files and dropped at their next write.
+    #[serde(default, skip_serializing)]
     pub users: BTreeSet<String>,
 }
 
@@ -114,7 +116,18 @@ impl Store {
     pub fn resolve(&self, reference_or_id: &str) -> Result<ImageRecord> {
         let index = self.read_index()?;
         let id = find_id(&index, reference_or_id)?;
-        self.record(&index, &id)
+        self.record(&index, &self.image_users()?, &id)
+    }
+
+    /// Called once a container's config (naming `image_id`) is saved: fails when the image
+    /// was removed meanwhile, so that the caller removes the container again.
+    pub fn confirm_image_user(&self, image_id: &str) -> Result<()> {
+        let locked = self.lock()?;
+        if locked.read_index()?.images.contains_key(image_id) {
+            Ok(())
+        } else {
+            Err(StoreError::NoSuchImage(image_id.to_string()))
+        }
     }
 
     /// The id an input refers to, without loading the image.
@@ -125,9 +138,10 @@ impl Store {
     /// All images, newest first.
     pub fn list(&self) -> Result<Vec<ImageRecord>> {
         let index = self.read_index()?;
+        let users = self.image_users()?;
         let mut out = Vec::new();
         for id in index.images.keys() {
-            match self.record(&index, id) {
+            match self.record(&index, &users, id) {
                 Ok(r) => out.push(r),
                 // Removed by a concurrent `rm`/`prune` after we read the index.
                 Err(StoreError::MissingBlob(_)) if !self.read_index()?.images.contains_key(id) => {}
@@ -138,7 +152,12 @@ impl Store {
         Ok(out)
     }
 
-    fn record(&self, index: &IndexFile, id: &str) -> Result<ImageRecord> {
+    fn record(
+        &self,
+        index: &IndexFile,
+        users: &BTreeMap<String, BTreeSet<String>>,
+        id: &str,
+    ) -> Result<ImageRecord> {
         let entry = index
             .images
             .get(id)
@@ -181,36 +200,13 @@ impl Store {
             size: layers.iter().map(|l| l.size).sum(),
             layers,
             layer_dirs,
-            users: entry.users.iter().cloned().collect(),
+            users: users
+                .get(id)
+                .map(|u| u.iter().cloned().collect())
+                .unwrap_or_default(),
             added: entry.added.clone(),
             last_tag_time: entry.last_tag_time.clone(),
         })
-    }
-
-    /// Record that `container_id` uses the image (blocks `image rm` without -f, and prune).
-    pub fn add_image_user(&self, image_id: &str, container_id: &str) -> Result<()> {
-        let locked = self.lock()?;
-        let mut index = locked.read_index()?;
-        let entry = index
-            .images
-            .get_mut(image_id)
-            .ok_or_else(|| StoreError::NoSuchImage(image_id.to_string()))?;
-        if entry.users.insert(container_id.to_string()) {
-            locked.write_index(&index)?;
-        }
-        Ok(())
-    }
-
-    /// Drop a container's hold on an image. Unknown images/users are not an error.
-    pub fn remove_image_user(&self, image_id: &str, container_id: &str) -> Result<()> {
-        let locked = self.lock()?;
-        let mut index = locked.read_index()?;
-        if let Some(entry) = index.images.get_mut(image_id)
-            && entry.users.remove(container_id)
-        {
-            locked.write_index(&index)?;
-        }
-        Ok(())
     }
 }
 
@@ -374,7 +370,8 @@ impl Locked<'_> {
                 short(&id)
             )));
         }
-        if let Some(user) = entry.users.iter().next() {
+        let users = self.image_users()?;
+        if let Some(user) = users.get(&id).and_then(|u| u.iter().next()) {
             if !force {
                 let what = match &by_tag {
                     Some(t) => format!(
@@ -424,7 +421,7 @@ impl Locked<'_> {
             .map(|d| d.trim_start_matches("sha256:").to_string())
             .collect();
         for id in index.images.keys() {
-            let record = match self.record(&index, id) {
+            let record = match self.record(&index, &BTreeMap::new(), id) {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!("image {id} is unreadable ({e}); skipping garbage collection");
@@ -474,10 +471,11 @@ impl Locked<'_> {
     pub fn prune_candidates(&self, all: bool) -> Result<Vec<String>> {
         let index = self.read_index()?;
         let tagged: HashSet<&String> = index.tags.values().collect();
+        let users = self.image_users()?;
         Ok(index
             .images
             .iter()
-            .filter(|(id, e)| e.users.is_empty() && (all || !tagged.contains(id)))
+            .filter(|(id, _)| !users.contains_key(*id) && (all || !tagged.contains(id)))
             .map(|(id, _)| id.clone())
             .collect())
     }

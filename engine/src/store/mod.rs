@@ -4,7 +4,7 @@
 //! <root>/blobs/sha256/<hex>        manifests, configs, layer blobs; written to tmp/, verified, renamed
 //! <root>/layers/<chain-hex>/diff/  one unpacked layer (overlay form), shared by every image that has it
 //! <root>/layers/<chain-hex>/layer.json   {chain_id, diff_id, parent, size}
-//! <root>/images/index.json         tags → image id, image id → manifest digest, repo digests, users
+//! <root>/images/index.json         tags → image id, image id → manifest digest, repo digests
 //! <root>/tmp/                      scratch for in-flight blobs and layers (named <kind>-<pid>-…;
 //!                                  cleared under the lock once their process is gone)
 //! <root>/leases/                   content claimed by running pulls, kept by garbage collection
@@ -20,15 +20,15 @@
 //! img.config;        // oci_spec::image::ImageConfiguration (Cmd, Env, WorkingDir, ...)
 //! img.repo_tags;     // ["docker.io/library/busybox:latest"] (familiar form: image::reference::familiar_name)
 //! img.layer_dirs;    // unpacked layer dirs, LOWEST FIRST; overlay wants them reversed in lowerdir=
-//! store.add_image_user(&img.id, container_id)?;       // on container create
-//! store.remove_image_user(&img.id, container_id)?;    // on container rm
+//! store.confirm_image_user(&img.id)?;  // after saving a container's config naming img.id
 //! ```
-//! An image with users is never deleted: `image rm` refuses it (with `-f` it only untags),
+//! Users of an image are the containers whose `<root>/containers/<id>/config.json` names it
+//! (`users.rs`). An image with users is never deleted: `image rm` refuses it (with `-f` it only untags),
 //! and `image prune` skips it. Reads take no lock (the index is replaced atomically);
 //! index mutations go through [`Store::lock`] → [`Locked`], an exclusive flock on
 //! `store.lock`. Blob and layer writes need no lock (content-addressed, atomic renames); a
 //! writer outside the lock holds a [`Lease`] on what it wrote until it commits the image.
-//! Never call a locking method (`add_image_user`, `lock`) while holding a [`Locked`].
+//! Never call a locking method (`confirm_image_user`, `lock`) while holding a [`Locked`].
 //!
 //! Pulling: `image::registry::pull::pull(&store, &Client::new()?, "busybox", &PullOptions::default(), &|event| ..)`.
 
@@ -38,6 +38,7 @@ mod index;
 mod layers;
 mod lease;
 pub mod manifest;
+mod users;
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};

@@ -108,7 +108,15 @@ fn users_block_removal_unless_forced() {
     let fs = tmp.path().join("fs");
     rootfs(&fs, "x");
     let id = import_dir(&store, &fs, "used");
-    store.add_image_user(&id, "c0ffee").unwrap();
+    // A container's config naming the image makes it a user (store/users.rs).
+    let cdir = tmp.path().join("root/containers/c0ffee");
+    std::fs::create_dir_all(&cdir).unwrap();
+    std::fs::write(
+        cdir.join("config.json"),
+        format!(r#"{{"id":"c0ffee","image_id":"{id}","name":"x"}}"#),
+    )
+    .unwrap();
+    store.confirm_image_user(&id).unwrap();
     let err = store
         .lock()
         .unwrap()
@@ -130,7 +138,7 @@ fn users_block_removal_unless_forced() {
         img.layer_dirs[0].exists(),
         "content stays while a container uses it"
     );
-    store.remove_image_user(&id, "c0ffee").unwrap();
+    std::fs::remove_dir_all(&cdir).unwrap();
     assert_eq!(
         store.lock().unwrap().prune_candidates(false).unwrap(),
         vec![id]
