@@ -13,7 +13,7 @@ pub mod secrets;
 pub mod timing;
 pub mod translate;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -45,6 +45,8 @@ pub struct EngineBackend {
     /// under the project lock) need not ask the network layer again, whose lock the creates
     /// of later services keep busy.
     attached_here: Mutex<HashMap<String, Vec<Ipv4Addr>>>,
+    /// Containers this process stopped whose monitor released their networks on exit.
+    released: Mutex<HashSet<String>>,
 }
 
 /// The first 12 characters of a container id (for timing lines).
@@ -72,6 +74,7 @@ impl EngineBackend {
             probe_health: AtomicBool::new(false),
             prober: health::Prober::default(),
             attached_here: Mutex::new(HashMap::new()),
+            released: Mutex::new(HashSet::new()),
         })
     }
 
@@ -419,9 +422,31 @@ impl Backend for EngineBackend {
 
     fn stop_container(&self, id: &str, timeout: Option<u32>) -> Result<(), BackendError> {
         let t0 = std::time::Instant::now();
+        let before = self.containers.observe(id).ok();
         self.containers.stop(id, timeout, None).map_err(err)?;
         timing::took(format_args!("stop {}: engine stopped", short(id)), t0);
-        self.detach(id);
+        // A monitor that was alive and is gone now ran its exit hook, which released the
+        // container's endpoints and ports: detaching again would only queue on the network
+        // lock behind the other containers' hooks (a `down` stops them all at once).
+        let hook_ran = before.is_some_and(|st| {
+            matches!(
+                st.status,
+                Status::Running | Status::Paused | Status::Restarting
+            ) && st.monitor_pid > 0
+                && !self.containers.monitor_alive(&st)
+        });
+        if hook_ran {
+            self.attached_here
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(id);
+            self.released
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.to_string());
+        } else {
+            self.detach(id);
+        }
         timing::took(format_args!("stop {}: detached", short(id)), t0);
         Ok(())
     }
@@ -430,7 +455,14 @@ impl Backend for EngineBackend {
         let t0 = std::time::Instant::now();
         self.containers.remove(id, true, volumes).map_err(err)?;
         timing::took(format_args!("remove {}: engine removed", short(id)), t0);
-        self.detach(id);
+        let released = self
+            .released
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        if !released {
+            self.detach(id);
+        }
         timing::took(format_args!("remove {}: detached", short(id)), t0);
         Ok(())
     }
