@@ -484,6 +484,16 @@ fn no_consistency_accepts_dangling_references() {
     let services =
         stdout_of(rcompose(tmp.path()).args(["config", "--no-consistency", "--services", "web"]));
     assert_eq!(services, "web\n");
+    // Cycles are still found.
+    let cycle = project(&[(
+        "compose.yaml",
+        "services:\n  a:\n    image: busybox\n    depends_on: [b, ghost]\n  b:\n    image: busybox\n    depends_on: [a]\n",
+    )]);
+    let err = failure_of(rcompose(cycle.path()).args(["config", "--no-consistency"]));
+    assert!(
+        err.contains("dependency cycle detected: a -> b -> a"),
+        "{err}"
+    );
 }
 
 #[test]

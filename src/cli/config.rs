@@ -106,18 +106,15 @@ pub fn run(global: &GlobalOpts, args: ConfigArgs) -> anyhow::Result<ExitCode> {
     opts.discard_env_files = true;
     let mut loaded = load(&opts)?;
     print_warnings(&loaded);
-    // Without consistency checks a dependency may name no service: no graph then, and the
-    // services named on the command line are kept with the dependencies that exist.
-    let graph = match DependencyGraph::new(&loaded.project) {
-        Ok(graph) => Some(graph),
-        Err(_) if args.no_consistency => None,
-        Err(e) => return Err(e.into()),
+    // Without consistency checks a dependency may name no service: the graph (still checked
+    // for cycles) is built without those dangling edges.
+    let graph = if args.no_consistency {
+        DependencyGraph::new(&without_dangling_dependencies(&loaded.project))?
+    } else {
+        DependencyGraph::new(&loaded.project)?
     };
     if !args.service.is_empty() {
-        let keep = match &graph {
-            Some(graph) => graph.with_dependencies(&args.service),
-            None => args.service.iter().cloned().collect(),
-        };
+        let keep = graph.with_dependencies(&args.service);
         loaded
             .project
             .services
@@ -201,6 +198,15 @@ pub fn run(global: &GlobalOpts, args: ConfigArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn without_dangling_dependencies(project: &Project) -> Project {
+    let mut copy = project.clone();
+    let names: std::collections::BTreeSet<String> = copy.services.keys().cloned().collect();
+    for svc in copy.services.values_mut() {
+        svc.depends_on.retain(|dep, _| names.contains(dep));
+    }
+    copy
 }
 
 /// Two services cannot share a `container_name` (compose checks this in `config` too).
