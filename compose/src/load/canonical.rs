@@ -500,24 +500,29 @@ pub fn build_defaults(root: &mut Value, project_dir: &Path, resolve_paths: bool)
         return;
     };
     for svc in services.values_mut() {
-        let Some(build) = untagged_mut(svc)
-            .get_mut("build")
-            .map(untagged_mut)
-            .and_then(Value::as_mapping_mut)
-        else {
-            continue;
+        service_build_defaults(svc, project_dir, resolve_paths);
+    }
+}
+
+/// [`build_defaults`] for one service.
+pub fn service_build_defaults(svc: &mut Value, project_dir: &Path, resolve_paths: bool) {
+    let Some(build) = untagged_mut(svc)
+        .get_mut("build")
+        .map(untagged_mut)
+        .and_then(Value::as_mapping_mut)
+    else {
+        return;
+    };
+    if !build.contains_key("context") {
+        let context = if resolve_paths {
+            clean(project_dir).display().to_string()
+        } else {
+            ".".to_string()
         };
-        if !build.contains_key("context") {
-            let context = if resolve_paths {
-                clean(project_dir).display().to_string()
-            } else {
-                ".".to_string()
-            };
-            build.insert(s("context"), s(context));
-        }
-        if !build.contains_key("dockerfile") && !build.contains_key("dockerfile_inline") {
-            build.insert(s("dockerfile"), s("Dockerfile"));
-        }
+        build.insert(s("context"), s(context));
+    }
+    if !build.contains_key("dockerfile") && !build.contains_key("dockerfile_inline") {
+        build.insert(s("dockerfile"), s("Dockerfile"));
     }
 }
 

@@ -168,7 +168,14 @@ pub fn apply(
             stack.pop();
         }
         super::parse::strip_tags(&mut included);
-        add_resources(value, included, file, &first.display().to_string())?;
+        let defaults = (penv.base_dir.as_path(), loader.opts.resolve_paths);
+        add_resources(
+            value,
+            included,
+            file,
+            &first.display().to_string(),
+            defaults,
+        )?;
     }
     if let Some(m) = value.as_mapping_mut() {
         m.shift_remove("include");
@@ -176,11 +183,14 @@ pub fn apply(
     Ok(())
 }
 
+/// `build_defaults` (project directory, path resolution) of the including project: its
+/// services get build defaults only after merging, the included ones already have them.
 fn add_resources(
     value: &mut Value,
     included: Value,
     file: &str,
     from: &str,
+    build_defaults: (&Path, bool),
 ) -> Result<(), LoadError> {
     let Some(top) = value.as_mapping_mut() else {
         return Ok(());
@@ -200,8 +210,17 @@ fn add_resources(
             continue;
         };
         for (k, v) in theirs {
+            let same = |existing: &Value| {
+                if existing == &v || kind != "services" {
+                    return existing == &v;
+                }
+                let mut completed = existing.clone();
+                let (dir, resolve) = build_defaults;
+                super::canonical::service_build_defaults(&mut completed, dir, resolve);
+                completed == v
+            };
             match ours.get(&k) {
-                Some(existing) if existing != &v => {
+                Some(existing) if !same(existing) => {
                     return Err(IncludeError::Conflict {
                         file: file.into(),
                         kind: kind.into(),
