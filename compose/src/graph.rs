@@ -177,6 +177,7 @@ mod tests {
                         condition: "service_started".into(),
                         restart: false,
                         required: true,
+                        extensions: Default::default(),
                     },
                 );
             }

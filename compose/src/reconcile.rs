@@ -163,6 +163,7 @@ pub fn implicit_dependencies(project: &Project) -> Project {
                     condition: crate::model::CONDITION_STARTED.into(),
                     restart: false,
                     required: true,
+                    extensions: Default::default(),
                 });
             }
         }

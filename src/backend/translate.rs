@@ -449,6 +449,7 @@ mod tests {
                     ("max-file".to_string(), "3".to_string()),
                 ]
                 .into(),
+                ..Default::default()
             }),
             volumes: vec![ServiceVolume {
                 kind: "bind".into(),
@@ -505,7 +506,7 @@ mod tests {
             }),
             logging: Some(Logging {
                 driver: Some("json-file".into()),
-                options: Default::default(),
+                ..Default::default()
             }),
             develop: Some(Default::default()),
             ..Default::default()

@@ -146,6 +146,7 @@ fn project(edges: &[(&str, &[Dep])]) -> Project {
                     condition: cond.to_string(),
                     restart: false,
                     required: *required,
+                    extensions: Default::default(),
                 },
             );
         }

@@ -586,14 +586,15 @@ fn canonical_depends_on(v: &Value) -> Value {
             for (k, val) in map {
                 let d = untagged(val).as_mapping();
                 let get = |key: &str| d.and_then(|d| d.get(key));
-                out.insert(
-                    s(super::interpolate::key_text(k)),
-                    dep(
-                        get("condition").and_then(scalar_text),
-                        get("required").and_then(Value::as_bool),
-                        get("restart").and_then(Value::as_bool),
-                    ),
+                let mut entry = dep(
+                    get("condition").and_then(scalar_text),
+                    get("required").and_then(Value::as_bool),
+                    get("restart").and_then(Value::as_bool),
                 );
+                if let (Some(d), Value::Mapping(m)) = (d, &mut entry) {
+                    m.extend(extensions(d));
+                }
+                out.insert(s(super::interpolate::key_text(k)), entry);
             }
         }
         _ => {}

@@ -237,6 +237,7 @@ fn add_implicit_dependencies(svc: &mut Service) {
             condition: CONDITION_STARTED.into(),
             restart,
             required: true,
+            extensions: Default::default(),
         });
     }
     if svc.pull_policy.as_deref() == Some("if_not_present") {

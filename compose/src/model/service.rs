@@ -298,6 +298,9 @@ pub struct Dependency {
     #[serde(default, skip_serializing_if = "is_false")]
     pub restart: bool,
     pub required: bool,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 pub const CONDITION_STARTED: &str = "service_started";
@@ -427,6 +430,9 @@ pub struct Logging {
     pub driver: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, String>,
+    /// `x-*` keys, kept verbatim.
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, Any>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
