@@ -73,6 +73,11 @@ pub trait Backend: Sync {
     /// volumes.
     fn remove_container(&self, id: &str, volumes: bool) -> Result<(), BackendError>;
     fn inspect_container(&self, id: &str) -> Result<ContainerSummary, BackendError>;
+    /// [`Backend::inspect_container`] for frequent polls of the state, health and exit code
+    /// (a backend may leave out what is costly to gather, such as published ports).
+    fn poll_container(&self, id: &str) -> Result<ContainerSummary, BackendError> {
+        self.inspect_container(id)
+    }
     /// The last `lines` log lines (for error messages about a failing dependency).
     fn log_tail(&self, id: &str, lines: usize) -> Vec<String>;
     /// The health check log's last outputs, newest last.
@@ -113,7 +118,7 @@ impl Default for ExecuteOptions {
             concurrency: 8,
             stop_timeout: None,
             dependency_timeout: None,
-            poll: Duration::from_millis(50),
+            poll: Duration::from_millis(20),
             create_concurrency: 2,
         }
     }
@@ -682,7 +687,7 @@ fn wait_condition(
         ExecuteError::Dependency { message }
     };
     loop {
-        let c = backend.inspect_container(id).map_err(container_err(name))?;
+        let c = backend.poll_container(id).map_err(container_err(name))?;
         match condition {
             CONDITION_HEALTHY => match c.health.as_deref() {
                 Some("healthy") => {

@@ -88,6 +88,12 @@ impl EngineBackend {
     }
 
     pub fn summary(&self, cfg: &ContainerConfig) -> ContainerSummary {
+        self.summary_with(cfg, true)
+    }
+
+    /// [`Self::summary`]; without `ports` it skips the published ports (which need the
+    /// network lock), for polls that only look at the state.
+    fn summary_with(&self, cfg: &ContainerConfig, ports: bool) -> ContainerSummary {
         let st = self.containers.observe(&cfg.id).unwrap_or_default();
         let status = match st.status {
             Status::Created => RunState::Created,
@@ -106,7 +112,7 @@ impl EngineBackend {
             None if has_check && status == RunState::Running => Some("starting".into()),
             None => None,
         };
-        let ports = if status.is_up() {
+        let ports = if ports && status.is_up() {
             self.nets()
                 .ok()
                 .and_then(|n| n.ports_of(&cfg.id).ok())
@@ -468,27 +474,11 @@ impl Backend for EngineBackend {
     }
 
     fn inspect_container(&self, id: &str) -> Result<ContainerSummary, BackendError> {
-        let cfg = self.containers.store.load_config(id).map_err(err)?;
-        let mut summary = self.summary(&cfg);
-        let engine_has_health = self
-            .containers
-            .observe(id)
-            .map(|s| s.health.is_some())
-            .unwrap_or(false);
-        if self.probe_health.load(Ordering::SeqCst)
-            && summary.health.as_deref() == Some("starting")
-            && !engine_has_health
-            && let Some(check) = &cfg.healthcheck
-        {
-            summary.health = Some(self.prober.status(&health::ProbeTarget {
-                exe: &self.containers.exe,
-                root: &self.root,
-                run_root: &self.run_root,
-                id,
-                check,
-            }));
-        }
-        Ok(summary)
+        self.inspect_with(id, true)
+    }
+
+    fn poll_container(&self, id: &str) -> Result<ContainerSummary, BackendError> {
+        self.inspect_with(id, false)
     }
 
     fn log_tail(&self, id: &str, lines: usize) -> Vec<String> {
@@ -512,6 +502,34 @@ impl Backend for EngineBackend {
             .and_then(|s| s.health)
             .map(|h| h.log.into_iter().map(|l| l.output).collect())
             .unwrap_or_default()
+    }
+}
+
+impl EngineBackend {
+    /// The container's summary, probing health itself while `probe_health` is set and the
+    /// engine has none yet; `ports` as in [`Self::summary_with`].
+    fn inspect_with(&self, id: &str, ports: bool) -> Result<ContainerSummary, BackendError> {
+        let cfg = self.containers.store.load_config(id).map_err(err)?;
+        let mut summary = self.summary_with(&cfg, ports);
+        let engine_has_health = self
+            .containers
+            .observe(id)
+            .map(|s| s.health.is_some())
+            .unwrap_or(false);
+        if self.probe_health.load(Ordering::SeqCst)
+            && summary.health.as_deref() == Some("starting")
+            && !engine_has_health
+            && let Some(check) = &cfg.healthcheck
+        {
+            summary.health = Some(self.prober.status(&health::ProbeTarget {
+                exe: &self.containers.exe,
+                root: &self.root,
+                run_root: &self.run_root,
+                id,
+                check,
+            }));
+        }
+        Ok(summary)
     }
 }
 
