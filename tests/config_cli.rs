@@ -250,6 +250,22 @@ fn hash_is_stable_and_changes_with_config() {
         .args(["config", "--hash", "zzz"])
         .assert()
         .code(1);
+
+    // The hash is the one `up` uses, env_file included (config's YAML drops env_file).
+    std::fs::write(
+        tmp.path().join("compose.yaml"),
+        "services:\n  a:\n    image: busybox\n    env_file: a.env\n",
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("a.env"), "X=1\n").unwrap();
+    let cli = stdout_of(rcompose(tmp.path()).args(["config", "--hash", "a"]));
+    let opts = rcompose_compose::load::LoadOptions {
+        working_dir: tmp.path().to_path_buf(),
+        ..Default::default()
+    };
+    let loaded = rcompose_compose::load::load(&opts).unwrap();
+    let want = rcompose_compose::hash::service_hash(&loaded.project.services["a"]);
+    assert_eq!(cli, format!("a {want}\n"));
 }
 
 #[test]

@@ -103,7 +103,8 @@ pub fn run(global: &GlobalOpts, args: ConfigArgs) -> anyhow::Result<ExitCode> {
     opts.resolve_paths = !args.no_path_resolution;
     opts.normalize = !args.no_normalize;
     opts.consistency = !args.no_consistency;
-    opts.discard_env_files = true;
+    // `--hash` must print the hash `up` labels containers with, which covers env_file.
+    opts.discard_env_files = args.hash.is_none();
     let mut loaded = load(&opts)?;
     print_warnings(&loaded);
     // Without consistency checks a dependency may name no service: the graph (still checked
