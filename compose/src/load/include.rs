@@ -168,7 +168,10 @@ pub fn apply(
             stack.pop();
         }
         super::parse::strip_tags(&mut included);
-        let defaults = (penv.base_dir.as_path(), loader.opts.resolve_paths);
+        let defaults = loader
+            .opts
+            .normalize
+            .then_some((penv.base_dir.as_path(), loader.opts.resolve_paths));
         add_resources(
             value,
             included,
@@ -183,14 +186,15 @@ pub fn apply(
     Ok(())
 }
 
-/// `build_defaults` (project directory, path resolution) of the including project: its
-/// services get build defaults only after merging, the included ones already have them.
+/// `build_defaults` (project directory, path resolution) of the including project, when
+/// normalising: its services get build defaults only after merging, the included ones already
+/// have them.
 fn add_resources(
     value: &mut Value,
     included: Value,
     file: &str,
     from: &str,
-    build_defaults: (&Path, bool),
+    build_defaults: Option<(&Path, bool)>,
 ) -> Result<(), LoadError> {
     let Some(top) = value.as_mapping_mut() else {
         return Ok(());
@@ -211,11 +215,13 @@ fn add_resources(
         };
         for (k, v) in theirs {
             let same = |existing: &Value| {
-                if existing == &v || kind != "services" {
+                let Some((dir, resolve)) = build_defaults.filter(|_| kind == "services") else {
                     return existing == &v;
+                };
+                if existing == &v {
+                    return true;
                 }
                 let mut completed = existing.clone();
-                let (dir, resolve) = build_defaults;
                 super::canonical::service_build_defaults(&mut completed, dir, resolve);
                 completed == v
             };

@@ -335,7 +335,9 @@ impl Loader<'_> {
             });
         }
         let mut merged = merged.unwrap_or_else(|| Value::Mapping(Default::default()));
-        canonical::build_defaults(&mut merged, &penv.base_dir, self.opts.resolve_paths);
+        if self.opts.normalize {
+            canonical::build_defaults(&mut merged, &penv.base_dir, self.opts.resolve_paths);
+        }
         Ok(merged)
     }
 
