@@ -236,7 +236,7 @@ services:
       options: {max-size: 10m, max-file: "3"}
   quiet:
     image: {IMAGE}
-    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo not kept; sleep 1000 & wait"]
     network_mode: none
     logging:
       driver: none
@@ -248,11 +248,24 @@ services:
     for want in [
         "service \"app\": logging.options.max-size",
         "service \"app\": logging.options.max-file",
-        "service \"quiet\": logging.driver",
     ] {
         assert!(err.contains(want), "no warning {want:?} in:\n{err}");
     }
+    // driver none is honoured: nothing to warn about, nothing kept.
+    assert!(!err.contains("logging.driver"), "{err}");
     p.wait_until(10, "app's log line", || {
         p.ok(&["logs", "app"]).contains("still logged")
     });
+    let quiet = format!("{}-quiet-1", p.name);
+    let inspect = p.ok(&["container", "inspect", &quiet]);
+    assert!(inspect.contains(r#""Type": "none""#), "{inspect}");
+    // Docker's answer for a driver that keeps nothing; the project's logs skip it.
+    let o = p.run(&["container", "logs", &quiet]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("configured logging driver does not support reading"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!p.ok(&["logs", "quiet"]).contains("not kept"));
 }

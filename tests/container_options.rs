@@ -222,3 +222,58 @@ fn prune_removes_stopped_and_crash_leftovers_only() {
     let all = env.ok(&["container", "ps", "-a", "--format", "{{.Names}}"]);
     assert_eq!(all.trim(), "keep");
 }
+
+#[test]
+fn log_driver_none_keeps_nothing_and_logs_says_so() {
+    let env = Env::new();
+    let name = unique("nolog");
+    // The output still has to be drained: a chatty container must not block on a full pipe.
+    let out = env.ok(&[
+        "container",
+        "run",
+        "--name",
+        &name,
+        "--log-driver",
+        "none",
+        IMAGE,
+        "sh",
+        "-c",
+        "seq 1 20000; echo done",
+    ]);
+    assert!(
+        out.contains("done"),
+        "attached output still reaches the terminal"
+    );
+    let o = env.run(&["container", "logs", &name]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("configured logging driver does not support reading"),
+        "{}",
+        stderr(&o)
+    );
+    let t = env.ok(&[
+        "container",
+        "inspect",
+        "-f",
+        "{{.HostConfig.LogConfig.Type}}|{{.LogPath}}|",
+        &name,
+    ]);
+    assert_eq!(t.trim(), "none||");
+    env.ok(&["container", "rm", &name]);
+
+    let o = env.run(&[
+        "container",
+        "run",
+        "--rm",
+        "--log-driver",
+        "syslog",
+        IMAGE,
+        "true",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("logging driver \"syslog\" is not supported"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -24,7 +24,9 @@ pub struct LogEntry {
 /// Appends log lines for one container; partial lines are buffered per stream until a
 /// newline arrives (or `flush_partial` at exit), as docker does.
 pub struct LogWriter {
-    file: File,
+    /// `None` for the `none` logging driver: output is read (the container must not block
+    /// on a full pipe) and dropped.
+    file: Option<File>,
     path: PathBuf,
     pending: [Vec<u8>; 2],
 }
@@ -51,14 +53,26 @@ impl LogWriter {
             }
         }
         Ok(Self {
-            file,
+            file: Some(file),
             path: path.into(),
             pending: [vec![], vec![]],
         })
     }
 
+    /// A writer that keeps nothing (logging driver `none`).
+    pub fn discard() -> Self {
+        Self {
+            file: None,
+            path: PathBuf::new(),
+            pending: [vec![], vec![]],
+        }
+    }
+
     /// Records bytes read from the container; `stderr` selects the stream.
     pub fn write(&mut self, stderr: bool, data: &[u8]) -> Result<(), LogError> {
+        if self.file.is_none() {
+            return Ok(());
+        }
         let idx = usize::from(stderr);
         self.pending[idx].extend_from_slice(data);
         let mut out = Vec::new();
@@ -87,10 +101,13 @@ impl LogWriter {
     }
 
     fn append(&mut self, out: &[u8]) -> Result<(), LogError> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
         if out.is_empty() {
             return Ok(());
         }
-        self.file.write_all(out).map_err(|source| LogError::Io {
+        file.write_all(out).map_err(|source| LogError::Io {
             path: self.path.clone(),
             source,
         })

@@ -55,8 +55,8 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
         svc.logging
             .as_ref()
             .and_then(|l| l.driver.as_deref())
-            .is_some_and(|d| !matches!(d, "json-file" | "local")),
-        "logging.driver (logs are always json-file)",
+            .is_some_and(|d| !matches!(d, "json-file" | "local" | "none")),
+        "logging.driver (json-file and none only)",
     );
     // The engine's json-file log has no rotation yet: every option is ignored.
     let log_options = svc.logging.as_ref().map(|l| &l.options);
@@ -331,6 +331,10 @@ pub fn create_options(
             init: svc.init.unwrap_or(false),
             tmpfs,
             mounts,
+            log_driver: match svc.logging.as_ref().and_then(|l| l.driver.as_deref()) {
+                Some("none") => "none".into(),
+                _ => String::new(),
+            },
         },
     })
 }

@@ -93,6 +93,9 @@ pub struct RunArgs {
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Logging driver for the container: json-file (default) or none
+    #[arg(long, value_name = "DRIVER")]
+    pub log_driver: Option<String>,
     /// Assign a name to the container
     #[arg(long)]
     pub name: Option<String>,

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use rcompose_engine::container::exec::{ExecOptions, ExecStdio, wait_exec};
-use rcompose_engine::container::model::{HealthConfig, MountSpec, RestartPolicy, Status, Ulimit};
+use rcompose_engine::container::model::{
+    HealthConfig, LOG_DRIVERS, MountSpec, RestartPolicy, Status, Ulimit,
+};
 use rcompose_engine::container::{Containers, CreateOptions, HostConfig, ImageInfo};
 
 use super::GlobalOpts;
@@ -280,8 +282,21 @@ fn create_options(a: &RunArgs) -> Result<CreateOptions> {
             init: a.init,
             tmpfs: a.tmpfs.clone(),
             mounts,
+            log_driver: log_driver(a.log_driver.as_deref())?,
         },
     })
+}
+
+/// `--log-driver`: docker's default json-file, or none; other drivers are refused by name.
+fn log_driver(driver: Option<&str>) -> Result<String> {
+    match driver {
+        None | Some("json-file") => Ok(String::new()),
+        Some(d) if LOG_DRIVERS.contains(&d) => Ok(d.to_string()),
+        Some(d) => bail!(
+            "logging driver {d:?} is not supported: use {}",
+            LOG_DRIVERS.join(" or ")
+        ),
+    }
 }
 
 /// `KEY=VALUE`, or `KEY` taken from our environment (dropped when unset), as docker does.

@@ -342,6 +342,13 @@ fn fmt_unix(secs: i64) -> String {
 pub fn logs(g: &GlobalOpts, a: LogsArgs) -> Result<ExitCode> {
     let eng = engine(g)?;
     let c = eng.store.resolve(&a.container)?;
+    if !c.host.keeps_logs() {
+        bail!(
+            "configured logging driver does not support reading: container {} runs with --log-driver {}",
+            c.name,
+            c.host.log_driver()
+        );
+    }
     let path = eng.store.log_path(&c.id);
     let tail = match a.tail.as_str() {
         "all" | "-1" => None,

@@ -116,7 +116,8 @@ pub fn inspect_json(store: &ContainerStore, c: &ContainerConfig, st: &ContainerS
         "ResolvConfPath": store.run_dir(&c.id).join("resolv.conf"),
         "HostnamePath": store.run_dir(&c.id).join("hostname"),
         "HostsPath": store.run_dir(&c.id).join("hosts"),
-        "LogPath": store.log_path(&c.id),
+        // Docker leaves it empty when the driver keeps no file.
+        "LogPath": if c.host.keeps_logs() { store.log_path(&c.id) } else { Default::default() },
         "Name": format!("/{}", c.name),
         "RestartCount": st.restart_count,
         "Driver": "overlay2",
@@ -139,7 +140,7 @@ pub fn inspect_json(store: &ContainerStore, c: &ContainerConfig, st: &ContainerS
             "Ulimits": ulimits,
             "Init": c.host.init,
             "Tmpfs": tmpfs,
-            "LogConfig": {"Type": "json-file", "Config": {}},
+            "LogConfig": {"Type": c.host.log_driver(), "Config": {}},
         },
         "GraphDriver": {
             "Name": "overlay2",

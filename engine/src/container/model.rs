@@ -65,7 +65,30 @@ pub struct HostConfig {
     pub tmpfs: Vec<String>,
     #[serde(default)]
     pub mounts: Vec<MountSpec>,
+    /// `json-file` (also when empty: older configs) or `none` (nothing is kept; `logs`
+    /// refuses, as docker's does).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub log_driver: String,
 }
+
+impl HostConfig {
+    /// The logging driver in docker's terms.
+    pub fn log_driver(&self) -> &str {
+        if self.log_driver.is_empty() {
+            "json-file"
+        } else {
+            &self.log_driver
+        }
+    }
+
+    /// Whether the container's output is kept for `logs`.
+    pub fn keeps_logs(&self) -> bool {
+        self.log_driver() != "none"
+    }
+}
+
+/// The logging drivers the engine has: docker's default and `none`.
+pub const LOG_DRIVERS: [&str; 2] = ["json-file", "none"];
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Ulimit {

@@ -267,7 +267,12 @@ impl Monitor {
         st.monitor_pid = std::process::id() as i32;
         st.monitor_start_ticks = proc::start_ticks(st.monitor_pid);
         let mut clients = io_loop::Clients::new(attach);
-        let mut log = match LogWriter::open(&self.store.log_path(&self.id)) {
+        let log = if cfg.host.keeps_logs() {
+            LogWriter::open(&self.store.log_path(&self.id))
+        } else {
+            Ok(LogWriter::discard())
+        };
+        let mut log = match log {
             Ok(l) => l,
             Err(e) => {
                 self.report_start(Err(e.to_string()));
