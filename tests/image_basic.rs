@@ -257,3 +257,81 @@ fn history_dangling_and_prune() {
     assert_eq!(entries(&root.path().join("layers")), 0);
     assert_eq!(entries(&root.path().join("blobs/sha256")), 0);
 }
+
+/// A static file server on 127.0.0.1 (python3's http.server), stopped on drop.
+struct FileServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl FileServer {
+    fn start(dir: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 (installed by scripts/setup.sh)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "file server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        FileServer { child, port }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn import_from_a_url() {
+    let root = tempfile::tempdir().unwrap();
+    let served = tempfile::tempdir().unwrap();
+    let fs = tempfile::tempdir().unwrap();
+    busybox::build_rootfs(fs.path());
+    let st = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(served.path().join("rootfs.tar.gz"))
+        .arg("-C")
+        .arg(fs.path())
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let server = FileServer::start(served.path());
+    let url = format!("http://127.0.0.1:{}/rootfs.tar.gz", server.port);
+    ok(
+        root.path(),
+        &["image", "import", &url, "fromurl:1", "-c", "CMD [\"sh\"]"],
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(root.path(), &["image", "inspect", "fromurl:1"])).unwrap();
+    assert_eq!(v[0]["Config"]["Cmd"], serde_json::json!(["sh"]));
+    assert!(v[0]["Size"].as_u64().unwrap() > 1_000_000, "{v}");
+
+    let missing = format!("http://127.0.0.1:{}/nope.tar", server.port);
+    let out = rc(root.path(), &["image", "import", &missing, "nope:1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&missing) && err.contains("404"), "{err}");
+}

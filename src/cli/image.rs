@@ -132,7 +132,8 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Tarball (plain, gzip, zstd), root filesystem directory, or `-` for stdin
+    /// Tarball (plain, gzip, zstd) as a file or an http(s) URL, root filesystem directory, or
+    /// `-` for stdin
     pub source: String,
     /// REPOSITORY[:TAG]
     pub reference: Option<String>,
@@ -233,15 +234,15 @@ fn inspect(store: &Store, a: InspectArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn import_cmd(store: &Store, a: ImportArgs) -> anyhow::Result<ExitCode> {
-    if a.source.starts_with("http://") || a.source.starts_with("https://") {
-        bail!(
-            "importing from a URL is not supported yet: download the file and import it from disk"
-        );
-    }
     if let Some(r) = &a.reference {
         Reference::parse(r).with_context(|| format!("invalid image name {r:?}"))?;
     }
-    let (source, name) = if a.source == "-" {
+    let (source, name) = if a.source.starts_with("http://") || a.source.starts_with("https://") {
+        (
+            ImportSource::Tar(rcompose_engine::image::import::open_url(&a.source)?),
+            a.source.clone(),
+        )
+    } else if a.source == "-" {
         (
             ImportSource::Tar(Box::new(std::io::stdin())),
             "-".to_string(),

@@ -154,3 +154,27 @@ fn import_locked(
     }
     Ok(id)
 }
+
+/// `image import URL`: the body of an http(s) URL as a tar stream, as `docker import` does.
+/// Plain-HTTP is allowed, as with docker: the content is a rootfs the user named, not a
+/// registry blob with a digest to check.
+pub fn open_url(url: &str) -> Result<Box<dyn Read + Send>> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(std::time::Duration::from_secs(15)))
+        .timeout_recv_response(Some(std::time::Duration::from_secs(120)))
+        .user_agent(concat!("rcompose/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let resp = agent
+        .get(url)
+        .call()
+        .map_err(|e| ImageError::Invalid(format!("downloading {url}: {e}")))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(ImageError::Invalid(format!(
+            "downloading {url}: the server answered {status}"
+        )));
+    }
+    Ok(Box::new(resp.into_body().into_reader()))
+}
