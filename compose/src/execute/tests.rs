@@ -387,3 +387,37 @@ fn semaphore_bounds_parallelism() {
     .unwrap();
     assert!(max.load(Ordering::SeqCst) <= 2);
 }
+
+#[test]
+fn turnstile_admits_in_ticket_order_within_its_bound() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // One at a time: the order inside is the ticket order, whatever order threads arrive in.
+    let gate = Turnstile::new(1);
+    let order = Mutex::new(vec![]);
+    std::thread::scope(|s| {
+        for t in (0..6).rev() {
+            let (gate, order) = (&gate, &order);
+            s.spawn(move || {
+                let _turn = gate.enter(t);
+                order.lock().unwrap().push(t);
+            });
+        }
+    });
+    assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4, 5]);
+
+    let gate = Turnstile::new(2);
+    let (now, max) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let (gate, now, max) = (&gate, &now, &max);
+            s.spawn(move || {
+                let _turn = gate.enter(t);
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(n, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(2));
+                now.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    assert!(max.load(Ordering::SeqCst) <= 2);
+}
