@@ -459,15 +459,17 @@ impl Containers {
         self.runtime.delete(id)?;
         prepare::teardown(&self.store, id)?;
         proc::trace_phase("remove.teardown");
-        self.remove_dirs(id)?;
-        proc::trace_phase("remove.dirs");
-        // The image loses this user with the config removed above (store/users.rs).
+        // Anonymous volumes go before the container's directories: whoever sees the
+        // container gone (`ps -a`) must not find its volumes still there.
         if volumes {
             let vols = crate::volume::Volumes::new(&self.store.root);
             for m in cfg.host.mounts.iter().filter(|m| m.anonymous) {
                 let _ = vols.remove(&m.source, vec![]);
             }
         }
+        // The image loses this user with the config removed here (store/users.rs).
+        self.remove_dirs(id)?;
+        proc::trace_phase("remove.dirs");
         Ok(())
     }
 
