@@ -1,6 +1,7 @@
 //! A compose service → the engine's `CreateOptions`, and the list of keys the engine cannot
 //! honour yet (each a warning naming the key and the service — never silence).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Result, bail};
@@ -10,6 +11,7 @@ use rcompose_engine::container::CreateOptions;
 use rcompose_engine::container::model::{
     HealthConfig, HostConfig, MountSpec, RestartPolicy, Ulimit,
 };
+use rcompose_engine::logs::LOG_OPTIONS;
 
 use super::secrets;
 
@@ -58,19 +60,15 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
             .is_some_and(|d| !matches!(d, "json-file" | "local" | "none")),
         "logging.driver (json-file and none only)",
     );
-    // The engine's json-file log has no rotation yet: every option is ignored.
-    let log_options = svc.logging.as_ref().map(|l| &l.options);
-    let log_option = |k: &str| log_options.is_some_and(|o| o.contains_key(k));
+    // json-file's rotation options reach the engine (`log_opts` below); the others, and
+    // any option of the none driver, are ignored.
     flag(
-        log_option("max-size"),
-        "logging.options.max-size (no log rotation)",
-    );
-    flag(
-        log_option("max-file"),
-        "logging.options.max-file (no log rotation)",
-    );
-    flag(
-        log_options.is_some_and(|o| o.keys().any(|k| k != "max-size" && k != "max-file")),
+        svc.logging.as_ref().is_some_and(|l| {
+            let none = l.driver.as_deref() == Some("none");
+            l.options
+                .keys()
+                .any(|k| none || !LOG_OPTIONS.contains(&k.as_str()))
+        }),
         "logging.options",
     );
     let networks = || svc.networks.values().flatten();
@@ -335,8 +333,33 @@ pub fn create_options(
                 Some("none") => "none".into(),
                 _ => String::new(),
             },
+            log_opts: log_opts(svc)?,
         },
     })
+}
+
+/// `logging.options` max-size and max-file for json-file (and `local`, kept as json-file),
+/// checked as `--log-opt` is; other options are left out (a warning names them).
+fn log_opts(svc: &Service) -> Result<BTreeMap<String, String>> {
+    let Some(l) = svc.logging.as_ref() else {
+        return Ok(BTreeMap::new());
+    };
+    if l.driver.as_deref() == Some("none") {
+        return Ok(BTreeMap::new());
+    }
+    let host = HostConfig {
+        log_opts: l
+            .options
+            .iter()
+            .filter(|(k, _)| LOG_OPTIONS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ..Default::default()
+    };
+    if let Err(e) = host.log_rotation() {
+        bail!("service {:?}: logging.options: {e}", svc.name);
+    }
+    Ok(host.log_opts)
 }
 
 /// `service:x[:ro]` → the first container of service x; `container:x` → x.
@@ -483,8 +506,6 @@ mod tests {
         };
         let keys = unsupported_keys(&svc);
         for want in [
-            "logging.options.max-size (no log rotation)",
-            "logging.options.max-file (no log rotation)",
             "volumes.bind.propagation",
             "networks.ipv6_address",
             "deploy.placement (swarm only)",
@@ -499,7 +520,26 @@ mod tests {
             !keys.iter().any(|k| k.starts_with("logging.driver")),
             "{keys:?}"
         );
-        assert!(!keys.contains(&"logging.options"), "{keys:?}");
+        // json-file rotation is honoured: no logging warning at all.
+        assert!(!keys.iter().any(|k| k.starts_with("logging")), "{keys:?}");
+        let mut other = svc.clone();
+        if let Some(l) = other.logging.as_mut() {
+            l.options.insert("compress".into(), "true".into());
+        }
+        assert!(
+            unsupported_keys(&other).contains(&"logging.options"),
+            "{:?}",
+            unsupported_keys(&other)
+        );
+        let none = Service {
+            logging: Some(Logging {
+                driver: Some("none".into()),
+                options: [("max-size".to_string(), "10m".to_string())].into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(unsupported_keys(&none), ["logging.options"]);
 
         // What is honoured warns about nothing: replicas, plain links, json-file, watch.
         let plain = Service {
@@ -520,6 +560,45 @@ mod tests {
             "{:?}",
             unsupported_keys(&plain)
         );
+    }
+
+    #[test]
+    fn log_rotation_options_reach_the_engine_checked() {
+        use rcompose_compose::model::Logging;
+        let with = |options: &[(&str, &str)]| Service {
+            name: "web".into(),
+            logging: Some(Logging {
+                driver: Some("json-file".into()),
+                options: options
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let opts = log_opts(&with(&[
+            ("max-size", "10m"),
+            ("max-file", "3"),
+            ("compress", "true"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            opts.into_iter().collect::<Vec<_>>(),
+            [
+                ("max-file".to_string(), "3".to_string()),
+                ("max-size".to_string(), "10m".to_string())
+            ]
+        );
+        let e = log_opts(&with(&[("max-size", "ten")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"web\"") && e.contains("max-size"), "{e}");
+        let e = log_opts(&with(&[("max-file", "3")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max-file"), "{e}");
+        assert!(log_opts(&Service::default()).unwrap().is_empty());
     }
 
     #[test]

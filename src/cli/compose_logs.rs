@@ -12,7 +12,7 @@ use anyhow::Result;
 use clap::Args;
 use rcompose_compose::labels;
 use rcompose_compose::observe::{ContainerSummary, RunState};
-use rcompose_engine::logs::{LogEntry, ReadOptions};
+use rcompose_engine::logs::{LogEntry, Position, ReadOptions};
 
 use super::GlobalOpts;
 use super::compose_common::{backend, check_services, containers, target};
@@ -89,7 +89,8 @@ pub fn display_name(c: &ContainerSummary) -> String {
 struct Tracked {
     name: String,
     path: std::path::PathBuf,
-    offset: u64,
+    /// Where following continues; `None` until the first read (which honours `--tail`).
+    pos: Option<Position>,
     colour: &'static str,
     status: RunState,
     gone: bool,
@@ -146,7 +147,7 @@ impl<'a> Multiplexer<'a> {
                 Tracked {
                     name: display_name(c),
                     path: self.backend.containers.store.log_path(&c.id),
-                    offset: 0,
+                    pos: None,
                     colour,
                     status: if assume_up {
                         RunState::Running
@@ -156,7 +157,7 @@ impl<'a> Multiplexer<'a> {
                     gone: false,
                 }
             });
-            let fresh = t.offset == 0;
+            let fresh = t.pos.is_none();
             let opts = if fresh && initial {
                 initial_opts.clone()
             } else {
@@ -165,13 +166,13 @@ impl<'a> Multiplexer<'a> {
                     ..Default::default()
                 }
             };
-            let res = if fresh {
-                rcompose_engine::logs::read(&t.path, &opts)
-            } else {
-                rcompose_engine::logs::read_from(&t.path, t.offset, &opts)
+            // Across the json-file log's rotations too: the position names the file.
+            let res = match t.pos {
+                None => rcompose_engine::logs::read(&t.path, &opts),
+                Some(pos) => rcompose_engine::logs::read_from(&t.path, pos, &opts),
             };
-            if let Ok((entries, off)) = res {
-                t.offset = off.max(t.offset);
+            if let Ok((entries, pos)) = res {
+                t.pos = Some(pos);
                 batch.extend(entries.into_iter().map(|e| (c.id.clone(), e)));
             }
             if t.status.is_up() && !c.status.is_up() {

@@ -96,6 +96,9 @@ pub struct RunArgs {
     /// Logging driver for the container: json-file (default) or none
     #[arg(long, value_name = "DRIVER")]
     pub log_driver: Option<String>,
+    /// Log driver options: max-size (e.g. 10m) and max-file (json-file rotation)
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
     /// Assign a name to the container
     #[arg(long)]
     pub name: Option<String>,

@@ -283,8 +283,27 @@ fn create_options(a: &RunArgs) -> Result<CreateOptions> {
             tmpfs: a.tmpfs.clone(),
             mounts,
             log_driver: log_driver(a.log_driver.as_deref())?,
+            log_opts: log_opts(a.log_driver.as_deref(), &a.log_opt)?,
         },
     })
+}
+
+/// `--log-opt KEY=VALUE` (repeatable), checked here so a bad option creates nothing.
+fn log_opts(driver: Option<&str>, opts: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for o in opts {
+        let Some((k, v)) = o.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            bail!("invalid --log-opt {o:?}: use KEY=VALUE, e.g. max-size=10m");
+        };
+        out.insert(k.to_string(), v.to_string());
+    }
+    let host = HostConfig {
+        log_driver: log_driver(driver)?,
+        log_opts: out,
+        ..Default::default()
+    };
+    host.log_rotation()?;
+    Ok(host.log_opts)
 }
 
 /// `--log-driver`: docker's default json-file, or none; other drivers are refused by name.

@@ -362,7 +362,7 @@ pub fn logs(g: &GlobalOpts, a: LogsArgs) -> Result<ExitCode> {
         since: a.since.as_deref().map(time_bound).transpose()?,
         until: a.until.as_deref().map(time_bound).transpose()?,
     };
-    let (entries, mut offset) = logs::read(&path, &opts)?;
+    let (entries, mut pos) = logs::read(&path, &opts)?;
     let print = |entries: &[logs::LogEntry]| -> Result<()> {
         let mut out = std::io::stdout().lock();
         let mut err = std::io::stderr().lock();
@@ -386,9 +386,10 @@ pub fn logs(g: &GlobalOpts, a: LogsArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let follow_opts = ReadOptions { tail: None, ..opts };
-    // Ends when the log is gone (removed with --rm) or the container stopped.
-    while let Ok((more, off)) = logs::read_from(&path, offset, &follow_opts) {
-        offset = off;
+    // Ends when the log is gone (removed with --rm) or the container stopped. The position
+    // carries over the json-file log's rotations (the rest of the old file, then the new).
+    while let Ok((more, next)) = logs::read_from(&path, pos, &follow_opts) {
+        pos = next;
         print(&more)?;
         if more.is_empty() {
             let st = match eng.observe(&c.id) {
@@ -400,7 +401,7 @@ pub fn logs(g: &GlobalOpts, a: LogsArgs) -> Result<ExitCode> {
                 Status::Running | Status::Paused | Status::Restarting | Status::Created
             ) {
                 // One last read: the monitor flushes before recording the exit.
-                if let Ok((last, _)) = logs::read_from(&path, offset, &follow_opts) {
+                if let Ok((last, _)) = logs::read_from(&path, pos, &follow_opts) {
                     print(&last)?;
                 }
                 break;

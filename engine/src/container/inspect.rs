@@ -140,7 +140,7 @@ pub fn inspect_json(store: &ContainerStore, c: &ContainerConfig, st: &ContainerS
             "Ulimits": ulimits,
             "Init": c.host.init,
             "Tmpfs": tmpfs,
-            "LogConfig": {"Type": c.host.log_driver(), "Config": {}},
+            "LogConfig": {"Type": c.host.log_driver(), "Config": c.host.log_opts},
         },
         "GraphDriver": {
             "Name": "overlay2",

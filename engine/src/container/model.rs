@@ -69,6 +69,10 @@ pub struct HostConfig {
     /// refuses, as docker's does).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub log_driver: String,
+    /// The driver's options (`--log-opt`): json-file's `max-size` and `max-file`; checked
+    /// by [`HostConfig::log_rotation`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub log_opts: BTreeMap<String, String>,
 }
 
 impl HostConfig {
@@ -84,6 +88,11 @@ impl HostConfig {
     /// Whether the container's output is kept for `logs`.
     pub fn keeps_logs(&self) -> bool {
         self.log_driver() != "none"
+    }
+
+    /// How the json-file log rotates, from `log_opts`; refuses what docker refuses.
+    pub fn log_rotation(&self) -> Result<crate::logs::Rotation, crate::logs::LogError> {
+        crate::logs::Rotation::from_options(self.log_driver(), &self.log_opts)
     }
 }
 

@@ -268,7 +268,9 @@ impl Monitor {
         st.monitor_start_ticks = proc::start_ticks(st.monitor_pid);
         let mut clients = io_loop::Clients::new(attach);
         let log = if cfg.host.keeps_logs() {
-            LogWriter::open(&self.store.log_path(&self.id))
+            cfg.host
+                .log_rotation()
+                .and_then(|rotation| LogWriter::open(&self.store.log_path(&self.id), rotation))
         } else {
             Ok(LogWriter::discard())
         };
