@@ -110,6 +110,10 @@ pub struct ExecuteOptions {
     /// first), so the head of a depends_on chain is ready soonest; the engine serialises most
     /// of a create on its state locks, so a few at a time are as fast as many.
     pub create_concurrency: usize,
+    /// `up -V`: a recreated container gets fresh anonymous volumes instead of the previous
+    /// container's; those are removed once the run succeeded (nothing could reach them any
+    /// more). On failure they are kept, like everything that existed before the run.
+    pub renew_anon_volumes: bool,
 }
 
 impl Default for ExecuteOptions {
@@ -120,6 +124,7 @@ impl Default for ExecuteOptions {
             dependency_timeout: None,
             poll: Duration::from_millis(20),
             create_concurrency: 2,
+            renew_anon_volumes: false,
         }
     }
 }
@@ -146,6 +151,9 @@ pub enum ExecuteError {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExecuteReport {
     pub containers: BTreeMap<String, Vec<(String, String)>>,
+    /// What went wrong after the run succeeded and did not fail it (a replaced container's
+    /// anonymous volume that could not be removed under `-V`).
+    pub warnings: Vec<String>,
 }
 
 /// Everything this run created, for rollback.
@@ -153,6 +161,9 @@ pub struct ExecuteReport {
 struct Created {
     networks: Vec<String>,
     containers: Vec<(String, String)>,
+    /// Anonymous volumes of containers replaced under `renew_anon_volumes`: not created by
+    /// this run, so never rolled back; removed when the run succeeded.
+    renewed_volumes: Vec<String>,
 }
 
 /// Runs the plan. On error, removes the containers and networks this run created.
@@ -165,10 +176,27 @@ pub fn execute(
 ) -> Result<ExecuteReport, ExecuteError> {
     let created = Mutex::new(Created::default());
     let result = run(project, plan, backend, opts, on_event, &created);
-    if result.is_err() {
-        rollback(backend, &created.into_inner().unwrap_or_default(), on_event);
+    let created = created.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            rollback(backend, &created, on_event);
+            return Err(e);
+        }
+    };
+    for name in created.renewed_volumes {
+        match backend.remove_volume(&name) {
+            Ok(()) => on_event(Event {
+                kind: "Volume",
+                name,
+                status: "Removed",
+            }),
+            Err(e) => report.warnings.push(format!(
+                "anonymous volume {name} of a replaced container was kept: {e}"
+            )),
+        }
     }
-    result
+    Ok(report)
 }
 
 fn run(
@@ -553,7 +581,11 @@ fn run_op(
         ContainerAction::Recreate { start } => {
             let old = op.id.as_deref().unwrap_or_default();
             ev("Recreate");
-            let inherit = backend.anonymous_volumes(old);
+            let mut inherit = backend.anonymous_volumes(old);
+            if opts.renew_anon_volumes {
+                let renewed = inherit.drain(..).map(|(_, name)| name);
+                lock(created).renewed_volumes.extend(renewed);
+            }
             backend
                 .stop_container(old, opts.stop_timeout)
                 .map_err(container_err(&op.name))?;

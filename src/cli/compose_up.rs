@@ -21,9 +21,6 @@ use super::compose_logs::{INTERRUPTS, Multiplexer, Style, catch_interrupts};
 use super::{ExitStatus, GlobalOpts};
 use crate::backend::{EngineBackend, lock::lock_project, translate::unsupported_keys};
 
-#[path = "compose_up_renew.rs"]
-mod renew;
-
 #[derive(Debug, Clone, Args, Default)]
 pub struct UpArgs {
     /// Detached mode: run containers in the background
@@ -142,14 +139,14 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     let exec_opts = ExecuteOptions {
         stop_timeout: a.timeout,
         dependency_timeout: a.wait_timeout.map(Duration::from_secs),
+        renew_anon_volumes: a.renew_anon_volumes,
         ..Default::default()
     };
     b.probe_health
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    if a.renew_anon_volumes {
-        renew::execute_renewing(&project, &plan, &b, &exec_opts, &|e| progress.event(e))?;
-    } else {
-        execute(&project, &plan, &b, &exec_opts, &|e| progress.event(e))?;
+    let report = execute(&project, &plan, &b, &exec_opts, &|e| progress.event(e))?;
+    for w in &report.warnings {
+        eprintln!("WARN[0000] {w}");
     }
     crate::backend::timing::mark("up: executed");
     drop(_lock);

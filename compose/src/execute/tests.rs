@@ -121,6 +121,22 @@ impl Backend for Fake {
     fn health_log(&self, _: &str) -> Vec<String> {
         vec!["connection refused".into()]
     }
+    fn anonymous_volumes(&self, id: &str) -> Vec<(String, String)> {
+        vec![("/data".into(), format!("anon-of-{}", self.name_of(id)))]
+    }
+    fn create_container_inheriting(
+        &self,
+        project: &Project,
+        service: &Service,
+        name: &str,
+        number: u32,
+        inherit: &[(String, String)],
+    ) -> Result<String, BackendError> {
+        for (target, volume) in inherit {
+            self.log(format!("inherit {volume} at {target}"));
+        }
+        self.create_container(project, service, name, number)
+    }
 }
 
 /// (dependency, condition, required)
@@ -420,4 +436,57 @@ fn turnstile_admits_in_ticket_order_within_its_bound() {
         }
     });
     assert!(max.load(Ordering::SeqCst) <= 2);
+}
+
+/// `up --force-recreate` of one running container, with or without `-V`.
+fn recreate_one(fake: &Fake, renew: bool) -> ExecuteReport {
+    let p = project(&[("db", &[])]);
+    let svc = &p.services["db"];
+    let name = crate::reconcile::container_name(&p.name, svc, 1);
+    let summary = ContainerSummary {
+        id: format!("id-{name}"),
+        name,
+        image_id: "sha256:x".into(),
+        status: RunState::Running,
+        labels: crate::reconcile::container_labels(&p, svc, 1, false),
+        ..Default::default()
+    };
+    let observed = ObservedState::from_objects(&p.name, &[summary], &[], &[]);
+    let ropts = ReconcileOptions {
+        recreate: crate::reconcile::RecreatePolicy::Force,
+        ..Default::default()
+    };
+    let plan = reconcile(&p, &observed, &ropts).unwrap();
+    let opts = ExecuteOptions {
+        poll: Duration::from_millis(1),
+        renew_anon_volumes: renew,
+        ..Default::default()
+    };
+    execute(&p, &plan, fake, &opts, &|_| {}).unwrap()
+}
+
+#[test]
+fn a_recreated_container_keeps_its_anonymous_volumes_unless_renewed() {
+    let fake = Fake::default();
+    let report = recreate_one(&fake, false);
+    let calls = fake.calls();
+    assert!(
+        calls.contains(&"inherit anon-of-demo-db-1 at /data".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        !calls.iter().any(|c| c.starts_with("remove volume")),
+        "{calls:?}"
+    );
+    assert!(report.warnings.is_empty());
+
+    // -V: a fresh volume, and the old one removed after the new container started.
+    let fake = Fake::default();
+    recreate_one(&fake, true);
+    let calls = fake.calls();
+    assert!(!calls.iter().any(|c| c.starts_with("inherit")), "{calls:?}");
+    assert!(
+        pos(&calls, "start demo-db-1") < pos(&calls, "remove volume anon-of-demo-db-1"),
+        "{calls:?}"
+    );
 }
