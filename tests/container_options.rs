@@ -277,3 +277,197 @@ fn log_driver_none_keeps_nothing_and_logs_says_so() {
         stderr(&o)
     );
 }
+
+/// Line numbers of `line N …` lines, in the order printed.
+fn line_numbers(out: &str) -> Vec<u32> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix("line "))
+        .map(|rest| {
+            rest.split(' ')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected log line {rest:?}"))
+        })
+        .collect()
+}
+
+fn assert_consecutive(numbers: &[u32], what: &str) {
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "{what}: line numbers not consecutive: {numbers:?}"
+    );
+}
+
+#[test]
+fn json_file_log_rotates_with_max_size_and_max_file() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let env = Env::new();
+    let name = unique("rotlog");
+    let sig = env.tmp.path().join("sig");
+    std::fs::create_dir_all(&sig).unwrap();
+    let total = 3000;
+    // ~300 KB of output (~100 bytes a line, ~500 KB as json-file entries: about ten files
+    // of 50k), in bursts so that a follower polling every 50 ms stays within the two older
+    // files kept; it starts once the test created /sig/go.
+    let script = format!(
+        "echo ready; while [ ! -e /sig/go ]; do sleep 0.05; done; i=0; \
+         while [ $i -lt {total} ]; do i=$((i+1)); \
+         echo \"line $i $(printf '%088d' 0)\"; \
+         [ $((i % 50)) -eq 0 ] && sleep 0.05; done; echo finished"
+    );
+    let mount = format!("{}:/sig", sig.display());
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--log-opt",
+        "max-size=50k",
+        "--log-opt",
+        "max-file=3",
+        "-v",
+        &mount,
+        IMAGE,
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let id = env.inspect(&name, "{{.Id}}");
+    let config: serde_json::Value =
+        serde_json::from_str(&env.ok(&["container", "inspect", &name])).unwrap();
+    assert_eq!(
+        config[0]["HostConfig"]["LogConfig"]["Config"],
+        serde_json::json!({"max-file": "3", "max-size": "50k"})
+    );
+
+    // The follower is running (it printed "ready") before the container writes the rest.
+    let mut follower = env
+        .cmd()
+        .args(["container", "logs", "-f", &name])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut followed = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut go_sent = false;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(chunk) => followed.extend(chunk),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if !go_sent && followed.starts_with(b"ready\n") {
+            std::fs::write(sig.join("go"), b"").unwrap();
+            go_sent = true;
+        }
+        if Instant::now() > deadline {
+            let _ = follower.kill();
+            let _ = follower.wait();
+            panic!(
+                "logs -f did not end within 60 s; it printed:\n{}",
+                String::from_utf8_lossy(&followed)
+            );
+        }
+    }
+    reader.join().unwrap();
+    let status = follower.wait().unwrap();
+    assert!(status.success(), "logs -f failed: {status:?}");
+    let followed = String::from_utf8_lossy(&followed).into_owned();
+    assert!(followed.ends_with("finished\n"), "{followed}");
+    let numbers = line_numbers(&followed);
+    assert_eq!(
+        numbers.first(),
+        Some(&1),
+        "the follower started before line 1"
+    );
+    assert_eq!(numbers.last(), Some(&total));
+    assert_consecutive(&numbers, "logs -f");
+
+    // At most max-file files, each within max-size (plus one entry, as docker allows).
+    let dir = env.container_dir(&id);
+    let current = dir.join(format!("{id}-json.log"));
+    let mut files = vec![current.clone()];
+    for n in 1..10 {
+        let f = dir.join(format!("{id}-json.log.{n}"));
+        if f.exists() {
+            files.push(f);
+        }
+    }
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(!dir.join(format!("{id}-json.log.3")).exists());
+    for f in &files {
+        let len = std::fs::metadata(f).unwrap().len();
+        assert!(len <= 50 * 1024 + 300, "{f:?} has {len} bytes");
+    }
+
+    // `logs` reads the files oldest first: the newest lines, in order, up to the last.
+    let all = env.ok(&["container", "logs", &name]);
+    assert!(all.ends_with("finished\n"), "{all}");
+    let numbers = line_numbers(&all);
+    assert_eq!(numbers.last(), Some(&total));
+    assert!(numbers[0] > 1, "the oldest lines were rotated away");
+    assert_consecutive(&numbers, "logs");
+    let tail = env.ok(&["container", "logs", "--tail", "4", &name]);
+    let want: Vec<u32> = (total - 2..=total).collect();
+    assert_eq!(line_numbers(&tail), want);
+    assert!(tail.ends_with("finished\n"), "{tail}");
+
+    env.ok(&["container", "rm", &name]);
+    assert!(!dir.exists(), "rm leaves the rotated files behind");
+}
+
+#[test]
+fn bad_log_options_are_refused_before_create() {
+    let env = Env::new();
+    let name = unique("badlogopt");
+    for (opts, want) in [
+        (&["max-size=ten"][..], "max-size=\"ten\""),
+        (&["max-size=0"][..], "max-size"),
+        (&["max-size=1m", "max-file=0"][..], "max-file=\"0\""),
+        (
+            &["max-file=3"][..],
+            "max-file can only be used with max-size",
+        ),
+        (
+            &["max-size=1m", "compress=true"][..],
+            "unknown log option \"compress\"",
+        ),
+        (&["max-size"][..], "use KEY=VALUE"),
+    ] {
+        let mut args = vec!["container", "create", "--name", &name];
+        for o in opts {
+            args.extend(["--log-opt", o]);
+        }
+        args.extend([IMAGE, "true"]);
+        let o = env.run(&args);
+        assert!(!o.status.success(), "{opts:?} accepted");
+        assert!(stderr(&o).contains(want), "{opts:?}: {}", stderr(&o));
+    }
+    let o = env.run(&[
+        "container",
+        "create",
+        "--log-driver",
+        "none",
+        "--log-opt",
+        "max-size=1m",
+        IMAGE,
+        "true",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("\"max-size\""), "{}", stderr(&o));
+    let all = env.ok(&["container", "ps", "-aq"]);
+    assert!(all.trim().is_empty(), "a refused create left {all}");
+}
