@@ -1,5 +1,5 @@
 //! End-to-end: healthchecks, `--init`, `--ulimit`, `--read-only` with `--tmpfs`, hostname,
-//! labels and `ps` filters/formats.
+//! labels, `ps` filters/formats, logging drivers and json-file log rotation.
 
 mod container_support;
 
