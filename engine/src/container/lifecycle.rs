@@ -116,6 +116,8 @@ impl Containers {
             host: opts.host.clone(),
             ..empty_config()
         })?;
+        // Bad log options fail the create, not the first start.
+        opts.host.log_rotation()?;
         let mut env = image.env.clone();
         for e in &opts.env {
             let key = e.split('=').next().unwrap_or_default();
