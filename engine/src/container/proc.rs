@@ -28,6 +28,24 @@ pub fn alive(pid: i32, ticks: u64) -> bool {
     matches!(stat(pid), Some((t, false)) if t == ticks)
 }
 
+/// Sleeps up to `wait`, returning early when the process behind `pidfd` exits; without a
+/// pidfd (old kernels) it just sleeps.
+pub fn wait_exit_or(pidfd: Option<&OwnedFd>, wait: Duration) {
+    match pidfd {
+        Some(fd) => {
+            use std::os::fd::AsRawFd;
+            let mut p = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut p, 1, wait.as_millis().max(1) as i32) };
+        }
+        None => std::thread::sleep(wait),
+    }
+}
+
 pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
@@ -55,19 +73,7 @@ pub fn wait_gone(pid: i32, ticks: u64, timeout: Duration) -> bool {
             return false;
         }
         let left = (deadline - now).min(Duration::from_millis(50));
-        match &pidfd {
-            Some(fd) => {
-                use std::os::fd::AsRawFd;
-                let mut p = libc::pollfd {
-                    fd: fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd.
-                unsafe { libc::poll(&mut p, 1, left.as_millis() as i32) };
-            }
-            None => std::thread::sleep(left),
-        }
+        wait_exit_or(pidfd.as_ref(), left);
     }
 }
 

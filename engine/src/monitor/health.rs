@@ -507,18 +507,7 @@ fn exec_and_wait(
         } else {
             Duration::from_millis(10)
         });
-        match &pidfd {
-            Some(fd) => {
-                let mut p = libc::pollfd {
-                    fd: fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd.
-                unsafe { libc::poll(&mut p, 1, wait.as_millis().max(1) as i32) };
-            }
-            None => std::thread::sleep(wait),
-        }
+        proc::wait_exit_or(pidfd.as_ref(), wait);
     }
 }
 
