@@ -32,7 +32,7 @@ pub struct UpArgs {
     /// Don't build an image, even if it's policy
     #[arg(long)]
     pub no_build: bool,
-    /// Pull image before running ("always"|"missing"|"never")
+    /// Pull image before running ("always"|"missing"|"never"|"build")
     #[arg(long, value_name = "POLICY")]
     pub pull: Option<String>,
     /// Recreate containers even if their configuration and image haven't changed
@@ -422,18 +422,25 @@ pub fn stop_all(b: &EngineBackend, project: &Project, timeout: Option<u32>) {
 /// `rcompose create`: `up --no-start`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
+    /// Build images before starting containers
     #[arg(long)]
     pub build: bool,
+    /// Don't build an image, even if it's policy
     #[arg(long)]
     pub no_build: bool,
+    /// Recreate containers even if their configuration and image haven't changed
     #[arg(long, conflicts_with = "no_recreate")]
     pub force_recreate: bool,
+    /// If containers already exist, don't recreate them
     #[arg(long)]
     pub no_recreate: bool,
+    /// Remove containers for services not defined in the Compose file
     #[arg(long)]
     pub remove_orphans: bool,
+    /// Scale SERVICE to NUM instances (overrides `scale` in the Compose file)
     #[arg(long, value_name = "SERVICE=NUM")]
     pub scale: Vec<String>,
+    /// Pull image before running ("always"|"missing"|"never"|"build")
     #[arg(long, value_name = "POLICY")]
     pub pull: Option<String>,
     pub services: Vec<String>,
