@@ -120,7 +120,7 @@ pub fn parse_interval(text: &str) -> Result<Duration, String> {
     if total <= 0.0 {
         return Err(format!("duration {text:?} must be positive"));
     }
-    Ok(Duration::from_secs_f64(total))
+    Duration::try_from_secs_f64(total).map_err(|_| format!("duration {text:?} is too large"))
 }
 
 /// Whether `up`/`create`/`run` must pull: compose v2's `mustPull`. `last_pulled` is seconds
@@ -435,6 +435,11 @@ mod tests {
         assert!(e.contains("\"sometimes\""), "{e}");
         assert!(Policy::parse_flag("daily").is_err());
         assert_eq!(Policy::parse_flag("build"), Ok(Policy::Build));
+        // Absurd intervals are an error, never a panic.
+        let e = Policy::parse("every_99999999999999999999w").unwrap_err();
+        assert!(e.contains("too large"), "{e}");
+        let huge = format!("every_{}s", "9".repeat(400));
+        assert!(Policy::parse(&huge).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use rustix::fs::{FlockOperation, flock};
 use super::LogError;
 
 /// More rotated files than anyone keeps: bounds the scan if the directory is odd.
-const MAX_ROTATED: u32 = 10_000;
+pub(crate) const MAX_ROTATED: u32 = 10_000;
 
 /// `<path>.<n>`: the n-th newest rotated file.
 pub fn rotated(path: &Path, n: u32) -> PathBuf {

@@ -73,8 +73,10 @@ impl Rotation {
                     .trim()
                     .parse::<u32>()
                     .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| invalid("max-file", v, "use a whole number of at least 1"))?;
+                    // Rotation renames every kept file under a lock the readers share, and
+                    // readers look no further than MAX_ROTATED files.
+                    .filter(|n| (1..=super::files::MAX_ROTATED).contains(n))
+                    .ok_or_else(|| invalid("max-file", v, "use a whole number from 1 to 10000"))?;
                 if max_size.is_none() {
                     return Err(invalid(
                         "max-file",
@@ -181,6 +183,11 @@ mod tests {
         assert!(e.contains("\"compress\"") && e.contains("max-size"), "{e}");
         let e = err("json-file", &[("max-size", "0")]);
         assert!(e.contains("max-size") && e.contains("positive"), "{e}");
+        let e = err(
+            "json-file",
+            &[("max-size", "1k"), ("max-file", "4000000000")],
+        );
+        assert!(e.contains("from 1 to 10000"), "{e}");
         let e = err("json-file", &[("max-size", "1k"), ("max-file", "0")]);
         assert!(e.contains("max-file"), "{e}");
         let e = err("json-file", &[("max-size", "1k"), ("max-file", "three")]);
