@@ -304,3 +304,68 @@ services:
     let left = p.ok(&["ps", "-aq"]);
     assert!(left.trim().is_empty(), "a failed up left {left}");
 }
+
+#[test]
+fn down_after_the_monitor_died_releases_ports_and_the_network() {
+    let p = Project::new("deadmon");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    p.write(&format!(
+        r#"
+services:
+  web:
+    image: {{IMAGE}}
+    command: ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 80 -h / & wait"]
+    ports: ["127.0.0.1:{port}:80"]
+networks:
+  default:
+    ipam:
+      config: [{{subnet: "{{SUBNET}}"}}]
+"#
+    ));
+    p.ok(&["up", "-d"]);
+    let ruleset = || {
+        String::from_utf8_lossy(
+            &std::process::Command::new("nft")
+                .args(["list", "ruleset"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .into_owned()
+    };
+    assert!(
+        ruleset().contains(&format!("dport {port}")),
+        "port published"
+    );
+    // The monitor dies (OOM, kill -9); the container keeps running.
+    let id = p.ok(&["ps", "-q", "web"]).trim().to_string();
+    let full = p.ok(&["container", "inspect", "-f", "{{.Id}}", &id]);
+    let state = std::fs::read_to_string(
+        p.root
+            .join("containers")
+            .join(full.trim())
+            .join("state.json"),
+    )
+    .unwrap();
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    let monitor = state["monitor_pid"].as_i64().unwrap();
+    assert!(monitor > 0, "{state}");
+    let st = std::process::Command::new("kill")
+        .args(["-9", &monitor.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    p.ok(&["down"]);
+    assert!(
+        !ruleset().contains(&format!("dport {port}")),
+        "DNAT rule left behind:\n{}",
+        ruleset()
+    );
+    let nets = p.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.contains(&p.name), "network left behind: {nets}");
+}

@@ -429,18 +429,22 @@ impl Backend for EngineBackend {
     fn stop_container(&self, id: &str, timeout: Option<u32>) -> Result<(), BackendError> {
         let t0 = std::time::Instant::now();
         let before = self.containers.observe(id).ok();
+        // Only a monitor alive before the stop runs the exit hook: one that died earlier
+        // (OOM, kill -9) left the endpoints in place, and the stop records the exit itself.
+        let monitor_was_alive = before.as_ref().is_some_and(|st| {
+            matches!(
+                st.status,
+                Status::Running | Status::Paused | Status::Restarting
+            ) && st.monitor_pid > 0
+                && self.containers.monitor_alive(st)
+        });
         self.containers.stop(id, timeout, None).map_err(err)?;
         timing::took(format_args!("stop {}: engine stopped", short(id)), t0);
         // A monitor that was alive and is gone now ran its exit hook, which released the
         // container's endpoints and ports: detaching again would only queue on the network
         // lock behind the other containers' hooks (a `down` stops them all at once).
-        let hook_ran = before.is_some_and(|st| {
-            matches!(
-                st.status,
-                Status::Running | Status::Paused | Status::Restarting
-            ) && st.monitor_pid > 0
-                && !self.containers.monitor_alive(&st)
-        });
+        let hook_ran =
+            monitor_was_alive && before.is_some_and(|st| !self.containers.monitor_alive(&st));
         if hook_ran {
             self.attached_here
                 .lock()
