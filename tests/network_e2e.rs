@@ -833,3 +833,43 @@ fn roots_choosing_default_pools_at_once_never_share_a_subnet() {
         r.nets().detach_all(&ns.id_for("first")).unwrap();
     }
 }
+
+#[test]
+fn dns_server_stops_when_its_state_root_disappears() {
+    setup();
+    let root = Root::new();
+    let net = unique("rcgone");
+    create(&root, &["--subnet", "10.231.28.0/24", &net]);
+    let nets = root.nets();
+    let ns = Ns::new();
+    ns.attach(&nets, &net, "lonely", &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let pid = loop {
+        if let Some(pid) = root.dns_pid() {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no DNS server started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let alive = |pid: i32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+    assert!(alive(pid));
+    // As when a test's temporary root is deleted under a running server: nothing could
+    // signal it any more, so it must notice by itself.
+    let networks = root.root().join("networks");
+    let moved = root.root().join("networks.gone");
+    std::fs::rename(&networks, &moved).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "DNS server {pid} outlived its state root"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Put the state back so that the usual clean-up finds the bridge and the endpoint.
+    std::fs::rename(&moved, &networks).unwrap();
+    drop(ns);
+}

@@ -81,6 +81,12 @@ async fn serve(root: PathBuf, paths: Paths) -> Result<(), DnsError> {
     let mut listeners: HashMap<Ipv4Addr, Vec<JoinHandle<()>>> = HashMap::new();
     let mut loaded = u64::MAX;
     loop {
+        // The state root was removed under us (a test's temporary root, a wiped install):
+        // no command can reach or stop this server any more, so it stops itself.
+        if !store.dir().is_dir() {
+            tracing::warn!("{} is gone; stopping", store.dir().display());
+            break;
+        }
         let generation = read_generation(store.dir());
         let missing = shared
             .table()
