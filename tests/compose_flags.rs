@@ -40,15 +40,16 @@ services:
     let before = volume_dirs(&p);
     assert_eq!(before.len(), 1, "{before:?}");
 
-    // Without -V the data is inherited (tested in compose_e2e); with -V it starts afresh and
-    // the replaced volume is gone.
+    // Without -V the data is inherited (tested in compose_e2e); with -V it starts afresh.
+    // The replaced volume is kept, dangling, with its data (as compose v2).
     p.write(&yaml.replace("V: one", "V: two"));
     let o = p.run(&["up", "-d", "-t", "1", "-V"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(p.exec_ok("app", "cat /cache/runs"), "two\n");
     let after = volume_dirs(&p);
-    assert_eq!(after.len(), 1, "{after:?}");
-    assert_ne!(before, after, "the old anonymous volume must be replaced");
+    assert_eq!(after.len(), 2, "{after:?}");
+    let old = p.root.join("volumes").join(&before[0]).join("_data/runs");
+    assert_eq!(std::fs::read_to_string(old).unwrap(), "one\n");
 
     // Nothing changed and no --force-recreate: -V recreates nothing.
     p.ok(&["up", "-d", "-V"]);
@@ -62,7 +63,7 @@ services:
         "--force-recreate",
     ]);
     assert_eq!(p.exec_ok("app", "cat /cache/runs"), "two\n");
-    assert_eq!(volume_dirs(&p).len(), 1, "{:?}", volume_dirs(&p));
+    assert_eq!(volume_dirs(&p).len(), 3, "{:?}", volume_dirs(&p));
 }
 
 #[test]

@@ -111,8 +111,8 @@ pub struct ExecuteOptions {
     /// of a create on its state locks, so a few at a time are as fast as many.
     pub create_concurrency: usize,
     /// `up -V`: a recreated container gets fresh anonymous volumes instead of the previous
-    /// container's; those are removed once the run succeeded (nothing could reach them any
-    /// more). On failure they are kept, like everything that existed before the run.
+    /// container's. The old ones are kept, dangling, as compose v2 does: their data is never
+    /// deleted unless asked for (`volume prune`).
     pub renew_anon_volumes: bool,
 }
 
@@ -151,9 +151,6 @@ pub enum ExecuteError {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExecuteReport {
     pub containers: BTreeMap<String, Vec<(String, String)>>,
-    /// What went wrong after the run succeeded and did not fail it (a replaced container's
-    /// anonymous volume that could not be removed under `-V`).
-    pub warnings: Vec<String>,
 }
 
 /// Everything this run created, for rollback.
@@ -161,9 +158,6 @@ pub struct ExecuteReport {
 struct Created {
     networks: Vec<String>,
     containers: Vec<(String, String)>,
-    /// Anonymous volumes of containers replaced under `renew_anon_volumes`: not created by
-    /// this run, so never rolled back; removed when the run succeeded.
-    renewed_volumes: Vec<String>,
 }
 
 /// Runs the plan. On error, removes the containers and networks this run created.
@@ -176,27 +170,11 @@ pub fn execute(
 ) -> Result<ExecuteReport, ExecuteError> {
     let created = Mutex::new(Created::default());
     let result = run(project, plan, backend, opts, on_event, &created);
-    let created = created.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            rollback(backend, &created, on_event);
-            return Err(e);
-        }
-    };
-    for name in created.renewed_volumes {
-        match backend.remove_volume(&name) {
-            Ok(()) => on_event(Event {
-                kind: "Volume",
-                name,
-                status: "Removed",
-            }),
-            Err(e) => report.warnings.push(format!(
-                "anonymous volume {name} of a replaced container was kept: {e}"
-            )),
-        }
+    if result.is_err() {
+        let created = created.into_inner().unwrap_or_else(|e| e.into_inner());
+        rollback(backend, &created, on_event);
     }
-    Ok(report)
+    result
 }
 
 fn run(
@@ -581,11 +559,11 @@ fn run_op(
         ContainerAction::Recreate { start } => {
             let old = op.id.as_deref().unwrap_or_default();
             ev("Recreate");
-            let mut inherit = backend.anonymous_volumes(old);
-            if opts.renew_anon_volumes {
-                let renewed = inherit.drain(..).map(|(_, name)| name);
-                lock(created).renewed_volumes.extend(renewed);
-            }
+            let inherit = if opts.renew_anon_volumes {
+                vec![]
+            } else {
+                backend.anonymous_volumes(old)
+            };
             backend
                 .stop_container(old, opts.stop_timeout)
                 .map_err(container_err(&op.name))?;

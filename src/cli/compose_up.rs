@@ -144,10 +144,7 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     };
     b.probe_health
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let report = execute(&project, &plan, &b, &exec_opts, &|e| progress.event(e))?;
-    for w in &report.warnings {
-        eprintln!("WARN[0000] {w}");
-    }
+    execute(&project, &plan, &b, &exec_opts, &|e| progress.event(e))?;
     crate::backend::timing::mark("up: executed");
     drop(_lock);
     if a.wait {
