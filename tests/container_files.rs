@@ -650,3 +650,75 @@ fn cp_read_only_root_but_writable_volume() {
     ]);
     assert_eq!(out, "running.txt\nstopped.txt\n");
 }
+
+#[test]
+fn cp_never_replaces_a_directory_by_a_file_or_a_file_by_a_directory() {
+    let env = Env::new();
+    let name = unique("cpover");
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        IMAGE,
+        "sh",
+        "-c",
+        "mkdir -p /app/config && echo keep > /app/config/a && echo f > /app/plain; sleep 300",
+    ]);
+    let wait = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while env
+        .run(&["container", "exec", &name, "test", "-f", "/app/plain"])
+        .status
+        .code()
+        != Some(0)
+    {
+        assert!(
+            std::time::Instant::now() < wait,
+            "container did not prepare /app"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let host = env.tmp.path().join("over");
+    std::fs::create_dir_all(host.join("plain")).unwrap();
+    std::fs::write(host.join("config"), "a file\n").unwrap();
+
+    // A file named like a directory: refused, the directory and its content stay.
+    let dest = format!("{name}:/app/");
+    let o = env.run(&[
+        "container",
+        "cp",
+        host.join("config").to_str().unwrap(),
+        &dest,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("cannot overwrite directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        env.ok(&["container", "exec", &name, "cat", "/app/config/a"]),
+        "keep\n"
+    );
+    // A directory named like a file: refused too, the file stays.
+    let o = env.run(&[
+        "container",
+        "cp",
+        host.join("plain").to_str().unwrap(),
+        &dest,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("cannot overwrite non-directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        env.ok(&["container", "exec", &name, "cat", "/app/plain"]),
+        "f\n"
+    );
+    env.ok(&["container", "rm", "-f", &name]);
+}

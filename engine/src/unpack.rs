@@ -46,6 +46,14 @@ pub enum UnpackError {
         #[source]
         source: io::Error,
     },
+    /// `cp` never replaces a directory by a file or a file by a directory (docker's
+    /// NoOverwriteDirNonDir): in a container that would delete a whole tree.
+    #[error("cannot overwrite {existing} {path:?} with {new}")]
+    Overwrite {
+        path: String,
+        existing: &'static str,
+        new: &'static str,
+    },
     #[error("cannot open layer directory {path}: {source}")]
     Dest {
         path: String,
@@ -65,6 +73,20 @@ pub struct UnpackStats {
 
 /// Unpack an uncompressed layer tar from `reader` into the existing directory `dest`.
 pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, UnpackError> {
+    unpack(reader, dest, false)
+}
+
+/// [`unpack_layer`] for `cp` into a container: the same safety, but an entry never replaces
+/// a directory by a non-directory or the other way round (docker refuses both).
+pub fn unpack_copy<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, UnpackError> {
+    unpack(reader, dest, true)
+}
+
+fn unpack<R: Read>(
+    reader: R,
+    dest: &Path,
+    no_overwrite_dir_non_dir: bool,
+) -> Result<UnpackStats, UnpackError> {
     let root = rfs::open(
         dest,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -79,6 +101,7 @@ pub fn unpack_layer<R: Read>(reader: R, dest: &Path) -> Result<UnpackStats, Unpa
         stats: UnpackStats::default(),
         dir_times: Vec::new(),
         parent_cache: HashMap::new(),
+        no_overwrite_dir_non_dir,
     };
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(UnpackError::Archive)?;
@@ -96,6 +119,8 @@ struct Unpacker {
     dir_times: Vec<(Vec<OsString>, u64)>,
     /// Parent directory descriptors by path, so deep trees are not re-walked per entry.
     parent_cache: HashMap<Vec<OsString>, OwnedFd>,
+    /// `cp` mode: see [`unpack_copy`].
+    no_overwrite_dir_non_dir: bool,
 }
 
 /// The cleaned components of a tar path. Rejects absolute paths and `..`.
@@ -168,6 +193,7 @@ impl Unpacker {
         match kind {
             // The tar crate expands GNU sparse entries to their full content on read.
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+                self.check_overwrite(pfd, name, false, &shown)?;
                 clear_slot(pfd, name, false).map_err(werr)?;
                 let fd = rfs::openat(
                     pfd,
@@ -197,6 +223,7 @@ impl Unpacker {
                 rfs::futimens(&file, &times(mtime)).map_err(werr)?;
             }
             EntryType::Directory => {
+                self.check_overwrite(pfd, name, true, &shown)?;
                 let existed = clear_slot(pfd, name, true).map_err(werr)?;
                 if !existed {
                     rfs::mkdirat(pfd, name.as_os_str(), Mode::from_raw_mode(0o700))
@@ -220,6 +247,7 @@ impl Unpacker {
                     .map(|c| c.into_owned())
                     .filter(|t| !t.is_empty())
                     .ok_or_else(|| unsafe_err("symlink without a target".into()))?;
+                self.check_overwrite(pfd, name, false, &shown)?;
                 clear_slot(pfd, name, false).map_err(werr)?;
                 rfs::symlinkat(OsStr::from_bytes(&target), pfd, name.as_os_str()).map_err(werr)?;
                 rfs::chownat(
@@ -267,6 +295,7 @@ impl Unpacker {
                 if target == comps {
                     return Ok(());
                 }
+                self.check_overwrite(pfd, name, false, &shown)?;
                 clear_slot(pfd, name, false).map_err(werr)?;
                 rfs::linkat(
                     &tparent,
@@ -285,6 +314,7 @@ impl Unpacker {
                 };
                 let major = header.device_major().ok().flatten().unwrap_or(0);
                 let minor = header.device_minor().ok().flatten().unwrap_or(0);
+                self.check_overwrite(pfd, name, false, &shown)?;
                 clear_slot(pfd, name, false).map_err(werr)?;
                 rfs::mknodat(
                     pfd,
@@ -518,6 +548,39 @@ fn apply_xattrs(
         }
     }
     Ok(())
+}
+
+impl Unpacker {
+    /// In `cp` mode, refuses an entry that would replace a directory by a non-directory or
+    /// the other way round.
+    fn check_overwrite(
+        &self,
+        parent: BorrowedFd<'_>,
+        name: &OsStr,
+        new_is_dir: bool,
+        shown: &str,
+    ) -> Result<(), UnpackError> {
+        if !self.no_overwrite_dir_non_dir {
+            return Ok(());
+        }
+        let Ok(st) = rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) else {
+            return Ok(());
+        };
+        let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+        if is_dir == new_is_dir {
+            return Ok(());
+        }
+        let (existing, new) = if is_dir {
+            ("directory", "non-directory")
+        } else {
+            ("non-directory", "directory")
+        };
+        Err(UnpackError::Overwrite {
+            path: shown.to_string(),
+            existing,
+            new,
+        })
+    }
 }
 
 /// Make room for a new entry `name` in `parent`. A directory is kept when `keep_dir` (tar

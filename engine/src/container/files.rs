@@ -265,7 +265,7 @@ impl Containers {
             piped(
                 move |w| archive::restream(tar, w, owner_root),
                 |r| {
-                    crate::unpack::unpack_layer(r, &dest)
+                    crate::unpack::unpack_copy(r, &dest)
                         .map(|_| ())
                         .map_err(other)
                 },
