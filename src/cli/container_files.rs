@@ -14,7 +14,7 @@ use rcompose_engine::container::stats;
 
 use super::GlobalOpts;
 use super::container::engine;
-use super::container_fmt::render_template;
+use super::container_fmt::{render_table, render_template};
 
 #[derive(Debug, Args)]
 pub struct CpArgs {
@@ -211,11 +211,13 @@ pub fn stats(g: &GlobalOpts, a: StatsArgs) -> Result<ExitCode> {
             .map(|k| eng.store.resolve(k))
             .collect::<Result<Vec<_>, _>>()?
     };
-    // `json`, a Go template (`{{.Name}} {{.NetIO}}`, `table …` prints no header), or the table.
+    // `json`, a Go template (`{{.Name}} {{.NetIO}}`; `table …` adds docker's header and
+    // aligns the columns), or the default table.
     let template = match a.format.as_deref() {
         None | Some("table") => None,
-        Some(t) => Some(t.strip_prefix("table ").unwrap_or(t).to_string()),
+        Some(t) => Some(t.to_string()),
     };
+    let mut table_rows = vec![];
     let json = template.is_some();
     loop {
         let before: Vec<_> = targets.iter().map(|c| stats::sample(&c.id)).collect();
@@ -274,6 +276,8 @@ pub fn stats(g: &GlobalOpts, a: StatsArgs) -> Result<ExitCode> {
                 });
                 if t == "json" {
                     writeln!(out, "{j}")?;
+                } else if t.starts_with("table ") {
+                    table_rows.push(j);
                 } else {
                     let line = render_template(t, &j).map_err(|e| anyhow::anyhow!(e))?;
                     writeln!(out, "{line}")?;
@@ -292,6 +296,25 @@ pub fn stats(g: &GlobalOpts, a: StatsArgs) -> Result<ExitCode> {
                     pids
                 )?;
             }
+        }
+        if let Some(t) = template.as_deref().filter(|t| t.starts_with("table ")) {
+            const NAMES: [(&str, &str); 9] = [
+                ("Container", "CONTAINER"),
+                ("ID", "CONTAINER ID"),
+                ("Name", "NAME"),
+                ("CPUPerc", "CPU %"),
+                ("MemUsage", "MEM USAGE / LIMIT"),
+                ("MemPerc", "MEM %"),
+                ("NetIO", "NET I/O"),
+                ("BlockIO", "BLOCK I/O"),
+                ("PIDs", "PIDS"),
+            ];
+            if !a.no_stream {
+                write!(out, "\x1b[2J\x1b[H")?;
+            }
+            let text = render_table(t, &std::mem::take(&mut table_rows), &NAMES)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            write!(out, "{text}")?;
         }
         out.flush()?;
         if a.no_stream {

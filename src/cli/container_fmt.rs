@@ -71,6 +71,43 @@ pub fn parse_size(s: &str) -> Option<i64> {
     (v >= 0.0).then_some((v * mul as f64) as i64)
 }
 
+/// Docker's `--format "table …"`: a header made from the fields' column names (`names`
+/// maps a field to docker's title; other fields are upper-cased), then one line per row,
+/// with tab-separated cells aligned as docker's tabwriter does.
+pub fn render_table(tpl: &str, rows: &[Value], names: &[(&str, &str)]) -> Result<String, String> {
+    let tpl = tpl.strip_prefix("table").unwrap_or(tpl).trim();
+    let mut header = String::new();
+    let mut rest = tpl;
+    while let Some(start) = rest.find("{{") {
+        header.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("template: unclosed action in {tpl:?}"))?;
+        let action = after[..end].trim();
+        let field = action
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .trim_start_matches('.');
+        let title = names
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, t)| t.to_string())
+            .unwrap_or_else(|| field.to_uppercase());
+        header.push_str(&title);
+        rest = &after[end + 2..];
+    }
+    header.push_str(rest);
+    let header = header.replace("\\t", "\t").replace("\\n", " ");
+    let mut lines = vec![header.split('\t').map(String::from).collect::<Vec<_>>()];
+    for r in rows {
+        let line = render_template(tpl, r)?;
+        lines.push(line.split('\t').map(String::from).collect());
+    }
+    Ok(super::image::fmt::table(&lines))
+}
+
 /// Evaluates a Go-template subset against `v`.
 pub fn render_template(tpl: &str, v: &Value) -> Result<String, String> {
     let tpl = tpl.replace("\\n", "\n").replace("\\t", "\t");
@@ -144,6 +181,27 @@ fn plain(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_templates_get_docker_headers_and_aligned_columns() {
+        let rows = vec![
+            serde_json::json!({"Names": "web", "Status": "Up 2 seconds", "Extra": "x"}),
+            serde_json::json!({"Names": "database-1", "Status": "Exited (0)", "Extra": "y"}),
+        ];
+        let names = [("Names", "NAMES"), ("Status", "STATUS")];
+        let out = render_table(
+            "table {{.Names}}\\t{{.Status}}\\t{{ .Extra }}",
+            &rows,
+            &names,
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "NAMES        STATUS         EXTRA\n\
+             web          Up 2 seconds   x\n\
+             database-1   Exited (0)     y\n"
+        );
+    }
 
     #[test]
     fn templates_and_units() {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::GlobalOpts;
 use super::container::{InspectArgs, LogsArgs, PsArgs, engine};
-use super::container_fmt::{human_duration, render_template, since};
+use super::container_fmt::{human_duration, render_table, render_template, since};
 
 /// Docker's STATUS column.
 fn status_text(st: &ContainerState, health: Option<&str>) -> String {
@@ -183,8 +183,26 @@ pub fn ps(g: &GlobalOpts, a: PsArgs) -> Result<ExitCode> {
                 writeln!(out, "{}", serde_json::to_string(r)?)?;
             }
         }
+        Some(t) if t.starts_with("table ") => {
+            const NAMES: [(&str, &str); 13] = [
+                ("ID", "CONTAINER ID"),
+                ("Image", "IMAGE"),
+                ("Command", "COMMAND"),
+                ("CreatedAt", "CREATED AT"),
+                ("RunningFor", "CREATED"),
+                ("Ports", "PORTS"),
+                ("State", "STATE"),
+                ("Status", "STATUS"),
+                ("Size", "SIZE"),
+                ("Names", "NAMES"),
+                ("Labels", "LABELS"),
+                ("Mounts", "MOUNTS"),
+                ("Networks", "NETWORKS"),
+            ];
+            let text = render_table(t, &rows, &NAMES).map_err(|e| anyhow!(e))?;
+            write!(out, "{text}")?;
+        }
         Some(t) if t != "table" => {
-            let t = t.strip_prefix("table ").unwrap_or(t);
             for r in &rows {
                 writeln!(out, "{}", render_template(t, r).map_err(|e| anyhow!(e))?)?;
             }
