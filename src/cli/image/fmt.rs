@@ -110,66 +110,10 @@ pub fn docker_time(rfc3339: Option<&str>) -> String {
     }
 }
 
-/// Render a Go-style template against a JSON object. Unsupported actions are an error.
+/// Render a Go-style template against a JSON object (the one template engine of the CLI,
+/// `container_fmt::render_template`). Unsupported actions are an error.
 pub fn render(template: &str, data: &Value) -> anyhow::Result<String> {
-    let template = template.replace("\\t", "\t").replace("\\n", "\n");
-    let mut out = String::new();
-    let mut rest = template.as_str();
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| anyhow::anyhow!("template {template:?}: unclosed {{{{"))?;
-        let action = after[..end].trim();
-        let (func, path) = match action.split_once(char::is_whitespace) {
-            Some((f, p)) => (Some(f), p.trim()),
-            None => (None, action),
-        };
-        let value = lookup(data, path)
-            .ok_or_else(|| anyhow::anyhow!("template: can't evaluate {path:?}"))?;
-        match func {
-            None => out.push_str(&go_string(&value)),
-            Some("json") => out.push_str(&serde_json::to_string(&value)?),
-            Some("upper") => out.push_str(&go_string(&value).to_uppercase()),
-            Some("lower") => out.push_str(&go_string(&value).to_lowercase()),
-            Some(f) => anyhow::bail!("template: function {f:?} is not supported"),
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-fn lookup(data: &Value, path: &str) -> Option<Value> {
-    if path == "." {
-        return Some(data.clone());
-    }
-    let mut cur = data;
-    for part in path.strip_prefix('.')?.split('.') {
-        cur = cur.get(part)?;
-    }
-    Some(cur.clone())
-}
-
-/// How Go's text/template prints a value.
-fn go_string(v: &Value) -> String {
-    match v {
-        Value::Null => "<nil>".into(),
-        Value::String(s) => s.clone(),
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(go_string).collect::<Vec<_>>().join(" ")
-        ),
-        Value::Object(m) => format!(
-            "map[{}]",
-            m.iter()
-                .map(|(k, v)| format!("{k}:{}", go_string(v)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-        other => other.to_string(),
-    }
+    crate::cli::container_fmt::render_template(template, data).map_err(anyhow::Error::msg)
 }
 
 /// Column headers for a `table {{.A}}\t{{.B}}` template: Docker upper-cases field names
