@@ -639,3 +639,29 @@ fn extension_keys_in_long_forms_are_rendered() {
     assert_eq!(v["services"]["web"]["ports"][0]["x-proxy"], "edge");
     assert_eq!(v["services"]["web"]["healthcheck"]["x-note"], "cheap");
 }
+
+#[test]
+fn no_env_resolution_keeps_env_files_unread() {
+    let tmp = project(&[
+        (
+            "compose.yaml",
+            "services:\n  web:\n    image: busybox\n    env_file: ./web.env\n    environment: [FROM_HOST]\n",
+        ),
+        ("web.env", "WORKERS=4\n"),
+    ]);
+    let out = stdout_of(
+        rcompose(tmp.path())
+            .env("FROM_HOST", "yes")
+            .args(["config", "--no-env-resolution"]),
+    );
+    assert!(out.contains("env_file:"), "{out}");
+    assert!(!out.contains("WORKERS"), "{out}");
+    assert!(!out.contains("FROM_HOST: \"yes\""), "{out}");
+    let resolved = stdout_of(
+        rcompose(tmp.path())
+            .env("FROM_HOST", "yes")
+            .args(["config"]),
+    );
+    assert!(resolved.contains("WORKERS: \"4\""), "{resolved}");
+    assert!(resolved.contains("FROM_HOST: \"yes\""), "{resolved}");
+}

@@ -56,6 +56,9 @@ pub struct ConfigArgs {
     /// Don't check model consistency - warning: may produce invalid Compose output
     #[arg(long)]
     pub no_consistency: bool,
+    /// Don't resolve service env files
+    #[arg(long)]
+    pub no_env_resolution: bool,
     /// Pin image tags to digests (from the local image store; no registry is asked)
     #[arg(long)]
     pub resolve_image_digests: bool,
@@ -103,8 +106,10 @@ pub fn run(global: &GlobalOpts, args: ConfigArgs) -> anyhow::Result<ExitCode> {
     opts.resolve_paths = !args.no_path_resolution;
     opts.normalize = !args.no_normalize;
     opts.consistency = !args.no_consistency;
+    opts.resolve_environment = !args.no_env_resolution;
     // `--hash` must print the hash `up` labels containers with, which covers env_file.
-    opts.discard_env_files = args.hash.is_none();
+    // Unread env files stay listed.
+    opts.discard_env_files = args.hash.is_none() && !args.no_env_resolution;
     let mut loaded = load(&opts)?;
     print_warnings(&loaded);
     // Without consistency checks a dependency may name no service: the graph (still checked

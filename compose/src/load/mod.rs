@@ -60,6 +60,9 @@ pub struct LoadOptions {
     /// Drop `env_file` from services once its contents are in `environment`, as
     /// `docker compose config` does (its output must not read the files a second time).
     pub discard_env_files: bool,
+    /// `false` for `--no-env-resolution`: env files are not read into `environment` (and
+    /// stay listed), bare variable names are not looked up.
+    pub resolve_environment: bool,
 }
 
 impl Default for LoadOptions {
@@ -79,6 +82,7 @@ impl Default for LoadOptions {
             normalize: true,
             consistency: true,
             discard_env_files: false,
+            resolve_environment: true,
         }
     }
 }
@@ -256,6 +260,7 @@ impl Loader<'_> {
             normalize::Options {
                 normalize: opts.normalize,
                 consistency: opts.consistency,
+                resolve_environment: opts.resolve_environment,
             },
         )?;
         if let Some(written) = written {

@@ -66,6 +66,9 @@ fn suggest<'a>(name: &str, options: impl Iterator<Item = &'a String>) -> Option<
 pub struct Options {
     pub normalize: bool,
     pub consistency: bool,
+    /// `false` for `config --no-env-resolution`: `env_file` is not read into `environment`
+    /// and bare names stay unresolved.
+    pub resolve_environment: bool,
 }
 
 impl Default for Options {
@@ -73,6 +76,7 @@ impl Default for Options {
         Options {
             normalize: true,
             consistency: true,
+            resolve_environment: true,
         }
     }
 }
@@ -105,7 +109,9 @@ pub fn normalize(
     volumes(project, options)?;
     file_objects(project, options)?;
     for svc in project.services.values_mut() {
-        resolve_environment(svc, env)?;
+        if options.resolve_environment {
+            resolve_environment(svc, env)?;
+        }
         // Merged files may interleave hosts; compose prints them sorted.
         svc.extra_hosts.sort();
         svc.extra_hosts.dedup();
