@@ -206,7 +206,11 @@ impl Networks {
 
     /// The binary that runs `__dns` (default: the current executable).
     pub fn with_helper_exe(mut self, exe: impl Into<PathBuf>) -> Networks {
-        self.dns = DnsControl::new(&self.root, &self.run_root, exe.into());
+        // The DNS server is started from another working directory: a relative path given
+        // here (`target/release/rcompose`) would name nothing there.
+        let exe = exe.into();
+        let exe = std::path::absolute(&exe).unwrap_or(exe);
+        self.dns = DnsControl::new(&self.root, &self.run_root, exe);
         self
     }
 
