@@ -108,6 +108,17 @@ fn df_counts_shared_layers_once_and_prune_frees_what_is_unused() {
     assert_eq!(d["Local Volumes"]["TotalCount"], "1");
     assert_eq!(d["Local Volumes"]["Size"], "1kB");
     assert_eq!(d["Local Volumes"]["Reclaimable"], "1kB (100%)");
+    // -v: both images share their only layer, so all of each is SHARED SIZE.
+    let verbose = r.ok(&["system", "df", "-v"]);
+    let row = verbose
+        .lines()
+        .find(|l| l.starts_with("one "))
+        .unwrap_or_else(|| panic!("{verbose}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    let [size, shared, unique, users] = cols[cols.len() - 4..] else {
+        panic!("{row}")
+    };
+    assert_eq!((shared, unique, users), (size, "0B", "1"), "{verbose}");
     let table = r.ok(&["system", "df"]);
     assert!(table.starts_with("TYPE"), "{table}");
     assert!(table.contains("Local Volumes"), "{table}");

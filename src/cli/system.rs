@@ -143,10 +143,24 @@ fn collect_df(g: &GlobalOpts) -> Result<DfReport> {
     let eng = engine(g)?;
     let store = Store::open(&g.root)?;
 
+    let records = store.list()?;
+    // How many images hold each layer: what more than one holds is their SHARED SIZE.
+    let mut holders: BTreeMap<&str, usize> = BTreeMap::new();
+    for rec in &records {
+        for l in &rec.layers {
+            *holders.entry(l.chain_id.as_str()).or_default() += 1;
+        }
+    }
     let mut images = vec![];
     let mut image_rows = vec![];
-    for rec in store.list()? {
+    for rec in &records {
         let active = !rec.users.is_empty();
+        let shared: u64 = rec
+            .layers
+            .iter()
+            .filter(|l| holders.get(l.chain_id.as_str()).is_some_and(|n| *n > 1))
+            .map(|l| l.size)
+            .sum();
         let layers: Vec<(String, u64)> = rec
             .layers
             .iter()
@@ -162,7 +176,10 @@ fn collect_df(g: &GlobalOpts) -> Result<DfReport> {
             repo,
             tag,
             rec.short_id().to_string(),
+            super::image::fmt::since(rec.created()),
             human_size(rec.size),
+            human_size(shared),
+            human_size(rec.size - shared.min(rec.size)),
             rec.users.len().to_string(),
         ]);
         images.push((active, layers));
@@ -184,12 +201,22 @@ fn collect_df(g: &GlobalOpts) -> Result<DfReport> {
         } else {
             containers.reclaimable += size;
         }
+        let command = c.args.join(" ");
+        let command = if command.chars().count() > 20 {
+            format!("\"{}…\"", command.chars().take(19).collect::<String>())
+        } else {
+            format!("\"{command}\"")
+        };
+        let volumes = c.host.mounts.iter().filter(|m| m.kind == "volume").count();
         container_rows.push(vec![
             c.id[..c.id.len().min(12)].to_string(),
             c.image.clone(),
-            c.name.clone(),
+            command,
+            volumes.to_string(),
             human_size(size),
+            super::image::fmt::since(Some(&c.created)),
             st.status.as_str().to_string(),
+            c.name.clone(),
         ]);
     }
 
@@ -267,18 +294,32 @@ fn df(g: &GlobalOpts, a: DfArgs) -> Result<ExitCode> {
         print!("{}", table(&all));
         println!();
     };
-    println!(
-        "Images space usage:\n(layers shared between images count once in the totals: {})\n",
-        human_size(r.images.size)
-    );
     section(
-        "",
-        &["REPOSITORY", "TAG", "IMAGE ID", "SIZE", "CONTAINERS"],
+        "Images space usage:\n",
+        &[
+            "REPOSITORY",
+            "TAG",
+            "IMAGE ID",
+            "CREATED",
+            "SIZE",
+            "SHARED SIZE",
+            "UNIQUE SIZE",
+            "CONTAINERS",
+        ],
         r.image_rows,
     );
     section(
         "Containers space usage:\n",
-        &["CONTAINER ID", "IMAGE", "NAMES", "SIZE", "STATUS"],
+        &[
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "LOCAL VOLUMES",
+            "SIZE",
+            "CREATED",
+            "STATUS",
+            "NAMES",
+        ],
         r.container_rows,
     );
     section(
