@@ -471,6 +471,49 @@ fn link_on_the_default_bridge_and_no_names_there() {
     );
     assert!(text.contains("nameserver 10.8.8.8"), "{text}");
     assert!(text.contains("options ndots:2"), "{text}");
+
+    // Docker's legacy link variables: the exposed ports and the linked container's env.
+    let db = env.daemon(&["--expose", "5432", "-e", "SECRET=s3"], "exec sleep 300");
+    let ip = env
+        .ok(&[
+            "container",
+            "inspect",
+            "-f",
+            "{{.NetworkSettings.IPAddress}}",
+            &db,
+        ])
+        .trim()
+        .to_string();
+    let client = unique("cc");
+    let vars = env.cli(&[
+        "container",
+        "run",
+        "--rm",
+        "--name",
+        &client,
+        "--link",
+        &format!("{db}:pg-main"),
+        IMAGE,
+        "env",
+    ]);
+    let vars = stdout(&vars);
+    for want in [
+        format!("PG_MAIN_NAME=/{client}/pg-main"),
+        format!("PG_MAIN_PORT=tcp://{ip}:5432"),
+        format!("PG_MAIN_PORT_5432_TCP_ADDR={ip}"),
+        "PG_MAIN_PORT_5432_TCP_PROTO=tcp".to_string(),
+        "PG_MAIN_ENV_SECRET=s3".to_string(),
+    ] {
+        assert!(vars.contains(&want), "{want} missing from:\n{vars}");
+    }
+    // A link to a stopped container is refused, and nothing is created.
+    env.ok(&["container", "stop", "-t", "0", &db]);
+    let out = env.cli(&["container", "create", "--link", &format!("{db}:x"), IMAGE]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot link to a non running container"),
+        "{out:?}"
+    );
 }
 
 #[test]

@@ -19,6 +19,7 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
         dns: svc.dns.clone(),
         dns_search: svc.dns_search.clone(),
         dns_options: svc.dns_opt.clone(),
+        exposed: svc.expose.clone(),
         ..Default::default()
     };
     for h in &svc.extra_hosts {

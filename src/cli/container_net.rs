@@ -239,6 +239,7 @@ pub fn plan(
         dns_options: f.dns_option.clone(),
         extra_hosts,
         links,
+        exposed: f.expose.clone(),
     };
     netwire::check_ports(nets, &plan)?;
     Ok((mode, Some(plan)))
@@ -342,11 +343,115 @@ pub fn apply(
     }
     let (mode, plan) = plan(eng, nets, &a.network, &a.net, &exposed)?;
     opts.host.network_mode = mode;
+    // Link variables exist on the default bridge only (on user-defined networks docker's
+    // links are just names).
+    if let Some(plan) = &plan
+        && !plan.links.is_empty()
+        && opts.host.network_mode == "bridge"
+    {
+        // Docker names the link `/<this container>/<alias>`: the name is needed now.
+        let parent = match &opts.name {
+            Some(n) => n.clone(),
+            None => {
+                let n =
+                    rcompose_engine::container::random_name(&rcompose_engine::container::new_id()?);
+                opts.name = Some(n.clone());
+                n
+            }
+        };
+        let mut vars = vec![];
+        for (id, alias) in &plan.links {
+            vars.extend(linked_env(g, eng, nets, &parent, id, alias)?);
+        }
+        // Before the user's -e: those win over link variables, as in docker.
+        opts.env.splice(0..0, vars);
+    }
     if let Some(plan) = plan {
         opts.labels
             .insert(netwire::LABEL.to_string(), serde_json::to_string(&plan)?);
     }
     Ok(())
+}
+
+/// The legacy link variables for the linked container `id`, known here as `alias`; it must
+/// be running (docker refuses a link to a stopped container).
+fn linked_env(
+    g: &GlobalOpts,
+    eng: &Containers,
+    nets: &Networks,
+    parent: &str,
+    id: &str,
+    alias: &str,
+) -> Result<Vec<String>> {
+    let other = eng.store.load_config(id)?;
+    if eng.observe(id)?.status != rcompose_engine::container::Status::Running {
+        bail!(
+            "cannot link to a non running container: /{} AS /{parent}/{alias}",
+            other.name
+        );
+    }
+    let Some((_, ip)) = netwire::addresses_of(nets, id).into_iter().next() else {
+        bail!(
+            "cannot link to /{}: it has no address on a network (--network none or host?)",
+            other.name
+        );
+    };
+    let mut ports = rcompose_engine::store::Store::open(&g.root)
+        .ok()
+        .and_then(|s| s.resolve(&other.image_id).ok())
+        .map(|rec| exposed_ports(&rec.config_json["config"]))
+        .unwrap_or_default();
+    if let Some(plan) = other
+        .labels
+        .get(netwire::LABEL)
+        .and_then(|l| serde_json::from_str::<NetPlan>(l).ok())
+    {
+        for spec in &plan.ports {
+            for b in rcompose_net::ports::parse(spec).unwrap_or_default() {
+                ports.push((b.container_port, b.proto));
+            }
+        }
+        for e in &plan.exposed {
+            ports.extend(parse_expose(e).unwrap_or_default());
+        }
+    }
+    Ok(link_env(parent, alias, ip, &ports, &other.env))
+}
+
+/// Docker's variables for a link (daemon/links): `ALIAS_NAME=/parent/alias`, `ALIAS_PORT`
+/// for the lowest exposed port, `ALIAS_PORT_<port>_<proto>[_ADDR|_PORT|_PROTO]` for each,
+/// and `ALIAS_ENV_<VAR>` for the linked container's environment (but HOME and PATH).
+fn link_env(
+    parent: &str,
+    alias: &str,
+    ip: std::net::Ipv4Addr,
+    ports: &[(u16, Proto)],
+    child_env: &[String],
+) -> Vec<String> {
+    let prefix = alias.to_uppercase().replace('-', "_");
+    let mut ports = ports.to_vec();
+    ports.sort();
+    ports.dedup();
+    let mut out = vec![format!("{prefix}_NAME=/{parent}/{alias}")];
+    if let Some((port, proto)) = ports.first() {
+        out.push(format!("{prefix}_PORT={proto}://{ip}:{port}"));
+    }
+    for (port, proto) in &ports {
+        let key = format!("{prefix}_PORT_{port}_{}", proto.to_string().to_uppercase());
+        out.push(format!("{key}={proto}://{ip}:{port}"));
+        out.push(format!("{key}_ADDR={ip}"));
+        out.push(format!("{key}_PORT={port}"));
+        out.push(format!("{key}_PROTO={proto}"));
+    }
+    for e in child_env {
+        if let Some((k, v)) = e.split_once('=')
+            && k != "HOME"
+            && k != "PATH"
+        {
+            out.push(format!("{prefix}_ENV_{k}={v}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -381,6 +486,33 @@ mod tests {
             let err = attachments(&nets, &f).unwrap_err().to_string();
             assert!(err.contains(want), "{nets:?}: {err}");
         }
+    }
+
+    #[test]
+    fn link_variables_are_dockers() {
+        let env = link_env(
+            "web",
+            "my-db",
+            [172, 17, 0, 3].into(),
+            &[(5432, Proto::Tcp), (53, Proto::Udp), (5432, Proto::Tcp)],
+            &["PATH=/bin".into(), "SECRET=s=1".into()],
+        );
+        assert_eq!(
+            env,
+            [
+                "MY_DB_NAME=/web/my-db",
+                "MY_DB_PORT=udp://172.17.0.3:53",
+                "MY_DB_PORT_53_UDP=udp://172.17.0.3:53",
+                "MY_DB_PORT_53_UDP_ADDR=172.17.0.3",
+                "MY_DB_PORT_53_UDP_PORT=53",
+                "MY_DB_PORT_53_UDP_PROTO=udp",
+                "MY_DB_PORT_5432_TCP=tcp://172.17.0.3:5432",
+                "MY_DB_PORT_5432_TCP_ADDR=172.17.0.3",
+                "MY_DB_PORT_5432_TCP_PORT=5432",
+                "MY_DB_PORT_5432_TCP_PROTO=tcp",
+                "MY_DB_ENV_SECRET=s=1",
+            ]
+        );
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub struct NetPlan {
     /// `--link`: (container id, alias) written to /etc/hosts.
     #[serde(default)]
     pub links: Vec<(String, String)>,
+    /// `--expose` / compose `expose` (`80`, `8000-8010/udp`): what links to this container
+    /// announce in their variables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
