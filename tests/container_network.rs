@@ -484,6 +484,14 @@ fn link_on_the_default_bridge_and_no_names_there() {
         ])
         .trim()
         .to_string();
+    let exposed = env.ok(&[
+        "container",
+        "inspect",
+        "-f",
+        "{{json .Config.ExposedPorts}}",
+        &db,
+    ]);
+    assert_eq!(exposed.trim(), r#"{"5432/tcp":{}}"#);
     let client = unique("cc");
     let vars = env.cli(&[
         "container",

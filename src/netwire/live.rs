@@ -172,6 +172,24 @@ pub fn patch_inspect(
             }
         }
     }
+    // Config.ExposedPorts: the image's, --expose / compose `expose`, and what is published.
+    let mut exposed: Map<String, Value> = rcompose_engine::store::Store::open(&store.root)
+        .ok()
+        .and_then(|s| s.resolve(&cfg.image_id).ok())
+        .and_then(|rec| {
+            rec.config_json["config"]["ExposedPorts"]
+                .as_object()
+                .cloned()
+        })
+        .unwrap_or_default();
+    for spec in plan.exposed.iter().chain(&plan.ports) {
+        for s in rcompose_net::ports::parse(spec).unwrap_or_default() {
+            exposed.insert(format!("{}/{}", s.container_port, s.proto), json!({}));
+        }
+    }
+    if !exposed.is_empty() && v["Config"].is_object() {
+        v["Config"]["ExposedPorts"] = Value::Object(exposed);
+    }
     let host = &mut v["HostConfig"];
     if host.is_object() {
         host["PortBindings"] = Value::Object(bindings);
