@@ -205,8 +205,33 @@ services:
     let o = p.run(&["up", "-d"]);
     assert!(o.status.success(), "up: {}", stderr(&o));
     let (target_id, _) = id_and_mode(&p, &target);
-    let (_, mode) = id_and_mode(&p, &format!("{}-side-1", p.name));
+    let side = format!("{}-side-1", p.name);
+    let (side_id, mode) = id_and_mode(&p, &side);
     assert_eq!(mode, format!("container:{target_id}"));
+
+    // Nothing changed: kept. The outside container replaced: the service follows it.
+    let plan = p.ok(&["--dry-run", "up", "-d"]);
+    assert!(plan.contains("keep"), "{plan}");
+    p.ok(&["container", "rm", "-f", &target]);
+    p.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &target,
+        compose_support::IMAGE,
+        "sleep",
+        "1000",
+    ]);
+    let plan = p.ok(&["--dry-run", "up", "-d"]);
+    assert!(plan.contains("network_mode"), "{plan}");
+    p.ok(&["up", "-d", "-t", "0"]);
+    let (new_target, _) = id_and_mode(&p, &target);
+    let (new_side, mode) = id_and_mode(&p, &side);
+    assert_ne!(new_side, side_id, "side was not recreated");
+    assert_eq!(mode, format!("container:{new_target}"));
+    p.ok(&["down", "-t", "0"]);
+    p.ok(&["container", "rm", "-f", &target]);
 }
 
 #[test]

@@ -186,6 +186,30 @@ pub fn resolve_service(
     ))
 }
 
+/// `network_mode: container:<name>` pinned to that container's full id, in every service,
+/// before planning: the config hash then names the container whose namespace is joined, so
+/// the service is recreated when that container is replaced (as for `service:x`). A name
+/// that matches no container is left as written; creating the service reports it.
+pub fn pin_joined_containers(
+    store: &rcompose_engine::container::ContainerStore,
+    project: &mut Project,
+) {
+    for svc in project.services.values_mut() {
+        let Some(target) = svc
+            .network_mode
+            .as_deref()
+            .and_then(|m| m.strip_prefix("container:"))
+        else {
+            continue;
+        };
+        if let Ok(c) = store.resolve(target)
+            && c.id != target
+        {
+            svc.network_mode = Some(format!("container:{}", c.id));
+        }
+    }
+}
+
 /// `network create` parameters for a compose network.
 pub fn create_request(
     project: &Project,

@@ -122,6 +122,8 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
         image_ids: BTreeMap::new(),
     };
     let b = backend(g)?;
+    let mut project = project;
+    crate::backend::netplan::pin_joined_containers(&b.containers.store, &mut project);
     let _lock = if g.dry_run {
         None
     } else {
