@@ -335,3 +335,23 @@ fn import_from_a_url() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&missing) && err.contains("404"), "{err}");
 }
+
+#[test]
+fn an_unreachable_registry_is_named_with_what_to_do_instead() {
+    let root = tempfile::tempdir().unwrap();
+    // A loopback port nothing listens on: connection refused, at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let image = format!("127.0.0.1:{port}/nothing:1");
+    let out = rc(root.path(), &["image", "pull", &image]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot reach registry 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(err.contains("rcompose image load -i FILE"), "{err}");
+}

@@ -270,12 +270,32 @@ pub fn render_error(err: &anyhow::Error) {
             msg.push_str(&format!("\n  caused by: {text}"));
         }
     }
+    if is_registry_unreachable(err) {
+        msg.push_str(
+            "\n  hint: no registry answered: load the image from an archive (`rcompose image load -i FILE`), import a root filesystem (`rcompose image import DIR NAME`), or set a reachable mirror in /etc/rcompose/daemon.json (\"registry-mirrors\")",
+        );
+    }
     if is_disk_full(err) {
         msg.push_str(
             "\n  hint: the disk is full: free some space (`rcompose system df` shows what the state root holds; `rcompose image prune`, `rcompose system prune`) and retry",
         );
     }
     eprintln!("{msg}");
+}
+
+/// Whether a registry could not be reached at all (DNS, connect, TLS), anywhere in the chain.
+fn is_registry_unreachable(err: &anyhow::Error) -> bool {
+    use rcompose_engine::image::ImageError;
+    use rcompose_engine::image::registry::RegistryError;
+    err.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<RegistryError>(),
+            Some(RegistryError::Unreachable { .. })
+        ) || matches!(
+            c.downcast_ref::<ImageError>(),
+            Some(ImageError::Registry(RegistryError::Unreachable { .. }))
+        )
+    })
 }
 
 /// Whether an error comes from ENOSPC anywhere in its chain (typed or only as text, since
