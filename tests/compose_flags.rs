@@ -370,3 +370,36 @@ networks:
     let nets = p.ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!nets.contains(&p.name), "network left behind: {nets}");
 }
+
+#[test]
+fn pid_and_ipc_host_are_honoured_without_warnings() {
+    let p = Project::new("pidhost");
+    p.write(
+        r#"
+services:
+  agent:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+    network_mode: none
+    pid: host
+    ipc: host
+"#,
+    );
+    let o = p.run(&["up", "-d"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        !err.contains("\"agent\": pid") && !err.contains("\"agent\": ipc"),
+        "{err}"
+    );
+    let procs = p.exec_ok("agent", "ls /proc | grep -c '^[0-9]'");
+    let procs: usize = procs.trim().parse().unwrap();
+    assert!(
+        procs > 4,
+        "sees {procs} processes: not the host's PID namespace"
+    );
+    let ipc = p.exec_ok("agent", "readlink /proc/self/ns/ipc");
+    let host = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    assert_eq!(ipc.trim(), host.display().to_string());
+    p.ok(&["down", "-t", "0"]);
+}

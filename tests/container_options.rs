@@ -471,3 +471,113 @@ fn bad_log_options_are_refused_before_create() {
     let all = env.ok(&["container", "ps", "-aq"]);
     assert!(all.trim().is_empty(), "a refused create left {all}");
 }
+
+#[test]
+fn pid_and_ipc_modes_host_and_container() {
+    let env = Env::new();
+    let ns_of = |path: &str| std::fs::read_link(path).unwrap().display().to_string();
+    // Own namespaces by default: only the container's processes, its own IPC namespace.
+    let own = env.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        IMAGE,
+        "sh",
+        "-c",
+        "ls /proc | grep -c '^[0-9]'; readlink /proc/self/ns/ipc",
+    ]);
+    let mut lines = own.lines();
+    let procs: usize = lines.next().unwrap().trim().parse().unwrap();
+    assert!(procs <= 4, "{own}");
+    assert_ne!(lines.next().unwrap(), ns_of("/proc/self/ns/ipc"));
+    // host: the host's processes and IPC namespace.
+    let host = env.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pid",
+        "host",
+        "--ipc",
+        "host",
+        IMAGE,
+        "sh",
+        "-c",
+        "ls /proc | grep -c '^[0-9]'; readlink /proc/self/ns/ipc",
+    ]);
+    let mut lines = host.lines();
+    let procs: usize = lines.next().unwrap().trim().parse().unwrap();
+    assert!(procs > 4, "{host}");
+    assert_eq!(lines.next().unwrap(), ns_of("/proc/self/ns/ipc"));
+
+    // container:<name>: the other container's processes and IPC namespace.
+    let name = unique("nsowner");
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        IMAGE,
+        "sleep",
+        "301",
+    ]);
+    let theirs = env.ok(&["container", "exec", &name, "readlink", "/proc/self/ns/ipc"]);
+    let pid_mode = format!("container:{name}");
+    let joined = env.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pid",
+        &pid_mode,
+        "--ipc",
+        &pid_mode,
+        IMAGE,
+        "sh",
+        "-c",
+        "ps; readlink /proc/self/ns/ipc",
+    ]);
+    assert!(joined.contains("sleep 301"), "{joined}");
+    assert!(joined.ends_with(&theirs), "{joined} vs {theirs}");
+    let mode = env.ok(&["container", "create", "--pid", &pid_mode, IMAGE, "true"]);
+    let inspect = env.ok(&[
+        "container",
+        "inspect",
+        "-f",
+        "{{.HostConfig.PidMode}}",
+        mode.trim(),
+    ]);
+    assert!(inspect.trim().starts_with("container:"), "{inspect}");
+    env.ok(&["container", "rm", mode.trim()]);
+
+    // Its owner stopped: refused, naming it; an unknown one: refused before create.
+    env.ok(&["container", "stop", "-t", "0", &name]);
+    let o = env.run(&[
+        "container",
+        "run",
+        "--rm",
+        "--pid",
+        &pid_mode,
+        IMAGE,
+        "true",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not running"), "{}", stderr(&o));
+    let o = env.run(&[
+        "container",
+        "create",
+        "--ipc",
+        "container:nosuch-xyz",
+        IMAGE,
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no such container"), "{}", stderr(&o));
+    env.ok(&["container", "rm", "-f", &name]);
+}

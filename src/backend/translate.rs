@@ -2,9 +2,9 @@
 //! honour yet (each a warning naming the key and the service — never silence).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use rcompose_compose::model::{Project, Service};
 use rcompose_compose::reconcile::{container_labels, volume_name};
 use rcompose_engine::container::CreateOptions;
@@ -36,8 +36,11 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
     flag(svc.mem_swappiness.is_some(), "mem_swappiness");
     flag(svc.oom_score_adj.is_some(), "oom_score_adj");
     flag(svc.oom_kill_disable, "oom_kill_disable");
-    flag(svc.ipc.is_some(), "ipc");
-    flag(svc.pid.is_some(), "pid");
+    // host and container:<name> are honoured; another service's namespaces are not yet.
+    let joins_service =
+        |m: &Option<String>| m.as_deref().is_some_and(|m| m.starts_with("service:"));
+    flag(joins_service(&svc.ipc), "ipc: service:<name>");
+    flag(joins_service(&svc.pid), "pid: service:<name>");
     flag(svc.uts.is_some(), "uts");
     flag(svc.userns_mode.is_some(), "userns_mode");
     flag(svc.runtime.is_some(), "runtime");
@@ -194,6 +197,25 @@ fn deploy_keys(svc: &Service, flag: &mut impl FnMut(bool, &'static str)) {
     );
 }
 
+/// `pid:`/`ipc:` → the engine's mode: own namespace (empty), `host`, or `container:<id>` of
+/// an existing container. `service:x` is reported by `unsupported_keys` and left out.
+fn namespace_mode(root: &Path, key: &str, mode: Option<&str>) -> Result<String> {
+    match mode {
+        None | Some("private") | Some("shareable") => Ok(String::new()),
+        Some(m) if m.starts_with("service:") => Ok(String::new()),
+        Some("host") => Ok("host".into()),
+        Some(m) if m.starts_with("container:") => {
+            let target = &m["container:".len()..];
+            let store = rcompose_engine::container::ContainerStore::new(root, PathBuf::new());
+            let c = store
+                .resolve(target)
+                .with_context(|| format!("{key}: {m}: no such container: {target}"))?;
+            Ok(format!("container:{}", c.id))
+        }
+        Some(m) => bail!("{key}: {m:?} is not host, container:<name> or service:<name>"),
+    }
+}
+
 /// The options the engine creates the container with.
 pub fn create_options(
     project: &Project,
@@ -329,6 +351,8 @@ pub fn create_options(
             init: svc.init.unwrap_or(false),
             tmpfs,
             mounts,
+            pid_mode: namespace_mode(root, "pid", svc.pid.as_deref())?,
+            ipc_mode: namespace_mode(root, "ipc", svc.ipc.as_deref())?,
             log_driver: match svc.logging.as_ref().and_then(|l| l.driver.as_deref()) {
                 Some("none") => "none".into(),
                 _ => String::new(),

@@ -93,6 +93,12 @@ pub struct RunArgs {
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// PID namespace to use: host, or container:<name|id>
+    #[arg(long, value_name = "MODE")]
+    pub pid: Option<String>,
+    /// IPC mode to use: private (default), shareable, host, or container:<name|id>
+    #[arg(long, value_name = "MODE")]
+    pub ipc: Option<String>,
     /// Logging driver for the container: json-file (default) or none
     #[arg(long, value_name = "DRIVER")]
     pub log_driver: Option<String>,

@@ -52,7 +52,7 @@ fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
     let detach = a.detach || !start;
     let tty = a.tty;
     let interactive = a.interactive;
-    let mut opts = create_options(&a)?;
+    let mut opts = create_options(&eng, &a)?;
     let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
     super::container_net::apply(g, &eng, &nets, &a, &mut opts)?;
     let cfg = eng.create(&image, opts)?;
@@ -161,7 +161,7 @@ fn image_info(g: &GlobalOpts, a: &RunArgs) -> Result<ImageInfo> {
     })
 }
 
-fn create_options(a: &RunArgs) -> Result<CreateOptions> {
+fn create_options(eng: &Containers, a: &RunArgs) -> Result<CreateOptions> {
     let mut env = vec![];
     for f in &a.env_file {
         let text = std::fs::read_to_string(f)
@@ -283,6 +283,8 @@ fn create_options(a: &RunArgs) -> Result<CreateOptions> {
             tmpfs: a.tmpfs.clone(),
             mounts,
             log_driver: log_driver(a.log_driver.as_deref())?,
+            pid_mode: namespace_mode(eng, "--pid", a.pid.as_deref())?,
+            ipc_mode: namespace_mode(eng, "--ipc", a.ipc.as_deref())?,
             log_opts: log_opts(a.log_driver.as_deref(), &a.log_opt)?,
         },
     })
@@ -304,6 +306,25 @@ fn log_opts(driver: Option<&str>, opts: &[String]) -> Result<BTreeMap<String, St
     };
     host.log_rotation()?;
     Ok(host.log_opts)
+}
+
+/// `--pid`/`--ipc`: the container's own namespace (empty), `host`, or
+/// `container:<full id>` of a container that exists (it must run when this one starts).
+fn namespace_mode(eng: &Containers, flag: &str, mode: Option<&str>) -> Result<String> {
+    match mode {
+        None | Some("") | Some("private") => Ok(String::new()),
+        Some("shareable") if flag == "--ipc" => Ok(String::new()),
+        Some("host") => Ok("host".into()),
+        Some(m) if m.starts_with("container:") => {
+            let target = &m["container:".len()..];
+            let c = eng
+                .store
+                .resolve(target)
+                .with_context(|| format!("{flag} {m}: no such container: {target}"))?;
+            Ok(format!("container:{}", c.id))
+        }
+        Some(m) => bail!("invalid {flag} {m:?}: use host or container:<name|id>"),
+    }
 }
 
 /// `--log-driver`: docker's default json-file, or none; other drivers are refused by name.

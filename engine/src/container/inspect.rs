@@ -140,6 +140,8 @@ pub fn inspect_json(store: &ContainerStore, c: &ContainerConfig, st: &ContainerS
             "Ulimits": ulimits,
             "Init": c.host.init,
             "Tmpfs": tmpfs,
+            "PidMode": c.host.pid_mode,
+            "IpcMode": if c.host.ipc_mode.is_empty() { "private" } else { c.host.ipc_mode.as_str() },
             "LogConfig": {"Type": c.host.log_driver(), "Config": c.host.log_opts},
         },
         "GraphDriver": {

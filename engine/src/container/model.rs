@@ -69,6 +69,13 @@ pub struct HostConfig {
     /// refuses, as docker's does).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub log_driver: String,
+    /// `--pid`: empty (own namespace), `host`, or `container:<full id>`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pid_mode: String,
+    /// `--ipc`: empty (own namespace; docker's private/shareable), `host`, or
+    /// `container:<full id>`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ipc_mode: String,
     /// The driver's options (`--log-opt`): json-file's `max-size` and `max-file`; checked
     /// by [`HostConfig::log_rotation`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use super::model::ContainerConfig;
-use super::spec::{SpecInput, build_spec};
+use super::spec::{Join, SpecInput, build_spec};
 use super::store::{ContainerStore, write_file};
 use super::{ContainerError, netns, user};
 use crate::rootfs::Rootfs;
@@ -101,6 +101,8 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
         netns: netns_path.as_deref(),
         mount_sources: &sources,
         etc_files: &etc_files,
+        pid: join(store, &cfg.host.pid_mode, "pid")?,
+        ipc: join(store, &cfg.host.ipc_mode, "ipc")?,
     })?;
     super::proc::trace_phase("prepare.spec-built");
     let bundle = store.bundle_dir(&cfg.id);
@@ -136,4 +138,31 @@ fn mkdir_beneath(root: &std::path::Path, rel: &str) -> Result<(), ContainerError
         }
     }
     Ok(())
+}
+
+/// `--pid`/`--ipc` mode → the namespace to use. `container:<id>` needs that container's
+/// process: its namespace is joined through `/proc/<pid>/ns/<kind>`.
+fn join(store: &ContainerStore, mode: &str, kind: &str) -> Result<Join, ContainerError> {
+    match mode {
+        "" | "private" | "shareable" => Ok(Join::Own),
+        "host" => Ok(Join::Host),
+        m if m.starts_with("container:") => {
+            let id = &m["container:".len()..];
+            let st = store.load_state(id)?;
+            if st.pid <= 0 || !super::proc::alive(st.pid, st.pid_start_ticks) {
+                let name = store.load_config(id).map(|c| c.name).unwrap_or_default();
+                return Err(ContainerError::Other(format!(
+                    "cannot join the {kind} namespace of container {name} ({}): it is not running; start it first",
+                    &id[..id.len().min(12)]
+                )));
+            }
+            Ok(Join::Path(PathBuf::from(format!(
+                "/proc/{}/ns/{kind}",
+                st.pid
+            ))))
+        }
+        other => Err(ContainerError::Other(format!(
+            "invalid {kind} mode {other:?}: use host or container:<name|id>"
+        ))),
+    }
 }

@@ -113,6 +113,20 @@ pub struct SpecInput<'a> {
     pub mount_sources: &'a [PathBuf],
     /// Files generated for the container (hostname, hosts, resolv.conf) to bind-mount.
     pub etc_files: &'a [(PathBuf, &'static str)],
+    /// The PID and IPC namespaces (`--pid`, `--ipc`).
+    pub pid: Join,
+    pub ipc: Join,
+}
+
+/// Which namespace of a kind the container gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Join {
+    /// A new one of its own.
+    Own,
+    /// The host's (`host` mode): no namespace entry at all.
+    Host,
+    /// Another container's, by its `/proc/<pid>/ns/<kind>` path.
+    Path(PathBuf),
 }
 
 /// Resolves `--cap-add/--cap-drop/--privileged` into the final capability list.
@@ -284,12 +298,14 @@ pub fn build_spec(input: &SpecInput) -> Result<Value, ContainerError> {
         mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": HOST_INIT, "options": ["bind", "ro"]}));
     }
 
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ];
+    let mut namespaces = vec![json!({"type": "uts"}), json!({"type": "mount"})];
+    for (kind, join) in [("pid", &input.pid), ("ipc", &input.ipc)] {
+        match join {
+            Join::Own => namespaces.push(json!({"type": kind})),
+            Join::Host => {}
+            Join::Path(p) => namespaces.push(json!({"type": kind, "path": p})),
+        }
+    }
     if let Some(ns) = input.netns {
         namespaces.push(json!({"type": "network", "path": ns}));
     }
@@ -434,6 +450,8 @@ mod tests {
             netns: Some(Path::new("/run/x")),
             mount_sources: &[],
             etc_files: &[],
+            pid: Join::Own,
+            ipc: Join::Host,
         })
         .unwrap();
         let spec: oci_spec::runtime::Spec = serde_json::from_value(v.clone()).unwrap();
