@@ -372,7 +372,7 @@ networks:
 }
 
 #[test]
-fn pid_and_ipc_host_are_honoured_without_warnings() {
+fn pid_and_ipc_host_and_service_are_honoured_without_warnings() {
     let p = Project::new("pidhost");
     p.write(
         r#"
@@ -383,6 +383,16 @@ services:
     network_mode: none
     pid: host
     ipc: host
+  owner:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1002 & wait"]
+    network_mode: none
+  peer:
+    image: {IMAGE}
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
+    network_mode: none
+    pid: service:owner
+    ipc: service:owner
 "#,
     );
     let o = p.run(&["up", "-d"]);
@@ -401,5 +411,11 @@ services:
     let ipc = p.exec_ok("agent", "readlink /proc/self/ns/ipc");
     let host = std::fs::read_link("/proc/self/ns/ipc").unwrap();
     assert_eq!(ipc.trim(), host.display().to_string());
+    // service:owner: peer sees owner's processes and shares its IPC namespace.
+    assert!(p.exec_ok("peer", "ps").contains("sleep 1002"));
+    assert_eq!(
+        p.exec_ok("peer", "readlink /proc/self/ns/ipc"),
+        p.exec_ok("owner", "readlink /proc/self/ns/ipc")
+    );
     p.ok(&["down", "-t", "0"]);
 }

@@ -466,11 +466,11 @@ fn container_err(name: &str) -> impl FnOnce(BackendError) -> ExecuteError + '_ {
 /// Services whose creation needs another container to exist already (they are created at
 /// their level, after what they refer to).
 fn refers_to_other_containers(svc: &Service) -> bool {
-    !svc.volumes_from.is_empty()
-        || svc
-            .network_mode
-            .as_deref()
+    let joins = |m: &Option<String>| {
+        m.as_deref()
             .is_some_and(|m| m.starts_with("service:") || m.starts_with("container:"))
+    };
+    !svc.volumes_from.is_empty() || joins(&svc.network_mode) || joins(&svc.pid) || joins(&svc.ipc)
 }
 
 /// What a container operation needs besides the operation itself.

@@ -142,6 +142,29 @@ fn checked_mac(svc: &Service, mac: Option<String>) -> Result<Option<String>> {
     .transpose()
 }
 
+/// The first container (lowest number, not a one-off) of `service` in `project`.
+pub fn first_container(
+    store: &rcompose_engine::container::ContainerStore,
+    project: &str,
+    service: &str,
+) -> Result<Option<rcompose_engine::container::ContainerConfig>> {
+    use rcompose_compose::labels as l;
+    Ok(store
+        .list()?
+        .into_iter()
+        .filter(|c| {
+            c.labels.get(l::PROJECT).map(String::as_str) == Some(project)
+                && c.labels.get(l::SERVICE).map(String::as_str) == Some(service)
+                && c.labels.get(l::ONEOFF).map(String::as_str) != Some("True")
+        })
+        .min_by_key(|c| {
+            c.labels
+                .get(l::CONTAINER_NUMBER)
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(u32::MAX)
+        }))
+}
+
 /// `svc` ready to be created: `network_mode: service:x` becomes `container:<id>` of x's
 /// first container (lowest number), so that the config hash written on the container names
 /// what it joins (see `reconcile::with_joined_container`). Fails, naming the service, when x
@@ -151,7 +174,6 @@ pub fn resolve_service(
     project: &Project,
     svc: &Service,
 ) -> Result<Service> {
-    use rcompose_compose::labels as l;
     let Some(target) = rcompose_compose::reconcile::namespace_service(svc) else {
         return Ok(svc.clone());
     };
@@ -161,21 +183,7 @@ pub fn resolve_service(
             svc.name
         );
     }
-    let first = store
-        .list()?
-        .into_iter()
-        .filter(|c| {
-            c.labels.get(l::PROJECT) == Some(&project.name)
-                && c.labels.get(l::SERVICE).map(String::as_str) == Some(target)
-                && c.labels.get(l::ONEOFF).map(String::as_str) != Some("True")
-        })
-        .min_by_key(|c| {
-            c.labels
-                .get(l::CONTAINER_NUMBER)
-                .and_then(|n| n.parse::<u32>().ok())
-                .unwrap_or(u32::MAX)
-        })
-        .with_context(|| {
+    let first = first_container(store, &project.name, target)?.with_context(|| {
             format!(
                 "service \"{}\": network_mode service:{target}: service {target} has no container; start it first",
                 svc.name

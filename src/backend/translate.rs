@@ -36,11 +36,6 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
     flag(svc.mem_swappiness.is_some(), "mem_swappiness");
     flag(svc.oom_score_adj.is_some(), "oom_score_adj");
     flag(svc.oom_kill_disable, "oom_kill_disable");
-    // host and container:<name> are honoured; another service's namespaces are not yet.
-    let joins_service =
-        |m: &Option<String>| m.as_deref().is_some_and(|m| m.starts_with("service:"));
-    flag(joins_service(&svc.ipc), "ipc: service:<name>");
-    flag(joins_service(&svc.pid), "pid: service:<name>");
     flag(svc.uts.is_some(), "uts");
     flag(svc.userns_mode.is_some(), "userns_mode");
     flag(svc.runtime.is_some(), "runtime");
@@ -198,16 +193,24 @@ fn deploy_keys(svc: &Service, flag: &mut impl FnMut(bool, &'static str)) {
 }
 
 /// `pid:`/`ipc:` → the engine's mode: own namespace (empty), `host`, or `container:<id>` of
-/// an existing container. `service:x` is reported by `unsupported_keys` and left out.
-fn namespace_mode(root: &Path, key: &str, mode: Option<&str>) -> Result<String> {
+/// an existing container, or of the first container of `service:x` (which the loader made
+/// a dependency, so it runs first).
+fn namespace_mode(root: &Path, project: &str, key: &str, mode: Option<&str>) -> Result<String> {
+    let store = || rcompose_engine::container::ContainerStore::new(root, PathBuf::new());
     match mode {
         None | Some("private") | Some("shareable") => Ok(String::new()),
-        Some(m) if m.starts_with("service:") => Ok(String::new()),
         Some("host") => Ok("host".into()),
+        Some(m) if m.starts_with("service:") => {
+            let target = &m["service:".len()..];
+            let c =
+                super::netplan::first_container(&store(), project, target)?.with_context(|| {
+                    format!("{key}: {m}: service {target} has no container; start it first")
+                })?;
+            Ok(format!("container:{}", c.id))
+        }
         Some(m) if m.starts_with("container:") => {
             let target = &m["container:".len()..];
-            let store = rcompose_engine::container::ContainerStore::new(root, PathBuf::new());
-            let c = store
+            let c = store()
                 .resolve(target)
                 .with_context(|| format!("{key}: {m}: no such container: {target}"))?;
             Ok(format!("container:{}", c.id))
@@ -351,8 +354,8 @@ pub fn create_options(
             init: svc.init.unwrap_or(false),
             tmpfs,
             mounts,
-            pid_mode: namespace_mode(root, "pid", svc.pid.as_deref())?,
-            ipc_mode: namespace_mode(root, "ipc", svc.ipc.as_deref())?,
+            pid_mode: namespace_mode(root, &project.name, "pid", svc.pid.as_deref())?,
+            ipc_mode: namespace_mode(root, &project.name, "ipc", svc.ipc.as_deref())?,
             log_driver: match svc.logging.as_ref().and_then(|l| l.driver.as_deref()) {
                 Some("none") => "none".into(),
                 _ => String::new(),
