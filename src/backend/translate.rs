@@ -303,7 +303,7 @@ pub fn create_options(
     for (name, u) in &svc.ulimits {
         let (soft, hard) = match u {
             rcompose_compose::model::Ulimit::Single(n) => (*n, *n),
-            rcompose_compose::model::Ulimit::Range { soft, hard } => (*soft, *hard),
+            rcompose_compose::model::Ulimit::Range { soft, hard, .. } => (*soft, *hard),
         };
         ulimits.push(Ulimit {
             name: name.clone(),

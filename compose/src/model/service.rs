@@ -546,5 +546,11 @@ pub struct VolumeTmpfs {
 #[serde(untagged)]
 pub enum Ulimit {
     Single(i64),
-    Range { soft: i64, hard: i64 },
+    Range {
+        soft: i64,
+        hard: i64,
+        /// `x-*` keys, kept as compose does.
+        #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+        extensions: BTreeMap<String, Any>,
+    },
 }
