@@ -144,6 +144,7 @@ fn collect_df(g: &GlobalOpts) -> Result<DfReport> {
     let store = Store::open(&g.root)?;
 
     let records = store.list()?;
+    let users = store.image_users()?;
     // How many images hold each layer: what more than one holds is their SHARED SIZE.
     let mut holders: BTreeMap<&str, usize> = BTreeMap::new();
     for rec in &records {
@@ -154,7 +155,8 @@ fn collect_df(g: &GlobalOpts) -> Result<DfReport> {
     let mut images = vec![];
     let mut image_rows = vec![];
     for rec in &records {
-        let active = !rec.users.is_empty();
+        let containers_using = users.get(&rec.id).map_or(0, |u| u.len());
+        let active = containers_using > 0;
         let shared: u64 = rec
             .layers
             .iter()
@@ -180,7 +182,7 @@ fn collect_df(g: &GlobalOpts) -> Result<DfReport> {
             human_size(rec.size),
             human_size(shared),
             human_size(rec.size - shared.min(rec.size)),
-            rec.users.len().to_string(),
+            containers_using.to_string(),
         ]);
         images.push((active, layers));
     }

@@ -60,7 +60,6 @@ pub struct ImageRecord {
     pub layer_dirs: Vec<PathBuf>,
     /// Sum of the layers' content sizes.
     pub size: u64,
-    pub users: Vec<String>,
     pub added: String,
     pub last_tag_time: Option<String>,
 }
@@ -116,7 +115,7 @@ impl Store {
     pub fn resolve(&self, reference_or_id: &str) -> Result<ImageRecord> {
         let index = self.read_index()?;
         let id = find_id(&index, reference_or_id)?;
-        self.record(&index, &self.image_users()?, &id)
+        self.record(&index, &id)
     }
 
     /// Called once a container's config (naming `image_id`) is saved: fails when the image
@@ -138,10 +137,9 @@ impl Store {
     /// All images, newest first.
     pub fn list(&self) -> Result<Vec<ImageRecord>> {
         let index = self.read_index()?;
-        let users = self.image_users()?;
         let mut out = Vec::new();
         for id in index.images.keys() {
-            match self.record(&index, &users, id) {
+            match self.record(&index, id) {
                 Ok(r) => out.push(r),
                 // Removed by a concurrent `rm`/`prune` after we read the index.
                 Err(StoreError::MissingBlob(_)) if !self.read_index()?.images.contains_key(id) => {}
@@ -152,12 +150,7 @@ impl Store {
         Ok(out)
     }
 
-    fn record(
-        &self,
-        index: &IndexFile,
-        users: &BTreeMap<String, BTreeSet<String>>,
-        id: &str,
-    ) -> Result<ImageRecord> {
+    fn record(&self, index: &IndexFile, id: &str) -> Result<ImageRecord> {
         let entry = index
             .images
             .get(id)
@@ -200,10 +193,6 @@ impl Store {
             size: layers.iter().map(|l| l.size).sum(),
             layers,
             layer_dirs,
-            users: users
-                .get(id)
-                .map(|u| u.iter().cloned().collect())
-                .unwrap_or_default(),
             added: entry.added.clone(),
             last_tag_time: entry.last_tag_time.clone(),
         })
@@ -421,7 +410,7 @@ impl Locked<'_> {
             .map(|d| d.trim_start_matches("sha256:").to_string())
             .collect();
         for id in index.images.keys() {
-            let record = match self.record(&index, &BTreeMap::new(), id) {
+            let record = match self.record(&index, id) {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!("image {id} is unreadable ({e}); skipping garbage collection");

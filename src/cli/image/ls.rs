@@ -190,9 +190,11 @@ pub fn ls(store: &Store, a: LsArgs) -> anyhow::Result<ExitCode> {
             .then(x.repo.cmp(&y.repo))
             .then(x.tag.cmp(&y.tag))
     });
+    // Users are derived from the containers' configs (store/users.rs): read once here.
+    let users = store.image_users()?;
     let row_json = |r: &Row<'_>| {
         json!({
-            "Containers": r.img.users.len().to_string(),
+            "Containers": users.get(&r.img.id).map_or(0, |u| u.len()).to_string(),
             "CreatedAt": fmt::docker_time(r.img.created()),
             "CreatedSince": fmt::since(r.img.created()),
             "Digest": r.digest,
