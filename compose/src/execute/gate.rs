@@ -1,0 +1,109 @@
+//! Bounded concurrency for the executor: a counting semaphore, a turnstile that admits
+//! numbered tickets in order, and a bounded parallel map.
+
+use std::sync::{Condvar, Mutex};
+
+use super::lock;
+
+/// A counting semaphore: at most `n` tasks at once across all levels.
+pub struct Semaphore {
+    free: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl Semaphore {
+    pub fn new(n: usize) -> Self {
+        Self {
+            free: Mutex::new(n),
+            cv: Condvar::new(),
+        }
+    }
+
+    pub(super) fn acquire(&self) {
+        let mut free = lock(&self.free);
+        while *free == 0 {
+            free = self.cv.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+    }
+
+    pub(super) fn release(&self) {
+        *lock(&self.free) += 1;
+        self.cv.notify_one();
+    }
+}
+
+/// Admits numbered tickets strictly in order, at most `n` inside at once.
+pub struct Turnstile {
+    /// (next ticket to admit, tickets inside)
+    state: Mutex<(usize, usize)>,
+    cv: Condvar,
+    n: usize,
+}
+
+/// Holding one keeps a place inside the turnstile.
+pub struct Turn<'a>(&'a Turnstile);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state).1 -= 1;
+        self.0.cv.notify_all();
+    }
+}
+
+impl Turnstile {
+    pub fn new(n: usize) -> Self {
+        Self {
+            state: Mutex::new((0, 0)),
+            cv: Condvar::new(),
+            n: n.max(1),
+        }
+    }
+
+    /// Blocks until every lower ticket was admitted and there is room. Each ticket from 0
+    /// up must enter exactly once, or the later ones wait forever.
+    pub fn enter(&self, ticket: usize) -> Turn<'_> {
+        let mut st = lock(&self.state);
+        while st.0 != ticket || st.1 >= self.n {
+            st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st.0 += 1;
+        st.1 += 1;
+        self.cv.notify_all();
+        Turn(self)
+    }
+}
+
+/// Runs `f` on every item in parallel (bounded by `sem`); returns the first error, after all
+/// started tasks have finished.
+pub fn parallel<T: Sync, E: Send>(
+    items: &[T],
+    sem: &Semaphore,
+    f: impl Fn(&T) -> Result<(), E> + Sync,
+) -> Result<(), E> {
+    if items.len() == 1 {
+        sem.acquire();
+        let r = f(&items[0]);
+        sem.release();
+        return r;
+    }
+    let results: Vec<Result<(), E>> = std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .iter()
+            .map(|item| {
+                let f = &f;
+                s.spawn(move || {
+                    sem.acquire();
+                    let r = f(item);
+                    sem.release();
+                    r
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    results.into_iter().collect()
+}
