@@ -685,40 +685,26 @@ fn cp_never_replaces_a_directory_by_a_file_or_a_file_by_a_directory() {
     std::fs::create_dir_all(host.join("plain")).unwrap();
     std::fs::write(host.join("config"), "a file\n").unwrap();
 
-    // A file named like a directory: refused, the directory and its content stay.
+    // Each copy is refused with docker's message and what was there stays.
     let dest = format!("{name}:/app/");
-    let o = env.run(&[
-        "container",
-        "cp",
-        host.join("config").to_str().unwrap(),
-        &dest,
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("cannot overwrite directory"),
-        "{}",
-        stderr(&o)
+    let refused = |src: &str, message: &str, kept: &str, content: &str| {
+        let o = env.run(&["container", "cp", host.join(src).to_str().unwrap(), &dest]);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(message), "{}", stderr(&o));
+        assert_eq!(env.ok(&["container", "exec", &name, "cat", kept]), content);
+    };
+    // A file named like a directory; a directory named like a file.
+    refused(
+        "config",
+        "cannot overwrite directory",
+        "/app/config/a",
+        "keep\n",
     );
-    assert_eq!(
-        env.ok(&["container", "exec", &name, "cat", "/app/config/a"]),
-        "keep\n"
-    );
-    // A directory named like a file: refused too, the file stays.
-    let o = env.run(&[
-        "container",
-        "cp",
-        host.join("plain").to_str().unwrap(),
-        &dest,
-    ]);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("cannot overwrite non-directory"),
-        "{}",
-        stderr(&o)
-    );
-    assert_eq!(
-        env.ok(&["container", "exec", &name, "cat", "/app/plain"]),
-        "f\n"
+    refused(
+        "plain",
+        "cannot overwrite non-directory",
+        "/app/plain",
+        "f\n",
     );
     env.ok(&["container", "rm", "-f", &name]);
 }
