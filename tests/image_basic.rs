@@ -355,3 +355,25 @@ fn an_unreachable_registry_is_named_with_what_to_do_instead() {
     );
     assert!(err.contains("rcompose image load -i FILE"), "{err}");
 }
+
+#[test]
+fn ls_table_format_has_dockers_headers() {
+    let root = tempfile::tempdir().unwrap();
+    busybox::busybox_image(&bin(), root.path(), "busybox:tbl");
+    let out = ok(
+        root.path(),
+        &[
+            "image",
+            "ls",
+            "--format",
+            "table {{.Repository}}\\t{{.Tag}}\\t{{.Containers}}",
+        ],
+    );
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("REPOSITORY   TAG       CONTAINERS"),
+        "{out}"
+    );
+    assert_eq!(lines.next(), Some("busybox      tbl       0"), "{out}");
+}

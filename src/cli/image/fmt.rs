@@ -116,16 +116,6 @@ pub fn render(template: &str, data: &Value) -> anyhow::Result<String> {
     crate::cli::container_fmt::render_template(template, data).map_err(anyhow::Error::msg)
 }
 
-/// Column headers for a `table {{.A}}\t{{.B}}` template: Docker upper-cases field names
-/// and splits CamelCase (`CreatedSince` → `CREATED`, `ID` → `IMAGE ID` per command).
-pub fn header_for(template: &str, names: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (field, title) in names {
-        out = out.replace(&format!("{{{{.{field}}}}}"), title);
-    }
-    out.replace("\\t", "\t")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

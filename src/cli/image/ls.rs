@@ -213,40 +213,25 @@ pub fn ls(store: &Store, a: LsArgs) -> anyhow::Result<ExitCode> {
                 println!("{}", row_json(r));
             }
         }
+        Some(t) if t.starts_with("table") && t != "table" => {
+            const NAMES: [(&str, &str); 8] = [
+                ("Repository", "REPOSITORY"),
+                ("Tag", "TAG"),
+                ("ID", "IMAGE ID"),
+                ("CreatedSince", "CREATED"),
+                ("CreatedAt", "CREATED AT"),
+                ("Size", "SIZE"),
+                ("Digest", "DIGEST"),
+                ("Containers", "CONTAINERS"),
+            ];
+            let json: Vec<_> = rows.iter().map(row_json).collect();
+            let text = crate::cli::container_fmt::render_table(t, &json, &NAMES)
+                .map_err(anyhow::Error::msg)?;
+            print!("{text}");
+        }
         Some(t) if t != "table" => {
-            let (is_table, body) = match t.strip_prefix("table") {
-                Some(rest) => (true, rest.trim_start()),
-                None => (false, t),
-            };
-            let mut lines = Vec::new();
-            if is_table {
-                lines.push(fmt::header_for(
-                    body,
-                    &[
-                        ("Repository", "REPOSITORY"),
-                        ("Tag", "TAG"),
-                        ("ID", "IMAGE ID"),
-                        ("CreatedSince", "CREATED"),
-                        ("CreatedAt", "CREATED AT"),
-                        ("Size", "SIZE"),
-                        ("Digest", "DIGEST"),
-                        ("Containers", "CONTAINERS"),
-                    ],
-                ));
-            }
             for r in &rows {
-                lines.push(fmt::render(body, &row_json(r))?);
-            }
-            if is_table {
-                let cells: Vec<Vec<String>> = lines
-                    .iter()
-                    .map(|l| l.split('\t').map(str::to_string).collect())
-                    .collect();
-                print!("{}", fmt::table(&cells));
-            } else {
-                for l in lines {
-                    println!("{l}");
-                }
+                println!("{}", fmt::render(t, &row_json(r))?);
             }
         }
         _ => {
