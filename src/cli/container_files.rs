@@ -15,6 +15,7 @@ use rcompose_engine::container::stats;
 use super::GlobalOpts;
 use super::container::engine;
 use super::container_fmt::{render_table, render_template};
+use super::image::fmt::human_size;
 
 #[derive(Debug, Args)]
 pub struct CpArgs {
@@ -323,43 +324,6 @@ pub fn stats(g: &GlobalOpts, a: StatsArgs) -> Result<ExitCode> {
     }
 }
 
-/// Docker's decimal sizes for I/O counters (`units.HumanSizeWithPrecision(n, 3)`): three
-/// significant digits as Go's `%.3g`, units B, kB, MB … (`0B`, `648B`, `1.2kB`, `12.3MB`).
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < UNITS.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    format!("{}{}", go_g3(v), UNITS[i])
-}
-
-/// Go's `%.3g` for a non-negative value: the shortest of fixed or exponent notation,
-/// trailing zeros removed.
-fn go_g3(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    // Rounded to 3 significant digits first: the exponent after rounding decides.
-    let sci = format!("{v:.2e}");
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let trim = |s: &str| -> String {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s.to_string()
-        }
-    };
-    if !(-4..3).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{}e{sign}{:02}", trim(mant), exp.abs());
-    }
-    trim(&format!("{:.*}", (2 - exp) as usize, v))
-}
-
 /// Docker prints binary units for memory (`12.5MiB`).
 fn mib(bytes: u64) -> String {
     let b = bytes as f64;
@@ -369,21 +333,5 @@ fn mib(bytes: u64) -> String {
         format!("{:.2}MiB", b / (1u64 << 20) as f64)
     } else {
         format!("{:.2}KiB", b / 1024.0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_size;
-
-    #[test]
-    fn io_sizes_as_docker() {
-        assert_eq!(human_size(0), "0B");
-        assert_eq!(human_size(648), "648B");
-        assert_eq!(human_size(1200), "1.2kB");
-        assert_eq!(human_size(1000), "1kB");
-        assert_eq!(human_size(12_345_678), "12.3MB");
-        assert_eq!(human_size(999_999), "1e+03kB");
-        assert_eq!(human_size(4096), "4.1kB");
     }
 }

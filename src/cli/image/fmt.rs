@@ -28,33 +28,41 @@ pub fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-/// go-units `HumanSizeWithPrecision(size, 3)`: decimal units, 3 significant digits.
+/// go-units `HumanSizeWithPrecision(n, 3)` (image sizes, I/O counters): three
+/// significant digits as Go's `%.3g`, units B, kB, MB … (`0B`, `648B`, `1.2kB`, `12.3MB`).
 pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
     let mut v = bytes as f64;
     let mut i = 0;
     while v >= 1000.0 && i + 1 < UNITS.len() {
         v /= 1000.0;
         i += 1;
     }
-    format!("{}{}", sig3(v), UNITS[i])
+    format!("{}{}", go_g3(v), UNITS[i])
 }
 
-/// `%.3g` for the magnitudes human_size produces (< 1000).
-fn sig3(v: f64) -> String {
-    let decimals = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
-        1
-    } else {
-        2
-    };
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
+/// Go's `%.3g` for a non-negative value: the shortest of fixed or exponent notation,
+/// trailing zeros removed.
+fn go_g3(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
     }
+    // Rounded to 3 significant digits first: the exponent after rounding decides.
+    let sci = format!("{v:.2e}");
+    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if !(-4..3).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        return format!("{}e{sign}{:02}", trim(mant), exp.abs());
+    }
+    trim(&format!("{:.*}", (2 - exp) as usize, v))
 }
 
 /// go-units `HumanDuration`.
@@ -122,6 +130,12 @@ mod tests {
 
     #[test]
     fn sizes_and_durations() {
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(648), "648B");
+        assert_eq!(human_size(1200), "1.2kB");
+        assert_eq!(human_size(12_345_678), "12.3MB");
+        assert_eq!(human_size(999_999), "1e+03kB");
+        assert_eq!(human_size(4096), "4.1kB");
         assert_eq!(human_size(2_162_688), "2.16MB");
         assert_eq!(human_size(999), "999B");
         assert_eq!(human_size(1_000), "1kB");
