@@ -2,9 +2,7 @@
 //!
 //! This file only wires the CLI: parse, set up tracing, dispatch, render errors, exit.
 
-mod backend;
 mod cli;
-mod netwire;
 
 use std::process::ExitCode;
 

@@ -12,7 +12,7 @@ use rcompose_compose::observe::{ContainerSummary, ObservedState};
 
 use super::GlobalOpts;
 use super::config::{load_options, print_warnings};
-use crate::backend::{EngineBackend, timing};
+use rcompose_wire::backend::{EngineBackend, timing};
 
 /// The project, or only its name when no compose file is needed (`down -p x` without files).
 pub struct Target {

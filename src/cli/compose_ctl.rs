@@ -14,7 +14,7 @@ use rcompose_compose::observe::{ContainerSummary, RunState};
 
 use super::GlobalOpts;
 use super::compose_common::{Progress, backend, check_services, containers, target};
-use crate::backend::EngineBackend;
+use rcompose_wire::backend::EngineBackend;
 
 #[derive(Debug, Args)]
 pub struct ServicesArgs {
@@ -219,7 +219,7 @@ pub fn kill(g: &GlobalOpts, a: KillArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     each(&list, &Progress::new(false), "Killed", |c| {
-        Ok(b.containers.kill(&c.id, &a.signal)?)
+        Ok(b.containers().kill(&c.id, &a.signal)?)
     })?;
     Ok(ExitCode::SUCCESS)
 }
@@ -232,9 +232,9 @@ pub fn pause(g: &GlobalOpts, a: ServicesArgs, on: bool) -> Result<ExitCode> {
     let done = if on { "Paused" } else { "Unpaused" };
     each(&list, &Progress::new(false), done, |c| {
         if on {
-            Ok(b.containers.pause(&c.id)?)
+            Ok(b.containers().pause(&c.id)?)
         } else {
-            Ok(b.containers.unpause(&c.id)?)
+            Ok(b.containers().unpause(&c.id)?)
         }
     })?;
     Ok(ExitCode::SUCCESS)

@@ -10,7 +10,7 @@ use rcompose_compose::observe::ObservedContainer;
 
 use super::GlobalOpts;
 use super::compose_common::{Progress, backend, observe, target};
-use crate::backend::{lock::lock_project, secrets::project_dir, timing};
+use rcompose_wire::backend::{lock::lock_project, secrets::project_dir, timing};
 
 #[derive(Debug, Args)]
 pub struct DownArgs {

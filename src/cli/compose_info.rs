@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::GlobalOpts;
 use super::compose_common::{backend, check_services, containers, target};
-use crate::backend::projects;
+use rcompose_wire::backend::projects;
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -223,7 +223,7 @@ pub fn wait(g: &GlobalOpts, a: WaitArgs) -> Result<ExitCode> {
             let eng = backend(g)?;
             // Detached threads: the first result decides; the others end with the process.
             std::thread::spawn(move || {
-                let _ = tx.send(eng.containers.wait(&id).map_err(anyhow::Error::from));
+                let _ = tx.send(eng.containers().wait(&id).map_err(anyhow::Error::from));
             });
         }
         drop(tx);
@@ -245,7 +245,7 @@ pub fn wait(g: &GlobalOpts, a: WaitArgs) -> Result<ExitCode> {
     }
     let mut last = 0;
     for c in &list {
-        last = b.containers.wait(&c.id)?;
+        last = b.containers().wait(&c.id)?;
         println!("{last}");
     }
     Ok(ExitCode::from(last.clamp(0, 255) as u8))
@@ -262,7 +262,7 @@ pub fn top(g: &GlobalOpts, a: TopArgs) -> Result<ExitCode> {
     let t = target(g)?;
     let b = backend(g)?;
     for c in containers(&b, &t.name, &a.services, false, false)? {
-        let st = b.containers.observe(&c.id)?;
+        let st = b.containers().observe(&c.id)?;
         println!("{}", c.name);
         println!("{:<8}{:<8}{:<8}CMD", "UID", "PID", "PPID");
         let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/pid", st.pid)) else {
@@ -324,7 +324,7 @@ pub struct CpArgs {
 
 /// `SERVICE:path` → `<container id>:path`; host paths unchanged.
 fn container_path(
-    b: &crate::backend::EngineBackend,
+    b: &rcompose_wire::backend::EngineBackend,
     project: &str,
     services: &[String],
     arg: &str,

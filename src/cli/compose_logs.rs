@@ -16,7 +16,7 @@ use rcompose_engine::logs::{LogEntry, Position, ReadOptions};
 
 use super::GlobalOpts;
 use super::compose_common::{backend, check_services, containers, target};
-use crate::backend::EngineBackend;
+use rcompose_wire::backend::EngineBackend;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -146,7 +146,7 @@ impl<'a> Multiplexer<'a> {
                 self.next_colour += 1;
                 Tracked {
                     name: display_name(c),
-                    path: self.backend.containers.store.log_path(&c.id),
+                    path: self.backend.containers().store.log_path(&c.id),
                     pos: None,
                     colour,
                     status: if assume_up {

@@ -18,7 +18,7 @@ use rcompose_engine::store::Store;
 
 use super::GlobalOpts;
 use super::compose_common::{check_services, load_project};
-use crate::backend::pull::{
+use rcompose_wire::backend::pull::{
     Event, Job, Policy, PullTimes, full_reference, matches_platform, now, platform_of,
     pull_cmd_skip, pull_jobs, push_jobs, up_needs_pull,
 };

@@ -17,7 +17,9 @@ use super::GlobalOpts;
 use super::compose_common::{Progress, backend, check_services, containers, load_project, observe};
 use super::container::ExecArgs;
 use super::container_attach::{AttachMode, attach_stream};
-use crate::backend::{EngineBackend, image::image_info, lock::lock_project, netplan, translate};
+use rcompose_wire::backend::{
+    EngineBackend, image::image_info, lock::lock_project, netplan, translate,
+};
 
 fn stdin_is_tty() -> bool {
     // SAFETY: isatty on a standard descriptor.
@@ -278,7 +280,7 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> Result<ExitCode> {
         return Err(e.into());
     }
     let pid = b
-        .containers
+        .containers()
         .store
         .load_state(&id)
         .map(|s| s.pid)
@@ -312,7 +314,7 @@ fn up_dependencies(
         .filter(|s| s != service && !no_deps)
         .collect();
     let objects_only = deps.is_empty();
-    let _lock = lock_project(&b.root, &project.name)?;
+    let _lock = lock_project(b.root(), &project.name)?;
     let observed = observe(b, &project.name)?;
     let mut plan = reconcile(
         project,
@@ -348,10 +350,10 @@ fn create_one_off(
     auto_remove: bool,
 ) -> Result<String> {
     // `network_mode: service:x` joins x's first container, as for service containers.
-    let svc = &netplan::resolve_service(&b.containers.store, project, svc)?;
-    let img = image_info(&b.root, &svc.image_name(&project.name), &svc.name)?;
+    let svc = &netplan::resolve_service(&b.containers().store, project, svc)?;
+    let img = image_info(b.root(), &svc.image_name(&project.name), &svc.name)?;
     let number = 1;
-    let mut opts = translate::create_options(project, svc, name, number, &b.root)?;
+    let mut opts = translate::create_options(project, svc, name, number, b.root())?;
     opts.labels = container_labels(project, svc, number, true);
     opts.labels.insert(
         labels::SLUG.into(),
@@ -363,5 +365,5 @@ fn create_one_off(
     opts.tty = tty;
     opts.open_stdin = stdin;
     opts.host.auto_remove = auto_remove;
-    Ok(b.containers.create(&img, opts)?.id)
+    Ok(b.containers().create(&img, opts)?.id)
 }

@@ -19,7 +19,7 @@ use rcompose_engine::logs::ReadOptions;
 use super::compose_common::{Progress, backend, check_services, containers, load_project, observe};
 use super::compose_logs::{INTERRUPTS, Multiplexer, Style, catch_interrupts};
 use super::{ExitStatus, GlobalOpts};
-use crate::backend::{EngineBackend, lock::lock_project, translate::unsupported_keys};
+use rcompose_wire::backend::{EngineBackend, lock::lock_project, translate::unsupported_keys};
 
 #[derive(Debug, Clone, Args, Default)]
 pub struct UpArgs {
@@ -99,7 +99,7 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     if a.watch {
         return up_watch(g, a);
     }
-    crate::backend::timing::mark("up: begin");
+    rcompose_wire::backend::timing::mark("up: begin");
     let project = load_project(g, &a.services)?;
     check_services(&project, &a.services)?;
     if let Some(s) = &a.exit_code_from {
@@ -123,7 +123,7 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     };
     let b = backend(g)?;
     let mut project = project;
-    crate::backend::netplan::pin_joined_containers(&b.containers.store, &mut project);
+    rcompose_wire::backend::netplan::pin_joined_containers(&b.containers().store, &mut project);
     let _lock = if g.dry_run {
         None
     } else {
@@ -131,8 +131,9 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     };
     let (pull, quiet) = (a.pull.as_deref(), a.quiet_pull);
     super::compose_pull::pull_for_up(g, &project, &a.services, a.no_deps, pull, quiet)?;
-    let (plan, opts) =
-        crate::backend::timing::time("plan ready", || prepare_plan(&project, &b, opts, a.build))?;
+    let (plan, opts) = rcompose_wire::backend::timing::time("plan ready", || {
+        prepare_plan(&project, &b, opts, a.build)
+    })?;
     if g.dry_run {
         print!("{plan}");
         return Ok(ExitCode::SUCCESS);
@@ -144,19 +145,16 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
         renew_anon_volumes: a.renew_anon_volumes,
         ..Default::default()
     };
-    b.probe_health
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    b.set_probe_health(true);
     execute(&project, &plan, &b, &exec_opts, &|e| progress.event(e))?;
-    crate::backend::timing::mark("up: executed");
+    rcompose_wire::backend::timing::mark("up: executed");
     drop(_lock);
     if a.wait {
         let containers_ready = wait_ready(&b, &project, &opts.services, a.wait_timeout);
-        b.probe_health
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        b.set_probe_health(false);
         return containers_ready;
     }
-    b.probe_health
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    b.set_probe_health(false);
     if a.detach || a.no_start {
         return Ok(ExitCode::SUCCESS);
     }
@@ -404,7 +402,7 @@ pub fn stop_all(b: &EngineBackend, project: &Project, timeout: Option<u32>) {
             }) {
                 if INTERRUPTS.load(Ordering::SeqCst) > first.max(1) {
                     for c in &list {
-                        let _ = b.containers.kill(&c.id, "SIGKILL");
+                        let _ = b.containers().kill(&c.id, "SIGKILL");
                     }
                     return;
                 }

@@ -413,7 +413,12 @@ pub struct MonitorArgs {
 }
 
 pub fn monitor(g: &GlobalOpts, args: MonitorArgs) -> Result<ExitCode> {
-    rcompose_engine::monitor::set_exit_hook(crate::netwire::on_container_exit);
-    let code = rcompose_engine::monitor::main(&g.root, &g.run_root, &args.id, args.attach);
+    let code = rcompose_engine::monitor::main(
+        &g.root,
+        &g.run_root,
+        &args.id,
+        args.attach,
+        Some(rcompose_wire::netwire::on_container_exit),
+    );
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

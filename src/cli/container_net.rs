@@ -1,5 +1,5 @@
 //! The networking flags of `container run/create` (docker's), turned into the container's
-//! network plan (see `crate::netwire`), and `container port`.
+//! network plan (see `rcompose_wire::netwire`), and `container port`.
 
 use std::process::ExitCode;
 
@@ -9,7 +9,7 @@ use rcompose_engine::container::Containers;
 use rcompose_net::mode::NetworkAttachment;
 use rcompose_net::{NetworkMode, Networks, Proto};
 
-use crate::netwire::{self, Endpoint, NetPlan};
+use rcompose_wire::netwire::{self, Endpoint, NetPlan};
 
 use super::GlobalOpts;
 

@@ -20,7 +20,7 @@ use super::container::{
 };
 use super::container_attach::{AttachMode, attach_stream, proxy_pty};
 use super::container_fmt::parse_size;
-use crate::netwire;
+use rcompose_wire::netwire;
 
 /// `run` (start = true) and `create`.
 pub fn run(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {

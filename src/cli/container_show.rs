@@ -153,14 +153,14 @@ pub fn ps(g: &GlobalOpts, a: PsArgs) -> Result<ExitCode> {
         }
         let mut keep = true;
         for f in &a.filter {
-            keep &= match crate::netwire::live::ps_filter(&nets, &c, f) {
+            keep &= match rcompose_wire::netwire::live::ps_filter(&nets, &c, f) {
                 Some(hit) => hit?,
                 None => matches_filter(&c, &st, f)?,
             };
         }
         if keep {
             let mut row = ps_row(&c, &st, a.no_trunc);
-            crate::netwire::live::ps_columns(&nets, &c, &mut row);
+            rcompose_wire::netwire::live::ps_columns(&nets, &c, &mut row);
             if a.size {
                 row["Size"] = json!(decimal_size(eng.size_rw(&c.id)?));
             }
@@ -269,7 +269,7 @@ pub fn inspect(g: &GlobalOpts, a: InspectArgs) -> Result<ExitCode> {
             Ok(c) => {
                 let st = eng.observe(&c.id)?;
                 let mut v = inspect_json(&eng.store, &c, &st);
-                crate::netwire::live::patch_inspect(&nets, &eng.store, &c, &mut v);
+                rcompose_wire::netwire::live::patch_inspect(&nets, &eng.store, &c, &mut v);
                 if a.size {
                     v["SizeRw"] = json!(eng.size_rw(&c.id)?);
                 }

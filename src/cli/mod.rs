@@ -122,7 +122,7 @@ pub enum Command {
     /// Manage containers
     Container(container::ContainerArgs),
     /// Per-container monitor (started by `container run/start`)
-    #[command(name = "container-monitor", hide = true)]
+    #[command(name = rcompose_engine::monitor::SUBCOMMAND, hide = true)]
     ContainerMonitor(container::MonitorArgs),
     /// Manage images
     Image(image::ImageArgs),

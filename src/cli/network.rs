@@ -158,7 +158,7 @@ pub fn run(global: &GlobalOpts, args: NetworkArgs) -> anyhow::Result<ExitCode> {
         NetworkCommand::Prune(a) => prune(&nets, a),
         NetworkCommand::Connect(a) => {
             let eng = super::container::engine(global)?;
-            crate::netwire::live::connect(
+            rcompose_wire::netwire::live::connect(
                 &eng,
                 &nets,
                 &a.container,
@@ -170,7 +170,7 @@ pub fn run(global: &GlobalOpts, args: NetworkArgs) -> anyhow::Result<ExitCode> {
         }
         NetworkCommand::Disconnect(a) => {
             let eng = super::container::engine(global)?;
-            crate::netwire::live::disconnect(&eng, &nets, &a.container, &a.network)?;
+            rcompose_wire::netwire::live::disconnect(&eng, &nets, &a.container, &a.network)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -198,20 +198,22 @@ fn own_cgroup_procs() -> Option<PathBuf> {
 }
 
 /// Called by the monitor once the container's process exited for good (no restart coming),
-/// before its network namespace goes. The binary registers the network teardown here (ports
-/// unpublished, endpoints and DNS names released), since the engine does not depend on the
-/// network crate. Arguments: root, run root, the container's config. It runs beside the
+/// before its network namespace goes. The binary passes the network teardown here (ports
+/// unpublished, endpoints and DNS names released) to [`main`], since the engine does not
+/// depend on the network crate. Arguments: root, run root, the container's config. It runs beside the
 /// engine's own clean-up (unmount, namespace and, with `--rm`, the container's removal), in
 /// a thread: it must not read the container's files.
 pub type ExitHook = fn(&Path, &Path, &crate::container::ContainerConfig);
-static EXIT_HOOK: std::sync::OnceLock<ExitHook> = std::sync::OnceLock::new();
 
-pub fn set_exit_hook(hook: ExitHook) {
-    let _ = EXIT_HOOK.set(hook);
-}
-
-/// Body of the hidden subcommand. Returns the process exit code.
-pub fn main(root: &Path, run_root: &Path, id: &str, attached: bool) -> i32 {
+/// Body of the hidden subcommand. Returns the process exit code. `on_exit` runs once the
+/// container exited for good (see [`ExitHook`]).
+pub fn main(
+    root: &Path,
+    run_root: &Path,
+    id: &str,
+    attached: bool,
+    on_exit: Option<ExitHook>,
+) -> i32 {
     proc::trace_phase("monitor.main");
     // Second fork: the caller's child exits now; we continue re-parented, in our own session.
     // SAFETY: single-threaded at this point (no runtime, no threads started yet).
@@ -229,6 +231,7 @@ pub fn main(root: &Path, run_root: &Path, id: &str, attached: bool) -> i32 {
         store,
         id: id.to_string(),
         sync: Some(sync),
+        on_exit,
     };
     m.run(attach)
 }
@@ -238,6 +241,7 @@ struct Monitor {
     runtime: Libcontainer,
     id: String,
     sync: Option<File>,
+    on_exit: Option<ExitHook>,
 }
 
 impl Monitor {
@@ -388,7 +392,7 @@ impl Monitor {
         // engine's own; both are done before the exit is reported, so a `run --rm` leaves
         // nothing behind when it returns. No container process is left to fork for.
         std::thread::scope(|scope| {
-            let network = EXIT_HOOK.get().map(|hook| {
+            let network = self.on_exit.map(|hook| {
                 let (root, run_root, cfg) = (&self.store.root, &self.store.run_root, &cfg);
                 scope.spawn(move || hook(root, run_root, cfg))
             });

@@ -32,13 +32,13 @@ use rcompose_engine::volume::Volumes;
 use rcompose_net::Networks;
 
 pub struct EngineBackend {
-    pub root: PathBuf,
-    pub run_root: PathBuf,
-    pub containers: Containers,
+    root: PathBuf,
+    run_root: PathBuf,
+    containers: Containers,
     nets: OnceLock<Result<Networks, String>>,
     /// While set, `inspect_container` probes health itself for containers whose engine state
     /// has no health yet (see `health.rs`); `up` sets it around `execute`.
-    pub probe_health: AtomicBool,
+    probe_health: AtomicBool,
     prober: health::Prober,
     /// Containers this process attached to their networks at create time (id → addresses
     /// in plan order), with their /etc files already written: their start (moments later,
@@ -80,6 +80,27 @@ impl EngineBackend {
 
     /// The networking layer, opened on first use (commands that never touch a network do
     /// not need it).
+    /// The state root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The run root.
+    pub fn run_root(&self) -> &Path {
+        &self.run_root
+    }
+
+    /// The engine's containers of this state root.
+    pub fn containers(&self) -> &Containers {
+        &self.containers
+    }
+
+    /// While on, `inspect_container` probes health itself for containers whose engine state
+    /// has no health yet; `up` turns it on around `execute` and `--wait`.
+    pub fn set_probe_health(&self, on: bool) {
+        self.probe_health.store(on, Ordering::SeqCst);
+    }
+
     pub fn nets(&self) -> Result<&Networks, BackendError> {
         self.nets
             .get_or_init(|| Networks::open(&self.root, &self.run_root).map_err(|e| e.to_string()))
