@@ -42,7 +42,7 @@ pub trait Backend: Sync {
     /// The local image id a service would run, `None` when the image is not present.
     fn image_id(&self, reference: &str) -> Result<Option<String>, BackendError>;
     /// Creates the container of `service` number `number` named `name` (labels from
-    /// `reconcile::container_labels`); returns its id.
+    /// `labels::container_labels`); returns its id.
     fn create_container(
         &self,
         project: &Project,

@@ -2,7 +2,9 @@
 //!
 //! The load pipeline (`load`) turns Compose files into a typed [`model::Project`]; `graph`
 //! orders services by `depends_on`; `render` prints the canonical form; `hash` gives the
-//! per-service config hash. Reconcile/plan/execute arrive with the orchestration work.
+//! per-service config hash and `labels` the names and labels of what a project creates.
+//! `observe` → `reconcile` → `plan` → `execute` drive an engine through the
+//! [`execute::Backend`] trait.
 //! This crate never prints and never exits: it returns typed errors and warnings.
 
 pub mod execute;

@@ -6,10 +6,6 @@ use std::collections::BTreeMap;
 
 use crate::labels;
 
-/// Label rcompose adds beside the config hash: one short hash per top-level service key (and
-/// per environment variable / label), so a plan can name what changed.
-pub const CONFIG_KEYS: &str = "io.rcompose.config-keys";
-
 /// A container as the backend lists it (engine-agnostic).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContainerSummary {
@@ -129,8 +125,8 @@ impl ObservedState {
                     .unwrap_or_default(),
                 config_keys: c
                     .labels
-                    .get(CONFIG_KEYS)
-                    .map(|s| parse_config_keys(s))
+                    .get(labels::CONFIG_KEYS)
+                    .map(|s| labels::parse_config_keys(s))
                     .unwrap_or_default(),
             };
             if oc.oneoff {
@@ -175,22 +171,6 @@ impl ObservedState {
             .unwrap_or(0)
             + 1
     }
-}
-
-/// `key=hash,key=hash` → map. Unparseable parts are skipped: the label only refines a cause.
-pub fn parse_config_keys(s: &str) -> BTreeMap<String, String> {
-    s.split(',')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-/// The inverse of [`parse_config_keys`].
-pub fn format_config_keys(map: &BTreeMap<String, String>) -> String {
-    map.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 #[cfg(test)]
@@ -243,8 +223,11 @@ mod tests {
 
     #[test]
     fn config_keys_round_trip() {
-        let m = parse_config_keys("environment.A=1234,image=abcd,junk");
+        let m = labels::parse_config_keys("environment.A=1234,image=abcd,junk");
         assert_eq!(m.len(), 2);
-        assert_eq!(format_config_keys(&m), "environment.A=1234,image=abcd");
+        assert_eq!(
+            labels::format_config_keys(&m),
+            "environment.A=1234,image=abcd"
+        );
     }
 }

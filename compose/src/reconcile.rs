@@ -4,10 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sha2::{Digest, Sha256};
-
 use crate::graph::{DependencyGraph, GraphError};
 use crate::hash::service_hash;
+use crate::labels::{container_name, key_hashes, network_name, volume_name};
 use crate::model::{Project, Service};
 use crate::observe::{ObservedContainer, ObservedState};
 use crate::plan::{ContainerAction, ContainerOp, ObjectAction, ObjectOp, Plan, ServicePlan};
@@ -254,32 +253,6 @@ fn check_service(project: &Project, name: &str) -> Result<(), ReconcileError> {
     })
 }
 
-/// Engine name of a network: `name:` if set, else `<project>_<key>`.
-pub fn network_name(project: &Project, key: &str) -> String {
-    project
-        .networks
-        .get(key)
-        .and_then(|n| n.name.clone())
-        .unwrap_or_else(|| format!("{}_{key}", project.name))
-}
-
-/// Engine name of a volume: `name:` if set, else `<project>_<key>`.
-pub fn volume_name(project: &Project, key: &str) -> String {
-    project
-        .volumes
-        .get(key)
-        .and_then(|v| v.name.clone())
-        .unwrap_or_else(|| format!("{}_{key}", project.name))
-}
-
-/// `container_name`, else `<project>-<service>-<n>`.
-pub fn container_name(project: &str, svc: &Service, number: u32) -> String {
-    match &svc.container_name {
-        Some(n) => n.clone(),
-        None => format!("{project}-{}-{number}", svc.name),
-    }
-}
-
 fn plan_objects(project: &Project, observed: &ObservedState, plan: &mut Plan) {
     for (key, net) in &project.networks {
         let name = network_name(project, key);
@@ -463,103 +436,10 @@ fn diverged(
     None
 }
 
-/// One short hash per top-level key of the service (and per entry of `environment`, `labels`
-/// and `annotations`), over the same normalised service [`service_hash`] hashes. Stored in a
-/// label so a later plan can say which keys changed.
-pub fn key_hashes(svc: &Service) -> BTreeMap<String, String> {
-    // The same fields `hash::service_hash` ignores.
-    let mut s = svc.clone();
-    s.build = None;
-    s.pull_policy = None;
-    s.scale = None;
-    if let Some(deploy) = s.deploy.as_mut() {
-        deploy.replicas = Some(1);
-    }
-    s.depends_on.clear();
-    s.profiles.clear();
-    let value = serde_json::to_value(&s).unwrap_or_default();
-    let mut out = BTreeMap::new();
-    let short = |v: &serde_json::Value| {
-        let bytes = serde_json::to_vec(v).unwrap_or_default();
-        hex::encode(Sha256::digest(&bytes))[..8].to_string()
-    };
-    if let serde_json::Value::Object(map) = value {
-        for (k, v) in map {
-            match (&*k, &v) {
-                ("environment" | "labels" | "annotations", serde_json::Value::Object(m)) => {
-                    for (sub, sv) in m {
-                        // Commas and '=' would break the label's `k=v,k=v` form.
-                        let sub: String = sub
-                            .chars()
-                            .map(|ch| if ch == ',' || ch == '=' { '_' } else { ch })
-                            .collect();
-                        out.insert(format!("{k}.{sub}"), short(sv));
-                    }
-                }
-                _ => {
-                    out.insert(k, short(&v));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Version written to `com.docker.compose.version` (tools read it; compose writes its own).
-pub const COMPOSE_VERSION: &str = "2.40.0";
-
-/// The `com.docker.compose.*` labels of a service container (plus the service's own labels).
-pub fn container_labels(
-    project: &Project,
-    svc: &Service,
-    number: u32,
-    oneoff: bool,
-) -> BTreeMap<String, String> {
-    use crate::labels as l;
-    use crate::observe::{CONFIG_KEYS, format_config_keys};
-    let mut out = svc.labels.clone();
-    out.insert(l::PROJECT.into(), project.name.clone());
-    out.insert(l::SERVICE.into(), svc.name.clone());
-    out.insert(l::CONTAINER_NUMBER.into(), number.to_string());
-    out.insert(
-        l::ONEOFF.into(),
-        if oneoff { "True" } else { "False" }.into(),
-    );
-    out.insert(l::CONFIG_HASH.into(), service_hash(svc));
-    out.insert(CONFIG_KEYS.into(), format_config_keys(&key_hashes(svc)));
-    out.insert(
-        l::WORKING_DIR.into(),
-        project.working_dir.display().to_string(),
-    );
-    out.insert(l::CONFIG_FILES.into(), project.compose_files.join(","));
-    out.insert(l::VERSION.into(), COMPOSE_VERSION.into());
-    let deps: Vec<String> = svc
-        .depends_on
-        .iter()
-        .map(|(d, dep)| format!("{d}:{}:{}", dep.condition, dep.restart))
-        .collect();
-    out.insert(l::DEPENDS_ON.into(), deps.join(","));
-    out.insert(l::IMAGE.into(), svc.image_name(&project.name));
-    out
-}
-
-/// Labels of a project network or volume (`label` is `labels::NETWORK` or `labels::VOLUME`).
-pub fn object_labels(
-    project: &Project,
-    label: &str,
-    key: &str,
-    own: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut out = own.clone();
-    out.insert(crate::labels::PROJECT.into(), project.name.clone());
-    out.insert(label.into(), key.into());
-    out.insert(crate::labels::VERSION.into(), COMPOSE_VERSION.into());
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::container_labels;
     use crate::observe::{ContainerSummary, RunState};
 
     const JOINED: &str = "services:\n  side:\n    image: busybox\n    network_mode: service:main\n  main:\n    image: busybox\n";

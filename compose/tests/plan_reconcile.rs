@@ -3,13 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use rcompose_compose::labels::{container_labels, container_name, object_labels};
 use rcompose_compose::load::{LoadOptions, load};
 use rcompose_compose::model::Project;
 use rcompose_compose::observe::{ContainerSummary, ObjectSummary, ObservedState, RunState};
-use rcompose_compose::reconcile::{
-    ReconcileError, ReconcileOptions, RecreatePolicy, container_labels, container_name,
-    object_labels, reconcile,
-};
+use rcompose_compose::reconcile::{ReconcileError, ReconcileOptions, RecreatePolicy, reconcile};
 
 fn project(yaml: &str) -> Project {
     let opts = LoadOptions {

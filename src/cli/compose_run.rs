@@ -10,8 +10,9 @@ use clap::Args;
 use rcompose_compose::execute::{Backend, ExecuteOptions, execute};
 use rcompose_compose::graph::DependencyGraph;
 use rcompose_compose::labels;
+use rcompose_compose::labels::container_labels;
 use rcompose_compose::model::{Port, Project, Service};
-use rcompose_compose::reconcile::{ReconcileOptions, container_labels, reconcile};
+use rcompose_compose::reconcile::{ReconcileOptions, reconcile};
 
 use super::GlobalOpts;
 use super::compose_common::{Progress, backend, check_services, containers, load_project, observe};

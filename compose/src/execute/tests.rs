@@ -442,13 +442,13 @@ fn turnstile_admits_in_ticket_order_within_its_bound() {
 fn recreate_one(fake: &Fake, renew: bool) -> ExecuteReport {
     let p = project(&[("db", &[])]);
     let svc = &p.services["db"];
-    let name = crate::reconcile::container_name(&p.name, svc, 1);
+    let name = crate::labels::container_name(&p.name, svc, 1);
     let summary = ContainerSummary {
         id: format!("id-{name}"),
         name,
         image_id: "sha256:x".into(),
         status: RunState::Running,
-        labels: crate::reconcile::container_labels(&p, svc, 1, false),
+        labels: crate::labels::container_labels(&p, svc, 1, false),
         ..Default::default()
     };
     let observed = ObservedState::from_objects(&p.name, &[summary], &[], &[]);

@@ -23,9 +23,9 @@ use std::sync::{Mutex, OnceLock};
 use anyhow::Context;
 use rcompose_compose::execute::{Backend, BackendError};
 use rcompose_compose::labels;
+use rcompose_compose::labels::object_labels;
 use rcompose_compose::model::{Project, Service};
 use rcompose_compose::observe::{ContainerSummary, ObjectSummary, RunState};
-use rcompose_compose::reconcile::object_labels;
 use rcompose_engine::container::model::Status;
 use rcompose_engine::container::{ContainerConfig, Containers};
 use rcompose_engine::volume::Volumes;
@@ -227,7 +227,7 @@ impl EngineBackend {
             let Some(s) = project.services.get(svc) else {
                 anyhow::bail!("network_mode {mode}: no such service {svc:?}");
             };
-            rcompose_compose::reconcile::container_name(&project.name, s, 1)
+            rcompose_compose::labels::container_name(&project.name, s, 1)
         } else if let Some(c) = mode.strip_prefix("container:") {
             c.to_string()
         } else {

@@ -7,8 +7,8 @@
 use std::net::Ipv4Addr;
 
 use anyhow::{Context, Result, bail};
+use rcompose_compose::labels::{network_name, object_labels};
 use rcompose_compose::model::{Network, Project, Service};
-use rcompose_compose::reconcile::{network_name, object_labels};
 use rcompose_net::CreateRequest;
 
 pub use crate::netwire::{Endpoint, LABEL, NetPlan, attach, from_labels};

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use rcompose_compose::labels::{container_labels, volume_name};
 use rcompose_compose::model::{Project, Service};
-use rcompose_compose::reconcile::{container_labels, volume_name};
 use rcompose_engine::container::CreateOptions;
 use rcompose_engine::container::model::{
     HealthConfig, HostConfig, MountSpec, RestartPolicy, Ulimit,
@@ -400,7 +400,7 @@ fn volumes_from(project: &Project, v: &str) -> String {
         _ => (rest, None),
     };
     let name = match project.services.get(svc) {
-        Some(s) => rcompose_compose::reconcile::container_name(&project.name, s, 1),
+        Some(s) => rcompose_compose::labels::container_name(&project.name, s, 1),
         None => svc.to_string(),
     };
     match mode {
@@ -415,7 +415,7 @@ pub fn network_mode(project: &Project, svc: &Service) -> String {
     match svc.network_mode.as_deref() {
         Some(m) => m.to_string(),
         None => match svc.networks.keys().next() {
-            Some(key) => rcompose_compose::reconcile::network_name(project, key),
+            Some(key) => rcompose_compose::labels::network_name(project, key),
             None => "none".into(),
         },
     }
