@@ -69,6 +69,10 @@ pub trait Backend: Sync {
     }
     fn start_container(&self, id: &str) -> Result<(), BackendError>;
     fn stop_container(&self, id: &str, timeout: Option<u32>) -> Result<(), BackendError>;
+    /// Sends `signal` (`SIGKILL`, `TERM`, `9`…) to the container's process.
+    fn kill_container(&self, id: &str, signal: &str) -> Result<(), BackendError>;
+    fn pause_container(&self, id: &str) -> Result<(), BackendError>;
+    fn unpause_container(&self, id: &str) -> Result<(), BackendError>;
     /// Removes a stopped (or, when needed, killed) container; `volumes` removes its anonymous
     /// volumes.
     fn remove_container(&self, id: &str, volumes: bool) -> Result<(), BackendError>;
@@ -82,6 +86,10 @@ pub trait Backend: Sync {
     fn log_tail(&self, id: &str, lines: usize) -> Vec<String>;
     /// The health check log's last outputs, newest last.
     fn health_log(&self, id: &str) -> Vec<String>;
+    /// Keys of `service` this backend cannot honour and ignores (`up` warns about them).
+    fn unsupported_keys(&self, _service: &Service) -> Vec<&'static str> {
+        vec![]
+    }
 }
 
 /// Progress, one line per resource (docker compose's `✔ Container demo-web-1  Started`).
@@ -778,7 +786,7 @@ fn rollback(backend: &dyn Backend, created: &Created, on_event: &(dyn Fn(Event) 
 }
 
 mod gate;
-pub use gate::{Semaphore, Turn, Turnstile, parallel};
+pub use gate::{Semaphore, Turn, Turnstile, each, parallel};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -4,7 +4,7 @@
 //! orders services by `depends_on`; `render` prints the canonical form; `hash` gives the
 //! per-service config hash and `labels` the names and labels of what a project creates.
 //! `observe` → `reconcile` → `plan` → `execute` drive an engine through the
-//! [`execute::Backend`] trait.
+//! [`execute::Backend`] trait; `ops` holds the other compose verbs over the same trait.
 //! This crate never prints and never exits: it returns typed errors and warnings.
 
 pub mod execute;
@@ -14,6 +14,7 @@ pub mod labels;
 pub mod load;
 pub mod model;
 pub mod observe;
+pub mod ops;
 pub mod plan;
 pub mod reconcile;
 pub mod render;

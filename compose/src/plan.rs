@@ -1,7 +1,9 @@
 //! The plan `reconcile` returns and `execute` runs: networks and volumes to create, then the
 //! services level by level (a level depends only on earlier ones), then orphans to remove.
-//! Every operation carries its cause, and the plan prints as stable text (`up --dry-run`;
-//! plan tests compare this text, like compose's `plan_test.go`).
+//! `down` plans with the same type (`ops::down::plan`): containers to remove, then networks
+//! and volumes to remove. Every operation carries its cause, and the plan prints as stable
+//! text (`up --dry-run`, `down --dry-run`; plan tests compare this text, like compose's
+//! `plan_test.go`).
 
 use std::fmt;
 
@@ -12,6 +14,8 @@ pub enum ObjectAction {
     Create,
     /// `external: true`: must already exist; checked before anything is created.
     External,
+    /// `down`: removed after the containers.
+    Remove,
 }
 
 /// A network or volume operation.
@@ -116,6 +120,7 @@ impl fmt::Display for ObjectOp {
         let what = match self.action {
             ObjectAction::Create => "create",
             ObjectAction::External => "external, must exist",
+            ObjectAction::Remove => "remove",
         };
         write!(f, "{}: {what}", self.name)?;
         if !self.cause.is_empty() {
@@ -147,10 +152,11 @@ impl fmt::Display for ContainerOp {
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "project {}", self.project)?;
-        for n in &self.networks {
+        let removed = |o: &&ObjectOp| o.action == ObjectAction::Remove;
+        for n in self.networks.iter().filter(|o| !removed(o)) {
             writeln!(f, "network {n}")?;
         }
-        for v in &self.volumes {
+        for v in self.volumes.iter().filter(|o| !removed(o)) {
             writeln!(f, "volume {v}")?;
         }
         for (i, level) in self.levels.iter().enumerate() {
@@ -182,6 +188,13 @@ impl fmt::Display for Plan {
             for op in &self.orphans {
                 writeln!(f, "  {op}")?;
             }
+        }
+        // Removals come last: what uses a network or volume goes first.
+        for n in self.networks.iter().filter(removed) {
+            writeln!(f, "network {n}")?;
+        }
+        for v in self.volumes.iter().filter(removed) {
+            writeln!(f, "volume {v}")?;
         }
         Ok(())
     }

@@ -5,10 +5,11 @@ use std::io::Write;
 use std::sync::Mutex;
 
 use anyhow::{Result, bail};
-use rcompose_compose::execute::{Backend, Event};
+use rcompose_compose::execute::Event;
 use rcompose_compose::load::load;
 use rcompose_compose::model::Project;
 use rcompose_compose::observe::{ContainerSummary, ObservedState};
+use rcompose_compose::ops;
 
 use super::GlobalOpts;
 use super::config::{load_options, print_warnings};
@@ -54,20 +55,9 @@ pub fn backend(g: &GlobalOpts) -> Result<EngineBackend> {
 
 /// Observed state of the project (networks/volumes only when the network layer opens).
 pub fn observe(b: &EngineBackend, project: &str) -> Result<ObservedState> {
-    let t0 = std::time::Instant::now();
-    let containers = b.list_containers()?;
-    let networks = b.list_networks().unwrap_or_default();
-    let volumes = b.list_volumes()?;
-    timing::took(
-        format_args!("observed {} containers (all projects)", containers.len()),
-        t0,
-    );
-    Ok(ObservedState::from_objects(
-        project,
-        &containers,
-        &networks,
-        &volumes,
-    ))
+    Ok(timing::time("observed the project", || {
+        ops::observe(b, project)
+    })?)
 }
 
 /// The project's containers, sorted by name; `all` includes stopped ones; `oneoff` includes
@@ -79,16 +69,7 @@ pub fn containers(
     all: bool,
     oneoff: bool,
 ) -> Result<Vec<ContainerSummary>> {
-    let o = observe(b, project)?;
-    let mut out: Vec<ContainerSummary> = o
-        .containers()
-        .chain(o.oneoff.iter().filter(|_| oneoff))
-        .filter(|c| services.is_empty() || services.contains(&c.service))
-        .filter(|c| all || c.summary.status.is_up())
-        .map(|c| c.summary.clone())
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+    Ok(ops::select(&observe(b, project)?, services, all, oneoff))
 }
 
 /// Errors for service names that are not in the project.

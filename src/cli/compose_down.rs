@@ -1,12 +1,14 @@
-//! `rcompose down`: stop (in parallel) and remove the project's containers, then its networks,
-//! and with `-v` its volumes. Works from the labels, so `-p name` alone is enough.
+//! `rcompose down`: flags → `compose::ops::down` (a `Plan` that `--dry-run` prints, then stop
+//! in parallel and remove the project's containers, its networks and with `-v` its volumes;
+//! works from the labels, so `-p name` alone is enough) → progress lines; `--rmi` and the
+//! project's materialised secrets here.
 
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use rcompose_compose::execute::{Backend, Event};
-use rcompose_compose::observe::ObservedContainer;
+use rcompose_compose::execute::Event;
+use rcompose_compose::ops::down::{self, DownOptions};
 
 use super::GlobalOpts;
 use super::compose_common::{Progress, backend, observe, target};
@@ -41,107 +43,28 @@ pub fn run(g: &GlobalOpts, a: DownArgs) -> Result<ExitCode> {
     let b = backend(g)?;
     let _lock = timing::time("project lock", || lock_project(&g.root, &t.name))?;
     let o = observe(&b, &t.name)?;
-    let progress = Progress::new(false);
-    let in_project = |c: &&ObservedContainer| match &t.project {
-        Some(p) => {
-            p.services.contains_key(&c.service) || p.disabled_services.contains_key(&c.service)
-        }
-        None => true,
+    let opts = DownOptions {
+        services: a.services.clone(),
+        remove_orphans: a.remove_orphans,
+        volumes: a.volumes,
+        timeout: a.timeout,
     };
-    let selected =
-        |c: &&ObservedContainer| a.services.is_empty() || a.services.contains(&c.service);
-    let mut victims: Vec<&ObservedContainer> = o
-        .containers()
-        .filter(|c| in_project(c) || a.remove_orphans)
-        .filter(selected)
-        .collect();
-    if a.services.is_empty() {
-        victims.extend(o.oneoff.iter());
-    }
-    let orphans: Vec<&str> = o
-        .containers()
-        .filter(|c| !in_project(c))
-        .map(|c| c.summary.name.as_str())
-        .collect();
-    if !a.remove_orphans && !orphans.is_empty() {
-        eprintln!(
-            "WARN[0000] Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
-            orphans.join(" ")
-        );
+    let plan = down::plan(&o, t.project.as_ref(), &opts);
+    for w in &plan.warnings {
+        eprintln!("WARN[0000] {w}");
     }
     if g.dry_run {
-        for c in &victims {
-            println!("container {}: stop, remove", c.summary.name);
-        }
-        if a.services.is_empty() {
-            for name in o.networks.values() {
-                println!("network {name}: remove");
-            }
-            for name in o.volumes.values().filter(|_| a.volumes) {
-                println!("volume {name}: remove");
-            }
-        }
+        print!("{plan}");
         return Ok(ExitCode::SUCCESS);
     }
-    let errors = std::sync::Mutex::new(Vec::<String>::new());
-    // Stop in parallel (the slow part), then remove.
-    std::thread::scope(|s| {
-        for c in &victims {
-            let (b, progress, errors) = (&b, &progress, &errors);
-            s.spawn(move || {
-                let ev = |status| {
-                    progress.event(Event {
-                        kind: "Container",
-                        name: c.summary.name.clone(),
-                        status,
-                    })
-                };
-                ev("Stopping");
-                let res = b.stop_container(&c.summary.id, a.timeout).and_then(|()| {
-                    ev("Stopped");
-                    ev("Removing");
-                    b.remove_container(&c.summary.id, a.volumes)
-                });
-                match res {
-                    Ok(()) => ev("Removed"),
-                    Err(e) => errors
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(format!("container {}: {e}", c.summary.name)),
-                }
-            });
-        }
-    });
-    timing::mark("containers stopped and removed");
-    let mut errors = errors.into_inner().unwrap_or_default();
+    let progress = Progress::new(false);
+    let result = down::execute(&b, &plan, &opts, &|e| progress.event(e));
+    timing::mark("containers, networks and volumes removed");
+    let mut errors: Vec<String> = match result {
+        Ok(()) => vec![],
+        Err(failures) => failures.0.iter().map(ToString::to_string).collect(),
+    };
     if a.services.is_empty() {
-        for name in o.networks.values() {
-            progress.event(Event {
-                kind: "Network",
-                name: name.clone(),
-                status: "Removing",
-            });
-            match b.remove_network(name) {
-                Ok(()) => progress.event(Event {
-                    kind: "Network",
-                    name: name.clone(),
-                    status: "Removed",
-                }),
-                Err(e) => errors.push(format!("network {name}: {e}")),
-            }
-        }
-        if a.volumes {
-            for name in o.volumes.values() {
-                match b.remove_volume(name) {
-                    Ok(()) => progress.event(Event {
-                        kind: "Volume",
-                        name: name.clone(),
-                        status: "Removed",
-                    }),
-                    Err(e) => errors.push(format!("volume {name}: {e}")),
-                }
-            }
-        }
         remove_project_dir(&g.root, &t.name);
         if let (Some(rmi), Some(p)) = (&a.rmi, &t.project) {
             errors.extend(remove_images(g, p, rmi == "all", &progress));

@@ -1,25 +1,25 @@
-//! `rcompose up` and `rcompose create`: load → observe → reconcile → (print with --dry-run)
-//! → execute; then `--wait`, or attach to the logs (Ctrl-C stops, a second Ctrl-C kills).
+//! `rcompose up` and `rcompose create`: flags → load → `compose::ops::up::prepare` (images,
+//! observe, reconcile; printed with --dry-run) → `execute` with progress lines; then `--wait`,
+//! or attach to the logs (Ctrl-C stops, a second Ctrl-C kills).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
-use rcompose_compose::execute::{Backend, ExecuteOptions, execute};
-use rcompose_compose::graph::DependencyGraph;
+use rcompose_compose::execute::{ExecuteOptions, execute};
 use rcompose_compose::model::Project;
-use rcompose_compose::observe::RunState;
+use rcompose_compose::ops;
 use rcompose_compose::plan::Plan;
-use rcompose_compose::reconcile::{ReconcileOptions, RecreatePolicy, reconcile};
+use rcompose_compose::reconcile::{ReconcileOptions, RecreatePolicy};
 use rcompose_engine::logs::ReadOptions;
 
-use super::compose_common::{Progress, backend, check_services, containers, load_project, observe};
+use super::compose_common::{Progress, backend, check_services, containers, load_project};
 use super::compose_logs::{INTERRUPTS, Multiplexer, Style, catch_interrupts};
 use super::{ExitStatus, GlobalOpts};
-use rcompose_wire::backend::{EngineBackend, lock::lock_project, translate::unsupported_keys};
+use rcompose_wire::backend::{EngineBackend, lock::lock_project};
 
 #[derive(Debug, Clone, Args, Default)]
 pub struct UpArgs {
@@ -202,51 +202,11 @@ fn up_watch(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
 fn prepare_plan(
     project: &Project,
     b: &EngineBackend,
-    mut opts: ReconcileOptions,
+    opts: ReconcileOptions,
     build: bool,
 ) -> Result<(Plan, ReconcileOptions)> {
-    let graph = DependencyGraph::new(project)?;
-    let selected: Vec<String> = if opts.services.is_empty() {
-        project.service_names()
-    } else if opts.no_deps {
-        opts.services.clone()
-    } else {
-        graph
-            .with_dependencies(&opts.services)
-            .into_iter()
-            .collect()
-    };
-    for name in &selected {
-        let svc = &project.services[name];
-        let image = svc.image_name(&project.name);
-        let id = b.image_id(&image)?;
-        if svc.build.is_some() && (build || id.is_none()) {
-            bail!(
-                "service \"{name}\" needs an image built from {}: building is not supported yet; build and load the image {image} yourself, or set image: to an image that exists",
-                svc.build
-                    .as_ref()
-                    .and_then(|b| b.context.clone())
-                    .unwrap_or_else(|| ".".into())
-            );
-        }
-        match id {
-            Some(id) => {
-                opts.image_ids.insert(name.clone(), id);
-            }
-            None => bail!(
-                "service \"{name}\": image {image} not found locally; load, import or pull it first (`rcompose image pull {image}`)"
-            ),
-        }
-        for key in unsupported_keys(svc) {
-            eprintln!("WARN[0000] service \"{name}\": {key} is not supported yet and is ignored");
-        }
-    }
-    let observed = observe(b, &project.name)?;
-    let plan = reconcile(project, &observed, &opts)?;
-    for w in &plan.warnings {
-        eprintln!("WARN[0000] {w}");
-    }
-    Ok((plan, opts))
+    let warn = |w: String| eprintln!("WARN[0000] {w}");
+    Ok(ops::up::prepare(project, b, opts, build, &warn)?)
 }
 
 fn parse_scale(items: &[String]) -> Result<BTreeMap<String, u32>> {
@@ -270,47 +230,9 @@ fn wait_ready(
     services: &[String],
     timeout: Option<u64>,
 ) -> Result<ExitCode> {
-    let start = Instant::now();
-    loop {
-        let mut list = vec![];
-        for c in containers(b, &project.name, services, true, false)? {
-            list.push(b.inspect_container(&c.id)?);
-        }
-        let mut pending = vec![];
-        for c in &list {
-            let svc = c
-                .labels
-                .get(rcompose_compose::labels::SERVICE)
-                .cloned()
-                .unwrap_or_default();
-            let one_shot = project.services.values().any(|s| {
-                s.depends_on
-                    .get(&svc)
-                    .is_some_and(|d| d.condition == "service_completed_successfully")
-            });
-            match (c.status, c.health.as_deref()) {
-                (RunState::Exited, _) if one_shot && c.exit_code == 0 => {}
-                (RunState::Exited | RunState::Dead, _) => {
-                    bail!("container {} exited ({})", c.name, c.exit_code)
-                }
-                (_, Some("unhealthy")) => bail!("container {} is unhealthy", c.name),
-                (RunState::Running, None | Some("healthy")) => {}
-                _ => pending.push(c.name.clone()),
-            }
-        }
-        if pending.is_empty() {
-            return Ok(ExitCode::SUCCESS);
-        }
-        if let Some(t) = timeout
-            && start.elapsed() > Duration::from_secs(t)
-        {
-            bail!(
-                "timeout waiting for {} to be running and healthy",
-                pending.join(", ")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let timeout = timeout.map(Duration::from_secs);
+    ops::up::wait_ready(b, project, services, timeout, Duration::from_millis(100))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Attached `up`: multiplex the logs until every container has exited, Ctrl-C, or (with
@@ -388,29 +310,8 @@ pub fn stop_all(b: &EngineBackend, project: &Project, timeout: Option<u32>) {
         return;
     };
     let first = INTERRUPTS.load(Ordering::SeqCst);
-    std::thread::scope(|s| {
-        for c in &list {
-            s.spawn(move || {
-                let _ = b.stop_container(&c.id, timeout);
-            });
-        }
-        let watcher = s.spawn(|| {
-            while list.iter().any(|c| {
-                b.inspect_container(&c.id)
-                    .map(|x| x.status.is_up())
-                    .unwrap_or(false)
-            }) {
-                if INTERRUPTS.load(Ordering::SeqCst) > first.max(1) {
-                    for c in &list {
-                        let _ = b.containers().kill(&c.id, "SIGKILL");
-                    }
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        });
-        let _ = watcher.join();
-    });
+    let again = || INTERRUPTS.load(Ordering::SeqCst) > first.max(1);
+    ops::up::stop_all(b, &list, timeout, &again);
     for c in &list {
         eprintln!(" ✔ Container {:<24} Stopped", c.name);
     }

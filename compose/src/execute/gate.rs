@@ -1,5 +1,6 @@
-//! Bounded concurrency for the executor: a counting semaphore, a turnstile that admits
-//! numbered tickets in order, and a bounded parallel map.
+//! Concurrency for the executor and the compose verbs: a counting semaphore, a turnstile that
+//! admits numbered tickets in order, a bounded parallel map and an unbounded one that keeps
+//! every error.
 
 use std::sync::{Condvar, Mutex};
 
@@ -106,4 +107,26 @@ pub fn parallel<T: Sync, E: Send>(
             .collect()
     });
     results.into_iter().collect()
+}
+
+/// Runs `f` on every item at once, one thread each (the work is waiting on containers, not
+/// CPU); returns every error, in item order, after all have finished.
+pub fn each<T: Sync, E: Send>(items: &[T], f: impl Fn(&T) -> Result<(), E> + Sync) -> Vec<E> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .iter()
+            .map(|item| {
+                let f = &f;
+                s.spawn(move || f(item))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| {
+                h.join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                    .err()
+            })
+            .collect()
+    })
 }

@@ -9,23 +9,31 @@ use crate::observe::ObservedState;
 use crate::reconcile::{ReconcileOptions, reconcile};
 
 #[derive(Default)]
-struct Fake {
-    calls: Mutex<Vec<String>>,
+pub(crate) struct Fake {
+    pub(crate) calls: Mutex<Vec<String>>,
     /// Container name → health it reports.
-    health: BTreeMap<String, &'static str>,
+    pub(crate) health: BTreeMap<String, &'static str>,
     /// Container name → exit code once "exited" (for service_completed_successfully).
-    exits: BTreeMap<String, i32>,
-    fail_create: Option<String>,
-    ids: Mutex<BTreeMap<String, String>>,
+    pub(crate) exits: BTreeMap<String, i32>,
+    pub(crate) fail_create: Option<String>,
+    /// Container name whose stop fails.
+    pub(crate) fail_stop: Option<String>,
+    pub(crate) ids: Mutex<BTreeMap<String, String>>,
     /// Container name whose start takes a while (logs `started <name>` when done).
-    slow_start: Option<String>,
+    pub(crate) slow_start: Option<String>,
+    /// Container name whose stop takes a while (logs `stopped <name>` when done).
+    pub(crate) slow_stop: Option<String>,
+    /// What `list_containers` returns.
+    pub(crate) listed: Vec<ContainerSummary>,
+    /// Containers stopped or killed and not started since (they inspect as exited).
+    pub(crate) down: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Fake {
     fn log(&self, s: String) {
         self.calls.lock().unwrap().push(s);
     }
-    fn calls(&self) -> Vec<String> {
+    pub(crate) fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
     }
     fn name_of(&self, id: &str) -> String {
@@ -35,7 +43,7 @@ impl Fake {
 
 impl Backend for Fake {
     fn list_containers(&self) -> Result<Vec<ContainerSummary>, BackendError> {
-        Ok(vec![])
+        Ok(self.listed.clone())
     }
     fn list_networks(&self) -> Result<Vec<ObjectSummary>, BackendError> {
         Ok(vec![])
@@ -85,6 +93,7 @@ impl Backend for Fake {
     }
     fn start_container(&self, id: &str) -> Result<(), BackendError> {
         let name = self.name_of(id);
+        self.down.lock().unwrap().remove(&name);
         self.log(format!("start {name}"));
         if self.slow_start.as_deref() == Some(name.as_str()) {
             std::thread::sleep(Duration::from_millis(300));
@@ -93,7 +102,30 @@ impl Backend for Fake {
         Ok(())
     }
     fn stop_container(&self, id: &str, _: Option<u32>) -> Result<(), BackendError> {
-        self.log(format!("stop {}", self.name_of(id)));
+        let name = self.name_of(id);
+        if self.fail_stop.as_deref() == Some(name.as_str()) {
+            return Err(BackendError::new("device busy"));
+        }
+        self.log(format!("stop {name}"));
+        if self.slow_stop.as_deref() == Some(name.as_str()) {
+            std::thread::sleep(Duration::from_millis(300));
+            self.log(format!("stopped {name}"));
+        }
+        self.down.lock().unwrap().insert(name);
+        Ok(())
+    }
+    fn kill_container(&self, id: &str, signal: &str) -> Result<(), BackendError> {
+        let name = self.name_of(id);
+        self.log(format!("kill {name} {signal}"));
+        self.down.lock().unwrap().insert(name);
+        Ok(())
+    }
+    fn pause_container(&self, id: &str) -> Result<(), BackendError> {
+        self.log(format!("pause {}", self.name_of(id)));
+        Ok(())
+    }
+    fn unpause_container(&self, id: &str) -> Result<(), BackendError> {
+        self.log(format!("unpause {}", self.name_of(id)));
         Ok(())
     }
     fn remove_container(&self, id: &str, _: bool) -> Result<(), BackendError> {
@@ -107,11 +139,16 @@ impl Backend for Fake {
             name: name.clone(),
             status: RunState::Running,
             health: self.health.get(&name).map(|h| h.to_string()),
+            labels: (self.listed.iter().find(|l| l.id == id))
+                .map(|l| l.labels.clone())
+                .unwrap_or_default(),
             ..Default::default()
         };
         if let Some(code) = self.exits.get(&name) {
             c.status = RunState::Exited;
             c.exit_code = *code;
+        } else if self.down.lock().unwrap().contains(&name) {
+            c.status = RunState::Exited;
         }
         Ok(c)
     }
@@ -140,9 +177,9 @@ impl Backend for Fake {
 }
 
 /// (dependency, condition, required)
-type Dep<'a> = (&'a str, &'a str, bool);
+pub(crate) type Dep<'a> = (&'a str, &'a str, bool);
 
-fn project(edges: &[(&str, &[Dep])]) -> Project {
+pub(crate) fn project(edges: &[(&str, &[Dep])]) -> Project {
     let mut p = Project {
         name: "demo".into(),
         ..Default::default()

@@ -528,6 +528,21 @@ impl Backend for EngineBackend {
             .map(|h| h.log.into_iter().map(|l| l.output).collect())
             .unwrap_or_default()
     }
+    // The engine's error chain in full, as the CLI printed it when it called the engine.
+    fn kill_container(&self, id: &str, signal: &str) -> Result<(), BackendError> {
+        self.containers
+            .kill(id, signal)
+            .map_err(|e| chain(e.into()))
+    }
+    fn pause_container(&self, id: &str) -> Result<(), BackendError> {
+        self.containers.pause(id).map_err(|e| chain(e.into()))
+    }
+    fn unpause_container(&self, id: &str) -> Result<(), BackendError> {
+        self.containers.unpause(id).map_err(|e| chain(e.into()))
+    }
+    fn unsupported_keys(&self, service: &Service) -> Vec<&'static str> {
+        translate::unsupported_keys(service)
+    }
 }
 
 impl EngineBackend {
