@@ -2,13 +2,14 @@
 //! `run -d --rm`, `wait --down-project`, `up --watch` with attached logs, `env_file` in
 //! raw format, `logging` keys.
 
-mod compose_support;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use compose_support::{Project, stderr, stdout};
+use common::compose::Project;
+use common::{stderr, stdout};
 
 fn volume_dirs(p: &Project) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(p.root.join("volumes"))

@@ -4,9 +4,10 @@
 //! nothing behind. Each test has its own state roots, project name and subnet; the fixture's
 //! guard runs `down -v` and removes what is left even when a test fails.
 
-mod compose_support;
+mod common;
 
-use compose_support::{Project, stderr, stdout};
+use common::compose::Project;
+use common::{stderr, stdout};
 
 /// `main` serves "main-$V" on its loopback only; `side` joins its namespace; `other` is a
 /// plain service on the same network.
@@ -178,7 +179,7 @@ fn joining_a_stopped_container_is_a_clear_error_and_leaves_nothing() {
         "create",
         "--name",
         &target,
-        compose_support::IMAGE,
+        common::compose::IMAGE,
         "sleep",
         "1000",
     ]);
@@ -219,7 +220,7 @@ services:
         "-d",
         "--name",
         &target,
-        compose_support::IMAGE,
+        common::compose::IMAGE,
         "sleep",
         "1000",
     ]);

@@ -1,14 +1,15 @@
 //! End-to-end: `rcompose pull` / `push` and the pull policies of `up`, against Debian's
 //! docker-registry on 127.0.0.1 (a throwaway one per test).
 
-mod compose_support;
-#[path = "common/registry.rs"]
-mod registry;
+mod common;
+
+use common::registry;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use compose_support::{IMAGE, Project, busybox, stderr};
+use common::compose::{IMAGE, Project};
+use common::{busybox, stderr};
 use registry::Auth;
 
 /// Runs rcompose in `p` with its own (empty) docker config and no registry config file.

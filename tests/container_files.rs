@@ -1,9 +1,10 @@
 //! End-to-end: `cp` both ways (running and stopped, never escaping through a container
 //! symlink), `diff`, `commit` then run the new image, `export`, `top`, `stats`, `pause`.
 
-mod container_support;
+mod common;
 
-use container_support::{Env, IMAGE, stderr, stdout, unique};
+use common::container::{Env, IMAGE};
+use common::{stderr, stdout, unique};
 
 #[test]
 fn cp_both_ways_and_never_out_of_the_root() {

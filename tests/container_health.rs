@@ -2,9 +2,10 @@
 //! forwards output and runs probes in one poll loop; a probe that blocked it would leave
 //! gaps in the log as long as the probe (lines stamped late, all at once).
 
-mod container_support;
+mod common;
 
-use container_support::{Env, IMAGE, unique};
+use common::container::{Env, IMAGE};
+use common::unique;
 
 /// Seconds since midnight of an RFC 3339 timestamp (`2026-01-02T03:04:05.123456789Z`).
 fn seconds_of_day(ts: &str) -> f64 {

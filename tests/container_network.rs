@@ -4,30 +4,20 @@
 //! containers and networks even when it fails. All traffic stays on loopback and inside the
 //! containers' namespaces; the embedded DNS never forwards (RCOMPOSE_DNS_UPSTREAM=none).
 
-#[path = "common/busybox.rs"]
-mod busybox;
+mod common;
+
+use common::{BIN, Roots, assert_ok, busybox, free_port, stdout, unique};
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rcompose_net::Networks;
 
-const BIN: &str = env!("CARGO_BIN_EXE_rcompose");
 const IMAGE: &str = "busybox:nettest";
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}x{}",
-        std::process::id() % 100000,
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 /// Serves "hello" over HTTP on `addr` (e.g. `80` or `127.0.0.1:80`).
 fn httpd(addr: &str) -> String {
@@ -48,16 +38,15 @@ fn fetch_once(url: &str) -> String {
 }
 
 struct Env {
-    dir: tempfile::TempDir,
+    roots: Roots,
     containers: Vec<String>,
     networks: Vec<String>,
 }
 
 impl Env {
     fn new() -> Env {
-        let dir = tempfile::tempdir().expect("tempdir");
         let env = Env {
-            dir,
+            roots: Roots::new("rc-cnet-"),
             containers: vec![],
             networks: vec![],
         };
@@ -65,32 +54,18 @@ impl Env {
         env
     }
     fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
+        self.roots.root()
     }
     fn run_root(&self) -> PathBuf {
-        self.dir.path().join("run")
+        self.roots.run_root()
     }
     fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .arg("--root")
-            .arg(self.root())
-            .arg("--run-root")
-            .arg(self.run_root())
-            .args(args)
-            .env("RCOMPOSE_DNS_UPSTREAM", "none")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run rcompose")
+        let mut cmd = self.roots.cmd();
+        cmd.args(args).stdin(Stdio::null());
+        cmd.output().expect("run rcompose")
     }
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "rcompose {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        assert_ok(args, &self.cli(args))
     }
     fn network(&mut self, subnet: &str) -> String {
         let name = unique("cn");
@@ -170,18 +145,6 @@ fn has_link(links: &str, name: &str) -> bool {
             .map(|n| n.trim().split('@').next() == Some(name))
             .unwrap_or(false)
     })
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn http_get_host(port: u16) -> Option<String> {

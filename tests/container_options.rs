@@ -1,9 +1,10 @@
 //! End-to-end: healthchecks, `--init`, `--ulimit`, `--read-only` with `--tmpfs`, hostname,
 //! labels, `ps` filters/formats, logging drivers and json-file log rotation.
 
-mod container_support;
+mod common;
 
-use container_support::{Env, IMAGE, stderr, unique};
+use common::container::{Env, IMAGE};
+use common::{stderr, unique};
 
 #[test]
 fn healthcheck_goes_from_starting_to_healthy() {

@@ -1,9 +1,10 @@
 //! End-to-end: `rcompose container run` and the container lifecycle, as root, against the
 //! real kernel, with the FROM-scratch busybox image.
 
-mod container_support;
+mod common;
 
-use container_support::{Env, IMAGE, stderr, stdout, unique};
+use common::container::{Env, IMAGE};
+use common::{stderr, stdout, unique};
 
 #[test]
 fn exit_codes_env_workdir_user_propagate() {

@@ -1,9 +1,10 @@
 //! End-to-end: terminals. `exec -it`, `run -it` with ctrl-P ctrl-Q detach, and `attach`,
 //! each driven through a pseudo-terminal the test owns.
 
-mod container_support;
+mod common;
 
-use container_support::{Env, IMAGE, Pty, unique};
+use common::container::{Env, IMAGE, Pty};
+use common::unique;
 
 #[test]
 fn exec_it_through_a_pty() {

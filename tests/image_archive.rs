@@ -1,33 +1,12 @@
 //! End-to-end: save → load round trip, OCI layout load, corrupt and tampered archives.
 
-#[path = "common/busybox.rs"]
-mod busybox;
+mod common;
+
+use common::busybox;
+use common::{bin, rc, rc_ok as ok};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_rcompose"))
-}
-
-fn rc(root: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .output()
-        .expect("run rcompose")
-}
-
-fn ok(root: &Path, args: &[&str]) -> String {
-    let out = rc(root, args);
-    assert!(
-        out.status.success(),
-        "rcompose {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use std::process::Command;
 
 fn sh(cmd: &str) {
     let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();

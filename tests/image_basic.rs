@@ -1,33 +1,12 @@
 //! End-to-end: import → ls → inspect → tag → rm, layer sharing, bad input leaves no trace.
 
-#[path = "common/busybox.rs"]
-mod busybox;
+mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use common::busybox;
+use common::{bin, rc, rc_ok as ok};
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_rcompose"))
-}
-
-fn rc(root: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .output()
-        .expect("run rcompose")
-}
-
-fn ok(root: &Path, args: &[&str]) -> String {
-    let out = rc(root, args);
-    assert!(
-        out.status.success(),
-        "rcompose {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use std::path::Path;
+use std::process::Command;
 
 fn entries(dir: &Path) -> usize {
     std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)

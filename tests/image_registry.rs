@@ -1,19 +1,16 @@
 //! End-to-end against Debian's docker-registry on loopback: push/pull round trip, tampered
 //! and truncated blobs, basic auth with login/logout, token auth, catalog search.
 
-#[path = "common/busybox.rs"]
-mod busybox;
-#[path = "common/registry.rs"]
-mod registry;
+mod common;
+
+use common::bin;
+use common::busybox;
+use common::registry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use registry::Auth;
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_rcompose"))
-}
 
 /// Each test has its own store root and docker config dir.
 struct Env {
@@ -44,13 +41,7 @@ impl Env {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "rcompose {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        common::assert_ok(args, &self.run(args))
     }
 
     fn fail(&self, args: &[&str]) -> String {

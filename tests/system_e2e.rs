@@ -1,49 +1,31 @@
 //! `rcompose system df|info|prune`, and a full disk: an import or load that runs out of space
 //! fails with a clear error and leaves the store exactly as it was.
 
-#[path = "common/busybox.rs"]
-mod busybox;
+mod common;
+
+use common::bin;
+use common::busybox;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_rcompose"))
-}
-
-struct Roots {
-    dir: tempfile::TempDir,
-}
+/// A state root and run root; Drop removes the containers the tests make.
+struct Roots(common::Roots);
 
 impl Roots {
     fn new() -> Self {
-        Roots {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Roots(common::Roots::new("rc-sys-"))
     }
     fn root(&self) -> PathBuf {
-        self.dir.path().join("root")
+        self.0.root()
     }
     fn rc(&self, args: &[&str]) -> Output {
-        Command::new(bin())
-            .arg("--root")
-            .arg(self.root())
-            .arg("--run-root")
-            .arg(self.dir.path().join("run"))
-            .args(args)
-            .output()
-            .unwrap()
+        self.0.run(args)
     }
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.rc(args);
-        assert!(
-            out.status.success(),
-            "rcompose {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.0.ok(args)
     }
 }
 
@@ -154,15 +136,12 @@ fn prune_without_force_asks_and_a_no_keeps_everything() {
         "busybox:sys",
         "true",
     ]);
-    let out = Command::new(bin())
-        .arg("--root")
-        .arg(r.root())
-        .arg("--run-root")
-        .arg(r.dir.path().join("run"))
-        .args(["system", "prune"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out =
+        r.0.cmd()
+            .args(["system", "prune"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("WARNING! This will remove:"));
     r.ok(&["container", "inspect", "sys-e2e-b"]);
@@ -273,7 +252,7 @@ fn a_full_disk_fails_import_and_load_cleanly() {
     // A docker-archive saved from a roomy root, loaded into the full one.
     let roomy = Roots::new();
     busybox::busybox_image(&bin(), &roomy.root(), "busybox:big");
-    let archive = roomy.dir.path().join("bb.tar");
+    let archive = roomy.0.dir.path().join("bb.tar");
     roomy.ok(&[
         "image",
         "save",

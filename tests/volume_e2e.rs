@@ -1,9 +1,10 @@
 //! End-to-end: named, anonymous and bind volumes, `--volumes-from`, `:ro`, population from
 //! the image, and `rcompose volume …`.
 
-mod container_support;
+mod common;
 
-use container_support::{Env, IMAGE, stderr, stdout, unique};
+use common::container::{Env, IMAGE};
+use common::{stderr, stdout, unique};
 
 #[test]
 fn named_volume_is_shared_populated_and_survives_rm() {

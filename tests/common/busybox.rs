@@ -1,14 +1,7 @@
 //! The project's busybox test image: a FROM-scratch rootfs around Debian's static busybox.
 //!
-//! Use from any e2e test:
-//! ```ignore
-//! #[path = "common/busybox.rs"]
-//! mod busybox;
-//! let id = busybox::busybox_image(env!("CARGO_BIN_EXE_rcompose").as_ref(), root.path(), "busybox:test");
-//! ```
+//! `common::busybox::busybox_image(&common::bin(), root, "busybox:test")` from any e2e test.
 //! Needs `/bin/busybox` from the `busybox-static` package.
-
-#![allow(dead_code)]
 
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;

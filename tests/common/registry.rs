@@ -2,8 +2,6 @@
 //! config, killed and removed on drop. Optional basic auth (htpasswd, bcrypt) or token auth
 //! (a small in-process token server signing RS256 JWTs with an openssl-made key).
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -2,17 +2,13 @@
 //! directory, a unique project name and subnet, and a guard that runs `down -v`, removes any
 //! container left (killing monitors) and unmounts leftovers, even when the test fails.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-#[path = "../common/busybox.rs"]
-pub mod busybox;
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_rcompose");
+use super::busybox;
+use super::{BIN, unmount_under};
 pub const IMAGE: &str = "busybox:compose";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -139,27 +135,14 @@ impl Drop for Project {
                 let _ = self.run(&["container", "rm", "-f", id]);
             }
         }
-        let base = self.tmp.path().to_string_lossy().into_owned();
-        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
-            let mut points: Vec<&str> = info
-                .lines()
-                .filter_map(|l| l.split(' ').nth(4))
-                .filter(|p| p.starts_with(&base))
-                .collect();
-            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-            for p in points {
-                let c = std::ffi::CString::new(p).unwrap();
-                // SAFETY: umount2 on a path under our own tempdir.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-            }
-        }
+        unmount_under(self.tmp.path());
     }
 }
 
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+/// Container names of the project (`ps -a`).
+pub fn names(p: &Project) -> Vec<String> {
+    p.ps_json()
+        .iter()
+        .map(|c| c["Name"].as_str().unwrap_or_default().to_string())
+        .collect()
 }

@@ -2,16 +2,12 @@
 //! a helper to run `rcompose`, and a guard that removes every container (killing monitors)
 //! and unmounts anything left under the root, even when the test fails.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-#[path = "../common/busybox.rs"]
-pub mod busybox;
-
-pub const BIN: &str = env!("CARGO_BIN_EXE_rcompose");
+use super::busybox;
+use super::{BIN, unmount_under};
 pub const IMAGE: &str = "busybox:ctest";
 
 pub struct Env {
@@ -103,35 +99,8 @@ impl Drop for Env {
             }
         }
         // Anything still mounted under our tempdir (a test that failed half-way).
-        let base = self.tmp.path().to_string_lossy().into_owned();
-        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
-            let mut points: Vec<&str> = info
-                .lines()
-                .filter_map(|l| l.split(' ').nth(4))
-                .filter(|p| p.starts_with(&base))
-                .collect();
-            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-            for p in points {
-                let c = std::ffi::CString::new(p).unwrap();
-                // SAFETY: umount2 on a path under our own tempdir.
-                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-            }
-        }
+        unmount_under(self.tmp.path());
     }
-}
-
-/// A name unique to this process and call site.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", std::process::id())
-}
-
-/// Text of a command's stdout.
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// A command driven through a pseudo-terminal, as a user at a terminal would.

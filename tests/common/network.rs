@@ -1,27 +1,17 @@
 //! Shared helpers for the network end-to-end tests: a state root per test, namespaces that
 //! stand in for containers, and Drop guards that clean up even when a test fails.
-#![allow(dead_code)]
 
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
 use std::time::Duration;
 
 use rcompose_net::{AttachRequest, Attachment, Networks};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_rcompose");
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-pub fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}{}x{}",
-        std::process::id() % 100000,
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
-}
+pub use super::{BIN, unique};
 
 /// A state root and run root of our own; Drop removes every network, bridge, DNS server and
 /// nft table made through it.
@@ -282,4 +272,55 @@ pub fn ask(sock: &UdpSocket, server: Ipv4Addr, id: u16, name: &str) -> Result<(u
         }
         return Ok((buf[3] & 0x0f, u16::from_be_bytes([buf[6], buf[7]])));
     }
+}
+
+/// The embedded DNS never forwards in these tests (set once for the in-process calls).
+pub fn setup() {
+    static ONCE: Once = Once::new();
+    // SAFETY: set once, before any thread of ours reads the environment.
+    ONCE.call_once(|| unsafe { std::env::set_var("RCOMPOSE_DNS_UPSTREAM", "none") });
+}
+
+/// `network create <args>`, asserting success.
+pub fn create(root: &Root, args: &[&str]) {
+    let mut full = vec!["network", "create"];
+    full.extend_from_slice(args);
+    let out = root.cli(&full);
+    assert!(
+        out.status.success(),
+        "network create {args:?}: {}",
+        text(&out)
+    );
+}
+
+/// Waits until the root's DNS server has exited.
+pub fn wait_dns_gone(root: &Root) {
+    for _ in 0..100 {
+        let alive = root
+            .dns_pid()
+            .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the DNS server did not stop after the last network went");
+}
+
+/// `GET /` on a loopback port; the body, or why not.
+pub fn http_get(port: u16) -> Result<String, String> {
+    let mut s = TcpStream::connect_timeout(
+        &format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(3),
+    )
+    .map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).map_err(|e| e.to_string())?;
+    resp.split("\r\n\r\n")
+        .nth(1)
+        .map(str::to_string)
+        .ok_or(resp)
 }
