@@ -2,7 +2,8 @@
 //!
 //! Module boundaries follow DESIGN.md: `store` (content-addressed blobs, layers, image index),
 //! `image` (references, configs, registry client, archives), `unpack` (safe layer extraction),
-//! and, as they land, `container`, `runtime`, `monitor`, `volume`, `logs`, `build`.
+//! `container`, `runtime`, `monitor`, `rootfs`, `volume`, `logs`; `units` holds docker's size,
+//! duration and time forms for the engine and the CLI alike.
 //! Library code never prints and never exits: it returns typed errors and emits events.
 
 pub mod image;
@@ -14,4 +15,5 @@ pub mod logs;
 pub mod monitor;
 pub mod rootfs;
 pub mod runtime;
+pub mod units;
 pub mod volume;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use files::rotated as rotated_path;
-pub use options::{LOG_OPTIONS, Rotation, parse_size};
+pub use options::{LOG_OPTIONS, Rotation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {

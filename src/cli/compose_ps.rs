@@ -12,7 +12,8 @@ use serde_json::json;
 
 use super::GlobalOpts;
 use super::compose_common::{backend, check_services, containers, target};
-use super::container_fmt::{human_duration, since};
+use super::container_fmt::since;
+use rcompose_engine::units::human_duration;
 
 #[derive(Debug, Args)]
 pub struct PsArgs {

@@ -3,7 +3,7 @@
 //! `up`/`create`/`run` do before their plan runs (`--pull`, `pull_policy`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -334,7 +334,7 @@ struct Renderer {
 
 impl Renderer {
     fn new(quiet: bool, working: &'static str, done: &'static str) -> Renderer {
-        let tty = unsafe { libc::isatty(libc::STDERR_FILENO) } == 1;
+        let tty = std::io::stderr().is_terminal();
         Renderer {
             quiet,
             working,

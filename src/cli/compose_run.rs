@@ -1,6 +1,7 @@
 //! `rcompose exec` (into a service's running container) and `rcompose run` (a one-off
 //! container `<project>-<service>-run-<slug>`, after bringing up its dependencies).
 
+use std::io::IsTerminal;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
@@ -23,8 +24,7 @@ use rcompose_wire::backend::{
 };
 
 fn stdin_is_tty() -> bool {
-    // SAFETY: isatty on a standard descriptor.
-    unsafe { libc::isatty(libc::STDIN_FILENO) == 1 }
+    std::io::stdin().is_terminal()
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,7 @@
 //! The attach client (foreground `run`, `start -a`, `attach`) and the PTY proxy of `exec -t`:
 //! raw terminal mode, detach keys (default ctrl-P ctrl-Q), signal proxying, window size.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -114,11 +114,11 @@ struct RawMode(Option<libc::termios>);
 
 impl RawMode {
     fn enable() -> Self {
+        if !std::io::stdin().is_terminal() {
+            return Self(None);
+        }
         // SAFETY: termios calls on fd 0 with local structs.
         unsafe {
-            if libc::isatty(0) != 1 {
-                return Self(None);
-            }
             let mut t: libc::termios = std::mem::zeroed();
             if libc::tcgetattr(0, &mut t) != 0 {
                 return Self(None);

@@ -1,6 +1,6 @@
 //! `container cp`, `diff`, `export`, `commit`, `top`, `stats`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use rcompose_engine::container::stats;
 use super::GlobalOpts;
 use super::container::engine;
 use super::container_fmt::{render_table, render_template};
-use super::image::fmt::human_size;
+use rcompose_engine::units::human_size;
 
 #[derive(Debug, Args)]
 pub struct CpArgs {
@@ -145,7 +145,7 @@ pub fn export(g: &GlobalOpts, a: ExportArgs) -> Result<ExitCode> {
             eng.export(&cfg.id, &mut f)?;
         }
         None => {
-            if unsafe { libc::isatty(1) } == 1 {
+            if std::io::stdout().is_terminal() {
                 bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
             }
             eng.export(&cfg.id, &mut std::io::stdout().lock())?;

@@ -1,74 +1,12 @@
-//! Rendering helpers shared by the container commands: docker's human durations and sizes,
-//! and a small subset of Go templates (`{{.Field.Sub}}`, `{{json .X}}`, `{{upper .X}}`,
+//! Rendering helpers shared by the container commands: seconds since a time (for docker's
+//! human durations, `rcompose_engine::units`), and a small subset of Go templates (`{{.Field.Sub}}`, `{{json .X}}`, `{{upper .X}}`,
 //! `{{lower .X}}`, text between actions) evaluated against JSON.
 
 use serde_json::Value;
 
-/// Docker's `units.HumanDuration`.
-pub fn human_duration(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{s} seconds"),
-        60..=119 => "About a minute".into(),
-        120..=3599 => format!("{} minutes", s / 60),
-        3600..=7199 => "About an hour".into(),
-        7200..=172_799 => format!("{} hours", s / 3600),
-        172_800..=1_209_599 => format!("{} days", s / 86_400),
-        1_209_600..=5_183_999 => format!("{} weeks", s / 604_800),
-        5_184_000..=63_071_999 => format!("{} months", s / 2_592_000),
-        _ => format!("{} years", s / 31_536_000),
-    }
-}
-
 /// Seconds since an RFC 3339 time (0 when unparsable).
 pub fn since(rfc3339: &str) -> i64 {
-    chrono_like_parse(rfc3339)
-        .map(|t| now_secs() - t)
-        .unwrap_or(0)
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SS[.frac]Z` into Unix seconds.
-pub fn chrono_like_parse(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
-    let (h, mi, se) = (n(11..13)?, n(14..16)?, n(17..19)?);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = if y2 >= 0 { y2 } else { y2 - 399 } / 400;
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + se)
-}
-
-/// Parses docker sizes: `512`, `64k`, `32m`, `1g` (binary units, optional trailing `b`).
-pub fn parse_size(s: &str) -> Option<i64> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mul) = match t.chars().last()? {
-        'k' => (&t[..t.len() - 1], 1i64 << 10),
-        'm' => (&t[..t.len() - 1], 1 << 20),
-        'g' => (&t[..t.len() - 1], 1 << 30),
-        't' => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let v: f64 = num.parse().ok()?;
-    (v >= 0.0).then_some((v * mul as f64) as i64)
+    rcompose_engine::units::time::seconds_since(rfc3339).unwrap_or(0)
 }
 
 /// Docker's `--format "table …"`: a header made from the fields' column names (`names`
@@ -216,10 +154,5 @@ mod tests {
             r#"{"Status":"running","ExitCode":0}"#
         );
         assert!(render_template("{{.Nope}}", &v).is_err());
-        assert_eq!(parse_size("32m"), Some(32 << 20));
-        assert_eq!(parse_size("1.5g"), Some(3 << 29));
-        assert_eq!(human_duration(5), "5 seconds");
-        assert_eq!(human_duration(90), "About a minute");
-        assert_eq!(chrono_like_parse("1970-01-02T00:00:01Z"), Some(86_401));
     }
 }

@@ -19,7 +19,7 @@ use super::container::{
     engine,
 };
 use super::container_attach::{AttachMode, attach_stream, proxy_pty};
-use super::container_fmt::parse_size;
+use rcompose_engine::units::{parse_duration_ms, parse_size};
 use rcompose_wire::netwire;
 
 /// `run` (start = true) and `create`.
@@ -182,7 +182,7 @@ fn create_options(eng: &Containers, a: &RunArgs) -> Result<CreateOptions> {
     let size = |flag: &str, v: &Option<String>| -> Result<i64> {
         match v {
             None => Ok(0),
-            Some(s) => parse_size(s).ok_or_else(|| {
+            Some(s) => parse_size(s).map(|n| n as i64).ok_or_else(|| {
                 anyhow!("invalid value \"{s}\" for {flag}: use a size such as 64m or 1g")
             }),
         }
@@ -346,21 +346,6 @@ fn env_entry(e: &str) -> String {
     } else {
         format!("{e}={}", std::env::var(e).unwrap_or_default())
     }
-}
-
-fn parse_duration_ms(s: &str) -> Option<u64> {
-    let (num, mul) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1000.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60_000.0)
-    } else if let Some(n) = s.strip_suffix('h') {
-        (n, 3_600_000.0)
-    } else {
-        (s, 1000.0)
-    };
-    num.parse::<f64>().ok().map(|v| (v * mul) as u64)
 }
 
 /// docker `-v`: `/ctr` (anonymous), `name:/ctr[:opts]` (named), `/host:/ctr[:opts]` (bind).

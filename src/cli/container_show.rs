@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use super::GlobalOpts;
 use super::container::{InspectArgs, LogsArgs, PsArgs, engine};
-use super::container_fmt::{human_duration, render_table, render_template, since};
+use super::container_fmt::{render_table, render_template, since};
+use rcompose_engine::units::human_duration;
 
 /// Docker's STATUS column.
 fn status_text(st: &ContainerState, health: Option<&str>) -> String {

@@ -1,5 +1,6 @@
 //! `rcompose image …`: docker's image management group.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -299,7 +300,7 @@ fn save_cmd(store: &Store, a: SaveArgs) -> anyhow::Result<ExitCode> {
             result?;
         }
         None => {
-            if unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1 {
+            if std::io::stdout().is_terminal() {
                 bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
             }
             let stdout = std::io::stdout();
@@ -317,7 +318,7 @@ fn load_cmd(store: &Store, a: LoadArgs) -> anyhow::Result<ExitCode> {
             archive::load(store, f)
         }
         None => {
-            if unsafe { libc::isatty(libc::STDIN_FILENO) } == 1 {
+            if std::io::stdin().is_terminal() {
                 bail!("requested load from stdin, but stdin is empty");
             }
             archive::load(store, std::io::stdin().lock())
@@ -367,7 +368,7 @@ fn history_cmd(store: &Store, a: HistoryArgs) -> anyhow::Result<ExitCode> {
             "CreatedSince": if a.human { fmt::since(r.created.as_deref()) } else { r.created.clone().unwrap_or_default() },
             "CreatedAt": r.created.clone().unwrap_or_default(),
             "CreatedBy": created_by,
-            "Size": if a.human { fmt::human_size(r.size) } else { r.size.to_string() },
+            "Size": if a.human { rcompose_engine::units::human_size(r.size) } else { r.size.to_string() },
             "Comment": r.comment,
         })
     };
@@ -434,7 +435,7 @@ fn prune_cmd(store: &Store, a: PruneArgs) -> anyhow::Result<ExitCode> {
     }
     println!(
         "Total reclaimed space: {}",
-        fmt::human_size(report.reclaimed)
+        rcompose_engine::units::human_size(report.reclaimed)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,7 @@
 //! `rcompose login` / `rcompose logout`: credentials in Docker's config.json
 //! (`$DOCKER_CONFIG/config.json`, default `~/.docker/config.json`).
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -47,7 +47,7 @@ fn registry_host(server: Option<&str>) -> String {
 }
 
 fn prompt(label: &str, hide: bool) -> anyhow::Result<String> {
-    let stdin_tty = unsafe { libc::isatty(libc::STDIN_FILENO) } == 1;
+    let stdin_tty = std::io::stdin().is_terminal();
     if !stdin_tty {
         bail!(
             "cannot prompt for the {label}: stdin is not a terminal (use -u/-p or --password-stdin)"

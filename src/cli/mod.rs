@@ -3,6 +3,7 @@
 //! `docker compose -f x -p y up`, so that they never clash with a subcommand's own short flags
 //! (`logs -f`, `run -p`, `down -v`).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -107,10 +108,7 @@ impl GlobalOpts {
         match self.ansi {
             Ansi::Never => false,
             Ansi::Always => true,
-            Ansi::Auto => {
-                std::env::var_os("NO_COLOR").is_none()
-                    && unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1
-            }
+            Ansi::Auto => std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
         }
     }
 }

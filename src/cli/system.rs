@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 use super::GlobalOpts;
 use super::container::engine;
-use super::image::fmt::{human_size, table};
+use super::image::fmt::table;
+use rcompose_engine::units::human_size;
 
 #[derive(Debug, Args)]
 pub struct SystemArgs {

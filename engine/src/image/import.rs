@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Config, HistoryBuilder, ImageConfigurationBuilder, Os, RootFsBuilder};
 
-use super::{ImageError, Result, changes::apply_change, full_tag, io_err, time::now_rfc3339};
+use super::{ImageError, Result, changes::apply_change, full_tag, io_err};
 use crate::store::digest::{HashingWriter, decompress};
 use crate::store::manifest::{Descriptor, Manifest, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST};
 use crate::store::{Locked, Store, fsutil};
+use crate::units::time::now_rfc3339;
 
 pub enum ImportSource {
     /// A root filesystem directory.

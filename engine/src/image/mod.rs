@@ -11,7 +11,6 @@ pub mod progress;
 pub mod prune;
 pub mod reference;
 pub mod registry;
-pub mod time;
 
 use std::path::PathBuf;
 

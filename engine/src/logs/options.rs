@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::LogError;
+use crate::units::parse_size;
 
 /// The options the engine honours, in docker's spelling.
 pub const LOG_OPTIONS: [&str; 2] = ["max-size", "max-file"];
@@ -58,7 +59,7 @@ impl Rotation {
         };
         let max_size = match opts.get("max-size") {
             None => None,
-            Some(v) => Some(parse_size(v).ok_or_else(|| {
+            Some(v) => Some(parse_size(v).filter(|n| *n > 0).ok_or_else(|| {
                 invalid(
                     "max-size",
                     v,
@@ -91,40 +92,6 @@ impl Rotation {
     }
 }
 
-/// Docker's size syntax (`units.RAMInBytes`): a number, an optional space, an optional unit
-/// `k`, `m`, `g`, `t`, `p` (any case, powers of 1024), then optional `i` and `b`: `50k`,
-/// `10m`, `1.5GiB`, `4096`. `None` unless the result is a positive number of bytes.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, rest) = s.split_at(end);
-    if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
-        return None;
-    }
-    let num: f64 = num.parse().ok()?;
-    let mut rest = rest.strip_prefix(' ').unwrap_or(rest).chars().peekable();
-    let mut mul = 1f64;
-    if let Some(c) = rest.peek().map(char::to_ascii_lowercase)
-        && let Some(pow) = "kmgtp".find(c)
-    {
-        mul = 1024f64.powi(pow as i32 + 1);
-        rest.next();
-    }
-    if rest.peek().is_some_and(|c| c.eq_ignore_ascii_case(&'i')) {
-        rest.next();
-    }
-    if rest.peek().is_some_and(|c| c.eq_ignore_ascii_case(&'b')) {
-        rest.next();
-    }
-    if rest.next().is_some() {
-        return None;
-    }
-    let bytes = num * mul;
-    (bytes >= 1.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,22 +100,6 @@ mod tests {
         kv.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
-    }
-
-    #[test]
-    fn sizes_use_docker_units() {
-        assert_eq!(parse_size("50k"), Some(50 * 1024));
-        assert_eq!(parse_size("10m"), Some(10 << 20));
-        assert_eq!(parse_size("10M"), Some(10 << 20));
-        assert_eq!(parse_size("1g"), Some(1 << 30));
-        assert_eq!(parse_size("1.5KiB"), Some(1536));
-        assert_eq!(parse_size("2 mb"), Some(2 << 20));
-        assert_eq!(parse_size("4096"), Some(4096));
-        for bad in [
-            "", "0", "0k", "-1m", "m", "10x", "10mm", "1..5k", ".5k", "10 x", "1kk",
-        ] {
-            assert_eq!(parse_size(bad), None, "{bad:?}");
-        }
     }
 
     #[test]

@@ -279,7 +279,7 @@ impl Locked<'_> {
             }
         }
         let id = manifest.config.digest.clone();
-        let now = crate::image::time::now_rfc3339();
+        let now = crate::units::time::now_rfc3339();
         let mut index = self.read_index()?;
         let entry = index
             .images
@@ -323,7 +323,7 @@ impl Locked<'_> {
             .images
             .get_mut(image_id)
             .ok_or_else(|| StoreError::NoSuchImage(image_id.to_string()))?;
-        entry.last_tag_time = Some(crate::image::time::now_rfc3339());
+        entry.last_tag_time = Some(crate::units::time::now_rfc3339());
         index.tags.insert(tag.to_string(), image_id.to_string());
         self.write_index(&index)
     }

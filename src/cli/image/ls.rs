@@ -83,7 +83,7 @@ fn matches_filters(
 ) -> anyhow::Result<bool> {
     let created = |i: &ImageRecord| {
         i.created()
-            .and_then(rcompose_engine::image::time::parse_rfc3339)
+            .and_then(rcompose_engine::units::time::parse_rfc3339)
     };
     for (key, value) in filters {
         let ok = match key.as_str() {
@@ -201,10 +201,10 @@ pub fn ls(store: &Store, a: LsArgs) -> anyhow::Result<ExitCode> {
             "ID": short_id(&r.img.id, a.no_trunc),
             "Repository": r.repo,
             "SharedSize": "N/A",
-            "Size": fmt::human_size(r.img.size),
+            "Size": rcompose_engine::units::human_size(r.img.size),
             "Tag": r.tag,
             "UniqueSize": "N/A",
-            "VirtualSize": fmt::human_size(r.img.size),
+            "VirtualSize": rcompose_engine::units::human_size(r.img.size),
         })
     };
     match a.format.as_deref() {
@@ -249,7 +249,7 @@ pub fn ls(store: &Store, a: LsArgs) -> anyhow::Result<ExitCode> {
                 row.extend([
                     short_id(&r.img.id, a.no_trunc),
                     fmt::since(r.img.created()),
-                    fmt::human_size(r.img.size),
+                    rcompose_engine::units::human_size(r.img.size),
                 ]);
                 table.push(row);
             }

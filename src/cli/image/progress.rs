@@ -1,6 +1,7 @@
 //! Renders pull/push progress: indicatif bars on a TTY, docker's plain lines otherwise.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -21,7 +22,7 @@ pub struct Renderer {
 
 impl Renderer {
     pub fn new(quiet: bool) -> Renderer {
-        let is_tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
+        let is_tty = std::io::stdout().is_terminal();
         Renderer {
             quiet,
             tty: (is_tty && !quiet)

@@ -20,8 +20,8 @@ use rcompose_engine::image::reference::Reference;
 use rcompose_engine::image::registry::Client;
 use rcompose_engine::image::registry::pull::{PullOptions, pull};
 use rcompose_engine::image::registry::push::push;
-use rcompose_engine::image::time::parse_rfc3339;
 use rcompose_engine::store::{ImageRecord, Store, fsutil};
+use rcompose_engine::units::time::parse_rfc3339;
 
 /// A service's pull policy, as compose v2 resolves `pull_policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -51,6 +51,15 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
 }
 
+/// Seconds from an RFC 3339 time until now (`None` when unparsable).
+pub fn seconds_since(s: &str) -> Option<i64> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    parse_rfc3339(s).map(|t| now - t)
+}
+
 // Howard Hinnant's civil calendar algorithms.
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -92,5 +101,8 @@ mod tests {
             Some(1_700_000_000)
         );
         assert_eq!(parse_rfc3339("garbage"), None);
+        assert_eq!(format_rfc3339(1_700_000_000, 0), "2023-11-14T22:13:20Z");
+        assert_eq!(parse_rfc3339("1970-01-02T00:00:01Z"), Some(86_401));
+        assert!(seconds_since("1970-01-02T00:00:01Z").unwrap() > 0);
     }
 }
