@@ -8,9 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use rcompose_engine::container::exec::{ExecOptions, ExecStdio, wait_exec};
-use rcompose_engine::container::model::{
-    HealthConfig, LOG_DRIVERS, MountSpec, RestartPolicy, Status, Ulimit,
-};
+use rcompose_engine::container::model::{HealthConfig, RestartPolicy, Status};
 use rcompose_engine::container::{Containers, CreateOptions, HostConfig, ImageInfo};
 
 use super::GlobalOpts;
@@ -20,6 +18,10 @@ use super::container::{
 };
 use super::container_attach::{AttachMode, attach_stream, proxy_pty};
 use rcompose_engine::units::{parse_duration_ms, parse_size};
+use rcompose_wire::docker::{
+    Syntax, env_entry, log_driver, log_opts, namespace_mode, parse_mount, parse_ulimit,
+    parse_volume,
+};
 use rcompose_wire::netwire;
 
 /// `run` (start = true) and `create`.
@@ -118,47 +120,7 @@ fn image_info(g: &GlobalOpts, a: &RunArgs) -> Result<ImageInfo> {
             a.image, a.image
         )
     })?;
-    let c = &rec.config_json["config"];
-    let strs = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
-    let labels = c["Labels"]
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), s(v))).collect())
-        .unwrap_or_default();
-    let volumes = c["Volumes"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    let hc = &c["Healthcheck"];
-    let healthcheck = hc["Test"].as_array().map(|_| HealthConfig {
-        test: strs(&hc["Test"]),
-        interval_ms: hc["Interval"].as_u64().unwrap_or(0) / 1_000_000,
-        timeout_ms: hc["Timeout"].as_u64().unwrap_or(0) / 1_000_000,
-        start_period_ms: hc["StartPeriod"].as_u64().unwrap_or(0) / 1_000_000,
-        retries: hc["Retries"].as_u64().unwrap_or(0) as u32,
-    });
-    Ok(ImageInfo {
-        reference: a.image.clone(),
-        id: rec.id.clone(),
-        layer_dirs: rec.layer_dirs.clone(),
-        entrypoint: strs(&c["Entrypoint"]),
-        cmd: strs(&c["Cmd"]),
-        env: strs(&c["Env"]),
-        working_dir: s(&c["WorkingDir"]),
-        user: s(&c["User"]),
-        stop_signal: s(&c["StopSignal"]),
-        labels,
-        volumes,
-        healthcheck,
-    })
+    Ok(ImageInfo::from_record(&a.image, &rec))
 }
 
 fn create_options(eng: &Containers, a: &RunArgs) -> Result<CreateOptions> {
@@ -283,203 +245,10 @@ fn create_options(eng: &Containers, a: &RunArgs) -> Result<CreateOptions> {
             tmpfs: a.tmpfs.clone(),
             mounts,
             log_driver: log_driver(a.log_driver.as_deref())?,
-            pid_mode: namespace_mode(eng, "--pid", a.pid.as_deref())?,
-            ipc_mode: namespace_mode(eng, "--ipc", a.ipc.as_deref())?,
+            pid_mode: namespace_mode(&eng.store, Syntax::Flag("--pid"), a.pid.as_deref())?,
+            ipc_mode: namespace_mode(&eng.store, Syntax::Flag("--ipc"), a.ipc.as_deref())?,
             log_opts: log_opts(a.log_driver.as_deref(), &a.log_opt)?,
         },
-    })
-}
-
-/// `--log-opt KEY=VALUE` (repeatable), checked here so a bad option creates nothing.
-fn log_opts(driver: Option<&str>, opts: &[String]) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for o in opts {
-        let Some((k, v)) = o.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-            bail!("invalid --log-opt {o:?}: use KEY=VALUE, e.g. max-size=10m");
-        };
-        out.insert(k.to_string(), v.to_string());
-    }
-    let host = HostConfig {
-        log_driver: log_driver(driver)?,
-        log_opts: out,
-        ..Default::default()
-    };
-    host.log_rotation()?;
-    Ok(host.log_opts)
-}
-
-/// `--pid`/`--ipc`: the container's own namespace (empty), `host`, or
-/// `container:<full id>` of a container that exists (it must run when this one starts).
-fn namespace_mode(eng: &Containers, flag: &str, mode: Option<&str>) -> Result<String> {
-    match mode {
-        None | Some("") | Some("private") => Ok(String::new()),
-        Some("shareable") if flag == "--ipc" => Ok(String::new()),
-        Some("host") => Ok("host".into()),
-        Some(m) if m.starts_with("container:") => {
-            let target = &m["container:".len()..];
-            let c = eng
-                .store
-                .resolve(target)
-                .with_context(|| format!("{flag} {m}: no such container: {target}"))?;
-            Ok(format!("container:{}", c.id))
-        }
-        Some(m) => bail!("invalid {flag} {m:?}: use host or container:<name|id>"),
-    }
-}
-
-/// `--log-driver`: docker's default json-file, or none; other drivers are refused by name.
-fn log_driver(driver: Option<&str>) -> Result<String> {
-    match driver {
-        None | Some("json-file") => Ok(String::new()),
-        Some(d) if LOG_DRIVERS.contains(&d) => Ok(d.to_string()),
-        Some(d) => bail!(
-            "logging driver {d:?} is not supported: use {}",
-            LOG_DRIVERS.join(" or ")
-        ),
-    }
-}
-
-/// `KEY=VALUE`, or `KEY` taken from our environment (dropped when unset), as docker does.
-fn env_entry(e: &str) -> String {
-    if e.contains('=') {
-        e.to_string()
-    } else {
-        format!("{e}={}", std::env::var(e).unwrap_or_default())
-    }
-}
-
-/// docker `-v`: `/ctr` (anonymous), `name:/ctr[:opts]` (named), `/host:/ctr[:opts]` (bind).
-fn parse_volume(v: &str) -> Result<MountSpec> {
-    let parts: Vec<&str> = v.split(':').collect();
-    let (src, dst, opts) = match parts.as_slice() {
-        [dst] => ("", *dst, ""),
-        [src, dst] => (*src, *dst, ""),
-        [src, dst, opts] => (*src, *dst, *opts),
-        _ => bail!("invalid volume specification \"{v}\": use [SOURCE:]TARGET[:ro|rw]"),
-    };
-    if !dst.starts_with('/') {
-        bail!("invalid volume specification \"{v}\": the container path must be absolute");
-    }
-    let mut read_only = false;
-    for o in opts.split(',').filter(|o| !o.is_empty()) {
-        match o {
-            "ro" => read_only = true,
-            "rw" | "z" | "Z" | "rprivate" | "private" => {}
-            other => bail!("invalid volume option \"{other}\" in \"{v}\": use ro or rw"),
-        }
-    }
-    let (kind, source, anonymous) = if src.is_empty() {
-        ("volume", String::new(), true)
-    } else if src.starts_with('/') || src.starts_with('.') {
-        let p = std::path::absolute(src)?;
-        // `-v` creates a missing host directory, as docker does (`--mount` refuses).
-        if !p.exists() {
-            std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
-        }
-        ("bind", p.display().to_string(), false)
-    } else {
-        ("volume", src.to_string(), false)
-    };
-    Ok(MountSpec {
-        kind: kind.into(),
-        source,
-        target: dst.into(),
-        read_only,
-        anonymous,
-    })
-}
-
-/// docker `--mount type=bind|volume|tmpfs,source=…,target=…[,readonly]`.
-fn parse_mount(m: &str) -> Result<MountSpec> {
-    let mut kind = "volume".to_string();
-    let (mut source, mut target, mut read_only) = (String::new(), String::new(), false);
-    for kv in m.split(',') {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, "true"));
-        match k {
-            "type" => kind = v.into(),
-            "source" | "src" => source = v.into(),
-            "target" | "destination" | "dst" => target = v.into(),
-            "readonly" | "ro" => read_only = v != "false" && v != "0",
-            "bind-propagation" | "volume-nocopy" | "consistency" => {}
-            other => bail!("invalid --mount field \"{other}\" in \"{m}\""),
-        }
-    }
-    if !target.starts_with('/') {
-        bail!("invalid --mount \"{m}\": target must be an absolute path");
-    }
-    match kind.as_str() {
-        "bind" => {
-            let p = std::path::absolute(&source)?;
-            if source.is_empty() || !p.exists() {
-                bail!(
-                    "invalid mount config for type \"bind\": bind source path does not exist: {source}"
-                );
-            }
-            source = p.display().to_string();
-        }
-        "volume" | "tmpfs" => {}
-        other => bail!("invalid --mount type \"{other}\": use bind, volume or tmpfs"),
-    }
-    let anonymous = kind == "volume" && source.is_empty();
-    Ok(MountSpec {
-        kind,
-        source,
-        target,
-        read_only,
-        anonymous,
-    })
-}
-
-/// `name=soft[:hard]`; refuses a hard limit above the host's (raising it fails with EPERM).
-fn parse_ulimit(u: &str) -> Result<Ulimit> {
-    let (name, vals) = u
-        .split_once('=')
-        .ok_or_else(|| anyhow!("invalid --ulimit \"{u}\": use name=soft[:hard]"))?;
-    let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
-    let p = |s: &str| -> Result<u64> {
-        if s == "-1" || s == "unlimited" {
-            return Ok(u64::MAX);
-        }
-        s.parse()
-            .map_err(|_| anyhow!("invalid --ulimit \"{u}\": limits must be numbers"))
-    };
-    let (soft, hard) = (p(soft)?, p(hard)?);
-    if soft > hard {
-        bail!("invalid --ulimit \"{u}\": soft limit {soft} is above hard limit {hard}");
-    }
-    let res = match name {
-        "nofile" => libc::RLIMIT_NOFILE,
-        "nproc" => libc::RLIMIT_NPROC,
-        "core" => libc::RLIMIT_CORE,
-        "stack" => libc::RLIMIT_STACK,
-        "memlock" => libc::RLIMIT_MEMLOCK,
-        "fsize" => libc::RLIMIT_FSIZE,
-        "cpu" => libc::RLIMIT_CPU,
-        "as" => libc::RLIMIT_AS,
-        "data" => libc::RLIMIT_DATA,
-        "nice" => libc::RLIMIT_NICE,
-        "rtprio" => libc::RLIMIT_RTPRIO,
-        "sigpending" => libc::RLIMIT_SIGPENDING,
-        "msgqueue" => libc::RLIMIT_MSGQUEUE,
-        "locks" => libc::RLIMIT_LOCKS,
-        other => bail!("invalid --ulimit name \"{other}\""),
-    };
-    let mut cur = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit into a local struct.
-    unsafe { libc::getrlimit(res, &mut cur) };
-    if hard > cur.rlim_max {
-        bail!(
-            "--ulimit {u}: hard limit {hard} is above the host's hard limit {} for {name}; choose at most that",
-            cur.rlim_max
-        );
-    }
-    Ok(Ulimit {
-        name: name.into(),
-        soft,
-        hard,
     })
 }
 

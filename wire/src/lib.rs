@@ -3,6 +3,7 @@
 //! - [`backend`]: the compose [`Backend`](rcompose_compose::execute::Backend) over the engine
 //!   (containers, volumes, image store) and the networks, with the translation of a compose
 //!   service into an engine container config, its network plan, secrets and pull policy;
+//! - [`docker`]: docker's options (flags and compose keys alike) → the engine's;
 //! - [`netwire`]: a container's network plan and the calls that apply it around every start
 //!   and undo it on stop/rm, shared by plain containers and compose services.
 //!
@@ -10,4 +11,5 @@
 //! never exits; the binary renders.
 
 pub mod backend;
+pub mod docker;
 pub mod netwire;

@@ -33,6 +33,54 @@ pub struct ImageInfo {
     pub healthcheck: Option<HealthConfig>,
 }
 
+impl ImageInfo {
+    /// What a container of `reference` needs from its image record: layers, and the config's
+    /// Entrypoint, Cmd, Env, WorkingDir, User, StopSignal, Labels, Volumes and (Docker's own
+    /// field) Healthcheck, with its durations from nanoseconds to milliseconds.
+    pub fn from_record(reference: &str, rec: &crate::store::ImageRecord) -> Self {
+        use serde_json::Value;
+        let c = &rec.config_json["config"];
+        let strs = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let hc = &c["Healthcheck"];
+        let nanos_to_ms = |v: &Value| v.as_u64().unwrap_or(0) / 1_000_000;
+        Self {
+            reference: reference.to_string(),
+            id: rec.id.clone(),
+            layer_dirs: rec.layer_dirs.clone(),
+            entrypoint: strs(&c["Entrypoint"]),
+            cmd: strs(&c["Cmd"]),
+            env: strs(&c["Env"]),
+            working_dir: s(&c["WorkingDir"]),
+            user: s(&c["User"]),
+            stop_signal: s(&c["StopSignal"]),
+            labels: c["Labels"]
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), s(v))).collect())
+                .unwrap_or_default(),
+            volumes: c["Volumes"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default(),
+            healthcheck: hc["Test"].as_array().map(|_| HealthConfig {
+                test: strs(&hc["Test"]),
+                interval_ms: nanos_to_ms(&hc["Interval"]),
+                timeout_ms: nanos_to_ms(&hc["Timeout"]),
+                start_period_ms: nanos_to_ms(&hc["StartPeriod"]),
+                retries: hc["Retries"].as_u64().unwrap_or(0) as u32,
+            }),
+        }
+    }
+}
+
 /// The user's options for `create`/`run`.
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {

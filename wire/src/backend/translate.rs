@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use rcompose_compose::labels::{container_labels, volume_name};
 use rcompose_compose::model::{Project, Service};
 use rcompose_engine::container::CreateOptions;
@@ -14,6 +14,7 @@ use rcompose_engine::container::model::{
 use rcompose_engine::logs::LOG_OPTIONS;
 
 use super::secrets;
+use crate::docker::{Syntax, namespace_mode};
 
 /// Keys set on `svc` that the engine ignores today, as `key` names.
 pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
@@ -192,33 +193,6 @@ fn deploy_keys(svc: &Service, flag: &mut impl FnMut(bool, &'static str)) {
     );
 }
 
-/// `pid:`/`ipc:` → the engine's mode: own namespace (empty), `host`, or `container:<id>` of
-/// an existing container, or of the first container of `service:x` (which the loader made
-/// a dependency, so it runs first).
-fn namespace_mode(root: &Path, project: &str, key: &str, mode: Option<&str>) -> Result<String> {
-    let store = || rcompose_engine::container::ContainerStore::new(root, PathBuf::new());
-    match mode {
-        None | Some("private") | Some("shareable") => Ok(String::new()),
-        Some("host") => Ok("host".into()),
-        Some(m) if m.starts_with("service:") => {
-            let target = &m["service:".len()..];
-            let c =
-                super::netplan::first_container(&store(), project, target)?.with_context(|| {
-                    format!("{key}: {m}: service {target} has no container; start it first")
-                })?;
-            Ok(format!("container:{}", c.id))
-        }
-        Some(m) if m.starts_with("container:") => {
-            let target = &m["container:".len()..];
-            let c = store()
-                .resolve(target)
-                .with_context(|| format!("{key}: {m}: no such container: {target}"))?;
-            Ok(format!("container:{}", c.id))
-        }
-        Some(m) => bail!("{key}: {m:?} is not host, container:<name> or service:<name>"),
-    }
-}
-
 /// The options the engine creates the container with.
 pub fn create_options(
     project: &Project,
@@ -311,6 +285,7 @@ pub fn create_options(
             hard: hard.max(0) as u64,
         });
     }
+    let store = rcompose_engine::container::ContainerStore::new(root, PathBuf::new());
     let volumes_from = svc
         .volumes_from
         .iter()
@@ -354,8 +329,22 @@ pub fn create_options(
             init: svc.init.unwrap_or(false),
             tmpfs,
             mounts,
-            pid_mode: namespace_mode(root, &project.name, "pid", svc.pid.as_deref())?,
-            ipc_mode: namespace_mode(root, &project.name, "ipc", svc.ipc.as_deref())?,
+            pid_mode: namespace_mode(
+                &store,
+                Syntax::Compose {
+                    project: &project.name,
+                    key: "pid",
+                },
+                svc.pid.as_deref(),
+            )?,
+            ipc_mode: namespace_mode(
+                &store,
+                Syntax::Compose {
+                    project: &project.name,
+                    key: "ipc",
+                },
+                svc.ipc.as_deref(),
+            )?,
             log_driver: match svc.logging.as_ref().and_then(|l| l.driver.as_deref()) {
                 Some("none") => "none".into(),
                 _ => String::new(),

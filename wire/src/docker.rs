@@ -1,0 +1,313 @@
+//! Docker's options → the engine's, once for `container run/create` (flags) and compose
+//! services (`backend/translate.rs`): the `pid`/`ipc` namespace modes, the log driver and
+//! its options, `-e`, `-v`, `--mount` and `--ulimit`. The image side (config → `ImageInfo`)
+//! is `rcompose_engine::container::ImageInfo::from_record`; sizes and durations are
+//! `rcompose_engine::units`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, anyhow, bail};
+use rcompose_engine::container::ContainerStore;
+use rcompose_engine::container::model::{HostConfig, LOG_DRIVERS, MountSpec, Ulimit};
+
+/// Where a namespace mode comes from, which words its errors and what it may name.
+#[derive(Debug, Clone, Copy)]
+pub enum Syntax<'a> {
+    /// `--pid`/`--ipc` of `container run/create`: `shareable` only for `--ipc`.
+    Flag(&'a str),
+    /// `pid:`/`ipc:` of a compose service, which may also name `service:<name>`.
+    Compose { project: &'a str, key: &'a str },
+}
+
+/// `pid`/`ipc` → the engine's mode: the container's own namespace (empty), `host`, or
+/// `container:<full id>` of a container that exists (it must run when this one starts), or,
+/// in compose, of the first container of `service:<name>` (which the loader made a
+/// dependency, so it runs first).
+pub fn namespace_mode(
+    store: &ContainerStore,
+    syntax: Syntax,
+    mode: Option<&str>,
+) -> Result<String> {
+    let what = |m: &str| match syntax {
+        Syntax::Flag(flag) => format!("{flag} {m}"),
+        Syntax::Compose { key, .. } => format!("{key}: {m}"),
+    };
+    let shareable = match syntax {
+        Syntax::Flag(flag) => flag == "--ipc",
+        Syntax::Compose { .. } => true,
+    };
+    match mode {
+        None | Some("") | Some("private") => Ok(String::new()),
+        Some("shareable") if shareable => Ok(String::new()),
+        Some("host") => Ok("host".into()),
+        Some(m) if m.starts_with("container:") => {
+            let target = &m["container:".len()..];
+            let c = store
+                .resolve(target)
+                .with_context(|| format!("{}: no such container: {target}", what(m)))?;
+            Ok(format!("container:{}", c.id))
+        }
+        Some(m) => match (syntax, m.strip_prefix("service:")) {
+            (Syntax::Compose { project, .. }, Some(target)) => {
+                let c = crate::backend::netplan::first_container(store, project, target)?
+                    .with_context(|| {
+                        format!(
+                            "{}: service {target} has no container; start it first",
+                            what(m)
+                        )
+                    })?;
+                Ok(format!("container:{}", c.id))
+            }
+            (Syntax::Flag(flag), _) => {
+                bail!("invalid {flag} {m:?}: use host or container:<name|id>")
+            }
+            (Syntax::Compose { key, .. }, None) => {
+                bail!("{key}: {m:?} is not host, container:<name> or service:<name>")
+            }
+        },
+    }
+}
+
+/// `--log-opt KEY=VALUE` (repeatable), checked here so a bad option creates nothing.
+pub fn log_opts(driver: Option<&str>, opts: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for o in opts {
+        let Some((k, v)) = o.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            bail!("invalid --log-opt {o:?}: use KEY=VALUE, e.g. max-size=10m");
+        };
+        out.insert(k.to_string(), v.to_string());
+    }
+    let host = HostConfig {
+        log_driver: log_driver(driver)?,
+        log_opts: out,
+        ..Default::default()
+    };
+    host.log_rotation()?;
+    Ok(host.log_opts)
+}
+
+/// `--log-driver`: docker's default json-file, or none; other drivers are refused by name.
+pub fn log_driver(driver: Option<&str>) -> Result<String> {
+    match driver {
+        None | Some("json-file") => Ok(String::new()),
+        Some(d) if LOG_DRIVERS.contains(&d) => Ok(d.to_string()),
+        Some(d) => bail!(
+            "logging driver {d:?} is not supported: use {}",
+            LOG_DRIVERS.join(" or ")
+        ),
+    }
+}
+
+/// `KEY=VALUE`, or `KEY` taken from our environment (dropped when unset), as docker does.
+pub fn env_entry(e: &str) -> String {
+    if e.contains('=') {
+        e.to_string()
+    } else {
+        format!("{e}={}", std::env::var(e).unwrap_or_default())
+    }
+}
+
+/// docker `-v`: `/ctr` (anonymous), `name:/ctr[:opts]` (named), `/host:/ctr[:opts]` (bind).
+pub fn parse_volume(v: &str) -> Result<MountSpec> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [dst] => ("", *dst, ""),
+        [src, dst] => (*src, *dst, ""),
+        [src, dst, opts] => (*src, *dst, *opts),
+        _ => bail!("invalid volume specification \"{v}\": use [SOURCE:]TARGET[:ro|rw]"),
+    };
+    if !dst.starts_with('/') {
+        bail!("invalid volume specification \"{v}\": the container path must be absolute");
+    }
+    let mut read_only = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" => read_only = true,
+            "rw" | "z" | "Z" | "rprivate" | "private" => {}
+            other => bail!("invalid volume option \"{other}\" in \"{v}\": use ro or rw"),
+        }
+    }
+    let (kind, source, anonymous) = if src.is_empty() {
+        ("volume", String::new(), true)
+    } else if src.starts_with('/') || src.starts_with('.') {
+        let p = std::path::absolute(src)?;
+        // `-v` creates a missing host directory, as docker does (`--mount` refuses).
+        if !p.exists() {
+            std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
+        }
+        ("bind", p.display().to_string(), false)
+    } else {
+        ("volume", src.to_string(), false)
+    };
+    Ok(MountSpec {
+        kind: kind.into(),
+        source,
+        target: dst.into(),
+        read_only,
+        anonymous,
+    })
+}
+
+/// docker `--mount type=bind|volume|tmpfs,source=…,target=…[,readonly]`.
+pub fn parse_mount(m: &str) -> Result<MountSpec> {
+    let mut kind = "volume".to_string();
+    let (mut source, mut target, mut read_only) = (String::new(), String::new(), false);
+    for kv in m.split(',') {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, "true"));
+        match k {
+            "type" => kind = v.into(),
+            "source" | "src" => source = v.into(),
+            "target" | "destination" | "dst" => target = v.into(),
+            "readonly" | "ro" => read_only = v != "false" && v != "0",
+            "bind-propagation" | "volume-nocopy" | "consistency" => {}
+            other => bail!("invalid --mount field \"{other}\" in \"{m}\""),
+        }
+    }
+    if !target.starts_with('/') {
+        bail!("invalid --mount \"{m}\": target must be an absolute path");
+    }
+    match kind.as_str() {
+        "bind" => {
+            let p = std::path::absolute(&source)?;
+            if source.is_empty() || !p.exists() {
+                bail!(
+                    "invalid mount config for type \"bind\": bind source path does not exist: {source}"
+                );
+            }
+            source = p.display().to_string();
+        }
+        "volume" | "tmpfs" => {}
+        other => bail!("invalid --mount type \"{other}\": use bind, volume or tmpfs"),
+    }
+    let anonymous = kind == "volume" && source.is_empty();
+    Ok(MountSpec {
+        kind,
+        source,
+        target,
+        read_only,
+        anonymous,
+    })
+}
+
+/// `name=soft[:hard]`; refuses a hard limit above the host's (raising it fails with EPERM).
+pub fn parse_ulimit(u: &str) -> Result<Ulimit> {
+    let (name, vals) = u
+        .split_once('=')
+        .ok_or_else(|| anyhow!("invalid --ulimit \"{u}\": use name=soft[:hard]"))?;
+    let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+    let p = |s: &str| -> Result<u64> {
+        if s == "-1" || s == "unlimited" {
+            return Ok(u64::MAX);
+        }
+        s.parse()
+            .map_err(|_| anyhow!("invalid --ulimit \"{u}\": limits must be numbers"))
+    };
+    let (soft, hard) = (p(soft)?, p(hard)?);
+    if soft > hard {
+        bail!("invalid --ulimit \"{u}\": soft limit {soft} is above hard limit {hard}");
+    }
+    let res = match name {
+        "nofile" => libc::RLIMIT_NOFILE,
+        "nproc" => libc::RLIMIT_NPROC,
+        "core" => libc::RLIMIT_CORE,
+        "stack" => libc::RLIMIT_STACK,
+        "memlock" => libc::RLIMIT_MEMLOCK,
+        "fsize" => libc::RLIMIT_FSIZE,
+        "cpu" => libc::RLIMIT_CPU,
+        "as" => libc::RLIMIT_AS,
+        "data" => libc::RLIMIT_DATA,
+        "nice" => libc::RLIMIT_NICE,
+        "rtprio" => libc::RLIMIT_RTPRIO,
+        "sigpending" => libc::RLIMIT_SIGPENDING,
+        "msgqueue" => libc::RLIMIT_MSGQUEUE,
+        "locks" => libc::RLIMIT_LOCKS,
+        other => bail!("invalid --ulimit name \"{other}\""),
+    };
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit into a local struct.
+    unsafe { libc::getrlimit(res, &mut cur) };
+    if hard > cur.rlim_max {
+        bail!(
+            "--ulimit {u}: hard limit {hard} is above the host's hard limit {} for {name}; choose at most that",
+            cur.rlim_max
+        );
+    }
+    Ok(Ulimit {
+        name: name.into(),
+        soft,
+        hard,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_and_mounts_in_docker_syntax() {
+        let anon = parse_volume("/data").unwrap();
+        assert!(anon.anonymous && anon.kind == "volume" && anon.target == "/data");
+        let named = parse_volume("cache:/c:ro").unwrap();
+        assert_eq!((named.source.as_str(), named.read_only), ("cache", true));
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("made");
+        let bind = parse_volume(&format!("{}:/b", src.display())).unwrap();
+        assert_eq!(bind.kind, "bind");
+        assert!(src.is_dir(), "-v creates a missing host directory");
+        assert!(parse_volume("rel:dst").is_err());
+        assert!(parse_volume("/a:/b:xx").is_err());
+
+        let m = parse_mount("type=tmpfs,target=/t,readonly").unwrap();
+        assert!(m.read_only && m.kind == "tmpfs");
+        let err = parse_mount("type=bind,source=/no/such/dir,target=/x").unwrap_err();
+        assert!(err.to_string().contains("bind source path does not exist"));
+    }
+
+    #[test]
+    fn ulimits_and_log_options() {
+        let u = parse_ulimit("nofile=64:128").unwrap();
+        assert_eq!((u.soft, u.hard), (64, 128));
+        assert!(parse_ulimit("nofile=128:64").is_err());
+        assert!(parse_ulimit("bogus=1").is_err());
+        assert_eq!(log_driver(Some("json-file")).unwrap(), "");
+        assert!(log_driver(Some("syslog")).is_err());
+        assert!(log_opts(None, &["max-size=10m".into()]).is_ok());
+        assert!(log_opts(None, &["=x".into()]).is_err());
+    }
+
+    #[test]
+    fn namespace_modes_word_errors_by_syntax() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContainerStore::new(dir.path(), dir.path());
+        let flag = Syntax::Flag("--pid");
+        let compose = Syntax::Compose {
+            project: "p",
+            key: "pid",
+        };
+        assert_eq!(namespace_mode(&store, flag, Some("host")).unwrap(), "host");
+        assert_eq!(namespace_mode(&store, compose, None).unwrap(), "");
+        assert_eq!(
+            namespace_mode(&store, flag, Some("bogus"))
+                .unwrap_err()
+                .to_string(),
+            "invalid --pid \"bogus\": use host or container:<name|id>"
+        );
+        assert_eq!(
+            namespace_mode(&store, compose, Some("bogus"))
+                .unwrap_err()
+                .to_string(),
+            "pid: \"bogus\" is not host, container:<name> or service:<name>"
+        );
+        // `shareable` is an ipc mode only.
+        assert!(namespace_mode(&store, flag, Some("shareable")).is_err());
+        assert!(namespace_mode(&store, Syntax::Flag("--ipc"), Some("shareable")).is_ok());
+        let err = namespace_mode(&store, flag, Some("container:nope")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("--pid container:nope: no such container: nope")
+        );
+    }
+}
