@@ -2,7 +2,7 @@
 //! registry client, in parallel, with compose v2's skip rules; and the pulls that
 //! `up`/`create`/`run` do before their plan runs (`--pull`, `pull_policy`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -12,16 +12,14 @@ use anyhow::{Result, anyhow, bail};
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rcompose_compose::graph::DependencyGraph;
-use rcompose_compose::model::{Project, Service};
+use rcompose_compose::model::Project;
 use rcompose_engine::image::progress::{LayerStatus, Progress};
 use rcompose_engine::store::Store;
 
 use super::GlobalOpts;
 use super::compose_common::{check_services, load_project};
-use rcompose_wire::backend::pull::{
-    Event, Job, Policy, PullTimes, full_reference, matches_platform, now, platform_of,
-    pull_cmd_skip, pull_jobs, push_jobs, up_needs_pull,
-};
+use rcompose_wire::backend::pull::{Event, Job, Policy, pull_jobs, push_jobs};
+use rcompose_wire::backend::pull_policy::{buildable, pull_cmd_jobs, push_cmd_jobs, up_jobs};
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
@@ -81,38 +79,8 @@ pub fn pull(g: &GlobalOpts, a: PullArgs) -> Result<ExitCode> {
     let names = selected(&project, &a.services, a.include_deps)?;
     let store = Store::open(&g.root)?;
     let out = Renderer::new(a.quiet, "Pulling", "Pulled");
-    let mut jobs: Vec<Job> = vec![];
-    let mut seen = BTreeSet::new();
-    for name in &names {
-        let svc = &project.services[name];
-        let explicit = match (over, svc.pull_policy.as_deref()) {
-            (Some(p), _) => Some(p),
-            (None, None | Some("")) => None,
-            (None, Some(_)) => Some(Policy::of(svc, None)?),
-        };
-        let Some(image) = svc.image.as_deref() else {
-            out.skipped(name, "No image to be pulled");
-            continue;
-        };
-        let reference = full_reference(svc, image)?;
-        let platform = platform_of(svc)?;
-        let present = store
-            .resolve(&reference)
-            .is_ok_and(|img| platform.as_ref().is_none_or(|p| matches_platform(&img, p)));
-        if let Some(why) = pull_cmd_skip(svc, explicit, present, a.ignore_buildable) {
-            out.skipped(name, why);
-            continue;
-        }
-        if !seen.insert(reference.clone()) {
-            continue;
-        }
-        jobs.push(Job {
-            service: name.clone(),
-            image: image.to_string(),
-            reference,
-            platform,
-        });
-    }
+    let skip = |service: &str, why: &str| out.skipped(service, why);
+    let jobs = pull_cmd_jobs(&store, &project, &names, over, a.ignore_buildable, &skip)?;
     if g.dry_run {
         for j in &jobs {
             println!("service {}: would pull {}", j.service, j.image);
@@ -146,27 +114,7 @@ pub fn push(g: &GlobalOpts, a: PushArgs) -> Result<ExitCode> {
     let project = load_project(g, &a.services)?;
     let names = selected(&project, &a.services, a.include_deps)?;
     let out = Renderer::new(a.quiet, "Pushing", "Pushed");
-    let mut jobs = vec![];
-    let mut seen = BTreeSet::new();
-    for name in &names {
-        let svc = &project.services[name];
-        // As compose v2: only images this project builds are pushed.
-        let (Some(image), Some(build)) = (svc.image.as_deref(), svc.build.as_ref()) else {
-            out.skipped(name, "");
-            continue;
-        };
-        for tag in std::iter::once(image).chain(build.tags.iter().map(String::as_str)) {
-            let reference = full_reference(svc, tag)?;
-            if seen.insert(reference.clone()) {
-                jobs.push(Job {
-                    service: name.clone(),
-                    image: tag.to_string(),
-                    reference,
-                    platform: None,
-                });
-            }
-        }
-    }
+    let jobs = push_cmd_jobs(&project, &names, &|service| out.skipped(service, ""))?;
     if g.dry_run {
         for j in &jobs {
             println!("service {}: would push {}", j.service, j.image);
@@ -214,57 +162,12 @@ pub fn pull_for_up(
     flag: Option<&str>,
     quiet: bool,
 ) -> Result<()> {
-    let over = flag
-        .map(Policy::parse_flag)
-        .transpose()
-        .map_err(|e| anyhow!(e))?;
-    let names = selected(project, services, !no_deps)?;
-    let store = Store::open(&g.root)?;
-    let times = PullTimes::new(&g.root);
-    let mut jobs: Vec<Job> = vec![];
-    let mut seen = BTreeSet::new();
-    for name in &names {
-        let svc = &project.services[name];
-        let Some(image) = svc.image.as_deref() else {
-            continue;
-        };
-        let policy = Policy::of(svc, over)?;
-        let reference = full_reference(svc, image)?;
-        let platform = platform_of(svc)?;
-        let stored = store.resolve(&reference).ok();
-        let present = stored
-            .as_ref()
-            .is_some_and(|img| platform.as_ref().is_none_or(|p| matches_platform(img, p)));
-        if matches!(policy, Policy::Build) && svc.build.is_some() {
-            bail!(
-                "service \"{name}\": pull_policy build needs the image {image} built from {}: building is not supported yet; build and load the image yourself",
-                svc.build
-                    .as_ref()
-                    .and_then(|b| b.context.clone())
-                    .unwrap_or_else(|| ".".into())
-            );
-        }
-        if !present && matches!(policy, Policy::Never | Policy::Build) {
-            bail!(
-                "{}",
-                never_message(svc, image, policy, flag, stored.is_some(), &platform)
-            );
-        }
-        // Only the refresh policies look at when the image was last pulled.
-        let last = match policy {
-            Policy::Refresh(_) if present => times.last_pulled(&reference, stored.as_ref()),
-            _ => None,
-        };
-        if !up_needs_pull(policy, present, last, now()) || !seen.insert(reference.clone()) {
-            continue;
-        }
-        jobs.push(Job {
-            service: name.clone(),
-            image: image.to_string(),
-            reference,
-            platform,
-        });
+    // A bad --pull is reported before a bad service name, as before.
+    if let Some(f) = flag {
+        Policy::parse_flag(f).map_err(|e| anyhow!(e))?;
     }
+    let names = selected(project, services, !no_deps)?;
+    let jobs = up_jobs(&g.root, project, &names, flag)?;
     if jobs.is_empty() {
         return Ok(());
     }
@@ -284,40 +187,13 @@ pub fn pull_for_up(
         let Some(Err(e)) = res else { continue };
         // As compose: an image the project can build is built when its pull fails (the plan
         // then says whether it can be).
-        let buildable = project
-            .services
-            .values()
-            .any(|s| s.build.is_some() && s.image.as_deref() == Some(job.image.as_str()));
-        if buildable {
+        if buildable(project, &job.image) {
             tracing::warn!("{e:#}; the image will be built");
             continue;
         }
         return Err(e);
     }
     Ok(())
-}
-
-fn never_message(
-    svc: &Service,
-    image: &str,
-    policy: Policy,
-    flag: Option<&str>,
-    other_platform: bool,
-    platform: &Option<rcompose_engine::image::platform::PlatformSpec>,
-) -> String {
-    let why = match flag {
-        Some(f) => format!("--pull {f}"),
-        None if policy == Policy::Build => "pull_policy is build".into(),
-        None => "pull_policy is never".into(),
-    };
-    let found = match (other_platform, platform) {
-        (true, Some(p)) => format!("image {image} is in the store but not for platform {p}"),
-        _ => format!("image {image} is not in the local store"),
-    };
-    format!(
-        "service \"{}\": {found} and {why} forbids pulling it; pull it first (`rcompose pull {}`, or `rcompose image pull {image}`), or change the pull policy",
-        svc.name, svc.name
-    )
 }
 
 /// Compose-style progress on stderr: one line per service (`✔ web Pulled`), with a spinner

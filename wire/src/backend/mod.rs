@@ -9,6 +9,7 @@ pub mod image;
 pub mod lock;
 pub mod netplan;
 pub mod pull;
+pub mod pull_policy;
 pub mod secrets;
 pub mod timing;
 pub mod translate;
