@@ -6,6 +6,7 @@
 //! The plan is kept as JSON in the label [`LABEL`] on the container, so that every later start
 //! (`container start`, `compose up`, `network connect` edits) attaches the same way.
 
+pub mod flags;
 pub mod live;
 
 use std::collections::BTreeMap;
