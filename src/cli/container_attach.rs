@@ -1,17 +1,16 @@
-//! The attach client (foreground `run`, `start -a`, `attach`) and the PTY proxy of `exec -t`:
-//! raw terminal mode, detach keys (default ctrl-P ctrl-Q), signal proxying, window size.
+//! The terminal side of attaching (foreground `run`, `start -a`, `attach`) and of `exec -t`:
+//! raw mode, detach keys (default ctrl-P ctrl-Q), signal proxying, window size; the sessions
+//! themselves are `rcompose_engine::monitor::client`.
 
-use std::io::{IsTerminal, Read, Write};
-use std::net::Shutdown;
+use std::io::{IsTerminal, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use anyhow::{Context, Result, bail};
 use rcompose_engine::container::model::Status;
-use rcompose_engine::monitor::protocol;
+use rcompose_engine::monitor::client::{self, AttachEnd};
 
 use super::GlobalOpts;
 use super::container::engine;
@@ -149,29 +148,6 @@ fn window_size() -> Option<(u16, u16)> {
     }
 }
 
-/// Watches a byte stream for the detach sequence.
-struct DetachMatcher {
-    keys: Vec<u8>,
-    pos: usize,
-}
-
-impl DetachMatcher {
-    fn feed(&mut self, b: u8) -> bool {
-        if self.keys.is_empty() {
-            return false;
-        }
-        if b == self.keys[self.pos] {
-            self.pos += 1;
-            if self.pos == self.keys.len() {
-                return true;
-            }
-        } else {
-            self.pos = usize::from(b == self.keys[0]);
-        }
-        false
-    }
-}
-
 /// Runs the client until the container exits (`Some(code)`) or the user detaches (`None`).
 pub fn attach_stream(stream: UnixStream, mode: &AttachMode, pid: i32) -> Result<Option<i32>> {
     let _raw = if mode.tty && mode.stdin {
@@ -182,76 +158,23 @@ pub fn attach_stream(stream: UnixStream, mode: &AttachMode, pid: i32) -> Result<
     if mode.sig_proxy && pid > 0 {
         install_sig_proxy(pid);
     }
-    let detached = Arc::new(AtomicBool::new(false));
-    let mut writer = stream.try_clone()?;
-    if mode.tty
-        && let Some((rows, cols)) = window_size()
-    {
-        let mut p = rows.to_be_bytes().to_vec();
-        p.extend_from_slice(&cols.to_be_bytes());
-        let _ = protocol::write_frame(&mut writer, protocol::RESIZE, &p);
-    }
-    if mode.stdin {
-        let detached = detached.clone();
-        let keys = mode.detach_keys.clone();
-        let shut = stream.try_clone()?;
-        std::thread::spawn(move || {
-            let mut m = DetachMatcher { keys, pos: 0 };
-            let mut buf = [0u8; 4096];
-            let mut stdin = std::io::stdin().lock();
-            loop {
-                let n = match stdin.read(&mut buf) {
-                    Ok(0) | Err(_) => {
-                        let _ = protocol::write_frame(&mut writer, protocol::STDIN_EOF, &[]);
-                        return;
-                    }
-                    Ok(n) => n,
-                };
-                // Bytes up to a possible detach prefix are sent; a full match detaches.
-                if buf[..n].iter().any(|b| m.feed(*b)) {
-                    detached.store(true, Ordering::SeqCst);
-                    let _ = shut.shutdown(Shutdown::Both);
-                    return;
-                }
-                if protocol::write_frame(&mut writer, protocol::STDIN, &buf[..n]).is_err() {
-                    return;
-                }
+    let window = if mode.tty { window_size() } else { None };
+    let input = mode.stdin.then(|| {
+        let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
+        (stdin, mode.detach_keys.clone())
+    });
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    match client::attach(stream, window, input, &mut out, &mut err)? {
+        AttachEnd::Exited(code) => Ok(Some(code)),
+        AttachEnd::Detached => {
+            if mode.tty {
+                eprint!("\r\n");
             }
-        });
-    }
-    let mut reader = stream;
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    loop {
-        match protocol::read_frame(&mut reader) {
-            Ok(Some((protocol::STDOUT, data))) => {
-                let mut o = stdout.lock();
-                let _ = o.write_all(&data);
-                let _ = o.flush();
-            }
-            Ok(Some((protocol::STDERR, data))) => {
-                let mut e = stderr.lock();
-                let _ = e.write_all(&data);
-                let _ = e.flush();
-            }
-            Ok(Some((protocol::EXIT, data))) if data.len() == 4 => {
-                return Ok(Some(i32::from_be_bytes([
-                    data[0], data[1], data[2], data[3],
-                ])));
-            }
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => {
-                if detached.load(Ordering::SeqCst) {
-                    if mode.tty {
-                        eprint!("\r\n");
-                    }
-                    return Ok(None);
-                }
-                bail!(
-                    "lost the connection to the container's monitor; the container may still be running (see `rcompose container ps`)"
-                );
-            }
+            Ok(None)
         }
+        AttachEnd::Lost => bail!(
+            "lost the connection to the container's monitor; the container may still be running (see `rcompose container ps`)"
+        ),
     }
 }
 
@@ -268,33 +191,8 @@ pub fn proxy_pty(master: std::fs::File, pid: i32, stdin: bool) -> Result<i32> {
         // SAFETY: TIOCSWINSZ on the PTY master we hold.
         unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     }
-    if stdin {
-        let mut w = master.try_clone()?;
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            let mut input = std::io::stdin().lock();
-            while let Ok(n) = input.read(&mut buf) {
-                if n == 0 || w.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    let mut r = master;
-    let mut buf = [0u8; 4096];
-    let mut out = std::io::stdout();
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                let _ = out.write_all(&buf[..n]);
-                let _ = out.flush();
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            // EIO once the last slave fd closed.
-            Err(_) => break,
-        }
-    }
+    let input = stdin.then(|| Box::new(std::io::stdin()) as Box<dyn Read + Send>);
+    client::pump_pty(master, input, &mut std::io::stdout())?;
     Ok(rcompose_engine::container::exec::wait_exec(pid))
 }
 
@@ -303,14 +201,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn detach_keys_parse_and_match() {
+    fn detach_keys_parse() {
         let k = parse_detach_keys("ctrl-p,ctrl-q").unwrap();
         assert_eq!(k, vec![0x10, 0x11]);
-        let mut m = DetachMatcher { keys: k, pos: 0 };
-        assert!(!m.feed(0x10));
-        assert!(!m.feed(b'x'));
-        assert!(!m.feed(0x10));
-        assert!(m.feed(0x11));
         assert!(parse_detach_keys("ctrl-").is_err());
     }
 }

@@ -9,6 +9,7 @@
 //! If the monitor is killed the container keeps running; short-lived commands then find the
 //! process by (pid, start time) and clean up themselves.
 
+pub mod client;
 mod health;
 mod io_loop;
 pub mod protocol;
