@@ -786,7 +786,7 @@ fn rollback(backend: &dyn Backend, created: &Created, on_event: &(dyn Fn(Event) 
 }
 
 mod gate;
-pub use gate::{Semaphore, Turn, Turnstile, each, parallel};
+pub use gate::{Semaphore, Turn, Turnstile, alongside, each, first_of, parallel};
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use rcompose_compose::execute::first_of;
 use rcompose_compose::labels;
 use rcompose_compose::observe::ContainerSummary;
 use serde_json::json;
@@ -217,19 +218,15 @@ pub fn wait(g: &GlobalOpts, a: WaitArgs) -> Result<ExitCode> {
         );
     }
     if a.down_project {
-        let (tx, rx) = std::sync::mpsc::channel();
+        type Wait = Box<dyn FnOnce() -> Result<i32> + Send>;
+        let mut waits: Vec<Wait> = vec![];
         for c in &list {
-            let (tx, id) = (tx.clone(), c.id.clone());
-            let eng = backend(g)?;
-            // Detached threads: the first result decides; the others end with the process.
-            std::thread::spawn(move || {
-                let _ = tx.send(eng.containers().wait(&id).map_err(anyhow::Error::from));
-            });
+            let (eng, id) = (backend(g)?, c.id.clone());
+            waits.push(Box::new(move || Ok(eng.containers().wait(&id)?)));
         }
-        drop(tx);
-        let code = rx
-            .recv()
-            .map_err(|_| anyhow::anyhow!("waiting for the containers of {}", t.name))??;
+        // The first container to exit decides; the other waits end with the process.
+        let code = first_of(waits)
+            .ok_or_else(|| anyhow::anyhow!("waiting for the containers of {}", t.name))??;
         println!("{code}");
         super::compose_down::run(
             g,

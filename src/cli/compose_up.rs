@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use rcompose_compose::execute::{ExecuteOptions, execute};
+use rcompose_compose::execute::{ExecuteOptions, alongside, execute};
 use rcompose_compose::model::Project;
 use rcompose_compose::ops;
 use rcompose_compose::plan::Plan;
@@ -184,18 +184,13 @@ fn up_watch(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let b = backend(g)?;
-    let done = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let stop = || done.load(Ordering::SeqCst) || interrupted();
-            if let Err(e) = super::compose_watch::watch(g, &project, &rules, &stop) {
-                eprintln!("WARN[0000] watch stopped: {e:#}");
-            }
-        });
-        let res = attached(g, &b, &project, &a);
-        done.store(true, Ordering::SeqCst);
-        res
-    })
+    let watcher = |attached_done: &(dyn Fn() -> bool + Sync)| {
+        let stop = || attached_done() || interrupted();
+        if let Err(e) = super::compose_watch::watch(g, &project, &rules, &stop) {
+            eprintln!("WARN[0000] watch stopped: {e:#}");
+        }
+    };
+    alongside(watcher, || attached(g, &b, &project, &a))
 }
 
 /// Checks images and builds, warns about unsupported keys, then reconciles.

@@ -130,3 +130,35 @@ pub fn each<T: Sync, E: Send>(items: &[T], f: impl Fn(&T) -> Result<(), E> + Syn
             .collect()
     })
 }
+
+/// Runs `background` on a thread of its own while `foreground` runs here; `background` gets a
+/// `stop` check that turns true once `foreground` returned, and is waited for before this
+/// returns `foreground`'s result.
+pub fn alongside<T>(
+    background: impl FnOnce(&(dyn Fn() -> bool + Sync)) + Send,
+    foreground: impl FnOnce() -> T,
+) -> T {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let done = &done;
+        s.spawn(move || background(&|| done.load(std::sync::atomic::Ordering::SeqCst)));
+        let out = foreground();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        out
+    })
+}
+
+/// Runs every task on a detached thread and returns the first result to arrive (`None`
+/// without tasks). The others keep running until they finish or the process exits: meant
+/// for waits that cannot be interrupted, such as waiting for any of several containers.
+pub fn first_of<T: Send + 'static>(tasks: Vec<Box<dyn FnOnce() -> T + Send>>) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    for task in tasks {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(task());
+        });
+    }
+    drop(tx);
+    rx.recv().ok()
+}

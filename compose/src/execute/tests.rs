@@ -522,3 +522,33 @@ fn a_recreated_container_keeps_its_anonymous_volumes_unless_renewed() {
         "{calls:?}"
     );
 }
+
+#[test]
+fn alongside_stops_the_background_when_the_foreground_returns() {
+    let rounds = std::sync::atomic::AtomicUsize::new(0);
+    let out = alongside(
+        |stop| {
+            while !stop() {
+                rounds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        },
+        || {
+            std::thread::sleep(Duration::from_millis(20));
+            42
+        },
+    );
+    assert_eq!(out, 42);
+    assert!(rounds.load(std::sync::atomic::Ordering::SeqCst) > 0);
+}
+
+#[test]
+fn first_of_returns_the_first_result() {
+    let slow: Box<dyn FnOnce() -> u32 + Send> = Box::new(|| {
+        std::thread::sleep(Duration::from_millis(500));
+        1
+    });
+    let fast: Box<dyn FnOnce() -> u32 + Send> = Box::new(|| 2);
+    assert_eq!(first_of(vec![slow, fast]), Some(2));
+    assert_eq!(first_of::<u32>(vec![]), None);
+}

@@ -8,6 +8,7 @@
 
 pub mod down;
 pub mod up;
+pub mod watch;
 
 use std::fmt;
 

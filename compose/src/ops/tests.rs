@@ -383,3 +383,61 @@ fn unsupported_keys_default_to_none() {
     let fake = Fake::default();
     assert!(fake.unsupported_keys(&Service::default()).is_empty());
 }
+
+#[test]
+fn watch_applies_initial_sync_and_changes_then_stops() {
+    use super::watch::{Rule, WatchEvent, watch};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "1").unwrap();
+    std::fs::write(dir.path().join("skip.tmp"), "x").unwrap();
+    let p = project(&[("web", &[])]);
+    let fake = Fake {
+        listed: vec![container("web", 1, RunState::Running)],
+        ..Default::default()
+    };
+    let rules = [Rule {
+        service: "web".into(),
+        action: "sync".into(),
+        path: dir.path().to_path_buf(),
+        target: "/app".into(),
+        ignore: vec!["*.tmp".into()],
+        exec: vec![],
+        initial_sync: true,
+    }];
+    let applied = Mutex::new(vec![]);
+    let apply =
+        |id: &str, _: &Rule, changed: &[std::path::PathBuf], deleted: &[std::path::PathBuf]| {
+            applied
+                .lock()
+                .unwrap()
+                .push((id.to_string(), changed.len(), deleted.len()));
+            Ok(())
+        };
+    let events = Mutex::new(vec![]);
+    let polls = std::sync::atomic::AtomicUsize::new(0);
+    let stop = || {
+        let n = polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n == 1 {
+            std::fs::write(dir.path().join("b.txt"), "2").unwrap();
+        }
+        n >= 3
+    };
+    let poll = Duration::from_millis(1);
+    watch(&fake, &p, &rules, poll, &apply, &stop, &|e| {
+        events.lock().unwrap().push(e)
+    })
+    .unwrap();
+    let applied = applied.into_inner().unwrap();
+    // The initial sync copies a.txt (skip.tmp is ignored), then b.txt arrives.
+    assert_eq!(applied[0], ("id-demo-web-1".to_string(), 1, 0));
+    assert_eq!(applied[1], ("id-demo-web-1".to_string(), 1, 0));
+    let events = events.into_inner().unwrap();
+    assert_eq!(events[0], WatchEvent::Enabled);
+    assert_eq!(
+        events[1],
+        WatchEvent::Synced {
+            service: "web".into(),
+            files: 1
+        }
+    );
+}
