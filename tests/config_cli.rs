@@ -1,14 +1,16 @@
 //! End-to-end tests of `rcompose config`: the real binary, files in a temporary directory.
 
-use std::path::Path;
+mod common;
 
-use assert_cmd::Command;
-use predicates::prelude::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{stderr, stdout};
 use tempfile::TempDir;
 
 /// The binary with a clean compose environment and its own state roots.
 fn rcompose(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("rcompose").unwrap();
+    let mut cmd = Command::new(common::BIN);
     cmd.current_dir(dir)
         .env_remove("COMPOSE_FILE")
         .env_remove("COMPOSE_PROJECT_NAME")
@@ -32,9 +34,15 @@ fn project(files: &[(&str, &str)]) -> TempDir {
     tmp
 }
 
+/// Runs `cmd` and asserts its exit code.
+fn expect_code(cmd: &mut Command, code: i32) -> Output {
+    let out = cmd.output().expect("run rcompose");
+    assert_eq!(out.status.code(), Some(code), "{out:?}");
+    out
+}
+
 fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.assert().success().get_output().stdout.clone();
-    String::from_utf8(out).unwrap()
+    String::from_utf8(expect_code(cmd, 0).stdout).unwrap()
 }
 
 const WEB: &str = "services:\n  web:\n    image: nginx\n    ports: [\"8080:80\"]\n";
@@ -54,12 +62,16 @@ fn file_flag_renders_canonical_form() {
 #[test]
 fn stdin_file() {
     let tmp = project(&[]);
-    let out = stdout_of(
-        rcompose(tmp.path())
-            .args(["-f", "-", "-p", "fromstdin", "config", "--services"])
-            .write_stdin(WEB),
-    );
-    assert_eq!(out, "web\n");
+    let mut child = rcompose(tmp.path())
+        .args(["-f", "-", "-p", "fromstdin", "config", "--services"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), WEB.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "web\n");
 }
 
 #[test]
@@ -161,13 +173,8 @@ fn project_name_precedence() {
 #[test]
 fn invalid_project_name_fails() {
     let tmp = project(&[("compose.yaml", WEB)]);
-    rcompose(tmp.path())
-        .args(["-p", "Bad Name", "config"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains(
-            "invalid project name \"Bad Name\"",
-        ));
+    let out = expect_code(rcompose(tmp.path()).args(["-p", "Bad Name", "config"]), 1);
+    assert!(stderr(&out).contains("invalid project name \"Bad Name\""));
 }
 
 #[test]
@@ -246,10 +253,7 @@ fn hash_is_stable_and_changes_with_config() {
     let changed: Vec<&str> = changed.lines().collect();
     assert_ne!(changed[0], lines[0]);
     assert_eq!(changed[1], lines[1]);
-    rcompose(tmp.path())
-        .args(["config", "--hash", "zzz"])
-        .assert()
-        .code(1);
+    expect_code(rcompose(tmp.path()).args(["config", "--hash", "zzz"]), 1);
 
     // The hash is the one `up` uses, env_file included (config's YAML drops env_file).
     std::fs::write(
@@ -303,18 +307,12 @@ fn quiet_output_file_json_and_no_interpolate() {
         "compose.yaml",
         "services:\n  a:\n    image: app:${TAG:-latest}\n",
     )]);
-    rcompose(tmp.path())
-        .args(["config", "-q"])
-        .assert()
-        .success()
-        .stdout("");
+    assert_eq!(stdout_of(rcompose(tmp.path()).args(["config", "-q"])), "");
     let target = tmp.path().join("out.yaml");
-    rcompose(tmp.path())
-        .args(["config", "-o"])
-        .arg(&target)
-        .assert()
-        .success()
-        .stdout("");
+    assert_eq!(
+        stdout_of(rcompose(tmp.path()).args(["config", "-o"]).arg(&target)),
+        ""
+    );
     assert!(
         std::fs::read_to_string(&target)
             .unwrap()
@@ -335,15 +333,14 @@ fn warnings_go_to_stderr() {
         "compose.yaml",
         "version: \"3\"\nservices:\n  a:\n    image: app:${NOPE}\n",
     )]);
-    rcompose(tmp.path())
-        .args(["config", "--images"])
-        .assert()
-        .success()
-        .stdout("app:\n")
-        .stderr(predicate::str::contains(
-            "WARN[0000] The \"NOPE\" variable is not set. Defaulting to a blank string.",
-        ))
-        .stderr(predicate::str::contains("`version` is obsolete"));
+    let out = expect_code(rcompose(tmp.path()).args(["config", "--images"]), 0);
+    assert_eq!(stdout(&out), "app:\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains("WARN[0000] The \"NOPE\" variable is not set. Defaulting to a blank string."),
+        "{err}"
+    );
+    assert!(err.contains("`version` is obsolete"), "{err}");
 }
 
 #[test]
@@ -380,12 +377,7 @@ fn errors_exit_nonzero_with_one_clear_message() {
     ];
     for (text, want) in cases {
         let tmp = project(&[("compose.yaml", text)]);
-        let out = rcompose(tmp.path())
-            .args(["config"])
-            .assert()
-            .code(1)
-            .get_output()
-            .clone();
+        let out = expect_code(rcompose(tmp.path()).args(["config"]), 1);
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert!(stderr.contains(want), "expected {want:?} in {stderr:?}");
         assert!(stderr.starts_with("error: "), "{stderr}");
@@ -396,11 +388,8 @@ fn errors_exit_nonzero_with_one_clear_message() {
         assert!(out.stdout.is_empty());
     }
     let empty = project(&[]);
-    rcompose(empty.path())
-        .args(["config"])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("no configuration file provided"));
+    let out = expect_code(rcompose(empty.path()).args(["config"]), 1);
+    assert!(stderr(&out).contains("no configuration file provided"));
 }
 
 #[test]
@@ -422,7 +411,7 @@ fn literal_dollars_are_escaped_in_output() {
 
 /// stdout and stderr of a run expected to fail with exit code 1.
 fn failure_of(cmd: &mut Command) -> String {
-    let out = cmd.assert().code(1).get_output().clone();
+    let out = expect_code(cmd, 1);
     assert!(out.stdout.is_empty(), "{out:?}");
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -523,10 +512,7 @@ fn duplicate_container_names_are_refused() {
         err.contains("services.b: container name \"box\" is already in use by service a"),
         "{err}"
     );
-    rcompose(tmp.path())
-        .args(["config", "--no-consistency", "-q"])
-        .assert()
-        .success();
+    stdout_of(rcompose(tmp.path()).args(["config", "--no-consistency", "-q"]));
 }
 
 /// Imports a one-file image as `tag` into the store at `root`; returns its id.
@@ -534,17 +520,10 @@ fn import_image(dir: &Path, root: &Path, tag: &str) -> String {
     let fs = dir.join(format!("rootfs-{}", tag.replace([':', '/'], "-")));
     std::fs::create_dir_all(&fs).unwrap();
     std::fs::write(fs.join("hello.txt"), tag).unwrap();
-    let out = Command::cargo_bin("rcompose")
-        .unwrap()
-        .arg("--root")
-        .arg(root)
-        .args(["image", "import"])
-        .arg(&fs)
-        .arg(tag)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    let fs = fs.to_string_lossy();
+    common::rc_ok(root, &["image", "import", &fs, tag])
+        .trim()
+        .to_string()
 }
 
 #[test]
