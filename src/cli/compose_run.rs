@@ -8,20 +8,16 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use rcompose_compose::execute::{Backend, ExecuteOptions, execute};
-use rcompose_compose::graph::DependencyGraph;
+use rcompose_compose::execute::Backend;
 use rcompose_compose::labels;
-use rcompose_compose::labels::container_labels;
-use rcompose_compose::model::{Port, Project, Service};
-use rcompose_compose::reconcile::{ReconcileOptions, reconcile};
+use rcompose_compose::model::{Port, Service};
+use rcompose_compose::ops;
 
 use super::GlobalOpts;
-use super::compose_common::{Progress, backend, check_services, containers, load_project, observe};
+use super::compose_common::{Progress, backend, check_services, containers, load_project};
 use super::container::ExecArgs;
 use super::container_attach::{AttachMode, attach_stream};
-use rcompose_wire::backend::{
-    EngineBackend, image::image_info, lock::lock_project, netplan, translate,
-};
+use rcompose_wire::backend::lock::lock_project;
 
 fn stdin_is_tty() -> bool {
     std::io::stdin().is_terminal()
@@ -261,7 +257,12 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> Result<ExitCode> {
     let b = backend(g)?;
     let service = std::slice::from_ref(&a.service);
     super::compose_pull::pull_for_up(g, &project, service, a.no_deps, a.pull.as_deref(), false)?;
-    up_dependencies(&project, &b, &a.service, a.no_deps)?;
+    {
+        let _lock = lock_project(b.root(), &project.name)?;
+        let progress = Progress::new(false);
+        let on_event = |e| progress.event(e);
+        ops::run::start_dependencies(&project, &b, &a.service, a.no_deps, &on_event)?;
+    }
     let svc = one_off_service(&project.services[&a.service], &a)?;
     let name = match &a.name {
         Some(n) => n.clone(),
@@ -269,7 +270,7 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> Result<ExitCode> {
     };
     let tty = !a.no_tty && !a.detach && stdin_is_tty();
     let stdin = !a.detach && (a.interactive || tty || svc.stdin_open);
-    let id = create_one_off(&project, &b, &svc, &name, tty, stdin, a.rm)?;
+    let id = b.create_one_off(&project, &svc, &name, tty, stdin, a.rm)?;
     if a.detach {
         b.start_with(&id, None)?;
         println!("{name}");
@@ -298,73 +299,4 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> Result<ExitCode> {
     // docker compose does.
     let code = res?.unwrap_or(0);
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
-}
-
-/// `up -d` of what `service` depends on (not the service itself); with `no_deps` (or
-/// nothing to depend on) only the project's networks and volumes, which the one-off needs.
-fn up_dependencies(
-    project: &Project,
-    b: &EngineBackend,
-    service: &str,
-    no_deps: bool,
-) -> Result<()> {
-    let graph = DependencyGraph::new(project)?;
-    let deps: Vec<String> = graph
-        .with_dependencies(&[service.to_string()])
-        .into_iter()
-        .filter(|s| s != service && !no_deps)
-        .collect();
-    let objects_only = deps.is_empty();
-    let _lock = lock_project(b.root(), &project.name)?;
-    let observed = observe(b, &project.name)?;
-    let mut plan = reconcile(
-        project,
-        &observed,
-        &ReconcileOptions {
-            services: if objects_only {
-                vec![service.to_string()]
-            } else {
-                deps
-            },
-            no_deps: objects_only,
-            recreate: rcompose_compose::reconcile::RecreatePolicy::Never,
-            ..Default::default()
-        },
-    )?;
-    if objects_only {
-        plan.levels.clear();
-    }
-    let progress = Progress::new(false);
-    execute(project, &plan, b, &ExecuteOptions::default(), &|e| {
-        progress.event(e)
-    })?;
-    Ok(())
-}
-
-fn create_one_off(
-    project: &Project,
-    b: &EngineBackend,
-    svc: &Service,
-    name: &str,
-    tty: bool,
-    stdin: bool,
-    auto_remove: bool,
-) -> Result<String> {
-    // `network_mode: service:x` joins x's first container, as for service containers.
-    let svc = &netplan::resolve_service(&b.containers().store, project, svc)?;
-    let img = image_info(b.root(), &svc.image_name(&project.name), &svc.name)?;
-    let number = 1;
-    let mut opts = translate::create_options(project, svc, name, number, b.root())?;
-    opts.labels = container_labels(project, svc, number, true);
-    opts.labels.insert(
-        labels::SLUG.into(),
-        name.rsplit('-').next().unwrap_or_default().to_string(),
-    );
-    let plan = netplan::plan(project, svc, name)?;
-    opts.labels
-        .insert(netplan::LABEL.into(), serde_json::to_string(&plan)?);
-    opts.tty = tty;
-    opts.open_stdin = stdin;
-    opts.host.auto_remove = auto_remove;
-    Ok(b.containers().create(&img, opts)?.id)
 }

@@ -7,6 +7,7 @@
 //! others.
 
 pub mod down;
+pub mod run;
 pub mod up;
 pub mod watch;
 

@@ -441,3 +441,21 @@ fn watch_applies_initial_sync_and_changes_then_stops() {
         }
     );
 }
+
+#[test]
+fn run_starts_the_dependencies_only() {
+    let p = project(&[("db", &[]), ("web", &[("db", CONDITION_STARTED, true)])]);
+    let fake = Fake::default();
+    super::run::start_dependencies(&p, &fake, "web", false, &|_| {}).unwrap();
+    let calls = fake.calls();
+    assert!(calls.contains(&"start demo-db-1".to_string()), "{calls:?}");
+    assert!(!calls.iter().any(|c| c.contains("web")), "{calls:?}");
+
+    // --no-deps: the project's network and volume only.
+    let fake = Fake::default();
+    super::run::start_dependencies(&p, &fake, "web", true, &|_| {}).unwrap();
+    assert_eq!(
+        fake.calls(),
+        ["create network demo_default", "create volume demo_data"]
+    );
+}

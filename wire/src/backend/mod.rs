@@ -102,6 +102,37 @@ impl EngineBackend {
         self.probe_health.store(on, Ordering::SeqCst);
     }
 
+    /// Creates the one-off container `name` of `svc` (`run`): labelled as compose does
+    /// (`oneoff`, the slug), with its network plan, a TTY and stdin as asked; `auto_remove`
+    /// is `--rm`. Returns its id.
+    pub fn create_one_off(
+        &self,
+        project: &Project,
+        svc: &Service,
+        name: &str,
+        tty: bool,
+        stdin: bool,
+        auto_remove: bool,
+    ) -> anyhow::Result<String> {
+        // `network_mode: service:x` joins x's first container, as for service containers.
+        let svc = &netplan::resolve_service(&self.containers.store, project, svc)?;
+        let img = image::image_info(&self.root, &svc.image_name(&project.name), &svc.name)?;
+        let number = 1;
+        let mut opts = translate::create_options(project, svc, name, number, &self.root)?;
+        opts.labels = labels::container_labels(project, svc, number, true);
+        opts.labels.insert(
+            labels::SLUG.into(),
+            name.rsplit('-').next().unwrap_or_default().to_string(),
+        );
+        let plan = netplan::plan(project, svc, name)?;
+        opts.labels
+            .insert(netplan::LABEL.into(), serde_json::to_string(&plan)?);
+        opts.tty = tty;
+        opts.open_stdin = stdin;
+        opts.host.auto_remove = auto_remove;
+        Ok(self.containers.create(&img, opts)?.id)
+    }
+
     pub fn nets(&self) -> Result<&Networks, BackendError> {
         self.nets
             .get_or_init(|| Networks::open(&self.root, &self.run_root).map_err(|e| e.to_string()))
