@@ -16,8 +16,9 @@ use serde_json::Value;
 use crate::bridge::{self, BridgeError, VethPlan};
 use crate::dns::control::{DnsControl, DnsError, bump_generation};
 use crate::files::{self, HostsRequest};
+use crate::firewall::iptables::{HostChains, chain_prefix};
 use crate::firewall::nftables::Nftables;
-use crate::firewall::{Desired, Firewall, FirewallError, FwNetwork, FwPort};
+use crate::firewall::{Desired, Firewall, FirewallError, FwNetwork, FwPort, HostFirewall};
 use crate::ipam::{self, IpamError, Taken};
 use crate::network::{
     DEFAULT_BRIDGE_IFNAME, DEFAULT_NETWORK, Endpoint, Network, PREDEFINED, inspect_predefined,
@@ -198,9 +199,11 @@ impl Networks {
         Ok(Networks {
             root: root.to_path_buf(),
             run_root: run_root.to_path_buf(),
-            firewall: Box::new(
-                Nftables::new(table_name(root)).remembering_in(run_root.join("firewall")),
-            ),
+            firewall: Box::new(HostFirewall {
+                nftables: Nftables::new(table_name(root)).remembering_in(run_root.join("firewall")),
+                host_chains: HostChains::new(chain_prefix(&table_name(root)))
+                    .remembering_in(run_root.join("firewall")),
+            }),
             dns: DnsControl::new(root, run_root, exe),
             store,
         })

@@ -12,6 +12,8 @@ use ipnet::Ipv4Net;
 
 use crate::ports::PortBinding;
 
+pub mod iptables;
+mod kernel;
 pub mod nftables;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,12 @@ pub enum FirewallError {
     },
     #[error("nft rejected the ruleset for table {table}: {stderr}")]
     Rejected { table: String, stderr: String },
+    #[error("{program} failed: {stderr}")]
+    Iptables { program: String, stderr: String },
+    #[error(
+        "{program} is not installed, but {why}: install it (Debian/Ubuntu: apt-get install iptables), then run the command again; `rcompose doctor` checks the host"
+    )]
+    NoIptables { program: String, why: String },
 }
 
 /// One bridge network as the firewall sees it.
@@ -52,4 +60,24 @@ pub struct Desired {
 pub trait Firewall {
     /// Makes the kernel's rules match `desired` exactly, atomically.
     fn apply(&self, desired: &Desired) -> Result<(), FirewallError>;
+}
+
+/// The firewall of a real host: our own nftables table, plus accepts in the host's iptables
+/// where Docker, ufw or firewalld would otherwise drop our traffic (`iptables` module).
+pub struct HostFirewall {
+    pub nftables: nftables::Nftables,
+    pub host_chains: iptables::HostChains,
+}
+
+impl Firewall for HostFirewall {
+    fn apply(&self, desired: &Desired) -> Result<(), FirewallError> {
+        let bridges: Vec<String> = desired.networks.iter().map(|n| n.bridge.clone()).collect();
+        if bridges.is_empty() {
+            // Going away: the accepts first, so nothing is left open to a reused bridge name.
+            self.host_chains.apply(&bridges)?;
+            return self.nftables.apply(desired);
+        }
+        self.nftables.apply(desired)?;
+        self.host_chains.apply(&bridges)
+    }
 }
