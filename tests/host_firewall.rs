@@ -403,3 +403,139 @@ fn next_to_a_real_running_docker() {
     }
     scenario(Host::RealDocker, 30);
 }
+
+/// `doctor` reads the Docker-like host right, reports our accepts missing after another tool
+/// flushed them, and `doctor --fix` (like any later network command) puts them back once.
+#[test]
+fn doctor_reports_flushed_accepts_and_fix_restores_them() {
+    let mut s = Scenario::new(
+        Host::Private {
+            bridge_nf_call_iptables: true,
+        },
+        40,
+    );
+    let prefix =
+        rcompose_net::firewall::iptables::chain_prefix(&rcompose_net::api::table_name(&s.root()));
+    let id = std::process::id() % 100_000;
+    let net = format!("fwd{id}");
+    s.network(&net, 41);
+    s.serve(&format!("fwd{id}c"), &["--network", &net], "hi");
+    let firewall = |s: &Scenario, args: &[&str]| {
+        let mut full = vec!["doctor", "--format", "json"];
+        full.extend_from_slice(args);
+        let out = s.cli(&full);
+        let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("doctor json: {e}: {}", text(&out)));
+        let problems = all.iter().filter(|f| f["level"] == "problem").count();
+        assert_eq!(
+            out.status.code(),
+            Some(i32::from(problems > 0)),
+            "exit code: {}",
+            text(&out)
+        );
+        all.into_iter()
+            .filter(|f| {
+                f["check"] == "firewall" && f["detail"].as_str().unwrap().contains("FORWARD")
+            })
+            .collect::<Vec<_>>()
+    };
+    let fine = firewall(&s, &[]);
+    assert_eq!(fine.len(), 1, "{fine:?}");
+    assert_eq!(fine[0]["level"], "ok", "{fine:?}");
+    assert!(
+        fine[0]["detail"].as_str().unwrap().contains("Docker"),
+        "{fine:?}"
+    );
+
+    // A firewall reload by another tool drops our jump.
+    let mut flush = s.in_host("iptables");
+    assert!(
+        run(flush.args(["-w", "-F", "DOCKER-USER"]))
+            .status
+            .success()
+    );
+    let broken = firewall(&s, &[]);
+    assert_eq!(broken[0]["level"], "problem", "{broken:?}");
+    assert!(broken[0]["fix"].as_str().unwrap().contains("--fix"));
+
+    let fixed = firewall(&s, &["--fix"]);
+    assert_eq!(fixed[0]["level"], "ok", "{fixed:?}");
+    let jumps = s
+        .iptables()
+        .lines()
+        .filter(|l| *l == format!("-A DOCKER-USER -j {prefix}-FORWARD"))
+        .count();
+    assert_eq!(jumps, 1, "{}", s.iptables());
+
+    // The same after a plain network command: back once, never twice.
+    let mut flush = s.in_host("iptables");
+    assert!(
+        run(flush.args(["-w", "-F", "DOCKER-USER"]))
+            .status
+            .success()
+    );
+    s.network(&format!("fwe{id}"), 42);
+    s.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.249.43.0/24",
+        &format!("fwf{id}"),
+    ]);
+    s.networks.push(format!("fwf{id}"));
+    let jumps = s
+        .iptables()
+        .lines()
+        .filter(|l| *l == format!("-A DOCKER-USER -j {prefix}-FORWARD"))
+        .count();
+    assert_eq!(jumps, 1, "{}", s.iptables());
+}
+
+/// A drop that rcompose cannot pass (another nftables table's forward policy, as firewalld's
+/// nftables backend or a hand-written nftables.conf set) makes `up` warn once, naming doctor,
+/// and doctor report it with a fix.
+#[test]
+fn up_warns_about_a_foreign_nftables_forward_drop() {
+    let s = Scenario::new(
+        Host::Private {
+            bridge_nf_call_iptables: false,
+        },
+        50,
+    );
+    let mut nft = s.in_host("nft");
+    let rules = "add table inet rcfwforeign\nadd chain inet rcfwforeign blockfwd { type filter hook forward priority 0; policy drop; }\n";
+    std::fs::write(s.dir.path().join("foreign.nft"), rules).unwrap();
+    let added = run(nft.arg("-f").arg(s.dir.path().join("foreign.nft")));
+    assert!(added.status.success(), "{}", text(&added));
+    let project = s.dir.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("compose.yaml"),
+        format!("services:\n  one:\n    image: {IMAGE}\n    command: [\"sleep\", \"60\"]\n"),
+    )
+    .unwrap();
+    let compose = project.join("compose.yaml");
+    let file = compose.to_str().unwrap();
+    let name = format!("fwup{}", std::process::id() % 100_000);
+    let up = s.cli(&["-f", file, "-p", &name, "up", "-d"]);
+    let down = s.cli(&["-f", file, "-p", &name, "down", "-t", "0"]);
+    assert!(up.status.success(), "{}", text(&up));
+    assert!(down.status.success(), "{}", text(&down));
+    let stderr = String::from_utf8_lossy(&up.stderr);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("rcfwforeign"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(
+        warnings[0].starts_with("warning: ") && warnings[0].contains("rcompose doctor"),
+        "{stderr}"
+    );
+    let doctor = s.cli(&["doctor"]);
+    assert_eq!(doctor.status.code(), Some(1), "{}", text(&doctor));
+    let report = text(&doctor);
+    assert!(
+        report.contains("inet rcfwforeign blockfwd") && report.contains("fix:"),
+        "{report}"
+    );
+}

@@ -10,6 +10,7 @@ pub mod store;
 pub mod unpack;
 
 pub mod container;
+pub mod doctor;
 pub mod logs;
 pub mod monitor;
 pub mod rootfs;

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod bridge;
 pub mod dns;
+pub mod doctor;
 pub mod files;
 pub mod firewall;
 pub mod ipam;

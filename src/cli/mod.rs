@@ -27,6 +27,7 @@ pub mod container_fmt;
 pub mod container_net;
 pub mod container_run;
 pub mod container_show;
+pub mod doctor;
 pub mod image;
 pub mod login;
 pub mod network;
@@ -137,8 +138,10 @@ pub enum Command {
     DnsServer(network::DnsServerArgs),
     /// Manage volumes
     Volume(volume::VolumeArgs),
-    /// Manage rcompose: disk usage, system information, prune
+    /// Manage rcompose: disk usage, system information, prune, doctor
     System(system::SystemArgs),
+    /// Check the host for what containers and networks need, with fixes
+    Doctor(doctor::DoctorArgs),
     /// Show the rcompose version information
     Version(version::VersionArgs),
     /// Create and start containers
@@ -213,6 +216,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Version(args) => version::run(&cli.global, args),
         Command::Volume(args) => volume::run(&cli.global, args),
         Command::System(args) => system::run(&cli.global, args),
+        Command::Doctor(args) => doctor::run(&cli.global, args),
         Command::Up(args) => compose_up::up(&cli.global, args),
         Command::Create(args) => compose_up::create(&cli.global, args),
         Command::Down(args) => compose_down::run(&cli.global, args),
