@@ -6,7 +6,7 @@
 //! The decisions are pure functions over what was read (`forward_findings`,
 //! `foreign_drop_chains`), so they are unit-tested with listings from real hosts.
 
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -168,7 +168,10 @@ pub fn traffic_blockers() -> Vec<Finding> {
             "iptables-nft",
             nft_json(&["list", "chain", "ip", "filter", "FORWARD"]).is_some(),
         ),
-        ("iptables-legacy", iptables::legacy_filter_exists()),
+        (
+            "iptables-legacy",
+            iptables::legacy_filter_exists(iptables::Family::V4),
+        ),
     ] {
         if exists && find_program(&format!("{backend}-restore")).is_none() {
             out.push(
@@ -212,7 +215,10 @@ pub fn check(root: &Path) -> Vec<Finding> {
     let mut any_table = false;
     for (backend, present) in [
         ("iptables-nft", true),
-        ("iptables-legacy", iptables::legacy_filter_exists()),
+        (
+            "iptables-legacy",
+            iptables::legacy_filter_exists(iptables::Family::V4),
+        ),
     ] {
         let Some(program) = present.then(|| find_program(backend)).flatten() else {
             continue;
@@ -282,7 +288,7 @@ pub fn check(root: &Path) -> Vec<Finding> {
                 if b.proto != crate::ports::Proto::Tcp {
                     continue;
                 }
-                let addr = SocketAddr::new(IpAddr::V4(b.host_ip), b.host_port);
+                let addr = SocketAddr::new(b.host_ip, b.host_port);
                 if TcpListener::bind(addr).is_err() {
                     out.push(
                         Finding::new("ports", Level::Problem, format!(

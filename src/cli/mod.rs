@@ -136,6 +136,9 @@ pub enum Command {
     /// Embedded DNS server for container networks (started on demand)
     #[command(name = "__dns", hide = true)]
     DnsServer(network::DnsServerArgs),
+    /// Userland proxy for a published port DNAT cannot serve (started on demand)
+    #[command(name = "__port-proxy", hide = true)]
+    PortProxy(network::PortProxyArgs),
     /// Manage volumes
     Volume(volume::VolumeArgs),
     /// Manage rcompose: disk usage, system information, prune, doctor
@@ -213,6 +216,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logout(args) => login::logout(&cli.global, args),
         Command::Network(args) => network::run(&cli.global, args),
         Command::DnsServer(args) => network::run_dns_server(&cli.global, args),
+        Command::PortProxy(args) => network::run_port_proxy(args),
         Command::Version(args) => version::run(&cli.global, args),
         Command::Volume(args) => volume::run(&cli.global, args),
         Command::System(args) => system::run(&cli.global, args),

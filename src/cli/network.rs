@@ -148,6 +148,18 @@ pub fn run_dns_server(global: &GlobalOpts, _args: DnsServerArgs) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(Debug, Args)]
+pub struct PortProxyArgs {
+    pub listen: std::net::SocketAddr,
+    pub target: std::net::SocketAddr,
+    pub pidfile: std::path::PathBuf,
+}
+
+pub fn run_port_proxy(args: PortProxyArgs) -> anyhow::Result<ExitCode> {
+    rcompose_net::proxy::serve(args.listen, args.target, &args.pidfile)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(global: &GlobalOpts, args: NetworkArgs) -> anyhow::Result<ExitCode> {
     let nets = Networks::open(&global.root, &global.run_root)?;
     match args.command {
@@ -197,6 +209,9 @@ fn create(nets: &Networks, a: CreateArgs) -> anyhow::Result<ExitCode> {
         subnet: a.subnet.as_deref().map(ipam::parse_subnet).transpose()?,
         gateway: a.gateway.as_deref().map(ipam::parse_addr).transpose()?,
         ip_range: a.ip_range.as_deref().map(ipam::parse_subnet).transpose()?,
+        ipv6: false,
+        subnet6: None,
+        gateway6: None,
         internal: a.internal,
         attachable: a.attachable,
         labels: key_values(&a.labels, "--label")?,

@@ -137,6 +137,7 @@ pub fn attach_one(
             netns_path: store.netns_path(&cfg.id),
             aliases: ep.aliases.clone(),
             ip,
+            ip6: None,
             mac: ep.mac.clone(),
         },
     )
@@ -219,6 +220,7 @@ pub fn write_etc_files_for(
     let hosts = nets.hosts_file_for(&HostsRequest {
         hostname: cfg.hostname.clone(),
         ips: ips.to_vec(),
+        ips6: Vec::new(),
         extra_hosts: plan
             .extra_hosts
             .iter()

@@ -37,19 +37,40 @@ pub enum Backend {
     Legacy,
 }
 
-impl Backend {
-    fn program(self) -> &'static str {
+/// `iptables` or `ip6tables`: separate tables, the same rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn stem(self) -> &'static str {
         match self {
-            Backend::Nft => "iptables-nft",
-            Backend::Legacy => "iptables-legacy",
+            Family::V4 => "iptables",
+            Family::V6 => "ip6tables",
         }
     }
 
-    fn restore_program(self) -> &'static str {
+    /// The per-namespace list of legacy tables (reading it loads nothing).
+    fn legacy_names(self) -> &'static str {
         match self {
-            Backend::Nft => "iptables-nft-restore",
-            Backend::Legacy => "iptables-legacy-restore",
+            Family::V4 => "/proc/thread-self/net/ip_tables_names",
+            Family::V6 => "/proc/thread-self/net/ip6_tables_names",
         }
+    }
+}
+
+impl Backend {
+    pub fn program(self, family: Family) -> String {
+        match self {
+            Backend::Nft => format!("{}-nft", family.stem()),
+            Backend::Legacy => format!("{}-legacy", family.stem()),
+        }
+    }
+
+    fn restore_program(self, family: Family) -> String {
+        format!("{}-restore", self.program(family))
     }
 }
 
@@ -234,27 +255,40 @@ impl HostChains {
     }
 
     /// Makes every iptables `filter` table on the host accept our `bridges`' traffic where it
-    /// would drop it, and removes our chains from every table when `bridges` is empty.
+    /// would drop it (and every ip6tables one for `bridges6`, our dual-stack bridges), and
+    /// removes our chains from every table when the lists are empty.
     ///
     /// iptables-nft changes bump the nftables ruleset generation, so "same bridges, same
     /// generation as after our last run" means nothing to do. iptables-legacy has no such
     /// counter; its table is read on every call, but only on hosts that have one.
-    pub fn apply(&self, bridges: &[String]) -> Result<(), FirewallError> {
-        let legacy = legacy_filter_exists();
+    pub fn apply(&self, bridges: &[String], bridges6: &[String]) -> Result<(), FirewallError> {
+        let legacy = [Family::V4, Family::V6].map(legacy_filter_exists);
         let memo = self.memo_path();
-        let key = |generation: u32| format!("{} {generation}\n{}", boot_id(), bridges.join("\n"));
+        let key = |generation: u32| {
+            format!(
+                "{} {generation}\n{}\n--\n{}",
+                boot_id(),
+                bridges.join("\n"),
+                bridges6.join("\n")
+            )
+        };
         let before = ruleset_generation();
-        if !legacy
+        if !legacy.contains(&true)
             && let (Some(path), Some(g)) = (&memo, before)
             && std::fs::read_to_string(path).is_ok_and(|m| m == key(g))
         {
             return Ok(());
         }
-        for backend in [Backend::Nft, Backend::Legacy] {
-            if backend == Backend::Legacy && !legacy {
-                continue;
+        for (family, list, legacy) in [
+            (Family::V4, bridges, legacy[0]),
+            (Family::V6, bridges6, legacy[1]),
+        ] {
+            for backend in [Backend::Nft, Backend::Legacy] {
+                if backend == Backend::Legacy && !legacy {
+                    continue;
+                }
+                self.apply_backend(backend, family, list)?;
             }
-            self.apply_backend(backend, bridges)?;
         }
         if let (Some(path), Some(g)) = (&memo, ruleset_generation())
             && let Some(dir) = path.parent()
@@ -268,20 +302,26 @@ impl HostChains {
         Ok(())
     }
 
-    fn apply_backend(&self, backend: Backend, bridges: &[String]) -> Result<(), FirewallError> {
-        let Some(program) = find_program(backend.program()) else {
-            return self.without_iptables(backend, bridges);
+    fn apply_backend(
+        &self,
+        backend: Backend,
+        family: Family,
+        bridges: &[String],
+    ) -> Result<(), FirewallError> {
+        let Some(program) = find_program(&backend.program(family)) else {
+            return self.without_iptables(backend, family, bridges);
         };
         let listing = run(&program, &["-w", "-t", "filter", "-S"], None)?;
         let table = FilterTable::parse(&listing);
         let Some(script) = plan(&table, &self.prefix, bridges) else {
             return Ok(());
         };
-        let restore =
-            find_program(backend.restore_program()).ok_or_else(|| FirewallError::NoIptables {
-                program: backend.restore_program().into(),
+        let restore = find_program(&backend.restore_program(family)).ok_or_else(|| {
+            FirewallError::NoIptables {
+                program: backend.restore_program(family),
                 why: "to change the iptables filter table".into(),
-            })?;
+            }
+        })?;
         tracing::debug!("{}: {script}", restore.display());
         run(&restore, &["-w", "--noflush"], Some(&script))?;
         Ok(())
@@ -290,17 +330,22 @@ impl HostChains {
     /// No iptables program: fine while nothing of the kind would drop our traffic. An
     /// iptables-nft table is visible to `nft`, so a dropping FORWARD there is reported with
     /// what to install; a legacy table cannot be read without the program at all.
-    fn without_iptables(&self, backend: Backend, bridges: &[String]) -> Result<(), FirewallError> {
+    fn without_iptables(
+        &self,
+        backend: Backend,
+        family: Family,
+        bridges: &[String],
+    ) -> Result<(), FirewallError> {
         if bridges.is_empty() {
             return Ok(());
         }
         let drops = match backend {
-            Backend::Nft => nft_forward_policy_drops(),
+            Backend::Nft => nft_forward_policy_drops(family),
             Backend::Legacy => true,
         };
         if drops {
             return Err(FirewallError::NoIptables {
-                program: backend.program().into(),
+                program: backend.program(family),
                 why: "the host's iptables FORWARD chain drops forwarded traffic (as Docker, ufw \
                       and firewalld set it up) and rcompose needs it to add accept rules for \
                       its bridges"
@@ -311,20 +356,24 @@ impl HostChains {
     }
 }
 
-/// Whether this network namespace has an iptables-legacy `filter` table. Reading the list
-/// loads nothing; running `iptables-legacy` would create the table.
-pub fn legacy_filter_exists() -> bool {
-    std::fs::read_to_string("/proc/thread-self/net/ip_tables_names")
+/// Whether this network namespace has an iptables-legacy (or ip6tables-legacy) `filter`
+/// table. Reading the list loads nothing; running `iptables-legacy` would create the table.
+pub fn legacy_filter_exists(family: Family) -> bool {
+    std::fs::read_to_string(family.legacy_names())
         .is_ok_and(|s| s.lines().any(|l| l.trim() == "filter"))
 }
 
 /// The iptables-nft `FORWARD` chain's policy is not accept (read through `nft`).
-fn nft_forward_policy_drops() -> bool {
+fn nft_forward_policy_drops(family: Family) -> bool {
+    let nft_family = match family {
+        Family::V4 => "ip",
+        Family::V6 => "ip6",
+    };
     let Some(nft) = find_program("nft") else {
         return false;
     };
     let Ok(out) = Command::new(nft)
-        .args(["-j", "list", "chain", "ip", "filter", "FORWARD"])
+        .args(["-j", "list", "chain", nft_family, "filter", "FORWARD"])
         .stderr(Stdio::null())
         .output()
     else {

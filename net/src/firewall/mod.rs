@@ -6,9 +6,9 @@
 //! atomic step. Adding or removing a network or a port is "compute the new state, apply". With
 //! nothing left to describe, the backend removes everything it owns.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::ports::PortBinding;
 
@@ -39,6 +39,8 @@ pub struct FwNetwork {
     pub name: String,
     pub bridge: String,
     pub subnet: Ipv4Net,
+    /// The IPv6 subnet of a dual-stack network.
+    pub subnet6: Option<Ipv6Net>,
     /// No traffic in or out of the bridge except to the host itself (DNS on the gateway).
     pub internal: bool,
 }
@@ -48,6 +50,9 @@ pub struct FwNetwork {
 pub struct FwPort {
     pub binding: PortBinding,
     pub container_ip: Ipv4Addr,
+    /// The container's IPv6 address, where it has one: bindings on 0.0.0.0 and IPv6
+    /// addresses reach it over IPv6 too.
+    pub container_ip6: Option<Ipv6Addr>,
     pub bridge: String,
 }
 
@@ -72,12 +77,18 @@ pub struct HostFirewall {
 impl Firewall for HostFirewall {
     fn apply(&self, desired: &Desired) -> Result<(), FirewallError> {
         let bridges: Vec<String> = desired.networks.iter().map(|n| n.bridge.clone()).collect();
+        let bridges6: Vec<String> = desired
+            .networks
+            .iter()
+            .filter(|n| n.subnet6.is_some())
+            .map(|n| n.bridge.clone())
+            .collect();
         if bridges.is_empty() {
             // Going away: the accepts first, so nothing is left open to a reused bridge name.
-            self.host_chains.apply(&bridges)?;
+            self.host_chains.apply(&bridges, &bridges6)?;
             return self.nftables.apply(desired);
         }
         self.nftables.apply(desired)?;
-        self.host_chains.apply(&bridges)
+        self.host_chains.apply(&bridges, &bridges6)
     }
 }

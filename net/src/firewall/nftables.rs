@@ -153,44 +153,71 @@ impl Nftables {
                 Proto::Tcp => "tcp",
                 Proto::Udp => "udp",
             };
-            let mut expr = vec![m("==", meta("nfproto"), json!("ipv4"))];
-            if !b.host_ip.is_unspecified() {
-                expr.push(m(
-                    "==",
-                    payload("ip", "daddr"),
-                    json!(b.host_ip.to_string()),
-                ));
+            if b.covers_ipv4() {
+                let mut expr = vec![m("==", meta("nfproto"), json!("ipv4"))];
+                if !b.host_ip.is_unspecified() {
+                    expr.push(m(
+                        "==",
+                        payload("ip", "daddr"),
+                        json!(b.host_ip.to_string()),
+                    ));
+                }
+                expr.push(m("==", payload(l4, "dport"), json!(b.host_port)));
+                expr.push(
+                    json!({"dnat": {"family": "ip", "addr": p.container_ip.to_string(),
+                    "port": b.container_port}}),
+                );
+                cmds.push(rule("published", expr));
             }
-            expr.push(m("==", payload(l4, "dport"), json!(b.host_port)));
-            expr.push(
-                json!({"dnat": {"family": "ip", "addr": p.container_ip.to_string(),
-                "port": b.container_port}}),
-            );
-            cmds.push(rule("published", expr));
+            // [::1] cannot be DNAT-ed into a bridge (IPv6 has no route_localnet): the
+            // userland proxy serves it (see `ports`).
+            if let Some(ip6) = p
+                .container_ip6
+                .filter(|_| b.covers_ipv6() && !b.needs_proxy())
+            {
+                let mut expr = vec![m("==", meta("nfproto"), json!("ipv6"))];
+                if b.host_ip.is_ipv6() && !b.host_ip.is_unspecified() {
+                    expr.push(m(
+                        "==",
+                        payload("ip6", "daddr"),
+                        json!(b.host_ip.to_string()),
+                    ));
+                }
+                expr.push(m("==", payload(l4, "dport"), json!(b.host_port)));
+                expr.push(json!({"dnat": {"family": "ip6", "addr": ip6.to_string(),
+                    "port": b.container_port}}));
+                cmds.push(rule("published", expr));
+            }
         }
 
         // postrouting
         for n in &desired.networks {
-            let subnet = prefix(&n.subnet);
-            if !n.internal {
+            let mut subnets = vec![("ip", prefix(&n.subnet))];
+            if let Some(s6) = &n.subnet6 {
+                subnets.push(("ip6", prefix6(s6)));
+            }
+            for (family, subnet) in subnets {
+                if !n.internal {
+                    cmds.push(rule(
+                        "postrouting",
+                        vec![
+                            m("==", payload(family, "saddr"), subnet.clone()),
+                            oif("!=", &n.bridge),
+                            json!({"masquerade": null}),
+                        ],
+                    ));
+                }
+                // Hairpin: a container reaching a published port of its own bridge.
                 cmds.push(rule(
                     "postrouting",
                     vec![
-                        m("==", payload("ip", "saddr"), subnet.clone()),
-                        oif("!=", &n.bridge),
+                        oif("==", &n.bridge),
+                        m("==", payload(family, "saddr"), subnet),
+                        m("in", json!({"ct": {"key": "status"}}), json!("dnat")),
                         json!({"masquerade": null}),
                     ],
                 ));
             }
-            cmds.push(rule(
-                "postrouting",
-                vec![
-                    oif("==", &n.bridge),
-                    m("==", payload("ip", "saddr"), subnet),
-                    m("in", json!({"ct": {"key": "status"}}), json!("dnat")),
-                    json!({"masquerade": null}),
-                ],
-            ));
             cmds.push(rule(
                 "postrouting",
                 vec![
@@ -229,6 +256,10 @@ fn oif(op: &str, name: &str) -> Value {
 }
 
 fn prefix(net: &ipnet::Ipv4Net) -> Value {
+    json!({"prefix": {"addr": net.network().to_string(), "len": net.prefix_len()}})
+}
+
+fn prefix6(net: &ipnet::Ipv6Net) -> Value {
     json!({"prefix": {"addr": net.network().to_string(), "len": net.prefix_len()}})
 }
 
@@ -311,25 +342,52 @@ mod tests {
                     name: "a".into(),
                     bridge: "br-a".into(),
                     subnet: "10.231.1.0/24".parse().unwrap(),
+                    subnet6: Some("fd00:231:1::/64".parse().unwrap()),
                     internal: false,
                 },
                 FwNetwork {
                     name: "b".into(),
                     bridge: "br-b".into(),
                     subnet: "10.231.2.0/24".parse().unwrap(),
+                    subnet6: None,
                     internal: true,
                 },
             ],
-            ports: vec![FwPort {
-                binding: PortBinding {
-                    host_ip: "127.0.0.1".parse().unwrap(),
-                    host_port: 8080,
-                    container_port: 80,
-                    proto: Proto::Tcp,
+            ports: vec![
+                FwPort {
+                    binding: PortBinding {
+                        host_ip: "127.0.0.1".parse().unwrap(),
+                        host_port: 8080,
+                        container_port: 80,
+                        proto: Proto::Tcp,
+                    },
+                    container_ip: "10.231.1.2".parse().unwrap(),
+                    container_ip6: Some("fd00:231:1::2".parse().unwrap()),
+                    bridge: "br-a".into(),
                 },
-                container_ip: "10.231.1.2".parse().unwrap(),
-                bridge: "br-a".into(),
-            }],
+                FwPort {
+                    binding: PortBinding {
+                        host_ip: "0.0.0.0".parse().unwrap(),
+                        host_port: 8081,
+                        container_port: 81,
+                        proto: Proto::Tcp,
+                    },
+                    container_ip: "10.231.1.2".parse().unwrap(),
+                    container_ip6: Some("fd00:231:1::2".parse().unwrap()),
+                    bridge: "br-a".into(),
+                },
+                FwPort {
+                    binding: PortBinding {
+                        host_ip: "::1".parse().unwrap(),
+                        host_port: 8082,
+                        container_port: 82,
+                        proto: Proto::Tcp,
+                    },
+                    container_ip: "10.231.1.2".parse().unwrap(),
+                    container_ip6: Some("fd00:231:1::2".parse().unwrap()),
+                    bridge: "br-a".into(),
+                },
+            ],
         }
     }
 
@@ -445,18 +503,25 @@ mod tests {
         let masq_out: Vec<_> = post.iter().filter(|r| r.contains(r#""op":"!=""#)).collect();
         assert_eq!(
             masq_out.len(),
-            1,
-            "only the non-internal network masquerades out"
+            2,
+            "only the non-internal network masquerades out, over IPv4 and IPv6"
         );
         assert!(masq_out[0].contains("10.231.1.0"));
+        assert!(masq_out[1].contains("fd00:231:1::"), "{}", masq_out[1]);
         let published = rules_of(&doc, "published");
-        assert_eq!(published.len(), 1);
+        // 127.0.0.1:8080 → IPv4 only; 0.0.0.0:8081 → both families; [::1]:8082 → the proxy.
+        assert_eq!(published.len(), 3, "{published:#?}");
         assert!(
             published[0].contains(r#""addr":"10.231.1.2","port":80"#),
             "{}",
             published[0]
         );
         assert!(published[0].contains(r#""right":"127.0.0.1""#));
+        assert!(
+            published[2].contains(r#""family":"ip6","addr":"fd00:231:1::2","port":81"#),
+            "{}",
+            published[2]
+        );
         // Every command names our table and nothing else.
         for c in doc["nftables"].as_array().unwrap() {
             let s = c.to_string();

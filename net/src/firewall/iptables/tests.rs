@@ -242,10 +242,10 @@ fn real_iptables_in_a_private_namespace() {
             ipt(&["-P", "FORWARD", "DROP"]);
             let before = ipt(&["-S"]);
             let chains = HostChains::new("RC-unit");
-            chains.apply(&bridges(&["rcu-a"])).unwrap();
-            chains.apply(&bridges(&["rcu-a"])).unwrap();
+            chains.apply(&bridges(&["rcu-a"]), &[]).unwrap();
+            chains.apply(&bridges(&["rcu-a"]), &[]).unwrap();
             let applied = ipt(&["-S"]);
-            chains.apply(&[]).unwrap();
+            chains.apply(&[], &[]).unwrap();
             let after = ipt(&["-S"]);
             (before, applied, after)
         })
