@@ -539,3 +539,162 @@ fn up_warns_about_a_foreign_nftables_forward_drop() {
         "{report}"
     );
 }
+
+/// IPv6 (issue 9): on a dual-stack network two containers reach each other by name over IPv6
+/// (AAAA from the embedded DNS), a port published on [::1] answers through the userland proxy,
+/// one published on all addresses answers over IPv6 from another host (DNAT), a container
+/// reaches an IPv6 "outside" through masquerade, all next to an ip6tables FORWARD DROP; and
+/// teardown leaves ip6tables as it was and no proxy behind.
+#[test]
+fn dual_stack_network_by_name_published_on_ipv6_loopback_and_outside() {
+    let mut s = Scenario::new(
+        Host::Private {
+            bridge_nf_call_iptables: true,
+        },
+        60,
+    );
+    let ns = s.ns.clone().unwrap();
+    let (h, out) = (s.host_veth.clone(), s.outside.clone());
+    let peer = text(&run(
+        Command::new("ip").args(["-n", &out, "-o", "link", "show", "type", "veth"])
+    ));
+    let peer = peer
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .trim()
+        .split('@')
+        .next()
+        .unwrap()
+        .to_string();
+    sh_ok(&format!(
+        "ip -n {ns} addr add fd00:249:60::1/64 dev {h} nodad
+         ip -n {out} addr add fd00:249:60::2/64 dev {peer} nodad
+         ip -n {ns} -6 route add default via fd00:249:60::2
+         ip netns exec {ns} ip6tables -N DOCKER-USER
+         ip netns exec {ns} ip6tables -A DOCKER-USER -j RETURN
+         ip netns exec {ns} ip6tables -A FORWARD -j DOCKER-USER
+         ip netns exec {ns} ip6tables -P FORWARD DROP"
+    ));
+    let www = s.dir.path().join("outside-www");
+    let mut server6 = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &out,
+            busybox::HOST_BUSYBOX,
+            "httpd",
+            "-f",
+            "-p",
+            "[fd00:249:60::2]:8098",
+            "-h",
+        ])
+        .arg(&www)
+        .spawn()
+        .unwrap();
+    let ip6tables = |s: &Scenario| {
+        let mut c = s.in_host("ip6tables");
+        text(&run(c.args(["-w", "-S"])))
+    };
+    let before6 = ip6tables(&s);
+    let id = std::process::id() % 100_000;
+    let net = format!("fw6n{id}");
+    s.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.249.61.0/24",
+        "--subnet",
+        "fd00:249:61::/64",
+        &net,
+    ]);
+    s.networks.push(net.clone());
+    let inspect: serde_json::Value =
+        serde_json::from_str(&s.ok(&["network", "inspect", &net])).unwrap();
+    assert_eq!(inspect[0]["EnableIPv6"], true);
+    assert_eq!(inspect[0]["IPAM"]["Config"][1]["Gateway"], "fd00:249:61::1");
+    let web = format!("fw6w{id}");
+    s.serve(
+        &web,
+        &["--network", &net, "-p", "[::1]:8086:80", "-p", "8087:80"],
+        "hello-v6",
+    );
+    let c: serde_json::Value =
+        serde_json::from_str(&s.ok(&["container", "inspect", &web])).unwrap();
+    let web_ip6 = c[0]["NetworkSettings"]["Networks"][&net]["GlobalIPv6Address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(web_ip6.starts_with("fd00:249:61::"), "{c}");
+
+    // By name over IPv6: the AAAA answer, then traffic to it.
+    let script = format!(
+        "for i in $(seq 50); do nslookup -type=AAAA {web} > /tmp/a && grep -q {web_ip6} /tmp/a && break; sleep 0.2; done
+         ping -6 -c1 -W5 {web} >/dev/null || exit 3
+         timeout 5 wget -qO- http://[{web_ip6}]/"
+    );
+    let out_v6 = s.cli(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        IMAGE,
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(
+        out_v6.status.success(),
+        "by name over IPv6: {}",
+        text(&out_v6)
+    );
+    assert_eq!(String::from_utf8_lossy(&out_v6.stdout), "hello-v6\n");
+
+    // [::1] on the host goes through the proxy; all addresses reach it over IPv6 by DNAT,
+    // from the host itself and from the outside namespace.
+    let fetch_host = |url: &str| {
+        let mut c = s.in_host("timeout");
+        c.args(["5", busybox::HOST_BUSYBOX, "wget", "-qO-", url]);
+        (0..50).find_map(|_| {
+            let o = run(&mut c);
+            if o.status.success() {
+                return Some(String::from_utf8_lossy(&o.stdout).into_owned());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            None
+        })
+    };
+    assert_eq!(
+        fetch_host("http://[::1]:8086/").as_deref(),
+        Some("hello-v6\n"),
+        "[::1] published port"
+    );
+    assert_eq!(
+        s.fetch_from_outside("http://[fd00:249:60::1]:8087/")
+            .as_deref(),
+        Some("hello-v6\n"),
+        "published port over IPv6 from outside"
+    );
+    assert_eq!(
+        s.fetch_from(&net, "http://[fd00:249:60::2]:8098/", true)
+            .as_deref(),
+        Some("from-outside\n"),
+        "container to an IPv6 outside (masquerade)"
+    );
+    let port = s.ok(&["container", "port", &web]);
+    assert!(port.contains("80/tcp -> [::1]:8086"), "{port}");
+
+    s.teardown();
+    let _ = server6.kill();
+    let _ = server6.wait();
+    assert_eq!(before6, ip6tables(&s), "ip6tables differs after teardown");
+    let proxies = s.dir.path().join("run/proxies");
+    let left: Vec<_> = std::fs::read_dir(&proxies)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "proxy files left: {left:?}");
+    let procs = run(Command::new("pgrep").args(["-f", &proxies.display().to_string()]));
+    assert!(!procs.status.success(), "a port proxy is still running");
+}

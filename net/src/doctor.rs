@@ -260,6 +260,30 @@ pub fn check(root: &Path) -> Vec<Finding> {
         _ => Finding::new("sysctl", Level::Problem, "net.ipv4.ip_forward=0 although rcompose networks exist: containers cannot reach the outside or published ports")
             .fix("sysctl -w net.ipv4.ip_forward=1"),
     });
+    if read_trim("/proc/sys/net/ipv6/conf/all/forwarding").as_deref() == Some("1") {
+        let ra1: Vec<String> = std::fs::read_dir("/proc/sys/net/ipv6/conf")
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_else(|_| Vec::new())
+            .into_iter()
+            .filter(|i: &String| !["all", "default", "lo"].contains(&i.as_str()))
+            .filter(|i| {
+                read_trim(&format!("/proc/sys/net/ipv6/conf/{i}/accept_ra")).as_deref() == Some("1")
+            })
+            .collect();
+        if !ra1.is_empty() {
+            out.push(
+                Finding::new("sysctl", Level::Note, format!(
+                    "IPv6 forwarding is on (dual-stack networks need it): {} ignore router advertisements now (accept_ra=1)",
+                    ra1.join(", ")
+                ))
+                .fix("only if the host takes its own IPv6 route from router advertisements: sysctl -w net.ipv6.conf.<interface>.accept_ra=2"),
+            );
+        }
+    }
     for n in &live {
         let path = format!("/proc/sys/net/ipv4/conf/{}/route_localnet", n.bridge);
         if read_trim(&path).as_deref() == Some("0") {
