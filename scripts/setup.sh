@@ -7,6 +7,7 @@ packages=(
   busybox-static              # the FROM-scratch test image
   docker-registry             # local registry for pull/push tests
   nftables iproute2           # firewall and netlink tooling used by tests to inspect state
+  iptables                    # accepts for our bridges where Docker/ufw/firewalld drop forwarding
   tini                        # tini-static for --init
   jq curl openssl python3     # scripts, benchmarks; registry tests (token server, htpasswd)
 )

@@ -627,7 +627,10 @@ fn several_networks_and_a_mac_address() {
             vec!["--network", &a, "--mac-address", mac],
             "already in use",
         ),
-        (vec!["--network", "name=x,ip6=::1"], "not supported yet"),
+        (
+            vec!["--network", "name=x,link-local-ip=fe80::1"],
+            "not supported yet",
+        ),
         (
             vec!["--network", "none", "--mac-address", mac],
             "--mac-address",

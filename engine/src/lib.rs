@@ -11,6 +11,7 @@ pub mod store;
 pub mod unpack;
 
 pub mod container;
+pub mod doctor;
 pub mod logs;
 pub mod monitor;
 pub mod rootfs;

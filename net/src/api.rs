@@ -6,26 +6,29 @@
 //! already done, so no half-created network or endpoint is left behind.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde_json::Value;
 
-use crate::bridge::{self, BridgeError, VethPlan};
+use crate::bridge::{self, BridgeError};
 use crate::dns::control::{DnsControl, DnsError, bump_generation};
 use crate::files::{self, HostsRequest};
+use crate::firewall::iptables::{HostChains, chain_prefix};
 use crate::firewall::nftables::Nftables;
-use crate::firewall::{Desired, Firewall, FirewallError, FwNetwork, FwPort};
+use crate::firewall::{Desired, Firewall, FirewallError, FwNetwork, FwPort, HostFirewall};
 use crate::ipam::{self, IpamError, Taken};
 use crate::network::{
-    DEFAULT_BRIDGE_IFNAME, DEFAULT_NETWORK, Endpoint, Network, PREDEFINED, inspect_predefined,
-    now_rfc3339, random_id,
+    DEFAULT_BRIDGE_IFNAME, DEFAULT_NETWORK, Network, PREDEFINED, inspect_predefined, now_rfc3339,
+    random_id,
 };
-use crate::ports::PortError;
+use crate::ports::{PortBinding, PortError};
+use crate::proxy::ProxySpec;
 use crate::store::{Lock, Store, StoreError};
 
+mod attach;
 mod publish;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +38,12 @@ pub enum NetError {
     #[error(transparent)]
     Ipam(#[from] IpamError),
     #[error(transparent)]
+    Ipam6(#[from] crate::ipam6::Ipam6Error),
+    #[error(
+        "an IPv6 subnet or gateway was given for network {0} without --ipv6 (compose: enable_ipv6: true)"
+    )]
+    Ipv6NotRequested(String),
+    #[error(transparent)]
     Bridge(#[from] BridgeError),
     #[error(transparent)]
     Firewall(#[from] FirewallError),
@@ -42,6 +51,12 @@ pub enum NetError {
     Dns(#[from] DnsError),
     #[error(transparent)]
     Port(#[from] PortError),
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
+    #[error(
+        "cannot publish UDP on {0}: only TCP is proxied there (IPv6 cannot DNAT from [::1] or to a container without IPv6); publish on 127.0.0.1, or put the container on an IPv6 network"
+    )]
+    UdpNeedsProxy(std::net::SocketAddr),
     #[error("network {0} not found")]
     NotFound(String),
     #[error("network with name {0} already exists")]
@@ -83,6 +98,10 @@ pub struct CreateRequest {
     pub subnet: Option<Ipv4Net>,
     pub gateway: Option<Ipv4Addr>,
     pub ip_range: Option<Ipv4Net>,
+    /// Dual stack (`--ipv6`): an IPv6 subnet too, `subnet6` or a unique local /64.
+    pub ipv6: bool,
+    pub subnet6: Option<Ipv6Net>,
+    pub gateway6: Option<Ipv6Addr>,
     pub internal: bool,
     pub attachable: bool,
     pub labels: BTreeMap<String, String>,
@@ -99,6 +118,8 @@ pub struct AttachRequest {
     /// DNS aliases on this network (compose service name, `--network-alias`).
     pub aliases: Vec<String>,
     pub ip: Option<Ipv4Addr>,
+    /// `--ip6` on a dual-stack network.
+    pub ip6: Option<Ipv6Addr>,
     pub mac: Option<String>,
 }
 
@@ -109,6 +130,8 @@ pub struct Attachment {
     pub ip: Ipv4Addr,
     pub prefix: u8,
     pub gateway: Ipv4Addr,
+    /// On a dual-stack network: the address, its prefix length, and the gateway.
+    pub ipv6: Option<(Ipv6Addr, u8, Ipv6Addr)>,
     pub mac: String,
     /// Whether the embedded DNS answers for this network (its gateway is the nameserver).
     pub dns: bool,
@@ -155,6 +178,8 @@ pub struct Networks {
     store: Store,
     firewall: Box<dyn Firewall + Send + Sync>,
     dns: DnsControl,
+    /// The binary that runs the helper processes (`__dns`, `__port-proxy`).
+    helper_exe: PathBuf,
 }
 
 /// Our nftables table for a state root: `rcompose` for the default root; other roots (tests,
@@ -198,10 +223,13 @@ impl Networks {
         Ok(Networks {
             root: root.to_path_buf(),
             run_root: run_root.to_path_buf(),
-            firewall: Box::new(
-                Nftables::new(table_name(root)).remembering_in(run_root.join("firewall")),
-            ),
-            dns: DnsControl::new(root, run_root, exe),
+            firewall: Box::new(HostFirewall {
+                nftables: Nftables::new(table_name(root)).remembering_in(run_root.join("firewall")),
+                host_chains: HostChains::new(chain_prefix(&table_name(root)))
+                    .remembering_in(run_root.join("firewall")),
+            }),
+            dns: DnsControl::new(root, run_root, exe.clone()),
+            helper_exe: exe,
             store,
         })
     }
@@ -212,7 +240,8 @@ impl Networks {
         // here (`target/release/rcompose`) would name nothing there.
         let exe = exe.into();
         let exe = std::path::absolute(&exe).unwrap_or(exe);
-        self.dns = DnsControl::new(&self.root, &self.run_root, exe);
+        self.dns = DnsControl::new(&self.root, &self.run_root, exe.clone());
+        self.helper_exe = exe;
         self
     }
 
@@ -255,6 +284,7 @@ impl Networks {
             subnet: plan.subnet,
             gateway: plan.gateway,
             ip_range: None,
+            ipv6: None,
             internal: false,
             attachable: false,
             dns: false,
@@ -341,6 +371,23 @@ impl Networks {
             None => ipam::pick_subnet(&taken)?,
         };
         let plan = ipam::plan(subnet, req.gateway, req.ip_range)?;
+        if !req.ipv6 && (req.subnet6.is_some() || req.gateway6.is_some()) {
+            return Err(NetError::Ipv6NotRequested(req.name));
+        }
+        let ipv6 = if req.ipv6 {
+            let others: Vec<(String, Ipv6Net)> = all
+                .iter()
+                .filter_map(|n| n.ipv6.map(|p| (n.name.clone(), p.subnet)))
+                .collect();
+            Some(crate::ipam6::plan6(
+                req.subnet6,
+                req.gateway6,
+                &id,
+                &others,
+            )?)
+        } else {
+            None
+        };
         let net = Network {
             name: req.name,
             id,
@@ -350,6 +397,7 @@ impl Networks {
             subnet: plan.subnet,
             gateway: plan.gateway,
             ip_range: plan.ip_range,
+            ipv6,
             internal: req.internal,
             attachable: req.attachable,
             dns: true,
@@ -357,7 +405,12 @@ impl Networks {
             options: req.options,
             endpoints: BTreeMap::new(),
         };
-        bridge::ensure_bridge(&net.bridge, net.gateway, net.subnet.prefix_len())?;
+        bridge::ensure_bridge(
+            &net.bridge,
+            net.gateway,
+            net.subnet.prefix_len(),
+            net.gateway6(),
+        )?;
         // The subnet is visible to other roots now (the bridge's route).
         drop(host_lock);
         let undo = |e: NetError| {
@@ -371,6 +424,13 @@ impl Networks {
             // Masquerading out of the host needs forwarding, as with Docker.
             bridge::write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
                 .map_err(|e| undo(e.into()))?;
+            if net.ipv6.is_some() {
+                // As Docker does for IPv6 networks. Note for hosts that take their own IPv6
+                // route from router advertisements: with forwarding on, the kernel only keeps
+                // doing so where accept_ra=2 (`rcompose doctor` says so).
+                bridge::write_sysctl("/proc/sys/net/ipv6/conf/all/forwarding", "1")
+                    .map_err(|e| undo(e.into()))?;
+            }
         }
         self.apply_firewall(&lock).map_err(undo)?;
         bump_generation(self.store.dir())?;
@@ -448,201 +508,6 @@ impl Networks {
         Ok(removed)
     }
 
-    /// Connects a container's namespace to a network.
-    pub fn attach(&self, network: &str, req: AttachRequest) -> Result<Attachment, NetError> {
-        let (att, generation) = {
-            let lock = self.store.lock()?;
-            let mut net = self.find(&lock, network)?;
-            // The default bridge exists only while it has containers: re-checking its subnet
-            // and creating it again is a choice other roots must not make at the same time.
-            let host_lock =
-                (net.name == DEFAULT_NETWORK && net.endpoints.is_empty()).then(host_ipam_lock);
-            if host_lock.is_some() {
-                self.refresh_default_subnet(&mut net)?;
-            }
-            let mut req = req;
-            if let Some(old) = net.endpoints.get(&req.container_id) {
-                // A container that died without being detached (crash, reboot) left its
-                // endpoint behind; its veth went with its namespace. Reclaim it, keeping the
-                // address, so that a restart works.
-                let same_ns = netns_ino(Path::new(&old.netns_path)) == Some(old.netns_ino);
-                if same_ns && bridge::link_exists(&old.host_ifname)? {
-                    return Err(NetError::AlreadyAttached {
-                        container: req.container_name,
-                        network: net.name,
-                    });
-                }
-                // The kernel may still be tearing down the dead namespace's veth.
-                bridge::detach_veth(&old.host_ifname)?;
-                req.ip = req.ip.or(Some(old.ip));
-                net.endpoints.remove(&req.container_id);
-            }
-            if let Some(mac) = &req.mac
-                && let Some(other) = net
-                    .endpoints
-                    .values()
-                    .find(|e| e.mac.eq_ignore_ascii_case(mac))
-            {
-                return Err(NetError::MacInUse {
-                    mac: mac.clone(),
-                    network: net.name.clone(),
-                    holder: other.container_name.clone(),
-                });
-            }
-            let ip = ipam::allocate(
-                &net.name,
-                &net.plan(),
-                &net.used_addresses(),
-                |ip| net.holder_of(ip),
-                req.ip,
-            )?;
-            let mac = req.mac.clone().unwrap_or_else(|| ipam::mac_for(ip));
-            let mac_bytes = bridge::parse_mac(&mac).ok_or_else(|| NetError::BadMac(mac.clone()))?;
-            bridge::ensure_bridge(&net.bridge, net.gateway, net.subnet.prefix_len())?;
-            drop(host_lock);
-            let host_ifname = format!("veth{}", &random_id()[..7]);
-            let ifname = bridge::attach_veth(&VethPlan {
-                bridge: net.bridge.clone(),
-                host_ifname: host_ifname.clone(),
-                netns: req.netns_path.clone(),
-                ip,
-                prefix: net.subnet.prefix_len(),
-                mac: mac_bytes,
-                default_gateway: (!net.internal).then_some(net.gateway),
-            })?;
-            net.endpoints.insert(
-                req.container_id.clone(),
-                Endpoint {
-                    container_id: req.container_id.clone(),
-                    container_name: req.container_name.clone(),
-                    endpoint_id: random_id(),
-                    ip,
-                    mac: mac.clone(),
-                    host_ifname: host_ifname.clone(),
-                    ifname: ifname.clone(),
-                    netns_path: req.netns_path.to_string_lossy().into_owned(),
-                    netns_ino: netns_ino(&req.netns_path).unwrap_or(0),
-                    aliases: req.aliases.clone(),
-                    ports: Vec::new(),
-                },
-            );
-            let committed = self
-                .store
-                .save_endpoints(&net)
-                .map_err(NetError::from)
-                .and_then(|_| self.apply_firewall(&lock));
-            if let Err(e) = committed {
-                let _ = bridge::detach_veth(&host_ifname);
-                net.endpoints.remove(&req.container_id);
-                let _ = self.store.save_endpoints(&net);
-                return Err(e);
-            }
-            let generation = bump_generation(self.store.dir())?;
-            if net.dns {
-                self.dns.notify(true)?;
-            }
-            let att = Attachment {
-                network: net.name.clone(),
-                ifname,
-                ip,
-                prefix: net.subnet.prefix_len(),
-                gateway: net.gateway,
-                mac,
-                dns: net.dns,
-            };
-            (att, generation)
-        };
-        if att.dns {
-            // Make the name resolvable before the container's process starts.
-            if let Err(e) = self.dns.wait_loaded(generation, DNS_READY_TIMEOUT) {
-                tracing::warn!("{e}");
-            }
-        }
-        Ok(att)
-    }
-
-    /// Disconnects a container from a network (its published ports there go too).
-    pub fn detach(&self, network: &str, container_id: &str) -> Result<(), NetError> {
-        let (generation, dns) = {
-            let lock = self.store.lock()?;
-            let mut net = self.find(&lock, network)?;
-            let Some(ep) = net.endpoints.remove(container_id) else {
-                return Err(NetError::NotAttached {
-                    container: container_id.to_string(),
-                    network: net.name,
-                });
-            };
-            bridge::detach_veth(&ep.host_ifname)?;
-            self.store.save_endpoints(&net)?;
-            self.apply_firewall(&lock)?;
-            if net.name == DEFAULT_NETWORK && net.endpoints.is_empty() {
-                // Nothing left behind: the default bridge comes back with the next container.
-                bridge::delete_link(&net.bridge)?;
-            }
-            let generation = bump_generation(self.store.dir())?;
-            if net.dns {
-                self.dns.notify(self.dns_needed()?)?;
-            }
-            (generation, net.dns)
-        };
-        if dns {
-            // The name must stop resolving once the container is gone.
-            if let Err(e) = self.dns.wait_loaded(generation, DNS_READY_TIMEOUT) {
-                tracing::warn!("{e}");
-            }
-        }
-        Ok(())
-    }
-
-    /// A renamed container answers to its new name on every network it is on (docker
-    /// `rename`); returns once the DNS server serves the change.
-    pub fn rename_endpoint(&self, container_id: &str, new_name: &str) -> Result<(), NetError> {
-        let (generation, dns) = {
-            let _lock = self.store.lock()?;
-            let mut dns = false;
-            let mut changed = false;
-            for mut net in self.store.load_all()? {
-                if let Some(ep) = net.endpoints.get_mut(container_id) {
-                    ep.container_name = new_name.to_string();
-                    self.store.save(&net)?;
-                    dns |= net.dns;
-                    changed = true;
-                }
-            }
-            if !changed {
-                return Ok(());
-            }
-            (bump_generation(self.store.dir())?, dns)
-        };
-        if dns {
-            self.dns.notify(true)?;
-            if let Err(e) = self.dns.wait_loaded(generation, DNS_READY_TIMEOUT) {
-                tracing::warn!("{e}");
-            }
-        }
-        Ok(())
-    }
-
-    /// Disconnects a container from every network it is on (container removal, stop).
-    pub fn detach_all(&self, container_id: &str) -> Result<(), NetError> {
-        let nets: Vec<String> = {
-            let _lock = self.store.lock()?;
-            self.store
-                .load_all()?
-                .into_iter()
-                .filter(|n| n.endpoints.contains_key(container_id))
-                .map(|n| n.name)
-                .collect()
-        };
-        for n in nets {
-            match self.detach(&n, container_id) {
-                Ok(()) | Err(NetError::NotAttached { .. } | NetError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
     /// The default network's bridge only exists while it has containers, so its subnet was
     /// chosen when it was not on the host: pick again if a host route took it meanwhile (say
     /// another tool's bridge came up).
@@ -717,18 +582,44 @@ impl Networks {
                 name: n.name.clone(),
                 bridge: n.bridge.clone(),
                 subnet: n.subnet,
+                subnet6: n.ipv6.map(|p| p.subnet),
                 internal: n.internal,
             });
             for e in n.endpoints.values() {
                 desired.ports.extend(e.ports.iter().map(|b| FwPort {
                     binding: *b,
                     container_ip: e.ip,
+                    container_ip6: e.ip6,
                     bridge: n.bridge.clone(),
                 }));
             }
         }
-        Ok(self.firewall.apply(&desired)?)
+        self.firewall.apply(&desired)?;
+        let proxies: Vec<ProxySpec> = nets
+            .iter()
+            .flat_map(|n| n.endpoints.values())
+            .flat_map(|e| e.ports.iter().filter_map(|b| proxy_spec(b, e.ip, e.ip6)))
+            .collect();
+        crate::proxy::reconcile(&self.run_root.join("proxies"), &self.helper_exe, &proxies)?;
+        Ok(())
     }
+}
+
+/// The proxy a binding needs, if DNAT cannot serve it (see `ports`): one on [::1], and one on
+/// an IPv6 address for a container that has no IPv6 address (the proxy crosses families).
+pub(crate) fn proxy_spec(
+    b: &PortBinding,
+    ip: Ipv4Addr,
+    ip6: Option<Ipv6Addr>,
+) -> Option<ProxySpec> {
+    let needed = b.needs_proxy() || (b.host_ip.is_ipv6() && ip6.is_none());
+    needed.then(|| ProxySpec {
+        listen: SocketAddr::new(b.host_ip, b.host_port),
+        target: match ip6 {
+            Some(v6) => SocketAddr::new(IpAddr::V6(v6), b.container_port),
+            None => SocketAddr::new(IpAddr::V4(ip), b.container_port),
+        },
+    })
 }
 
 fn netns_ino(path: &Path) -> Option<u64> {

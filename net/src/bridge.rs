@@ -1,6 +1,6 @@
 //! Bridges on the host and veth pairs into container namespaces, via rtnetlink.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -22,9 +22,15 @@ pub enum BridgeError {
     Vanished(String),
 }
 
-/// Creates the bridge (if missing) with the gateway address, up, and lets DNAT from 127.0.0.1
-/// reach it (`route_localnet`). Idempotent, so it also repairs a bridge lost in a reboot.
-pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<(), BridgeError> {
+/// Creates the bridge (if missing) with the gateway address (and the IPv6 gateway of a
+/// dual-stack network), up, and lets DNAT from 127.0.0.1 reach it (`route_localnet`).
+/// Idempotent, so it also repairs a bridge lost in a reboot.
+pub fn ensure_bridge(
+    name: &str,
+    gateway: Ipv4Addr,
+    prefix: u8,
+    gateway6: Option<(Ipv6Addr, u8)>,
+) -> Result<(), BridgeError> {
     let br = name.to_string();
     run_in(None, move |h| async move {
         let index = match link_index(&h, &br).await? {
@@ -60,6 +66,9 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<(), Br
             Err(e) if is_exists(&e) => {}
             Err(e) => return Err(nl(format!("add {gateway}/{prefix} to {br}"))(e)),
         }
+        if let Some((gw6, prefix6)) = gateway6 {
+            add_address6(&h, index, gw6, prefix6, &br).await?;
+        }
         h.link()
             .set(LinkUnspec::new_with_index(index).up().build())
             .execute()
@@ -70,6 +79,28 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix: u8) -> Result<(), Br
         &format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"),
         "1",
     )
+}
+
+/// Adds an IPv6 address without duplicate address detection: the address is ours by
+/// allocation, and DAD would keep it "tentative", unusable, for a second or two after every
+/// container start.
+async fn add_address6(
+    h: &rtnetlink::Handle,
+    index: u32,
+    ip: Ipv6Addr,
+    prefix: u8,
+    ifname: &str,
+) -> Result<(), NetnsError> {
+    use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags};
+    let mut req = h.address().add(index, IpAddr::V6(ip), prefix);
+    req.message_mut()
+        .attributes
+        .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    match req.execute().await {
+        Ok(()) => Ok(()),
+        Err(e) if is_exists(&e) => Ok(()),
+        Err(e) => Err(nl(format!("add {ip}/{prefix} to {ifname}"))(e)),
+    }
 }
 
 /// Deletes a link on the host; a missing link is fine (already gone).
@@ -105,6 +136,10 @@ pub struct VethPlan {
     pub mac: [u8; 6],
     /// Set a default route via this gateway (unless the namespace already has one).
     pub default_gateway: Option<Ipv4Addr>,
+    /// The IPv6 address and prefix on a dual-stack network.
+    pub ip6: Option<(Ipv6Addr, u8)>,
+    /// Set an IPv6 default route via this gateway (unless there is one).
+    pub default_gateway6: Option<Ipv6Addr>,
 }
 
 /// Creates the veth pair with the host end plugged into the bridge and up and the other end
@@ -182,6 +217,9 @@ fn configure_inside(plan: &VethPlan, peer_tmp: &str) -> Result<String, BridgeErr
             .execute()
             .await
             .map_err(nl(format!("add {}/{} to {ifname}", plan.ip, plan.prefix)))?;
+        if let Some((ip6, prefix6)) = plan.ip6 {
+            add_address6(&h, index, ip6, prefix6, &ifname).await?;
+        }
         h.link()
             .set(LinkUnspec::new_with_index(index).up().build())
             .execute()
@@ -205,6 +243,18 @@ fn configure_inside(plan: &VethPlan, peer_tmp: &str) -> Result<String, BridgeErr
                 // The container already has a default route through its first network.
                 Err(e) if is_exists(&e) => {}
                 Err(e) => return Err(nl(format!("default route via {gw}"))(e)),
+            }
+        }
+        if let Some(gw6) = plan.default_gateway6 {
+            let route = RouteMessageBuilder::<Ipv6Addr>::new()
+                .destination_prefix(Ipv6Addr::UNSPECIFIED, 0)
+                .gateway(gw6)
+                .output_interface(index)
+                .build();
+            match h.route().add(route).execute().await {
+                Ok(()) => {}
+                Err(e) if is_exists(&e) => {}
+                Err(e) => return Err(nl(format!("IPv6 default route via {gw6}"))(e)),
             }
         }
         Ok(ifname)

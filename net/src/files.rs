@@ -8,6 +8,8 @@ pub struct HostsRequest {
     pub hostname: String,
     /// The container's own addresses (one per network), each mapped to its hostname.
     pub ips: Vec<Ipv4Addr>,
+    /// Its IPv6 addresses on dual-stack networks, mapped likewise.
+    pub ips6: Vec<std::net::Ipv6Addr>,
     /// `--add-host name:ip`.
     pub extra_hosts: Vec<(String, IpAddr)>,
     /// `--link name:alias`: (ip, names).
@@ -27,6 +29,9 @@ pub fn hosts_file(req: &HostsRequest) -> String {
         out.push_str(&format!("{ip}\t{}\n", names.join(" ")));
     }
     for ip in &req.ips {
+        out.push_str(&format!("{ip}\t{}\n", req.hostname));
+    }
+    for ip in &req.ips6 {
         out.push_str(&format!("{ip}\t{}\n", req.hostname));
     }
     out
@@ -97,13 +102,15 @@ mod tests {
         let text = hosts_file(&HostsRequest {
             hostname: "web".into(),
             ips: vec![[10, 0, 0, 2].into()],
+            ips6: vec!["fd00::2".parse().unwrap()],
             extra_hosts: vec![("db.local".into(), "10.9.9.9".parse().unwrap())],
             links: vec![([10, 0, 0, 3].into(), vec!["cache".into(), "redis".into()])],
         });
         assert!(text.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(text.contains("10.9.9.9\tdb.local\n"));
         assert!(text.contains("10.0.0.3\tcache redis\n"));
-        assert!(text.ends_with("10.0.0.2\tweb\n"));
+        assert!(text.contains("fd00::2\tweb\n"));
+        assert!(text.ends_with("10.0.0.2\tweb\nfd00::2\tweb\n"));
     }
 
     #[test]

@@ -6,13 +6,16 @@
 pub mod api;
 pub mod bridge;
 pub mod dns;
+pub mod doctor;
 pub mod files;
 pub mod firewall;
 pub mod ipam;
+pub mod ipam6;
 pub mod mode;
 pub mod netns;
 pub mod network;
 pub mod ports;
+pub mod proxy;
 pub mod store;
 
 pub use api::{AttachRequest, Attachment, CreateRequest, NetError, Networks};

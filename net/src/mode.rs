@@ -26,7 +26,7 @@ pub enum AttachmentError {
     UnknownKey { value: String, key: String },
     #[error("invalid --network {value:?}: {key} is not supported yet")]
     Unsupported { value: String, key: String },
-    #[error("invalid --network {value:?}: {ip:?} is not an IPv4 address")]
+    #[error("invalid --network {value:?}: {ip:?} is not an IP address of that family")]
     BadIp { value: String, ip: String },
     #[error("invalid MAC address {0:?}: use six hex bytes such as 02:42:ac:11:00:02")]
     BadMac(String),
@@ -44,6 +44,7 @@ pub struct NetworkAttachment {
     pub target: String,
     pub aliases: Vec<String>,
     pub ip: Option<std::net::Ipv4Addr>,
+    pub ip6: Option<std::net::Ipv6Addr>,
     /// Canonical lower-case form.
     pub mac: Option<String>,
 }
@@ -71,8 +72,14 @@ impl FromStr for NetworkAttachment {
                         ip: value.to_string(),
                     })?)
                 }
+                "ip6" => {
+                    out.ip6 = Some(value.parse().map_err(|_| AttachmentError::BadIp {
+                        value: s.to_string(),
+                        ip: value.to_string(),
+                    })?)
+                }
                 "mac-address" => out.mac = Some(parse_mac_address(value)?),
-                k @ ("ip6" | "link-local-ip" | "driver-opt" | "gw-priority") => {
+                k @ ("link-local-ip" | "driver-opt" | "gw-priority") => {
                     return Err(AttachmentError::Unsupported {
                         value: s.to_string(),
                         key: k.to_string(),
@@ -219,14 +226,19 @@ mod tests {
                 target: "front".into(),
                 aliases: vec!["a".into(), "b".into()],
                 ip: Some([10, 1, 0, 5].into()),
+                ip6: None,
                 mac: Some("02:42:ac:11:00:02".into()),
             }
         );
         for (bad, want) in [
             ("alias=a", "name= field is required"),
-            ("name=x,ip=nope", "not an IPv4 address"),
+            ("name=x,ip=nope", "not an IP address"),
             ("name=x,foo=1", "unknown field \"foo\""),
-            ("name=x,ip6=::1", "ip6 is not supported yet"),
+            (
+                "name=x,link-local-ip=fe80::1",
+                "link-local-ip is not supported yet",
+            ),
+            ("name=x,ip6=10.0.0.1", "not an IP address"),
             ("name=x,junk", "key=value pairs"),
             ("name=x,mac-address=01:00:00:00:00:01", "unicast"),
         ] {

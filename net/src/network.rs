@@ -2,7 +2,7 @@
 //! JSON.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,9 @@ pub struct Network {
     pub gateway: Ipv4Addr,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_range: Option<Ipv4Net>,
+    /// The IPv6 side of a dual-stack network (`--ipv6`, compose `enable_ipv6`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<crate::ipam6::Plan6>,
     #[serde(default)]
     pub internal: bool,
     #[serde(default)]
@@ -52,6 +55,9 @@ pub struct Endpoint {
     pub container_name: String,
     pub endpoint_id: String,
     pub ip: Ipv4Addr,
+    /// The endpoint's address on a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
     pub mac: String,
     /// The veth end left on the host (attached to the bridge).
     pub host_ifname: String,
@@ -82,6 +88,22 @@ impl Network {
         self.endpoints.values().map(|e| e.ip).collect()
     }
 
+    /// The IPv6 gateway and prefix length of a dual-stack network.
+    pub fn gateway6(&self) -> Option<(Ipv6Addr, u8)> {
+        self.ipv6.map(|p| (p.gateway, p.subnet.prefix_len()))
+    }
+
+    pub fn used_addresses6(&self) -> BTreeSet<Ipv6Addr> {
+        self.endpoints.values().filter_map(|e| e.ip6).collect()
+    }
+
+    pub fn holder_of6(&self, ip: Ipv6Addr) -> Option<String> {
+        self.endpoints
+            .values()
+            .find(|e| e.ip6 == Some(ip))
+            .map(|e| e.container_name.clone())
+    }
+
     /// Who holds `ip` (a container name), for error messages.
     pub fn holder_of(&self, ip: Ipv4Addr) -> Option<String> {
         self.endpoints
@@ -97,6 +119,10 @@ impl Network {
         if let Some(r) = self.ip_range {
             ipam_config["IPRange"] = json!(r.to_string());
         }
+        let mut configs = vec![ipam_config];
+        if let Some(p) = self.ipv6 {
+            configs.push(json!({"Subnet": p.subnet.to_string(), "Gateway": p.gateway.to_string()}));
+        }
         let containers: serde_json::Map<String, Value> = self
             .endpoints
             .values()
@@ -108,7 +134,10 @@ impl Network {
                         "EndpointID": e.endpoint_id,
                         "MacAddress": e.mac,
                         "IPv4Address": format!("{}/{}", e.ip, self.subnet.prefix_len()),
-                        "IPv6Address": "",
+                        "IPv6Address": match (e.ip6, self.ipv6) {
+                            (Some(ip), Some(p)) => format!("{ip}/{}", p.subnet.prefix_len()),
+                            _ => String::new(),
+                        },
                     }),
                 )
             })
@@ -128,8 +157,8 @@ impl Network {
             "Scope": "local",
             "Driver": self.driver,
             "EnableIPv4": true,
-            "EnableIPv6": false,
-            "IPAM": {"Driver": "default", "Options": {}, "Config": [ipam_config]},
+            "EnableIPv6": self.ipv6.is_some(),
+            "IPAM": {"Driver": "default", "Options": {}, "Config": configs},
             "Internal": self.internal,
             "Attachable": self.attachable,
             "Ingress": false,
@@ -238,6 +267,7 @@ mod tests {
             subnet: "10.231.1.0/24".parse().unwrap(),
             gateway: "10.231.1.1".parse().unwrap(),
             ip_range: None,
+            ipv6: None,
             internal: false,
             attachable: false,
             dns: true,
@@ -257,6 +287,7 @@ mod tests {
                 container_name: "web".into(),
                 endpoint_id: "e1".into(),
                 ip: "10.231.1.2".parse().unwrap(),
+                ip6: None,
                 mac: "02:42:0a:e7:01:02".into(),
                 host_ifname: "veth1".into(),
                 ifname: "eth0".into(),
@@ -273,6 +304,18 @@ mod tests {
             v["Options"]["com.docker.network.bridge.name"],
             "br-abababababab"
         );
+        let back: Network = serde_json::from_str(&serde_json::to_string(&n).unwrap()).unwrap();
+        assert_eq!(back, n);
+        assert_eq!(v["EnableIPv6"], false);
+        n.ipv6 = Some(
+            crate::ipam6::plan6(Some("fd00:7::/64".parse().unwrap()), None, "x", &[]).unwrap(),
+        );
+        n.endpoints.get_mut("c1").unwrap().ip6 = Some("fd00:7::2".parse().unwrap());
+        let v = n.inspect();
+        assert_eq!(v["EnableIPv6"], true);
+        assert_eq!(v["IPAM"]["Config"][1]["Subnet"], "fd00:7::/64");
+        assert_eq!(v["IPAM"]["Config"][1]["Gateway"], "fd00:7::1");
+        assert_eq!(v["Containers"]["c1"]["IPv6Address"], "fd00:7::2/64");
         let back: Network = serde_json::from_str(&serde_json::to_string(&n).unwrap()).unwrap();
         assert_eq!(back, n);
     }

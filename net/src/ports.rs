@@ -8,9 +8,15 @@
 //! monitor lives in the engine), DNAT keeps full throughput, and it preserves the client source
 //! address for non-loopback clients. The price: nothing binds the host port, so conflicts are
 //! found by checking our own bindings and by trying to bind the port before publishing it.
+//!
+//! IPv6: `-p 8080:80` (0.0.0.0) also publishes on every IPv6 address of the host for a
+//! container that has one, as Docker publishes on 0.0.0.0 and [::] together; `[::]:8080:80`
+//! publishes on IPv6 only. IPv6 has no `route_localnet`, so no DNAT can carry a connection from
+//! [::1] into a bridge: a binding on `[::1]` is served by a small userland proxy instead
+//! (`proxy`), which the network layer starts and stops with the binding.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 
 use serde::{Deserialize, Serialize};
 
@@ -22,20 +28,20 @@ pub enum PortError {
     Invalid { spec: String, why: String },
     #[error("port {port}/{proto} on {ip} is already published by container {holder}")]
     PublishedBy {
-        ip: Ipv4Addr,
+        ip: IpAddr,
         port: u16,
         proto: Proto,
         holder: String,
     },
     #[error("port {port}/{proto} on {ip} is already in use on the host{}", by(.holder))]
     InUse {
-        ip: Ipv4Addr,
+        ip: IpAddr,
         port: u16,
         proto: Proto,
         holder: Option<String>,
     },
     #[error("cannot publish on {0}: it is not an address of this host")]
-    NotLocal(Ipv4Addr),
+    NotLocal(IpAddr),
     #[error("no free host port for {container_port}/{proto}")]
     NoFreePort { container_port: u16, proto: Proto },
 }
@@ -66,7 +72,7 @@ impl fmt::Display for Proto {
 /// One requested mapping; `host_port == None` means "pick a free one".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortSpec {
-    pub host_ip: Ipv4Addr,
+    pub host_ip: IpAddr,
     pub host_port: Option<u16>,
     pub container_port: u16,
     pub proto: Proto,
@@ -75,7 +81,7 @@ pub struct PortSpec {
 /// One published port as it is in effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PortBinding {
-    pub host_ip: Ipv4Addr,
+    pub host_ip: IpAddr,
     pub host_port: u16,
     pub container_port: u16,
     pub proto: Proto,
@@ -86,9 +92,29 @@ impl fmt::Display for PortBinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}/{} -> {}:{}",
-            self.container_port, self.proto, self.host_ip, self.host_port
+            "{}/{} -> {}",
+            self.container_port,
+            self.proto,
+            SocketAddr::new(self.host_ip, self.host_port)
         )
+    }
+}
+
+impl PortBinding {
+    /// Whether this binding reaches a container over IPv6: `[::]` or an IPv6 address, and
+    /// 0.0.0.0, which stands for both families (see the module comment).
+    pub fn covers_ipv6(&self) -> bool {
+        self.host_ip.is_ipv6() || self.host_ip.is_unspecified()
+    }
+
+    /// Whether it reaches the container over IPv4.
+    pub fn covers_ipv4(&self) -> bool {
+        self.host_ip.is_ipv4()
+    }
+
+    /// A binding on [::1], which only the userland proxy can serve.
+    pub fn needs_proxy(&self) -> bool {
+        self.host_ip == IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
     }
 }
 
@@ -104,18 +130,42 @@ pub fn parse(spec: &str) -> Result<Vec<PortSpec>, PortError> {
         Some((_, p)) => return Err(bad(&format!("unsupported protocol {p:?}"))),
         None => (spec, Proto::Tcp),
     };
-    let parts: Vec<&str> = rest.split(':').collect();
-    let (ip, host, container) = match parts.as_slice() {
-        [c] => ("", "", *c),
-        [h, c] => ("", *h, *c),
-        [ip, h, c] => (*ip, *h, *c),
-        _ => return Err(bad("too many ':' (IPv6 host addresses are not supported)")),
+    // An IPv6 host address comes in brackets: `[::1]:8080:80`.
+    let (bracketed, rest) = match rest.strip_prefix('[') {
+        Some(r) => {
+            let (ip, after) = r
+                .split_once(']')
+                .ok_or_else(|| bad("'[' without ']' around the IPv6 address"))?;
+            let after = after
+                .strip_prefix(':')
+                .ok_or_else(|| bad("expected ':' after the ']' of the IPv6 address"))?;
+            (Some(ip), after)
+        }
+        None => (None, rest),
     };
-    let host_ip = if ip.is_empty() {
-        Ipv4Addr::UNSPECIFIED
+    let parts: Vec<&str> = rest.split(':').collect();
+    let (ip, host, container) = match (bracketed, parts.as_slice()) {
+        (None, [c]) => ("", "", *c),
+        (None, [h, c]) => ("", *h, *c),
+        (None, [ip, h, c]) => (*ip, *h, *c),
+        (Some(ip), [h, c]) => (ip, *h, *c),
+        (Some(_), _) => return Err(bad("expected [ipv6]:hostPort:containerPort")),
+        _ => {
+            return Err(bad(
+                "too many ':' (write an IPv6 host address in brackets: [::1]:8080:80)",
+            ));
+        }
+    };
+    let host_ip: IpAddr = if ip.is_empty() {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
     } else {
-        ip.parse()
-            .map_err(|_| bad(&format!("{ip:?} is not an IPv4 address")))?
+        let parsed: IpAddr = ip
+            .parse()
+            .map_err(|_| bad(&format!("{ip:?} is not an IP address")))?;
+        if parsed.is_ipv6() && bracketed.is_none() {
+            return Err(bad("write an IPv6 host address in brackets: [::1]:8080:80"));
+        }
+        parsed
     };
     let (c_lo, c_hi) = range(container).map_err(|w| bad(&w))?;
     let host_range = if host.is_empty() {
@@ -178,7 +228,7 @@ pub fn publish_all(exposed: &[(u16, Proto)]) -> Vec<PortSpec> {
     exposed
         .iter()
         .map(|(p, proto)| PortSpec {
-            host_ip: Ipv4Addr::UNSPECIFIED,
+            host_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             host_port: None,
             container_port: *p,
             proto: *proto,
@@ -186,8 +236,15 @@ pub fn publish_all(exposed: &[(u16, Proto)]) -> Vec<PortSpec> {
         .collect()
 }
 
-fn clash(a_ip: Ipv4Addr, b_ip: Ipv4Addr) -> bool {
-    a_ip == b_ip || a_ip.is_unspecified() || b_ip.is_unspecified()
+/// Whether two bindings of one port number and protocol would take the same traffic: 0.0.0.0
+/// takes every address of both families, [::] every IPv6 address.
+fn clash(a_ip: IpAddr, b_ip: IpAddr) -> bool {
+    let covers = |x: IpAddr, y: IpAddr| {
+        x == y
+            || x == IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            || (x.is_unspecified() && x.is_ipv6() && y.is_ipv6())
+    };
+    covers(a_ip, b_ip) || covers(b_ip, a_ip)
 }
 
 /// Resolves specs to bindings, refusing clashes with `existing` (held by the named containers),
@@ -249,8 +306,8 @@ pub fn resolve(
     Ok(out)
 }
 
-fn ephemeral_port(ip: Ipv4Addr, proto: Proto) -> Option<u16> {
-    let addr = SocketAddrV4::new(ip, 0);
+fn ephemeral_port(ip: IpAddr, proto: Proto) -> Option<u16> {
+    let addr = SocketAddr::new(ip, 0);
     match proto {
         Proto::Tcp => TcpListener::bind(addr)
             .ok()?
@@ -266,8 +323,8 @@ fn ephemeral_port(ip: Ipv4Addr, proto: Proto) -> Option<u16> {
 }
 
 /// Whether a host process holds `ip:port`; if so, names it when /proc tells us.
-pub fn host_port_free(ip: Ipv4Addr, port: u16, proto: Proto) -> Result<(), PortError> {
-    let addr = SocketAddrV4::new(ip, port);
+pub fn host_port_free(ip: IpAddr, port: u16, proto: Proto) -> Result<(), PortError> {
+    let addr = SocketAddr::new(ip, port);
     let res = match proto {
         Proto::Tcp => TcpListener::bind(addr).map(drop),
         Proto::Udp => UdpSocket::bind(addr).map(drop),
@@ -288,11 +345,21 @@ pub fn host_port_free(ip: Ipv4Addr, port: u16, proto: Proto) -> Result<(), PortE
 
 /// Finds the process holding a socket on `port` via /proc/net/{tcp,udp} and /proc/*/fd.
 fn socket_holder(port: u16, proto: Proto) -> Option<String> {
-    let table = match proto {
-        Proto::Tcp => "/proc/net/tcp",
-        Proto::Udp => "/proc/net/udp",
+    let tables: &[&str] = match proto {
+        Proto::Tcp => &["/proc/net/tcp", "/proc/net/tcp6"],
+        Proto::Udp => &["/proc/net/udp", "/proc/net/udp6"],
     };
-    let text = std::fs::read_to_string(table).ok()?;
+    let text: String = tables
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(t).ok())
+        .map(|t| {
+            t.lines()
+                .skip(1)
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+        })
+        .collect();
+    let text = format!("header\n{text}");
     let inode = text.lines().skip(1).find_map(|l| {
         let cols: Vec<&str> = l.split_whitespace().collect();
         let local = cols.get(1)?;
@@ -327,7 +394,7 @@ mod tests {
 
     fn b(ip: [u8; 4], h: u16, c: u16) -> PortBinding {
         PortBinding {
-            host_ip: Ipv4Addr::from(ip),
+            host_ip: IpAddr::V4(Ipv4Addr::from(ip)),
             host_port: h,
             container_port: c,
             proto: Proto::Tcp,
@@ -340,7 +407,7 @@ mod tests {
         assert_eq!(
             one,
             vec![PortSpec {
-                host_ip: Ipv4Addr::LOCALHOST,
+                host_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 host_port: Some(8080),
                 container_port: 80,
                 proto: Proto::Tcp
@@ -355,12 +422,43 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_host_addresses_in_brackets() {
+        let v6 = parse("[::1]:8080:80/udp").unwrap();
+        assert_eq!(v6[0].host_ip, "::1".parse::<IpAddr>().unwrap());
+        assert_eq!((v6[0].host_port, v6[0].proto), (Some(8080), Proto::Udp));
+        assert_eq!(parse("[::]::80").unwrap()[0].host_port, None);
+        let bind = PortBinding {
+            host_ip: "::1".parse().unwrap(),
+            host_port: 8080,
+            container_port: 80,
+            proto: Proto::Tcp,
+        };
+        assert_eq!(bind.to_string(), "80/tcp -> [::1]:8080");
+        assert!(bind.needs_proxy() && bind.covers_ipv6() && !bind.covers_ipv4());
+        let any4 = b([0, 0, 0, 0], 8080, 80);
+        assert!(any4.covers_ipv4() && any4.covers_ipv6() && !any4.needs_proxy());
+    }
+
+    #[test]
+    fn all_addresses_of_both_families_clash_as_docker_publishes_them() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(clash(ip("0.0.0.0"), ip("::1")));
+        assert!(clash(ip("::"), ip("::1")));
+        assert!(!clash(ip("::"), ip("127.0.0.1")));
+        assert!(!clash(ip("::1"), ip("127.0.0.1")));
+        assert!(clash(ip("127.0.0.1"), ip("127.0.0.1")));
+    }
+
+    #[test]
     fn rejects_bad_specs_with_the_reason() {
         for (spec, why) in [
             ("80/sctp", "unsupported protocol"),
             ("0:80", "not a port number"),
             ("a:b:c:d", "too many"),
-            ("x.y:80:80", "not an IPv4"),
+            ("x.y:80:80", "not an IP address"),
+            ("::1:80:80", "brackets"),
+            ("[::1:80:80", "without ']'"),
+            ("[::1]80:80", "expected ':'"),
             ("8000-8001:80-82", "differ in size"),
             ("90-80:80-90", "ends before"),
         ] {
@@ -393,15 +491,13 @@ mod tests {
     fn a_port_bound_on_the_host_is_reported_with_its_holder() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
-        let err = host_port_free(Ipv4Addr::LOCALHOST, port, Proto::Tcp).unwrap_err();
+        let err = host_port_free(IpAddr::V4(Ipv4Addr::LOCALHOST), port, Proto::Tcp).unwrap_err();
         let text = err.to_string();
         assert!(text.contains(&format!("port {port}/tcp")), "{text}");
         assert!(text.contains(&std::process::id().to_string()), "{text}");
-        let foreign = host_port_free(Ipv4Addr::new(192, 0, 2, 254), 8080, Proto::Tcp);
-        assert_eq!(
-            foreign,
-            Err(PortError::NotLocal(Ipv4Addr::new(192, 0, 2, 254)))
-        );
+        let far = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 254));
+        let foreign = host_port_free(far, 8080, Proto::Tcp);
+        assert_eq!(foreign, Err(PortError::NotLocal(far)));
         let random = resolve(&parse("127.0.0.1::80").unwrap(), &[]).unwrap();
         assert_ne!(random[0].host_port, 0);
     }

@@ -180,6 +180,7 @@ mod tests {
             subnet: "10.231.0.0/24".parse().unwrap(),
             gateway: "10.231.0.1".parse().unwrap(),
             ip_range: None,
+            ipv6: None,
             internal: true,
             attachable: false,
             dns: true,

@@ -138,6 +138,7 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
         print!("{plan}");
         return Ok(ExitCode::SUCCESS);
     }
+    super::doctor::warn_traffic_blockers();
     let progress = Progress::new(false);
     let exec_opts = ExecuteOptions {
         stop_timeout: a.timeout,

@@ -30,6 +30,9 @@ pub struct NetworkFlags {
     /// IPv4 address (e.g., 172.30.100.104)
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33), on a network created with --ipv6
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
@@ -58,6 +61,7 @@ impl NetworkFlags {
             expose: self.expose.clone(),
             network_alias: self.network_alias.clone(),
             ip: self.ip.clone(),
+            ip6: self.ip6.clone(),
             add_host: self.add_host.clone(),
             dns: self.dns.clone(),
             dns_search: self.dns_search.clone(),

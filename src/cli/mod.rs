@@ -28,6 +28,7 @@ pub mod container_fmt;
 pub mod container_net;
 pub mod container_run;
 pub mod container_show;
+pub mod doctor;
 pub mod image;
 pub mod login;
 pub mod network;
@@ -133,10 +134,15 @@ pub enum Command {
     /// Embedded DNS server for container networks (started on demand)
     #[command(name = "__dns", hide = true)]
     DnsServer(network::DnsServerArgs),
+    /// Userland proxy for a published port DNAT cannot serve (started on demand)
+    #[command(name = rcompose_net::proxy::SUBCOMMAND, hide = true)]
+    PortProxy(network::PortProxyArgs),
     /// Manage volumes
     Volume(volume::VolumeArgs),
-    /// Manage rcompose: disk usage, system information, prune
+    /// Manage rcompose: disk usage, system information, prune, doctor
     System(system::SystemArgs),
+    /// Check the host for what containers and networks need, with fixes
+    Doctor(doctor::DoctorArgs),
     /// Show the rcompose version information
     Version(version::VersionArgs),
     /// Create and start containers
@@ -208,9 +214,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logout(args) => login::logout(&cli.global, args),
         Command::Network(args) => network::run(&cli.global, args),
         Command::DnsServer(args) => network::run_dns_server(&cli.global, args),
+        Command::PortProxy(args) => network::run_port_proxy(args),
         Command::Version(args) => version::run(&cli.global, args),
         Command::Volume(args) => volume::run(&cli.global, args),
         Command::System(args) => system::run(&cli.global, args),
+        Command::Doctor(args) => doctor::run(&cli.global, args),
         Command::Up(args) => compose_up::up(&cli.global, args),
         Command::Create(args) => compose_up::create(&cli.global, args),
         Command::Down(args) => compose_down::run(&cli.global, args),

@@ -46,12 +46,12 @@ pub struct CreateArgs {
     /// Driver to manage the network
     #[arg(short = 'd', long, default_value = "bridge")]
     pub driver: String,
-    /// Subnet in CIDR format
+    /// Subnet in CIDR format (one IPv4 and, with --ipv6, one IPv6)
     #[arg(long)]
-    pub subnet: Option<String>,
-    /// IPv4 gateway for the subnet
+    pub subnet: Vec<String>,
+    /// Gateway for the subnet of its family
     #[arg(long)]
-    pub gateway: Option<String>,
+    pub gateway: Vec<String>,
     /// Allocate container addresses from a sub-range
     #[arg(long = "ip-range")]
     pub ip_range: Option<String>,
@@ -67,7 +67,7 @@ pub struct CreateArgs {
     /// Set driver specific options (key=value)
     #[arg(short = 'o', long = "opt")]
     pub opts: Vec<String>,
-    /// Enable IPv6 networking (not supported)
+    /// Enable IPv6 networking: dual stack, with an IPv6 --subnet or a unique local /64
     #[arg(long)]
     pub ipv6: bool,
 }
@@ -128,6 +128,9 @@ pub struct ConnectArgs {
     /// IPv4 address
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address (on a network created with --ipv6)
+    #[arg(long)]
+    pub ip6: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +151,18 @@ pub fn run_dns_server(global: &GlobalOpts, _args: DnsServerArgs) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(Debug, Args)]
+pub struct PortProxyArgs {
+    pub listen: std::net::SocketAddr,
+    pub target: std::net::SocketAddr,
+    pub pidfile: std::path::PathBuf,
+}
+
+pub fn run_port_proxy(args: PortProxyArgs) -> anyhow::Result<ExitCode> {
+    rcompose_net::proxy::serve(args.listen, args.target, &args.pidfile)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(global: &GlobalOpts, args: NetworkArgs) -> anyhow::Result<ExitCode> {
     let nets = Networks::open(&global.root, &global.run_root)?;
     match args.command {
@@ -165,6 +180,7 @@ pub fn run(global: &GlobalOpts, args: NetworkArgs) -> anyhow::Result<ExitCode> {
                 &a.network,
                 &a.aliases,
                 a.ip.as_deref(),
+                a.ip6.as_deref(),
             )?;
             Ok(ExitCode::SUCCESS)
         }
@@ -188,15 +204,41 @@ fn key_values(items: &[String], what: &str) -> anyhow::Result<BTreeMap<String, S
 }
 
 fn create(nets: &Networks, a: CreateArgs) -> anyhow::Result<ExitCode> {
-    if a.ipv6 {
-        bail!("--ipv6: not supported yet: rcompose networks are IPv4 only");
-    }
+    let one = |values: Vec<&String>, flag: &str, family: &str| -> anyhow::Result<Option<String>> {
+        match values.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.to_string())),
+            _ => bail!("{flag}: give at most one {family} value"),
+        }
+    };
+    let (v6, v4): (Vec<&String>, Vec<&String>) = a.subnet.iter().partition(|s| s.contains(':'));
+    let (subnet, subnet6) = (one(v4, "--subnet", "IPv4")?, one(v6, "--subnet", "IPv6")?);
+    let (g6, g4): (Vec<&String>, Vec<&String>) = a.gateway.iter().partition(|s| s.contains(':'));
+    let (gateway, gateway6) = (one(g4, "--gateway", "IPv4")?, one(g6, "--gateway", "IPv6")?);
     let req = CreateRequest {
         name: a.name,
         driver: Some(a.driver),
-        subnet: a.subnet.as_deref().map(ipam::parse_subnet).transpose()?,
-        gateway: a.gateway.as_deref().map(ipam::parse_addr).transpose()?,
+        subnet: subnet.as_deref().map(ipam::parse_subnet).transpose()?,
+        gateway: gateway.as_deref().map(ipam::parse_addr).transpose()?,
         ip_range: a.ip_range.as_deref().map(ipam::parse_subnet).transpose()?,
+        ipv6: a.ipv6,
+        subnet6: subnet6
+            .as_deref()
+            .map(|s| {
+                s.parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "invalid --subnet {s:?}: expected an IPv6 CIDR such as fd00:1::/64"
+                    )
+                })
+            })
+            .transpose()?,
+        gateway6: gateway6
+            .as_deref()
+            .map(|s| {
+                s.parse()
+                    .with_context(|| format!("invalid --gateway {s:?}: not an IPv6 address"))
+            })
+            .transpose()?,
         internal: a.internal,
         attachable: a.attachable,
         labels: key_values(&a.labels, "--label")?,
@@ -204,6 +246,9 @@ fn create(nets: &Networks, a: CreateArgs) -> anyhow::Result<ExitCode> {
     };
     if req.gateway.is_some() && req.subnet.is_none() {
         bail!("--gateway needs --subnet");
+    }
+    if req.gateway6.is_some() && req.subnet6.is_none() {
+        bail!("an IPv6 --gateway needs an IPv6 --subnet");
     }
     if req.ip_range.is_some() && req.subnet.is_none() {
         bail!("--ip-range needs --subnet");

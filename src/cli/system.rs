@@ -1,4 +1,4 @@
-//! `rcompose system df|info|prune` (docker's `docker system …`): disk usage of the state root,
+//! `rcompose system df|info|prune|doctor` (docker's `docker system …`): disk usage of the state root,
 //! facts about the host and the engine, and one prune for containers, networks, images and
 //! (on request) volumes.
 
@@ -32,6 +32,8 @@ pub enum SystemCommand {
     Info(InfoArgs),
     /// Remove unused data
     Prune(PruneArgs),
+    /// Check the host for what containers and networks need, with fixes
+    Doctor(super::doctor::DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +71,7 @@ pub fn run(g: &GlobalOpts, a: SystemArgs) -> Result<ExitCode> {
         SystemCommand::Df(a) => df(g, a),
         SystemCommand::Info(a) => info(g, a),
         SystemCommand::Prune(a) => prune(g, a),
+        SystemCommand::Doctor(a) => super::doctor::run(g, a),
     }
 }
 

@@ -179,8 +179,7 @@ impl Ns {
                 container_name: name.to_string(),
                 netns_path: self.path(),
                 aliases: aliases.iter().map(|s| s.to_string()).collect(),
-                ip: None,
-                mac: None,
+                ..Default::default()
             },
         )
         .expect("attach")

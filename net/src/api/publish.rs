@@ -39,6 +39,15 @@ impl Networks {
                 network: net.name,
             });
         };
+        if let Some(b) = bindings
+            .iter()
+            .find(|b| b.proto == ports::Proto::Udp && super::proxy_spec(b, ep.ip, ep.ip6).is_some())
+        {
+            return Err(NetError::UdpNeedsProxy(std::net::SocketAddr::new(
+                b.host_ip,
+                b.host_port,
+            )));
+        }
         let before = ep.ports.clone();
         ep.ports.extend(bindings.iter().copied());
         self.store.save_endpoints(&net)?;

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::table::{Answer, DnsTable, QueryType};
@@ -50,6 +50,7 @@ pub fn answer(
     };
     let qtype = match query.query_type() {
         RecordType::A => QueryType::A,
+        RecordType::AAAA => QueryType::Aaaa,
         RecordType::PTR => QueryType::Ptr,
         _ => QueryType::Other,
     };
@@ -71,6 +72,16 @@ pub fn answer(
                     query.name().clone(),
                     TTL,
                     RData::A(A(ip)),
+                ));
+            }
+        }
+        Answer::Aaaa(ips) => {
+            reply.set_authoritative(true);
+            for ip in ips {
+                reply.add_answer(Record::from_rdata(
+                    query.name().clone(),
+                    TTL,
+                    RData::AAAA(AAAA(ip)),
                 ));
             }
         }
@@ -128,6 +139,7 @@ mod tests {
                     container_id: "c1".into(),
                     names: vec!["web".into()],
                     ip: [10, 0, 1, 2].into(),
+                    ip6: None,
                 }],
             }],
         }

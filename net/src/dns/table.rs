@@ -6,7 +6,7 @@
 //! container sees the names of every network it is attached to, and nothing else.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv4Net;
 
@@ -19,6 +19,8 @@ pub struct DnsEntry {
     /// Lower-case names: container name, aliases (service name…), short id. First is canonical.
     pub names: Vec<String>,
     pub ip: Ipv4Addr,
+    /// On a dual-stack network, answered to AAAA questions.
+    pub ip6: Option<Ipv6Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,14 +40,16 @@ pub struct DnsTable {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueryType {
     A,
+    Aaaa,
     Ptr,
-    /// AAAA, MX, TXT…: no data for our names (NOERROR, empty), forwarded for others.
+    /// MX, TXT…: no data for our names (NOERROR, empty), forwarded for others.
     Other,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     A(Vec<Ipv4Addr>),
+    Aaaa(Vec<Ipv6Addr>),
     Ptr(String),
     /// The name exists here but has no record of that type.
     NoData,
@@ -78,6 +82,7 @@ impl DnsTable {
                             container_id: e.container_id.clone(),
                             names,
                             ip: e.ip,
+                            ip6: e.ip6,
                         }
                     })
                     .collect(),
@@ -148,26 +153,38 @@ impl DnsTable {
         }
         // As Docker does: the addresses on the first network (the asker's home network first)
         // that knows the name, so the answer is reachable through the network the query came in.
-        let mut ips: Vec<Ipv4Addr> = Vec::new();
+        let mut found: Vec<&DnsEntry> = Vec::new();
         for net in &scope {
             for e in net.entries.iter().filter(|e| e.names.contains(&name)) {
-                if !ips.contains(&e.ip) {
-                    ips.push(e.ip);
+                if !found.iter().any(|f| f.ip == e.ip) {
+                    found.push(e);
                 }
             }
-            if !ips.is_empty() {
+            if !found.is_empty() {
                 break;
             }
         }
-        if ips.is_empty() {
+        if found.is_empty() {
             return outside;
         }
-        if qtype != QueryType::A {
-            return Answer::NoData;
+        match qtype {
+            QueryType::A => {
+                let mut ips: Vec<Ipv4Addr> = found.iter().map(|e| e.ip).collect();
+                let len = ips.len();
+                ips.rotate_left(rotate % len);
+                Answer::A(ips)
+            }
+            QueryType::Aaaa => {
+                let mut ips: Vec<Ipv6Addr> = found.iter().filter_map(|e| e.ip6).collect();
+                if ips.is_empty() {
+                    return Answer::NoData;
+                }
+                let len = ips.len();
+                ips.rotate_left(rotate % len);
+                Answer::Aaaa(ips)
+            }
+            _ => Answer::NoData,
         }
-        let len = ips.len();
-        ips.rotate_left(rotate % len);
-        Answer::A(ips)
     }
 }
 
@@ -194,6 +211,7 @@ mod tests {
             container_id: id.into(),
             names: names.iter().map(|s| s.to_string()).collect(),
             ip: ip.into(),
+            ip6: None,
         }
     }
 
@@ -345,6 +363,7 @@ mod tests {
             subnet: "10.0.3.0/24".parse().unwrap(),
             gateway: [10, 0, 3, 1].into(),
             ip_range: None,
+            ipv6: None,
             internal: false,
             attachable: false,
             dns: true,
@@ -359,6 +378,7 @@ mod tests {
                 container_name: "App".into(),
                 endpoint_id: String::new(),
                 ip: [10, 0, 3, 2].into(),
+                ip6: Some("fd00:3::2".parse().unwrap()),
                 mac: String::new(),
                 host_ifname: String::new(),
                 ifname: String::new(),
@@ -376,6 +396,20 @@ mod tests {
         assert_eq!(
             t.networks[0].entries[0].names,
             vec!["app", "svc", "abcdef012345"]
+        );
+        assert_eq!(
+            t.networks[0].entries[0].ip6,
+            Some("fd00:3::2".parse().unwrap())
+        );
+        let asker = [10, 0, 3, 9].into();
+        let gw = [10, 0, 3, 1].into();
+        assert_eq!(
+            t.lookup(gw, asker, "svc.", QueryType::Aaaa, 0, false),
+            Answer::Aaaa(vec!["fd00:3::2".parse().unwrap()])
+        );
+        assert_eq!(
+            t.lookup(gw, asker, "app", QueryType::A, 0, false),
+            Answer::A(vec![[10, 0, 3, 2].into()])
         );
     }
 }

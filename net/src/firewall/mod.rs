@@ -6,12 +6,14 @@
 //! atomic step. Adding or removing a network or a port is "compute the new state, apply". With
 //! nothing left to describe, the backend removes everything it owns.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::ports::PortBinding;
 
+pub mod iptables;
+mod kernel;
 pub mod nftables;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,12 @@ pub enum FirewallError {
     },
     #[error("nft rejected the ruleset for table {table}: {stderr}")]
     Rejected { table: String, stderr: String },
+    #[error("{program} failed: {stderr}")]
+    Iptables { program: String, stderr: String },
+    #[error(
+        "{program} is not installed, but {why}: install it (Debian/Ubuntu: apt-get install iptables), then run the command again; `rcompose doctor` checks the host"
+    )]
+    NoIptables { program: String, why: String },
 }
 
 /// One bridge network as the firewall sees it.
@@ -31,6 +39,8 @@ pub struct FwNetwork {
     pub name: String,
     pub bridge: String,
     pub subnet: Ipv4Net,
+    /// The IPv6 subnet of a dual-stack network.
+    pub subnet6: Option<Ipv6Net>,
     /// No traffic in or out of the bridge except to the host itself (DNS on the gateway).
     pub internal: bool,
 }
@@ -40,6 +50,9 @@ pub struct FwNetwork {
 pub struct FwPort {
     pub binding: PortBinding,
     pub container_ip: Ipv4Addr,
+    /// The container's IPv6 address, where it has one: bindings on 0.0.0.0 and IPv6
+    /// addresses reach it over IPv6 too.
+    pub container_ip6: Option<Ipv6Addr>,
     pub bridge: String,
 }
 
@@ -52,4 +65,30 @@ pub struct Desired {
 pub trait Firewall {
     /// Makes the kernel's rules match `desired` exactly, atomically.
     fn apply(&self, desired: &Desired) -> Result<(), FirewallError>;
+}
+
+/// The firewall of a real host: our own nftables table, plus accepts in the host's iptables
+/// where Docker, ufw or firewalld would otherwise drop our traffic (`iptables` module).
+pub struct HostFirewall {
+    pub nftables: nftables::Nftables,
+    pub host_chains: iptables::HostChains,
+}
+
+impl Firewall for HostFirewall {
+    fn apply(&self, desired: &Desired) -> Result<(), FirewallError> {
+        let bridges: Vec<String> = desired.networks.iter().map(|n| n.bridge.clone()).collect();
+        let bridges6: Vec<String> = desired
+            .networks
+            .iter()
+            .filter(|n| n.subnet6.is_some())
+            .map(|n| n.bridge.clone())
+            .collect();
+        if bridges.is_empty() {
+            // Going away: the accepts first, so nothing is left open to a reused bridge name.
+            self.host_chains.apply(&bridges, &bridges6)?;
+            return self.nftables.apply(desired);
+        }
+        self.nftables.apply(desired)?;
+        self.host_chains.apply(&bridges, &bridges6)
+    }
 }

@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
+use super::kernel::{boot_id, ruleset_generation};
 use super::{Desired, Firewall, FirewallError};
 use crate::ports::Proto;
 
@@ -152,44 +153,71 @@ impl Nftables {
                 Proto::Tcp => "tcp",
                 Proto::Udp => "udp",
             };
-            let mut expr = vec![m("==", meta("nfproto"), json!("ipv4"))];
-            if !b.host_ip.is_unspecified() {
-                expr.push(m(
-                    "==",
-                    payload("ip", "daddr"),
-                    json!(b.host_ip.to_string()),
-                ));
+            if b.covers_ipv4() {
+                let mut expr = vec![m("==", meta("nfproto"), json!("ipv4"))];
+                if !b.host_ip.is_unspecified() {
+                    expr.push(m(
+                        "==",
+                        payload("ip", "daddr"),
+                        json!(b.host_ip.to_string()),
+                    ));
+                }
+                expr.push(m("==", payload(l4, "dport"), json!(b.host_port)));
+                expr.push(
+                    json!({"dnat": {"family": "ip", "addr": p.container_ip.to_string(),
+                    "port": b.container_port}}),
+                );
+                cmds.push(rule("published", expr));
             }
-            expr.push(m("==", payload(l4, "dport"), json!(b.host_port)));
-            expr.push(
-                json!({"dnat": {"family": "ip", "addr": p.container_ip.to_string(),
-                "port": b.container_port}}),
-            );
-            cmds.push(rule("published", expr));
+            // [::1] cannot be DNAT-ed into a bridge (IPv6 has no route_localnet): the
+            // userland proxy serves it (see `ports`).
+            if let Some(ip6) = p
+                .container_ip6
+                .filter(|_| b.covers_ipv6() && !b.needs_proxy())
+            {
+                let mut expr = vec![m("==", meta("nfproto"), json!("ipv6"))];
+                if b.host_ip.is_ipv6() && !b.host_ip.is_unspecified() {
+                    expr.push(m(
+                        "==",
+                        payload("ip6", "daddr"),
+                        json!(b.host_ip.to_string()),
+                    ));
+                }
+                expr.push(m("==", payload(l4, "dport"), json!(b.host_port)));
+                expr.push(json!({"dnat": {"family": "ip6", "addr": ip6.to_string(),
+                    "port": b.container_port}}));
+                cmds.push(rule("published", expr));
+            }
         }
 
         // postrouting
         for n in &desired.networks {
-            let subnet = prefix(&n.subnet);
-            if !n.internal {
+            let mut subnets = vec![("ip", prefix(&n.subnet))];
+            if let Some(s6) = &n.subnet6 {
+                subnets.push(("ip6", prefix6(s6)));
+            }
+            for (family, subnet) in subnets {
+                if !n.internal {
+                    cmds.push(rule(
+                        "postrouting",
+                        vec![
+                            m("==", payload(family, "saddr"), subnet.clone()),
+                            oif("!=", &n.bridge),
+                            json!({"masquerade": null}),
+                        ],
+                    ));
+                }
+                // Hairpin: a container reaching a published port of its own bridge.
                 cmds.push(rule(
                     "postrouting",
                     vec![
-                        m("==", payload("ip", "saddr"), subnet.clone()),
-                        oif("!=", &n.bridge),
+                        oif("==", &n.bridge),
+                        m("==", payload(family, "saddr"), subnet),
+                        m("in", json!({"ct": {"key": "status"}}), json!("dnat")),
                         json!({"masquerade": null}),
                     ],
                 ));
             }
-            cmds.push(rule(
-                "postrouting",
-                vec![
-                    oif("==", &n.bridge),
-                    m("==", payload("ip", "saddr"), subnet),
-                    m("in", json!({"ct": {"key": "status"}}), json!("dnat")),
-                    json!({"masquerade": null}),
-                ],
-            ));
             cmds.push(rule(
                 "postrouting",
                 vec![
@@ -228,6 +256,10 @@ fn oif(op: &str, name: &str) -> Value {
 }
 
 fn prefix(net: &ipnet::Ipv4Net) -> Value {
+    json!({"prefix": {"addr": net.network().to_string(), "len": net.prefix_len()}})
+}
+
+fn prefix6(net: &ipnet::Ipv6Net) -> Value {
     json!({"prefix": {"addr": net.network().to_string(), "len": net.prefix_len()}})
 }
 
@@ -297,79 +329,6 @@ impl Nftables {
     }
 }
 
-/// This boot's id: ruleset generations restart from zero at boot.
-fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
-/// The kernel's nftables ruleset generation (NFT_MSG_GETGEN over netfilter netlink), which
-/// every committed ruleset change increments. `None` when it cannot be read.
-fn ruleset_generation() -> Option<u32> {
-    const NFNL_SUBSYS_NFTABLES: u16 = 10;
-    const NFT_MSG_NEWGEN: u16 = 15;
-    const NFT_MSG_GETGEN: u16 = 16;
-    const NFTA_GEN_ID: u16 = 1;
-    // SAFETY: plain socket(2); the fd is owned right away.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_NETFILTER,
-        )
-    };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: fresh fd we own.
-    let sock = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    let raw = std::os::fd::AsRawFd::as_raw_fd(&sock);
-    // nlmsghdr (16 bytes) + nfgenmsg (family AF_UNSPEC, version 0, res_id 0).
-    let mut req = Vec::with_capacity(20);
-    req.extend_from_slice(&20u32.to_ne_bytes());
-    req.extend_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN).to_ne_bytes());
-    req.extend_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
-    req.extend_from_slice(&1u32.to_ne_bytes());
-    req.extend_from_slice(&0u32.to_ne_bytes());
-    req.extend_from_slice(&[0, 0, 0, 0]);
-    // SAFETY: send/recv on our socket with buffers of the given lengths.
-    let sent = unsafe { libc::send(raw, req.as_ptr().cast(), req.len(), 0) };
-    if sent != req.len() as isize {
-        return None;
-    }
-    let mut buf = [0u8; 512];
-    // SAFETY: as above.
-    let n = unsafe { libc::recv(raw, buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n < 20 {
-        return None;
-    }
-    let msg = &buf[..n as usize];
-    let u16_at = |i: usize| u16::from_ne_bytes([msg[i], msg[i + 1]]);
-    let len = (u32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]]) as usize).min(msg.len());
-    if u16_at(4) != (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN {
-        return None;
-    }
-    // Attributes after the headers: (len u16, type u16, value), 4-byte aligned.
-    let mut i = 20;
-    while i + 4 <= len {
-        let alen = u16_at(i) as usize;
-        if alen < 4 || i + alen > len {
-            return None;
-        }
-        if u16_at(i + 2) & 0x3fff == NFTA_GEN_ID && alen >= 8 {
-            return Some(u32::from_be_bytes([
-                msg[i + 4],
-                msg[i + 5],
-                msg[i + 6],
-                msg[i + 7],
-            ]));
-        }
-        i += (alen + 3) & !3;
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,25 +342,52 @@ mod tests {
                     name: "a".into(),
                     bridge: "br-a".into(),
                     subnet: "10.231.1.0/24".parse().unwrap(),
+                    subnet6: Some("fd00:231:1::/64".parse().unwrap()),
                     internal: false,
                 },
                 FwNetwork {
                     name: "b".into(),
                     bridge: "br-b".into(),
                     subnet: "10.231.2.0/24".parse().unwrap(),
+                    subnet6: None,
                     internal: true,
                 },
             ],
-            ports: vec![FwPort {
-                binding: PortBinding {
-                    host_ip: "127.0.0.1".parse().unwrap(),
-                    host_port: 8080,
-                    container_port: 80,
-                    proto: Proto::Tcp,
+            ports: vec![
+                FwPort {
+                    binding: PortBinding {
+                        host_ip: "127.0.0.1".parse().unwrap(),
+                        host_port: 8080,
+                        container_port: 80,
+                        proto: Proto::Tcp,
+                    },
+                    container_ip: "10.231.1.2".parse().unwrap(),
+                    container_ip6: Some("fd00:231:1::2".parse().unwrap()),
+                    bridge: "br-a".into(),
                 },
-                container_ip: "10.231.1.2".parse().unwrap(),
-                bridge: "br-a".into(),
-            }],
+                FwPort {
+                    binding: PortBinding {
+                        host_ip: "0.0.0.0".parse().unwrap(),
+                        host_port: 8081,
+                        container_port: 81,
+                        proto: Proto::Tcp,
+                    },
+                    container_ip: "10.231.1.2".parse().unwrap(),
+                    container_ip6: Some("fd00:231:1::2".parse().unwrap()),
+                    bridge: "br-a".into(),
+                },
+                FwPort {
+                    binding: PortBinding {
+                        host_ip: "::1".parse().unwrap(),
+                        host_port: 8082,
+                        container_port: 82,
+                        proto: Proto::Tcp,
+                    },
+                    container_ip: "10.231.1.2".parse().unwrap(),
+                    container_ip6: Some("fd00:231:1::2".parse().unwrap()),
+                    bridge: "br-a".into(),
+                },
+            ],
         }
     }
 
@@ -517,18 +503,25 @@ mod tests {
         let masq_out: Vec<_> = post.iter().filter(|r| r.contains(r#""op":"!=""#)).collect();
         assert_eq!(
             masq_out.len(),
-            1,
-            "only the non-internal network masquerades out"
+            2,
+            "only the non-internal network masquerades out, over IPv4 and IPv6"
         );
         assert!(masq_out[0].contains("10.231.1.0"));
+        assert!(masq_out[1].contains("fd00:231:1::"), "{}", masq_out[1]);
         let published = rules_of(&doc, "published");
-        assert_eq!(published.len(), 1);
+        // 127.0.0.1:8080 → IPv4 only; 0.0.0.0:8081 → both families; [::1]:8082 → the proxy.
+        assert_eq!(published.len(), 3, "{published:#?}");
         assert!(
             published[0].contains(r#""addr":"10.231.1.2","port":80"#),
             "{}",
             published[0]
         );
         assert!(published[0].contains(r#""right":"127.0.0.1""#));
+        assert!(
+            published[2].contains(r#""family":"ip6","addr":"fd00:231:1::2","port":81"#),
+            "{}",
+            published[2]
+        );
         // Every command names our table and nothing else.
         for c in doc["nftables"].as_array().unwrap() {
             let s = c.to_string();

@@ -90,6 +90,7 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
             network: network_name(project, key),
             aliases,
             ipv4: cfg.ipv4_address.clone(),
+            ipv6: cfg.ipv6_address.clone(),
             mac: checked_mac(svc, mac)?,
         });
     }
@@ -100,21 +101,20 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
             network: "bridge".into(),
             aliases: vec![],
             ipv4: None,
+            ipv6: None,
             mac: checked_mac(svc, svc.mac_address.clone())?,
         });
     }
     for p in &svc.ports {
-        if p.host_ip.as_deref().is_some_and(|ip| ip.contains(':')) {
-            tracing::warn!(
-                "service \"{}\": IPv6 published port {} ignored",
-                svc.name,
-                p.target
-            );
-            continue;
-        }
         let mut spec = String::new();
-        if let Some(ip) = &p.host_ip {
-            spec.push_str(&format!("{ip}:"));
+        match &p.host_ip {
+            // An IPv6 host address goes in brackets, as docker's -p writes it.
+            Some(ip) if ip.contains(':') => spec.push_str(&format!(
+                "[{}]:",
+                ip.trim_start_matches('[').trim_end_matches(']')
+            )),
+            Some(ip) => spec.push_str(&format!("{ip}:")),
+            None => {}
         }
         match &p.published {
             Some(pubd) => spec.push_str(&format!("{pubd}:")),
@@ -230,14 +230,24 @@ pub fn create_request(
     {
         bail!("network {key}: driver {d} is not supported (only bridge)");
     }
-    let pool = net.ipam.config.first();
+    // One IPv4 pool and, with enable_ipv6, one IPv6 pool, in either order.
+    let is_v6 = |p: &&rcompose_compose::model::IpamPool| {
+        p.subnet.as_deref().is_some_and(|s| s.contains(':'))
+    };
+    let pool = net.ipam.config.iter().find(|p| !is_v6(p));
+    let pool6 = net.ipam.config.iter().find(is_v6);
     let cidr_err = |what: &str, s: &str| {
         anyhow::anyhow!(
             "network {key}: ipam {what} {s:?} is not an IPv4 CIDR such as 172.28.0.0/16"
         )
     };
+    let ipv6 = net.enable_ipv6.unwrap_or(false);
+    if pool6.is_some() && !ipv6 {
+        bail!("network {key}: an IPv6 ipam subnet needs enable_ipv6: true");
+    }
     let mut req = CreateRequest {
         name: name.to_string(),
+        ipv6,
         internal: net.internal,
         attachable: net.attachable,
         labels: object_labels(project, rcompose_compose::labels::NETWORK, key, &net.labels),
@@ -249,6 +259,20 @@ pub fn create_request(
     }
     if let Some(s) = pool.and_then(|p| p.ip_range.as_ref()) {
         req.ip_range = Some(s.parse().map_err(|_| cidr_err("ip_range", s))?);
+    }
+    if let Some(p) = pool6 {
+        let s = p.subnet.as_deref().unwrap_or_default();
+        req.subnet6 = Some(s.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "network {key}: ipam subnet {s:?} is not an IPv6 CIDR such as fd00:1::/64"
+            )
+        })?);
+        if let Some(g) = &p.gateway {
+            req.gateway6 =
+                Some(g.parse().with_context(|| {
+                    format!("network {key}: gateway {g:?} is not an IPv6 address")
+                })?);
+        }
     }
     if let Some(g) = pool.and_then(|p| p.gateway.as_ref()) {
         req.gateway = Some(

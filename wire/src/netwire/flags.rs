@@ -21,6 +21,7 @@ pub struct RunNetworkFlags {
     pub expose: Vec<String>,
     pub network_alias: Vec<String>,
     pub ip: Option<String>,
+    pub ip6: Option<String>,
     pub add_host: Vec<String>,
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
@@ -57,6 +58,15 @@ fn attachments(networks: &[String], f: &RunNetworkFlags) -> Result<Vec<NetworkAt
         first.ip = Some(
             ip.parse()
                 .with_context(|| format!("invalid --ip {ip:?}: use an IPv4 address"))?,
+        );
+    }
+    if let Some(ip) = &f.ip6 {
+        if first.ip6.is_some() {
+            bail!("conflicting options: cannot specify both --ip6 and per-network IPv6 address");
+        }
+        first.ip6 = Some(
+            ip.parse()
+                .with_context(|| format!("invalid --ip6 {ip:?}: use an IPv6 address"))?,
         );
     }
     if let Some(mac) = &f.mac_address {
@@ -132,6 +142,7 @@ pub fn plan(
             (!f.publish.is_empty() || f.publish_all, "-p/--publish"),
             (!first.aliases.is_empty(), "--network-alias"),
             (first.ip.is_some(), "--ip"),
+            (first.ip6.is_some(), "--ip6"),
             (first.mac.is_some(), "--mac-address"),
             (!f.link.is_empty(), "--link"),
         ];
@@ -162,8 +173,14 @@ pub fn plan(
         if !a.aliases.is_empty() && !net.dns {
             bail!("network-scoped aliases are only supported for user-defined networks");
         }
-        if a.ip.is_some() && net.name == "bridge" {
+        if (a.ip.is_some() || a.ip6.is_some()) && net.name == "bridge" {
             bail!("user specified IP address is supported on user defined networks only");
+        }
+        if a.ip6.is_some() && net.ipv6.is_none() {
+            bail!(
+                "--ip6: network {} has no IPv6: create it with --ipv6 (and an IPv6 --subnet)",
+                net.name
+            );
         }
         // Checked again when attaching; here so that a conflict creates nothing.
         if let Some(mac) = &a.mac
@@ -182,6 +199,7 @@ pub fn plan(
             network: net.name.clone(),
             aliases: a.aliases.clone(),
             ipv4: a.ip.map(|ip| ip.to_string()),
+            ipv6: a.ip6.map(|ip| ip.to_string()),
             mac: a.mac.clone(),
         });
     }

@@ -53,6 +53,7 @@ pub fn connect(
     network: &str,
     aliases: &[String],
     ip: Option<&str>,
+    ip6: Option<&str>,
 ) -> Result<()> {
     let mut cfg = eng.store.resolve(container)?;
     let mode = cfg.host.network_mode.as_str();
@@ -81,6 +82,7 @@ pub fn connect(
         network: net.name.clone(),
         aliases: aliases.to_vec(),
         ipv4: ip.map(str::to_string),
+        ipv6: ip6.map(str::to_string),
         mac: None,
     };
     if is_running(eng, &cfg.id) {
@@ -240,6 +242,10 @@ pub fn network_settings(nets: &Networks, cfg: &ContainerConfig, netns: &std::pat
         } else {
             (String::new(), 0)
         };
+        let (eip6, egw6, eprefix6) = match (live.and_then(|e| e.ip6), n.ipv6) {
+            (Some(a), Some(p)) => (a.to_string(), p.gateway.to_string(), p.subnet.prefix_len()),
+            _ => (String::new(), String::new(), 0),
+        };
         if n.name == "bridge" {
             (ip, gw, mac, prefix) = (eip.clone(), egw.clone(), emac.clone(), eprefix);
         }
@@ -251,7 +257,11 @@ pub fn network_settings(nets: &Networks, cfg: &ContainerConfig, netns: &std::pat
         networks.insert(
             n.name.clone(),
             json!({
-                "IPAMConfig": ep.ipv4.as_ref().map(|a| json!({"IPv4Address": a})),
+                "IPAMConfig": match (&ep.ipv4, &ep.ipv6) {
+                    (None, None) => Value::Null,
+                    (v4, v6) => json!({"IPv4Address": v4.clone().unwrap_or_default(),
+                        "IPv6Address": v6.clone().unwrap_or_default()}),
+                },
                 "Links": Value::Null,
                 "Aliases": aliases,
                 "MacAddress": emac,
@@ -260,9 +270,9 @@ pub fn network_settings(nets: &Networks, cfg: &ContainerConfig, netns: &std::pat
                 "Gateway": egw,
                 "IPAddress": eip,
                 "IPPrefixLen": eprefix,
-                "IPv6Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
+                "IPv6Gateway": egw6,
+                "GlobalIPv6Address": eip6,
+                "GlobalIPv6PrefixLen": eprefix6,
                 "DNSNames": if n.dns && live.is_some() {
                     let mut d = vec![cfg.name.clone(), cfg.id[..12].to_string()];
                     d.extend(ep.aliases.iter().cloned());

@@ -56,6 +56,9 @@ pub struct Endpoint {
     pub network: String,
     pub aliases: Vec<String>,
     pub ipv4: Option<String>,
+    /// `--ip6` / compose `ipv6_address`, on a dual-stack network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<String>,
     /// `--mac-address` (lower case); the address is derived from the IP when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
@@ -130,6 +133,14 @@ pub fn attach_one(
                 .with_context(|| format!("ipv4_address {s:?} is not an IPv4 address"))
         })
         .transpose()?;
+    let ip6 = ep
+        .ipv6
+        .as_ref()
+        .map(|s| {
+            s.parse::<std::net::Ipv6Addr>()
+                .with_context(|| format!("ipv6_address {s:?} is not an IPv6 address"))
+        })
+        .transpose()?;
     nets.attach(
         &ep.network,
         AttachRequest {
@@ -138,6 +149,7 @@ pub fn attach_one(
             netns_path: store.netns_path(&cfg.id),
             aliases: ep.aliases.clone(),
             ip,
+            ip6,
             mac: ep.mac.clone(),
         },
     )
@@ -220,6 +232,12 @@ pub fn write_etc_files_for(
     let hosts = nets.hosts_file_for(&HostsRequest {
         hostname: cfg.hostname.clone(),
         ips: ips.to_vec(),
+        ips6: plan
+            .networks
+            .iter()
+            .filter_map(|ep| nets.get(&ep.network).ok())
+            .filter_map(|n| n.endpoints.get(&cfg.id).and_then(|e| e.ip6))
+            .collect(),
         extra_hosts: plan
             .extra_hosts
             .iter()
