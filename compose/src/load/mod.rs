@@ -519,9 +519,11 @@ pub fn env_with_files(
             }
             continue;
         }
+        // As compose v2: the process environment wins over values the files define.
         let known = from_files.clone();
-        let lookup = |k: &str| process.get(k).cloned().or_else(|| known.get(k).cloned());
-        for (k, v) in dotenv::read_file(path, &lookup)? {
+        let lookup = |k: &str| process.get(k).cloned();
+        let fallback = |k: &str| known.get(k).cloned();
+        for (k, v) in dotenv::read_file(path, &lookup, &fallback)? {
             from_files.insert(k, v);
         }
     }
