@@ -35,7 +35,9 @@ pub struct LoadOptions {
     pub project_name: Option<String>,
     /// `--project-directory`
     pub project_directory: Option<PathBuf>,
-    /// `--env-file` (repeatable); replaces the default `.env`.
+    /// `--env-file` (repeatable); replaces the default `.env`. When empty, `COMPOSE_ENV_FILES`
+    /// (comma-separated) from `environment` stands in for it, and `COMPOSE_DISABLE_ENV_FILE`
+    /// there turns the default `.env` off.
     pub env_files: Vec<PathBuf>,
     /// `--profile` (repeatable); `COMPOSE_PROFILES` is used when empty.
     pub profiles: Vec<String>,
@@ -141,6 +143,12 @@ pub enum LoadError {
         "invalid project name {name:?} (from {origin}): must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number"
     )]
     ProjectName { name: String, origin: &'static str },
+    #[error("{name}={value:?}: {reason}")]
+    EnvironmentVariable {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("the compose model does not fit the typed project: {0} (please report this)")]
     Model(String),
 }
@@ -194,7 +202,7 @@ impl Loader<'_> {
             .clone()
             .or(first_file_dir)
             .unwrap_or_else(|| wd.clone());
-        let mut env = self.environment_from(&env_dir)?;
+        let mut env = self.environment_from(&env_dir, &opts.environment)?;
         let found = discover::discover(&opts.files, wd, explicit_dir.as_deref(), &env)?;
         self.warnings.extend(found.warnings);
         let project_dir = match &explicit_dir {
@@ -207,8 +215,10 @@ impl Loader<'_> {
                 _ => wd.clone(),
             },
         };
-        if project_dir != env_dir && opts.env_files.is_empty() {
-            env = self.environment_from(&project_dir)?;
+        if project_dir != env_dir && explicit_env_files(opts).is_empty() {
+            // As compose v2: the project directory's `.env` only adds what is not set yet
+            // (by the process or the first `.env`), and sees those values while expanding.
+            env = self.environment_from(&project_dir, &env)?;
         }
         let penv = ProjectEnv {
             vars: env,
@@ -280,20 +290,26 @@ impl Loader<'_> {
         })
     }
 
-    /// The interpolation environment: env files (or `<dir>/.env`), overridden by the process
-    /// environment.
-    fn environment_from(&self, dir: &Path) -> Result<BTreeMap<String, String>, LoadError> {
+    /// The interpolation environment: env files (or `<dir>/.env`) under `base` (the process
+    /// environment, which wins).
+    fn environment_from(
+        &self,
+        dir: &Path,
+        base: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, LoadError> {
         let opts = self.opts;
-        let process = &opts.environment;
-        let files: Vec<(PathBuf, bool)> = if opts.env_files.is_empty() {
-            vec![(dir.join(".env"), false)]
-        } else {
-            opts.env_files
+        let explicit = explicit_env_files(opts);
+        let files: Vec<(PathBuf, bool)> = if !explicit.is_empty() {
+            explicit
                 .iter()
                 .map(|f| (discover::absolute(&opts.working_dir, f), true))
                 .collect()
+        } else if default_env_file_disabled(&opts.environment)? {
+            Vec::new()
+        } else {
+            vec![(dir.join(".env"), false)]
         };
-        env_with_files(process, &files)
+        env_with_files(base, &files)
     }
 
     /// Reads one file's text.
@@ -502,6 +518,46 @@ pub(crate) fn location(file: &str, line: Option<usize>) -> String {
     match line {
         Some(line) => format!("{file}:{line}"),
         None => file.to_string(),
+    }
+}
+
+/// `--env-file`, else `COMPOSE_ENV_FILES` from the process environment (comma-separated, as
+/// compose v2 takes it for the flag's default).
+fn explicit_env_files(opts: &LoadOptions) -> Vec<PathBuf> {
+    if !opts.env_files.is_empty() {
+        return opts.env_files.clone();
+    }
+    opts.environment
+        .get("COMPOSE_ENV_FILES")
+        .map(|v| {
+            v.split(',')
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `COMPOSE_DISABLE_ENV_FILE` from the process environment: when true, no default `.env` is
+/// read (explicit env files still are). compose v2 refuses a value that is not a boolean.
+fn default_env_file_disabled(process: &BTreeMap<String, String>) -> Result<bool, LoadError> {
+    const VAR: &str = "COMPOSE_DISABLE_ENV_FILE";
+    match process.get(VAR) {
+        None => Ok(false),
+        Some(v) => parse_go_bool(v).ok_or_else(|| LoadError::EnvironmentVariable {
+            name: VAR,
+            value: v.clone(),
+            reason: "not a boolean (use true/false, 1/0, t/f)".into(),
+        }),
+    }
+}
+
+/// Go's `strconv.ParseBool`: the spellings compose v2 accepts for a boolean variable.
+pub fn parse_go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
     }
 }
 
