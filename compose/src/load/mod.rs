@@ -402,10 +402,9 @@ impl Loader<'_> {
         let text = self.read(source)?;
         let file = source.display();
         let mut value = parse::parse(&file, &text)?;
-        self.texts.insert(file.clone(), text);
         interpolate::collect_variables(&value, &mut self.variables);
         if self.opts.interpolate {
-            let mut interp = interpolate::Interpolator::new(vars);
+            let mut interp = interpolate::Interpolator::new(vars).with_source(&text);
             interp.interpolate(&file, &mut value)?;
             for w in interp.warnings {
                 if !self.warnings.contains(&w) {
@@ -413,6 +412,7 @@ impl Loader<'_> {
                 }
             }
         }
+        self.texts.insert(file.clone(), text);
         validate::Validator { file: &file }.validate_file(&mut value)?;
         Ok(value)
     }
