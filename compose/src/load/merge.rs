@@ -251,13 +251,13 @@ mod tests {
     #[test]
     fn volumes_by_target_and_reset() {
         let v = m(
-            "services: {web: {volumes: ['a:/data', 'b:/other'], dns: [1.1.1.1], labels: {x: y}}}",
-            "services: {web: {volumes: ['c:/data'], dns: [1.1.1.1, 8.8.8.8], labels: !reset {}}}",
+            "services: {web: {volumes: ['va:/data', 'vb:/other'], dns: [1.1.1.1], labels: {x: y}}}",
+            "services: {web: {volumes: ['vc:/data'], dns: [1.1.1.1, 8.8.8.8], labels: !reset {}}}",
         );
         let web = &v["services"]["web"];
         let vols = web["volumes"].as_sequence().unwrap();
         assert_eq!(vols.len(), 2);
-        assert_eq!(vols[0]["source"].as_str(), Some("c"));
+        assert_eq!(vols[0]["source"].as_str(), Some("vc"));
         assert_eq!(web["dns"].as_sequence().unwrap().len(), 2);
         assert!(web.get("labels").is_none());
     }
