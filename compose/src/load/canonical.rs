@@ -266,6 +266,17 @@ fn canonical_service(
     update(svc, "sysctls", |v| to_string_map(v, false));
     update(svc, "storage_opt", |v| to_string_map(v, false));
     update(svc, "env_file", |v| canonical_env_files(v, ctx));
+    // `models: [llm]` is `models: {llm: null}` (compose v2's canonical form).
+    update(svc, "models", |v| match v {
+        Value::Sequence(names) => Value::Mapping(
+            names
+                .iter()
+                .filter_map(scalar_text)
+                .map(|n| (Value::String(n), Value::Null))
+                .collect(),
+        ),
+        other => other.clone(),
+    });
     update(svc, "label_file", |v| {
         let list = to_string_list(v);
         Value::Sequence(
