@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 use yaml_serde::{Mapping, Value};
 
-use super::parse::{untagged, untagged_mut};
+use super::parse::{is_reset, untagged, untagged_mut};
 use super::short_syntax::{long_port, long_volume, parse_port, parse_volume, shell_split};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -130,6 +130,11 @@ pub(crate) fn to_string_map(v: &Value, bare_is_null: bool) -> Value {
         Value::Mapping(map) => {
             for (k, val) in map {
                 let key = super::interpolate::key_text(k);
+                if is_reset(val) {
+                    // `KEY: !reset` removes the key when the files are merged.
+                    out.insert(s(key), val.clone());
+                    continue;
+                }
                 let val = match scalar_text(val) {
                     Some(t) => s(t),
                     None if bare_is_null => Value::Null,
