@@ -509,6 +509,8 @@ fn resolve_environment(
                 *v = env.get(k).cloned();
             }
         }
+        // A bare build arg the environment does not set is dropped (compose v2).
+        build.args.retain(|_, v| v.is_some());
     }
     Ok(())
 }
