@@ -497,7 +497,22 @@ fn canonical_build(v: &Value, ctx: &PathContext) -> Result<Value, CanonicalError
     }
     update(&mut m, "args", |v| to_string_map(v, true));
     update(&mut m, "labels", |v| to_string_map(v, false));
-    update(&mut m, "additional_contexts", |v| to_string_map(v, false));
+    // Local paths among the additional contexts resolve like the context; builder-specific
+    // (`docker-image://`, `service:`) and remote ones stay as written.
+    update(&mut m, "additional_contexts", |v| {
+        let mut map = to_string_map(v, false);
+        if let Value::Mapping(entries) = &mut map {
+            for value in entries.values_mut() {
+                if let Some(text) = value.as_str()
+                    && !is_remote_context(text)
+                    && !text.starts_with("service:")
+                {
+                    *value = s(ctx.resolve(text));
+                }
+            }
+        }
+        map
+    });
     update(&mut m, "secrets", |v| file_refs(v, true));
     if let Some(Ok(hosts)) = m.get("extra_hosts").map(extra_hosts) {
         m.insert(s("extra_hosts"), hosts);
@@ -599,18 +614,26 @@ fn canonical_depends_on(v: &Value) -> Value {
             }
         }
         Value::Mapping(map) => {
+            // Only what is written: the defaults (service_started, required) are the typed
+            // model's, applied after the files are merged, so that an override giving only
+            // `required` keeps the earlier file's condition (compose v2).
             for (k, val) in map {
                 let d = untagged(val).as_mapping();
                 let get = |key: &str| d.and_then(|d| d.get(key));
-                let mut entry = dep(
-                    get("condition").and_then(scalar_text),
-                    get("required").and_then(Value::as_bool),
-                    get("restart").and_then(Value::as_bool),
-                );
-                if let (Some(d), Value::Mapping(m)) = (d, &mut entry) {
+                let mut m = Mapping::new();
+                if let Some(c) = get("condition").and_then(scalar_text) {
+                    m.insert(s("condition"), s(c));
+                }
+                if get("restart").and_then(Value::as_bool) == Some(true) {
+                    m.insert(s("restart"), Value::Bool(true));
+                }
+                if let Some(r) = get("required").and_then(Value::as_bool) {
+                    m.insert(s("required"), Value::Bool(r));
+                }
+                if let Some(d) = d {
                     m.extend(extensions(d));
                 }
-                out.insert(s(super::interpolate::key_text(k)), entry);
+                out.insert(s(super::interpolate::key_text(k)), Value::Mapping(m));
             }
         }
         _ => {}

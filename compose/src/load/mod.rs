@@ -399,6 +399,17 @@ impl Loader<'_> {
         source: &Source,
         vars: &BTreeMap<String, String>,
     ) -> Result<Value, LoadError> {
+        self.parse_checked_with(source, vars, |_| {})
+    }
+
+    /// [`Loader::parse_checked`], with `prepare` applied to the parsed value before it is
+    /// validated.
+    pub fn parse_checked_with(
+        &mut self,
+        source: &Source,
+        vars: &BTreeMap<String, String>,
+        prepare: impl FnOnce(&mut Value),
+    ) -> Result<Value, LoadError> {
         let text = self.read(source)?;
         let file = source.display();
         let mut value = parse::parse(&file, &text)?;
@@ -413,6 +424,7 @@ impl Loader<'_> {
             }
         }
         self.texts.insert(file.clone(), text);
+        prepare(&mut value);
         validate::Validator { file: &file }.validate_file(&mut value)?;
         Ok(value)
     }
