@@ -8,8 +8,10 @@
 //! TestIncludeWithExtends, TestExtendsPortOverride, TestLoadExtendsSameFile,
 //! TestExtendsWithServiceRef, TestLoadExtendsDependsOn, TestLoadExtendsListener,
 //! TestLoadExtendsListenerMultipleFiles, TestExtendsReset, TestExtendsWithInterpolation) and
-//! `loader/paths_test.go` (TestResolveBuildContextPaths, TestResolveAdditionalContexts). The
-//! files under `tests/conformance/loader/testdata/` are compose-go's `loader/testdata/extends/`.
+//! `loader/paths_test.go` (TestResolveBuildContextPaths, TestResolveAdditionalContexts) and
+//! `loader/include_test.go` (all seven functions; TestIncludeWithProjectDirectory with path
+//! resolution on, so its relative paths compare as absolute ones). The files under
+//! `tests/conformance/loader/testdata/` are those of compose-go's `loader/testdata/`.
 //! Left out: TestExtendsNil (it loads a service that is null with schema validation switched
 //! off, which `config` cannot do) and TestResolveComposeFilePaths (a Go function's API).
 
@@ -32,6 +34,10 @@ struct Case {
     has: &'static [&'static str],
     lacks: &'static [&'static str],
     error: Option<&'static str>,
+    environ: &'static [(&'static str, &'static str)],
+    normalize: bool,
+    /// `--project-directory` (compose-go's tests give their `WorkingDir` explicitly).
+    project_directory: Option<&'static str>,
 }
 
 const BASE: Case = Case {
@@ -43,6 +49,9 @@ const BASE: Case = Case {
     has: &[],
     lacks: &[],
     error: None,
+    environ: &[],
+    normalize: true,
+    project_directory: None,
 };
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -77,6 +86,13 @@ fn check(case: &Case) -> Result<(), String> {
         working_dir: dir.to_path_buf(),
         resolve_paths: case.resolve_paths,
         consistency: case.consistency,
+        normalize: case.normalize,
+        project_directory: case.project_directory.map(|d| dir.join(d)),
+        environment: case
+            .environ
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         ..Default::default()
     };
     let name = case.name;
@@ -310,6 +326,7 @@ fn extends_tests_21_cases() {
                 "name: test-extends-port\nservices:\n  test:\n    extends:\n      file: testdata/extends/ports.yaml\n      service: test\n",
             )],
             load: &["testdata/extends/ports.yaml", "override.yaml"],
+            project_directory: Some("."),
             has: &["published: \"8080\""],
             lacks: &["published: \"8080\"\n        protocol: tcp\n      - "],
             ..BASE
@@ -449,4 +466,106 @@ fn paths_tests_2_cases() {
         },
     ];
     run_table("loader/paths_test.go", 2, &cases, check);
+}
+
+#[test]
+fn include_tests_7_cases() {
+    let cases = [
+        Case {
+            name: "TestLoadIncludeExtendsCombined",
+            files: &[(
+                "compose.yaml",
+                "name: test-load-combined\ninclude:\n  - testdata/combined/compose.yaml\n",
+            )],
+            has: &["  service:\n    build:\n      context: <DIR>/testdata/combined/dir\n"],
+            ..BASE
+        },
+        Case {
+            name: "TestLoadWithMultipleInclude",
+            files: &[(
+                "compose.yaml",
+                "\nname: 'test-multi-include'\n\ninclude:\n  - path: ./testdata/subdir/compose-test-extends-imported.yaml\n    env_file: ./testdata/subdir/extra.env\n  - path: ./testdata/compose-include.yaml\n\nservices:\n  foo:\n    image: busybox\n    depends_on:\n      - imported\n",
+            )],
+            environ: &[("SOURCE", "override")],
+            normalize: false,
+            has: &["container_name: override"],
+            ..BASE
+        },
+        Case {
+            name: "TestLoadWithMultipleIncludeConflict",
+            files: &[(
+                "compose.yaml",
+                "\nname: 'test-multi-include'\n\ninclude:\n  - path: ./testdata/subdir/compose-test-extends-imported.yaml\n    env_file: ./testdata/subdir/extra.env\n  - path: ./testdata/compose-include.yaml\n    env_file: ./testdata/subdir/extra.env\n\n\nservices:\n  bar:\n    image: busybox\n    environment: !override\n      - ZOT=QIX\n",
+            )],
+            environ: &[("SOURCE", "override")],
+            normalize: false,
+            has: &["  bar:\n    environment:\n      ZOT: QIX\n    image: busybox\n"],
+            lacks: &["FOO"],
+            ..BASE
+        },
+        Case {
+            name: "TestIncludeRelative",
+            files: &[(
+                "project.yaml",
+                "name: test-include-relative\ninclude:\n  - testdata/include/compose.yaml\n",
+            )],
+            load: &["testdata/include/compose.yaml"],
+            resolve_paths: false,
+            has: &["  included:\n    build:\n      context: .\n", "source: .\n"],
+            ..BASE
+        },
+        Case {
+            name: "TestLoadWithIncludeEnv",
+            files: &[
+                (
+                    "compose.yml",
+                    "name: project\ninclude:\n  - path:\n    - ./module/compose.yml\n    env_file:\n      - ./custom.env\nservices:\n  a:\n    image: alpine\n    environment:\n      - VAR_NAME",
+                ),
+                ("custom.env", "VAR_NAME=value"),
+                (
+                    "module/compose.yml",
+                    "\nservices:\n  b:\n    image: alpine\n    environment:\n      - VAR_NAME\n  c:\n    image: alpine\n    environment:\n      - VAR_NAME",
+                ),
+            ],
+            normalize: false,
+            has: &[
+                "  a:\n    environment:\n      VAR_NAME: null\n",
+                "  b:\n    environment:\n      VAR_NAME: value\n",
+                "  c:\n    environment:\n      VAR_NAME: value\n",
+            ],
+            ..BASE
+        },
+        Case {
+            name: "TestIncludeWithProjectDirectory",
+            files: &[("project.yaml", "")],
+            load: &["testdata/include/project-directory.yaml"],
+            has: &[
+                "      context: <DIR>/testdata/subdir\n",
+                "source: <DIR>/testdata/subdir/compose-test-extends-imported.yaml\n",
+                "path: <DIR>/testdata/subdir/extra.env\n",
+            ],
+            ..BASE
+        },
+        Case {
+            name: "TestNestedIncludeAndExtends",
+            files: &[
+                (
+                    "compose.yml",
+                    "name: project\ninclude:\n  - project_directory: .\n    path: dir/included.yaml\n",
+                ),
+                (
+                    "dir/included.yaml",
+                    "\nservices:\n  included:\n    extends:\n      file: dir/extended.yaml\n      service: extended\n",
+                ),
+                (
+                    "dir/extended.yaml",
+                    "\nservices:\n  extended:\n    image: alpine\n",
+                ),
+            ],
+            normalize: false,
+            has: &["  included:\n    image: alpine\n"],
+            ..BASE
+        },
+    ];
+    run_table("loader/include_test.go", 7, &cases, check);
 }

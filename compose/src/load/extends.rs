@@ -272,7 +272,7 @@ fn load_other(loader: &mut Loader, path: &Path, penv: &ProjectEnv) -> Result<Map
 }
 
 /// `path` relative to `base` (both absolute and clean), with `..` where it leaves `base`.
-fn relative_to(path: &Path, base: &Path) -> PathBuf {
+pub(crate) fn relative_to(path: &Path, base: &Path) -> PathBuf {
     let path: Vec<_> = path.components().collect();
     let base: Vec<_> = base.components().collect();
     let common = path.iter().zip(&base).take_while(|(a, b)| a == b).count();

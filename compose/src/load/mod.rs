@@ -181,6 +181,9 @@ pub struct Loader<'a> {
 pub struct ProjectEnv {
     pub vars: BTreeMap<String, String>,
     pub base_dir: PathBuf,
+    /// Without path resolution, an included project's relative paths are still rebased onto
+    /// the including project's directory (compose v2): the relative way there.
+    pub rebase: Option<PathBuf>,
 }
 
 impl Loader<'_> {
@@ -223,6 +226,7 @@ impl Loader<'_> {
         let penv = ProjectEnv {
             vars: env,
             base_dir: project_dir.clone(),
+            rebase: None,
         };
         let mut merged = self.load_files(&found.sources, &penv, &mut Vec::new())?;
         parse::strip_tags(&mut merged);
@@ -357,7 +361,12 @@ impl Loader<'_> {
         }
         let mut merged = merged.unwrap_or_else(|| Value::Mapping(Default::default()));
         if self.opts.normalize {
-            canonical::build_defaults(&mut merged, &penv.base_dir, self.opts.resolve_paths);
+            match &penv.rebase {
+                Some(rel) => canonical::build_defaults(&mut merged, rel, true),
+                None => {
+                    canonical::build_defaults(&mut merged, &penv.base_dir, self.opts.resolve_paths)
+                }
+            }
         }
         Ok(merged)
     }
@@ -378,12 +387,14 @@ impl Loader<'_> {
                 .unwrap_or_else(|| penv.base_dir.clone()),
             Source::Stdin => penv.base_dir.clone(),
         };
+        // `extends.file` in a project's own files is relative to the project directory, as
+        // compose v2 resolves it (nested ones, in extended files, to their file's directory).
         let ctx = canonical::PathContext {
-            base_dir: &penv.base_dir,
-            file_dir: &file_dir,
+            base_dir: penv.rebase.as_deref().unwrap_or(&penv.base_dir),
+            file_dir: &penv.base_dir,
             home: penv.vars.get("HOME").map(String::as_str),
             file: &file,
-            resolve_paths: self.opts.resolve_paths,
+            resolve_paths: penv.rebase.is_some() || self.opts.resolve_paths,
         };
         canonical::canonicalize(&mut value, &ctx)?;
         // After canonicalisation, so that a resource defined identically here and in an
