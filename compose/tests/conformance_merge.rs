@@ -3,9 +3,9 @@
 //! Each directory under `tests/conformance/merge/` is one case named
 //! `<compose-go file>.<test function>.<n>`: `base.yaml` merged with `override.yaml` must give
 //! what `expected.yaml` gives alone. The inputs and expected results are those of compose-go's
-//! `override/merge_*_test.go` tables (its `assertMergeYaml` calls). Both sides go through the
-//! whole loader (canonical forms, no implicit default network, no consistency checks), so the
-//! comparison is of the `config` output. A case with `refused.txt` has an input the compose
+//! `override/merge_*_test.go` tables (its `assertMergeYaml` calls, and Test_mergeOverrides in
+//! `merge_test.go`). Both sides go through the whole loader (canonical forms, no implicit
+//! default network, no consistency checks), so the comparison is of the `config` output. A case with `refused.txt` has an input the compose
 //! schema refuses (checked to be refused); one with `unresolved.txt` is not run, and the note
 //! says why.
 
@@ -65,14 +65,14 @@ fn marked(dirs: &[PathBuf], name: &str) -> Vec<PathBuf> {
 }
 
 #[test]
-fn override_merge_63_cases() {
+fn override_merge_64_cases() {
     let all = cases("merge");
     let set_apart: Vec<PathBuf> = marked(&all, "refused.txt")
         .into_iter()
         .chain(marked(&all, "unresolved.txt"))
         .collect();
     let run: Vec<PathBuf> = all.into_iter().filter(|d| !set_apart.contains(d)).collect();
-    run_table("override/merge_*_test.go", 63, &run, |d| check_merge(d));
+    run_table("override/merge_*_test.go", 64, &run, |d| check_merge(d));
 }
 
 /// Cases whose input the compose schema refuses (`refused.txt` says why): loading the two
@@ -89,4 +89,23 @@ fn override_merge_refused_inputs_3_cases() {
             other => Err(format!("{}: got {other:?}", dir.display())),
         },
     );
+}
+
+/// compose-go `override/uncity_test.go` (its `assertUnicity` calls): one file whose lists
+/// repeat an entry (`input.yaml`) gives what the list without the repetition gives
+/// (`expected.yaml`).
+#[test]
+fn unicity_4_cases() {
+    run_table("override/uncity_test.go", 4, &cases("unicity"), |dir| {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        match (
+            config(dir, &["input.yaml"]),
+            config(dir, &["expected.yaml"]),
+        ) {
+            (Ok(got), Ok(want)) if got == want => Ok(()),
+            (got, want) => Err(format!(
+                "{name}\n=== input\n{got:?}\n=== expected\n{want:?}"
+            )),
+        }
+    });
 }

@@ -19,7 +19,7 @@
 use yaml_serde::{Mapping, Value};
 
 use super::canonical::scalar_text;
-use super::parse::{is_override, is_reset, untagged};
+use super::parse::{is_override, is_reset, untagged, untagged_mut};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum MergeError {
@@ -36,6 +36,62 @@ pub enum MergeError {
 pub fn merge(base: Value, over: Value, prefix: &[String]) -> Result<Value, MergeError> {
     let mut path = prefix.to_vec();
     merge_at(base, over, &mut path)
+}
+
+/// Removes repeated entries from the lists compose v2 keeps unique (ports, volumes, secrets,
+/// dns, …: see [`rule`]) within one file: a later entry with the same key replaces the earlier
+/// one in its place. Merging keeps them unique across files.
+pub fn enforce_unicity(root: &mut Value) {
+    let Some(Value::Mapping(services)) = root.get_mut("services").map(untagged_mut) else {
+        return;
+    };
+    for (name, svc) in services.iter_mut() {
+        let name = super::interpolate::key_text(name);
+        let Value::Mapping(svc) = untagged_mut(svc) else {
+            continue;
+        };
+        for (key, value) in svc.iter_mut() {
+            let key = super::interpolate::key_text(key);
+            dedup_at(value, &["services".into(), name.clone(), key.clone()]);
+            if key == "networks"
+                && let Value::Mapping(nets) = untagged_mut(value)
+            {
+                for (net, cfg) in nets.iter_mut() {
+                    let net = super::interpolate::key_text(net);
+                    if let Value::Mapping(cfg) = untagged_mut(cfg) {
+                        for (k, v) in cfg.iter_mut() {
+                            let path = [
+                                "services".into(),
+                                name.clone(),
+                                "networks".into(),
+                                net.clone(),
+                                super::interpolate::key_text(k),
+                            ];
+                            dedup_at(v, &path);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn dedup_at(value: &mut Value, path: &[String]) {
+    let Rule::UniqueBy(key) = rule(path) else {
+        return;
+    };
+    let Value::Sequence(items) = untagged_mut(value) else {
+        return;
+    };
+    let mut out: Vec<Value> = Vec::with_capacity(items.len());
+    for item in items.drain(..) {
+        let k = key(&item);
+        match out.iter().position(|e| k.is_some() && key(e) == k) {
+            Some(pos) => out[pos] = item,
+            None => out.push(item),
+        }
+    }
+    *items = out;
 }
 
 fn rule(path: &[String]) -> Rule {

@@ -397,6 +397,7 @@ impl Loader<'_> {
             resolve_paths: penv.rebase.is_some() || self.opts.resolve_paths,
         };
         canonical::canonicalize(&mut value, &ctx)?;
+        merge::enforce_unicity(&mut value);
         // After canonicalisation, so that a resource defined identically here and in an
         // included file compares equal (both in long form) and is not a conflict.
         include::apply(self, &mut value, &file, &file_dir, penv, include_stack)?;
