@@ -34,7 +34,7 @@ pub struct KillArgs {
     #[arg(short, long, default_value = "SIGKILL")]
     pub signal: String,
     /// Remove containers for services not defined in the Compose file
-    #[arg(long)]
+    #[arg(long, env = "COMPOSE_REMOVE_ORPHANS", value_parser = super::env_flag)]
     pub remove_orphans: bool,
     pub services: Vec<String>,
 }

@@ -23,7 +23,7 @@ pub struct DownArgs {
     #[arg(long, value_name = "TYPE")]
     pub rmi: Option<String>,
     /// Remove containers for services not defined in the Compose file
-    #[arg(long)]
+    #[arg(long, env = "COMPOSE_REMOVE_ORPHANS", value_parser = super::env_flag)]
     pub remove_orphans: bool,
     /// Specify a shutdown timeout in seconds
     #[arg(short = 't', long, value_name = "SECONDS")]

@@ -48,7 +48,7 @@ pub struct UpArgs {
     #[arg(long)]
     pub no_deps: bool,
     /// Remove containers for services not defined in the Compose file
-    #[arg(long)]
+    #[arg(long, env = "COMPOSE_REMOVE_ORPHANS", value_parser = super::env_flag)]
     pub remove_orphans: bool,
     /// Scale SERVICE to NUM instances (SERVICE=NUM)
     #[arg(long, value_name = "SERVICE=NUM")]

@@ -70,7 +70,7 @@ pub struct GlobalOpts {
     #[arg(long = "profile", value_name = "PROFILE")]
     pub profiles: Vec<String>,
     /// Control when to print ANSI control characters
-    #[arg(long, value_enum, default_value_t = Ansi::Auto)]
+    #[arg(long, value_enum, default_value_t = Ansi::Auto, env = "COMPOSE_ANSI")]
     pub ansi: Ansi,
     /// Show what would be done without changing anything
     #[arg(long)]
@@ -94,6 +94,16 @@ pub struct GlobalOpts {
         value_name = "DIR"
     )]
     pub run_root: PathBuf,
+}
+
+/// A boolean flag's value from its `COMPOSE_*` variable, read as compose v2 reads it: true for
+/// `1`, `t` or `true` in any case, false for anything else (also what clap passes for an
+/// absent or present flag: `false` / `true`).
+pub fn env_flag(value: &str) -> Result<bool, std::convert::Infallible> {
+    Ok(matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "t" | "true"
+    ))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 use yaml_serde::{Mapping, Value};
 
-use super::parse::{untagged, untagged_mut};
+use super::parse::{is_reset, untagged, untagged_mut};
 use super::short_syntax::{long_port, long_volume, parse_port, parse_volume, shell_split};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -130,6 +130,11 @@ pub(crate) fn to_string_map(v: &Value, bare_is_null: bool) -> Value {
         Value::Mapping(map) => {
             for (k, val) in map {
                 let key = super::interpolate::key_text(k);
+                if is_reset(val) {
+                    // `KEY: !reset` removes the key when the files are merged.
+                    out.insert(s(key), val.clone());
+                    continue;
+                }
                 let val = match scalar_text(val) {
                     Some(t) => s(t),
                     None if bare_is_null => Value::Null,
@@ -266,6 +271,17 @@ fn canonical_service(
     update(svc, "sysctls", |v| to_string_map(v, false));
     update(svc, "storage_opt", |v| to_string_map(v, false));
     update(svc, "env_file", |v| canonical_env_files(v, ctx));
+    // `models: [llm]` is `models: {llm: null}` (compose v2's canonical form).
+    update(svc, "models", |v| match v {
+        Value::Sequence(names) => Value::Mapping(
+            names
+                .iter()
+                .filter_map(scalar_text)
+                .map(|n| (Value::String(n), Value::Null))
+                .collect(),
+        ),
+        other => other.clone(),
+    });
     update(svc, "label_file", |v| {
         let list = to_string_list(v);
         Value::Sequence(
@@ -481,7 +497,22 @@ fn canonical_build(v: &Value, ctx: &PathContext) -> Result<Value, CanonicalError
     }
     update(&mut m, "args", |v| to_string_map(v, true));
     update(&mut m, "labels", |v| to_string_map(v, false));
-    update(&mut m, "additional_contexts", |v| to_string_map(v, false));
+    // Local paths among the additional contexts resolve like the context; builder-specific
+    // (`docker-image://`, `service:`) and remote ones stay as written.
+    update(&mut m, "additional_contexts", |v| {
+        let mut map = to_string_map(v, false);
+        if let Value::Mapping(entries) = &mut map {
+            for value in entries.values_mut() {
+                if let Some(text) = value.as_str()
+                    && !is_remote_context(text)
+                    && !text.starts_with("service:")
+                {
+                    *value = s(ctx.resolve(text));
+                }
+            }
+        }
+        map
+    });
     update(&mut m, "secrets", |v| file_refs(v, true));
     if let Some(Ok(hosts)) = m.get("extra_hosts").map(extra_hosts) {
         m.insert(s("extra_hosts"), hosts);
@@ -583,18 +614,26 @@ fn canonical_depends_on(v: &Value) -> Value {
             }
         }
         Value::Mapping(map) => {
+            // Only what is written: the defaults (service_started, required) are the typed
+            // model's, applied after the files are merged, so that an override giving only
+            // `required` keeps the earlier file's condition (compose v2).
             for (k, val) in map {
                 let d = untagged(val).as_mapping();
                 let get = |key: &str| d.and_then(|d| d.get(key));
-                let mut entry = dep(
-                    get("condition").and_then(scalar_text),
-                    get("required").and_then(Value::as_bool),
-                    get("restart").and_then(Value::as_bool),
-                );
-                if let (Some(d), Value::Mapping(m)) = (d, &mut entry) {
+                let mut m = Mapping::new();
+                if let Some(c) = get("condition").and_then(scalar_text) {
+                    m.insert(s("condition"), s(c));
+                }
+                if get("restart").and_then(Value::as_bool) == Some(true) {
+                    m.insert(s("restart"), Value::Bool(true));
+                }
+                if let Some(r) = get("required").and_then(Value::as_bool) {
+                    m.insert(s("required"), Value::Bool(r));
+                }
+                if let Some(d) = d {
                     m.extend(extensions(d));
                 }
-                out.insert(s(super::interpolate::key_text(k)), entry);
+                out.insert(s(super::interpolate::key_text(k)), Value::Mapping(m));
             }
         }
         _ => {}

@@ -1,10 +1,24 @@
 //! Stage: `.env` / `--env-file` / service `env_file` parsing (docker compose's dotenv dialect).
 //!
-//! `KEY=value`, optional `export `, `#` comments, single quotes (literal), double quotes (escapes
-//! and `${VAR}` interpolation, may span lines), unquoted values (trimmed, ` #` starts a comment,
-//! interpolated). A bare `KEY` takes its value from the environment when set there.
+//! The rules are compose v2's (its dotenv parser), checked case by case in
+//! `compose/tests/conformance_dotenv.rs`:
+//! - a statement starts at the first non-blank character; `#` there starts a comment line;
+//! - `export` followed by blanks is dropped;
+//! - the name runs up to `=`, `:` (YAML style `KEY: value`) or the end of the line, may hold
+//!   letters, digits, `_`, `.`, `-`, `[` and `]`, and blanks around it are dropped; any other
+//!   character, or a blank inside the name, is an error;
+//! - a name alone on its line takes its value from the environment, or is skipped;
+//! - single quotes are literal (only `\'` is unescaped) and may span lines;
+//! - double quotes may span lines, unescape `\a \b \f \n \r \t \v \\ \" \$` and octal `\0NNN`,
+//!   then interpolate `${VAR}`;
+//! - an unquoted value runs to the end of the line, ` #` starts a comment, trailing blanks are
+//!   dropped, and it is interpolated;
+//! - a quote that is never closed is an error.
+//!
+//! When a value is interpolated, the caller's lookup (the process or project environment)
+//! wins over values defined earlier in the file, which win over the caller's fallback
+//! (earlier files).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::interpolate::{TemplateError, substitute};
@@ -28,14 +42,15 @@ pub enum DotenvError {
     },
 }
 
-/// Reads and parses one env file. `lookup` resolves `${VAR}` references and bare keys (it sees
-/// the variables defined earlier in the same file first).
+/// Reads and parses one env file. `lookup` resolves bare keys and wins over the file's earlier
+/// values when `${VAR}` is interpolated; `fallback` is consulted after them.
 pub fn read_file(
     path: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
+    fallback: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>, DotenvError> {
     let text = read_text(path)?;
-    parse(&text, lookup).map_err(|(line, reason)| DotenvError::Syntax {
+    parse_with(&text, lookup, fallback).map_err(|(line, reason)| DotenvError::Syntax {
         path: path.display().to_string(),
         line,
         reason,
@@ -48,9 +63,10 @@ pub fn read_file_format(
     path: &Path,
     format: Option<&str>,
     lookup: &dyn Fn(&str) -> Option<String>,
+    fallback: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>, DotenvError> {
     match format {
-        None | Some("dotenv") => read_file(path, lookup),
+        None | Some("dotenv") => read_file(path, lookup, fallback),
         Some("raw") => {
             let text = read_text(path)?;
             parse_raw(&text, lookup).map_err(|(line, reason)| DotenvError::Syntax {
@@ -123,128 +139,242 @@ pub fn parse_raw(
     Ok(out)
 }
 
-/// Parses env file text into ordered key/value pairs. Errors carry the 1-based line.
+/// Parses env file text into ordered key/value pairs (a later definition of a key replaces an
+/// earlier one). Errors carry the 1-based line. `lookup` gives bare names their value and wins
+/// over earlier values of the file when `${VAR}` is interpolated.
 pub fn parse(
     text: &str,
-    outer: &dyn Fn(&str) -> Option<String>,
+    lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>, (usize, String)> {
+    parse_with(text, lookup, &|_| None)
+}
+
+/// [`parse`] with a `fallback` consulted after the file's own earlier values (compose v2 reads
+/// several `.env` files into one map: a file sees what earlier files defined, but its own
+/// definitions replace theirs).
+pub fn parse_with(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    fallback: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, (usize, String)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines = LineIndex::new(text);
     let mut out: Vec<(String, String)> = Vec::new();
-    let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    let lines: Vec<&str> = text.lines().collect();
-    let mut i = 0;
-    while i < lines.len() {
-        let line_no = i + 1;
-        let raw = lines[i].trim_start_matches('\u{feff}');
-        i += 1;
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+    let mut pos = 0;
+    loop {
+        // Start of the next statement: skip blanks, blank lines and comment lines.
+        match text[pos..].find(|c: char| !c.is_whitespace()) {
+            None => break,
+            Some(off) => pos += off,
         }
-        let line = line
-            .strip_prefix("export ")
-            .map(str::trim_start)
-            .unwrap_or(line);
-        let (key, rest) = match line.split_once('=') {
-            Some((k, v)) => (k.trim(), Some(v)),
-            None => (line, None),
-        };
-        if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err((line_no, format!("invalid variable name {key:?}")));
+        if text[pos..].starts_with('#') {
+            match text[pos..].find('\n') {
+                None => break,
+                Some(off) => {
+                    pos += off;
+                    continue;
+                }
+            }
         }
-        let lookup = |k: &str| seen.get(k).cloned().or_else(|| outer(k));
-        let Some(rest) = rest else {
-            // A bare KEY inherits the value from the environment, or is skipped.
-            if let Some(v) = outer(key) {
-                seen.insert(key.into(), v.clone());
-                out.push((key.into(), v));
+        let line_no = lines.line(pos);
+        let mut start = pos;
+        if let Some(after) = text[start..].strip_prefix("export")
+            && after.starts_with(['\t', '\n', '\x0c', '\r', ' '])
+        {
+            start += "export".len();
+            start += text[start..].len() - text[start..].trim_start_matches(is_blank).len();
+        }
+        let rest = &text[start..];
+        let mut terminator = None;
+        for (i, c) in rest.char_indices() {
+            match c {
+                '=' | ':' | '\n' => {
+                    terminator = Some((i, c));
+                    break;
+                }
+                c if is_blank(c) => {}
+                '_' | '.' | '-' | '[' | ']' => {}
+                c if c.is_alphanumeric() => {}
+                c => {
+                    let statement = rest.split('\n').next().unwrap_or(rest);
+                    return Err((
+                        line_no,
+                        format!("unexpected character {c:?} in variable name {statement:?}"),
+                    ));
+                }
+            }
+        }
+        // A name alone on the last line, without a newline, is a bare name too.
+        let (name_end, terminator) = terminator.unwrap_or((rest.len(), '\n'));
+        let key = rest[..name_end].trim_end();
+        if key.contains(char::is_whitespace) {
+            return Err((line_no, format!("variable name {key:?} contains a blank")));
+        }
+        pos = (start + name_end + terminator.len_utf8()).min(text.len());
+        if terminator == '\n' {
+            if let Some(v) = lookup(key) {
+                set(&mut out, key, v);
             }
             continue;
+        }
+        pos += text[pos..].len() - text[pos..].trim_start_matches(is_blank).len();
+        let expand_here = |value: &str, out: &Vec<(String, String)>| {
+            let resolve = |k: &str| {
+                lookup(k)
+                    .or_else(|| {
+                        out.iter()
+                            .rev()
+                            .find(|(n, _)| n == k)
+                            .map(|(_, v)| v.clone())
+                    })
+                    .or_else(|| fallback(k))
+            };
+            expand(value, &resolve).map_err(|e| (line_no, e))
         };
-        let rest = rest.trim_start();
-        let value = if let Some(body) = rest.strip_prefix('\'') {
-            let mut body = body.to_string();
-            loop {
-                if let Some(end) = body.find('\'') {
-                    body.truncate(end);
-                    break body;
-                }
-                let Some(next) = lines.get(i) else {
-                    return Err((line_no, "unterminated single-quoted value".into()));
+        let value = match text[pos..].chars().next() {
+            Some(quote @ ('\'' | '"')) => {
+                let Some((raw, end)) = quoted(&text[pos..], quote) else {
+                    let statement = text[pos..].split('\n').next().unwrap_or_default();
+                    return Err((line_no, format!("unterminated quoted value {statement}")));
                 };
-                body.push('\n');
-                body.push_str(next);
-                i += 1;
+                pos += end;
+                if quote == '"' {
+                    expand_here(&unescape_double(&raw), &out)?
+                } else {
+                    raw
+                }
             }
-        } else if let Some(body) = rest.strip_prefix('"') {
-            let mut body = body.to_string();
-            let raw_value = loop {
-                if let Some(end) = closing_double_quote(&body) {
-                    body.truncate(end);
-                    break body;
-                }
-                let Some(next) = lines.get(i) else {
-                    return Err((line_no, "unterminated double-quoted value".into()));
+            _ => {
+                let (line, next) = match text[pos..].find('\n') {
+                    Some(off) => (&text[pos..pos + off], pos + off + 1),
+                    None => (&text[pos..], text.len()),
                 };
-                body.push('\n');
-                body.push_str(next);
-                i += 1;
-            };
-            let unescaped = unescape_double(&raw_value);
-            expand(&unescaped, &lookup).map_err(|e| (line_no, e))?
-        } else {
-            let value = match rest.find(" #") {
-                Some(pos) => &rest[..pos],
-                None => rest,
-            };
-            expand(value.trim(), &lookup).map_err(|e| (line_no, e))?
+                pos = next;
+                let value = line.split(" #").next().unwrap_or_default().trim_end();
+                expand_here(value, &out)?
+            }
         };
-        seen.insert(key.into(), value.clone());
-        out.retain(|(k, _)| k != key);
-        out.push((key.into(), value));
+        set(&mut out, key, value);
     }
     Ok(out)
 }
 
-fn closing_double_quote(s: &str) -> Option<usize> {
+fn set(out: &mut Vec<(String, String)>, key: &str, value: String) {
+    out.retain(|(k, _)| k != key);
+    out.push((key.to_string(), value));
+}
+
+/// Blanks that do not end a line.
+fn is_blank(c: char) -> bool {
+    matches!(c, '\t' | '\x0b' | '\x0c' | '\r' | ' ' | '\u{85}' | '\u{a0}')
+}
+
+/// Byte offsets of line starts, to turn a position into a 1-based line.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex(starts)
+    }
+
+    fn line(&self, pos: usize) -> usize {
+        self.0.partition_point(|&start| start <= pos)
+    }
+}
+
+/// The body of a quoted value starting at `s[0]` (the quote) and the offset just past the
+/// closing quote. A backslash keeps the next character (and itself, unless that character is
+/// the quote).
+fn quoted(s: &str, quote: char) -> Option<(String, usize)> {
     let bytes = s.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i),
-            _ => i += 1,
+    let quote = quote as u8;
+    let mut body = Vec::new();
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate().skip(1) {
+        if b == quote {
+            if escaped {
+                escaped = false;
+                body.push(b);
+                continue;
+            }
+            return Some((String::from_utf8_lossy(&body).into_owned(), i + 1));
+        }
+        if escaped {
+            escaped = false;
+            body.push(b'\\');
+            body.push(b);
+        } else if b == b'\\' {
+            escaped = true;
+        } else {
+            body.push(b);
         }
     }
     None
 }
 
+/// The escapes of a double-quoted value: `\a \b \f \n \r \t \v \\ \"`, `\$` (a literal `$`,
+/// kept as `$$` for interpolation) and octal `\0NNN`. Any other backslash stays as written.
 fn unescape_double(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
+    let mut rest = s;
+    while let Some(pos) = rest.find('\\') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        let simple = match after.chars().next() {
+            Some('a') => Some("\x07"),
+            Some('b') => Some("\x08"),
+            Some('f') => Some("\x0c"),
+            Some('n') => Some("\n"),
+            Some('r') => Some("\r"),
+            Some('t') => Some("\t"),
+            Some('v') => Some("\x0b"),
+            Some('\\') => Some("\\"),
+            Some('"') => Some("\""),
+            Some('$') => Some("$$"),
+            _ => None,
+        };
+        if let Some(replacement) = simple {
+            out.push_str(replacement);
+            rest = &after[1..];
             continue;
         }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('"') => out.push('"'),
-            Some('\\') => out.push('\\'),
-            Some('$') => out.push_str("$$"),
-            Some(other) => {
-                out.push('\\');
-                out.push(other);
+        if let Some(digits) = after.strip_prefix('0') {
+            let n = digits
+                .bytes()
+                .take(3)
+                .take_while(u8::is_ascii_digit)
+                .count();
+            let octal = &digits[..n];
+            let value = (n == 3)
+                .then(|| u32::from_str_radix(octal, 8).ok())
+                .flatten()
+                .filter(|v| *v <= 0xff)
+                .and_then(char::from_u32);
+            match value {
+                Some(c) => out.push(c),
+                None => {
+                    out.push_str("\\0");
+                    out.push_str(octal);
+                }
             }
-            None => out.push('\\'),
+            rest = &digits[n..];
+            continue;
         }
+        out.push('\\');
+        rest = after;
     }
+    out.push_str(rest);
     out
 }
 
 fn expand(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
     substitute(value, lookup, &mut |_| {}).map_err(|e| match e {
+        TemplateError::Required { var, msg } if msg.is_empty() => {
+            format!("required variable {var} is missing a value")
+        }
         TemplateError::Required { var, msg } => {
             format!("required variable {var} is missing a value: {msg}")
         }

@@ -233,25 +233,59 @@ fn load_other(loader: &mut Loader, path: &Path, penv: &ProjectEnv) -> Result<Map
             .unwrap_or_default());
     }
     let source = Source::File(path.to_path_buf());
-    let mut value = loader.parse_checked(&source, &penv.vars)?;
+    // compose v2 does not check the rest of a file it takes a service from: a service left
+    // empty (`name:` with no value) there is an empty service, not an error.
+    let mut value = loader.parse_checked_with(&source, &penv.vars, |value| {
+        if let Some(Value::Mapping(services)) = value.get_mut("services") {
+            for svc in services.values_mut() {
+                if matches!(svc, Value::Null) {
+                    *svc = Value::Mapping(Mapping::new());
+                }
+            }
+        }
+    })?;
     let dir = path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| penv.base_dir.clone());
     let file = source.display();
+    // Without path resolution, compose v2 still rebases that file's relative paths onto the
+    // project directory (`build: .` in `sub/x.yaml` is `sub`): resolve against the relative
+    // way from the project directory to the file's directory.
+    let rebased = (!loader.opts.resolve_paths).then(|| relative_to(&dir, &penv.base_dir));
     let ctx = super::canonical::PathContext {
-        base_dir: &dir,
+        base_dir: rebased.as_deref().unwrap_or(&dir),
         file_dir: &dir,
         home: penv.vars.get("HOME").map(String::as_str),
         file: &file,
-        resolve_paths: loader.opts.resolve_paths,
+        resolve_paths: true,
     };
     super::canonical::canonicalize(&mut value, &ctx)?;
-    super::parse::strip_tags(&mut value);
+    // Tags stay: `!reset`/`!override` in that file apply when its own services are resolved
+    // (compose v2); the project strips what is left once everything is merged.
     loader.cache.insert(path.to_path_buf(), value.clone());
     Ok(value
         .get("services")
         .and_then(Value::as_mapping)
         .cloned()
         .unwrap_or_default())
+}
+
+/// `path` relative to `base` (both absolute and clean), with `..` where it leaves `base`.
+pub(crate) fn relative_to(path: &Path, base: &Path) -> PathBuf {
+    let path: Vec<_> = path.components().collect();
+    let base: Vec<_> = base.components().collect();
+    let common = path.iter().zip(&base).take_while(|(a, b)| a == b).count();
+    let mut out = PathBuf::new();
+    for _ in common..base.len() {
+        out.push("..");
+    }
+    for c in &path[common..] {
+        out.push(c.as_os_str());
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
 }

@@ -28,13 +28,6 @@ pub enum IncludeError {
     },
     #[error("{file}: include: circular include of {path}")]
     Cycle { file: String, path: String },
-    #[error("{file}: {kind}.{name} conflicts with the same resource imported from {from}")]
-    Conflict {
-        file: String,
-        kind: String,
-        name: String,
-        from: String,
-    },
 }
 
 /// Whether an `include` path or `extends.file` names a remote resource (git repository, OCI
@@ -157,9 +150,16 @@ pub fn apply(
         };
         // The included project sees the including project's variables, then its own env files.
         let vars = super::env_with_files(&penv.vars, &env_files)?;
+        let rebase = (!loader.opts.resolve_paths).then(|| {
+            let from = penv.rebase.clone().unwrap_or_else(|| PathBuf::from("."));
+            super::canonical::clean(
+                &from.join(super::extends::relative_to(&project_dir, &penv.base_dir)),
+            )
+        });
         let sub_env = ProjectEnv {
             vars,
             base_dir: project_dir,
+            rebase,
         };
         stack.extend(entry.paths.iter().cloned());
         let sources: Vec<Source> = entry.paths.iter().cloned().map(Source::File).collect();
@@ -168,6 +168,7 @@ pub fn apply(
             stack.pop();
         }
         super::parse::strip_tags(&mut included);
+        resolve_bare_environment(&mut included, &sub_env.vars);
         let defaults = loader
             .opts
             .normalize
@@ -184,6 +185,29 @@ pub fn apply(
         m.shift_remove("include");
     }
     Ok(())
+}
+
+/// A service's `environment` entry without a value takes it from the included project's
+/// environment (its env files), as compose v2 resolves it while loading that project; what
+/// stays unset there is left for the including project.
+fn resolve_bare_environment(
+    included: &mut Value,
+    vars: &std::collections::BTreeMap<String, String>,
+) {
+    let Some(Value::Mapping(services)) = included.get_mut("services") else {
+        return;
+    };
+    for svc in services.values_mut() {
+        if let Some(Value::Mapping(env)) = svc.get_mut("environment") {
+            for (k, v) in env.iter_mut() {
+                if v.is_null()
+                    && let Some(value) = k.as_str().and_then(|k| vars.get(k))
+                {
+                    *v = Value::String(value.clone());
+                }
+            }
+        }
+    }
 }
 
 /// `build_defaults` (project directory, path resolution) of the including project, when
@@ -226,14 +250,20 @@ fn add_resources(
                 completed == v
             };
             match ours.get(&k) {
+                // As compose v2: a resource the including file defines too is the imported one
+                // with the including file's definition merged over it (`!reset`/`!override`
+                // apply).
                 Some(existing) if !same(existing) => {
-                    return Err(IncludeError::Conflict {
-                        file: file.into(),
-                        kind: kind.into(),
-                        name: super::interpolate::key_text(&k),
-                        from: from.into(),
-                    }
-                    .into());
+                    let name = super::interpolate::key_text(&k);
+                    let prefix = [kind.to_string(), name];
+                    let merged =
+                        super::merge::merge(v, existing.clone(), &prefix).map_err(|source| {
+                            LoadError::Merge {
+                                file: format!("{file} (over {from})"),
+                                source,
+                            }
+                        })?;
+                    ours.insert(k, merged);
                 }
                 _ => {
                     ours.insert(k, v);

@@ -7,15 +7,19 @@
 //! - `ports` are unique by (host_ip, published, target, protocol), `volumes` by target,
 //!   `secrets`/`configs` by target, `devices` by target, `env_file` by path; the later entry
 //!   replaces the earlier one in place;
-//! - `dns`, `dns_search`, `dns_opt`, `tmpfs`, `extra_hosts`, `cap_add`, ... append without
-//!   duplicates; other sequences append;
+//! - `dns`, `dns_search`, `dns_opt`, `tmpfs`, `cap_add`, `cap_drop`, `links`, `build.tags` and
+//!   a service network's `aliases`/`link_local_ips` are unique by the text before any `=`
+//!   (compose v2's rule), `extra_hosts`, `security_opt`, ... append without duplicates; other
+//!   sequences append;
+//! - `networks.*.ipam.config` entries merge by subnet;
+//! - a key the earlier file has keeps its place in the mapping;
 //! - `logging` is replaced when the drivers differ;
 //! - `!reset` removes a key, `!override` replaces the value instead of merging.
 
 use yaml_serde::{Mapping, Value};
 
 use super::canonical::scalar_text;
-use super::parse::{is_override, is_reset, untagged};
+use super::parse::{is_override, is_reset, untagged, untagged_mut};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum MergeError {
@@ -34,6 +38,62 @@ pub fn merge(base: Value, over: Value, prefix: &[String]) -> Result<Value, Merge
     merge_at(base, over, &mut path)
 }
 
+/// Removes repeated entries from the lists compose v2 keeps unique (ports, volumes, secrets,
+/// dns, …: see [`rule`]) within one file: a later entry with the same key replaces the earlier
+/// one in its place. Merging keeps them unique across files.
+pub fn enforce_unicity(root: &mut Value) {
+    let Some(Value::Mapping(services)) = root.get_mut("services").map(untagged_mut) else {
+        return;
+    };
+    for (name, svc) in services.iter_mut() {
+        let name = super::interpolate::key_text(name);
+        let Value::Mapping(svc) = untagged_mut(svc) else {
+            continue;
+        };
+        for (key, value) in svc.iter_mut() {
+            let key = super::interpolate::key_text(key);
+            dedup_at(value, &["services".into(), name.clone(), key.clone()]);
+            if key == "networks"
+                && let Value::Mapping(nets) = untagged_mut(value)
+            {
+                for (net, cfg) in nets.iter_mut() {
+                    let net = super::interpolate::key_text(net);
+                    if let Value::Mapping(cfg) = untagged_mut(cfg) {
+                        for (k, v) in cfg.iter_mut() {
+                            let path = [
+                                "services".into(),
+                                name.clone(),
+                                "networks".into(),
+                                net.clone(),
+                                super::interpolate::key_text(k),
+                            ];
+                            dedup_at(v, &path);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn dedup_at(value: &mut Value, path: &[String]) {
+    let Rule::UniqueBy(key) = rule(path) else {
+        return;
+    };
+    let Value::Sequence(items) = untagged_mut(value) else {
+        return;
+    };
+    let mut out: Vec<Value> = Vec::with_capacity(items.len());
+    for item in items.drain(..) {
+        let k = key(&item);
+        match out.iter().position(|e| k.is_some() && key(e) == k) {
+            Some(pos) => out[pos] = item,
+            None => out.push(item),
+        }
+    }
+    *items = out;
+}
+
 fn rule(path: &[String]) -> Rule {
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
     match p.as_slice() {
@@ -48,20 +108,23 @@ fn rule(path: &[String]) -> Rule {
         ["services", _, "devices"] => Rule::UniqueBy(|v| field(v, "target")),
         ["services", _, "env_file"] => Rule::UniqueBy(|v| field(v, "path")),
         ["services", _, "logging"] => Rule::Logging,
+        // compose v2 keys these by the text before any `=`: a later entry replaces an
+        // earlier one with the same key, in its place.
         [
             "services",
             _,
-            "dns"
-            | "dns_search"
-            | "dns_opt"
-            | "tmpfs"
-            | "extra_hosts"
-            | "cap_add"
-            | "cap_drop"
+            "dns" | "dns_search" | "dns_opt" | "tmpfs" | "cap_add" | "cap_drop" | "links",
+        ]
+        | ["services", _, "networks", _, "aliases" | "link_local_ips"]
+        | ["services", _, "build", "tags"] => Rule::UniqueBy(key_before_equals),
+        ["networks", _, "ipam", "config"] => Rule::IpamConfig,
+        [
+            "services",
+            _,
+            "extra_hosts"
             | "security_opt"
             | "expose"
             | "group_add"
-            | "links"
             | "external_links"
             | "volumes_from"
             | "label_file"
@@ -71,7 +134,7 @@ fn rule(path: &[String]) -> Rule {
             "services",
             _,
             "build",
-            "extra_hosts" | "cache_from" | "cache_to" | "tags" | "platforms",
+            "extra_hosts" | "cache_from" | "cache_to" | "platforms",
         ] => Rule::UniqueScalars,
         _ => Rule::Default,
     }
@@ -79,10 +142,19 @@ fn rule(path: &[String]) -> Rule {
 
 enum Rule {
     Default,
+    IpamConfig,
     Replace,
     UniqueBy(fn(&Value) -> Option<String>),
     UniqueScalars,
     Logging,
+}
+
+fn key_before_equals(v: &Value) -> Option<String> {
+    let text = scalar_text(untagged(v))?;
+    Some(
+        text.split_once('=')
+            .map_or(text.clone(), |(k, _)| k.to_string()),
+    )
 }
 
 fn field(v: &Value, key: &str) -> Option<String> {
@@ -142,6 +214,33 @@ fn merge_at(base: Value, over: Value, path: &mut Vec<String>) -> Result<Value, M
                 return Ok(Value::Sequence(items));
             }
         }
+        Rule::IpamConfig => {
+            // Entries with the same subnet merge (the later file's fields win, aux_addresses
+            // merge by host); others are appended.
+            if let (Value::Sequence(mut items), Value::Sequence(more)) =
+                (base.clone(), over.clone())
+            {
+                for item in more {
+                    if is_reset(&item) {
+                        continue;
+                    }
+                    let subnet = field(&item, "subnet");
+                    match items
+                        .iter()
+                        .position(|existing| field(existing, "subnet") == subnet)
+                    {
+                        Some(pos) => {
+                            let existing = std::mem::replace(&mut items[pos], Value::Null);
+                            path.push("[]".into());
+                            items[pos] = merge_at(existing, item, path)?;
+                            path.pop();
+                        }
+                        None => items.push(item),
+                    }
+                }
+                return Ok(Value::Sequence(items));
+            }
+        }
         Rule::UniqueScalars => {
             if let (Value::Sequence(mut items), Value::Sequence(more)) =
                 (base.clone(), over.clone())
@@ -164,16 +263,20 @@ fn merge_at(base: Value, over: Value, path: &mut Vec<String>) -> Result<Value, M
                     base.shift_remove(&k);
                     continue;
                 }
-                let merged = match base.shift_remove_entry(&k) {
-                    Some((_, existing)) if !key.starts_with("x-") => {
+                // A key the base has keeps its place.
+                match base.get_mut(&k) {
+                    Some(existing) if !key.starts_with("x-") => {
+                        let earlier = std::mem::replace(existing, Value::Null);
                         path.push(key);
-                        let merged = merge_at(existing, v, path)?;
+                        let merged = merge_at(earlier, v, path);
                         path.pop();
-                        merged
+                        *base.get_mut(&k).expect("present") = merged?;
                     }
-                    _ => v,
-                };
-                base.insert(k, merged);
+                    Some(existing) => *existing = v,
+                    None => {
+                        base.insert(k, v);
+                    }
+                }
             }
             Ok(Value::Mapping(base))
         }
@@ -251,13 +354,13 @@ mod tests {
     #[test]
     fn volumes_by_target_and_reset() {
         let v = m(
-            "services: {web: {volumes: ['a:/data', 'b:/other'], dns: [1.1.1.1], labels: {x: y}}}",
-            "services: {web: {volumes: ['c:/data'], dns: [1.1.1.1, 8.8.8.8], labels: !reset {}}}",
+            "services: {web: {volumes: ['va:/data', 'vb:/other'], dns: [1.1.1.1], labels: {x: y}}}",
+            "services: {web: {volumes: ['vc:/data'], dns: [1.1.1.1, 8.8.8.8], labels: !reset {}}}",
         );
         let web = &v["services"]["web"];
         let vols = web["volumes"].as_sequence().unwrap();
         assert_eq!(vols.len(), 2);
-        assert_eq!(vols[0]["source"].as_str(), Some("c"));
+        assert_eq!(vols[0]["source"].as_str(), Some("vc"));
         assert_eq!(web["dns"].as_sequence().unwrap().len(), 2);
         assert!(web.get("labels").is_none());
     }

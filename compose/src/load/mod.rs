@@ -35,7 +35,9 @@ pub struct LoadOptions {
     pub project_name: Option<String>,
     /// `--project-directory`
     pub project_directory: Option<PathBuf>,
-    /// `--env-file` (repeatable); replaces the default `.env`.
+    /// `--env-file` (repeatable); replaces the default `.env`. When empty, `COMPOSE_ENV_FILES`
+    /// (comma-separated) from `environment` stands in for it, and `COMPOSE_DISABLE_ENV_FILE`
+    /// there turns the default `.env` off.
     pub env_files: Vec<PathBuf>,
     /// `--profile` (repeatable); `COMPOSE_PROFILES` is used when empty.
     pub profiles: Vec<String>,
@@ -141,6 +143,12 @@ pub enum LoadError {
         "invalid project name {name:?} (from {origin}): must consist only of lowercase alphanumeric characters, hyphens, and underscores as well as start with a letter or number"
     )]
     ProjectName { name: String, origin: &'static str },
+    #[error("{name}={value:?}: {reason}")]
+    EnvironmentVariable {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("the compose model does not fit the typed project: {0} (please report this)")]
     Model(String),
 }
@@ -173,6 +181,9 @@ pub struct Loader<'a> {
 pub struct ProjectEnv {
     pub vars: BTreeMap<String, String>,
     pub base_dir: PathBuf,
+    /// Without path resolution, an included project's relative paths are still rebased onto
+    /// the including project's directory (compose v2): the relative way there.
+    pub rebase: Option<PathBuf>,
 }
 
 impl Loader<'_> {
@@ -194,7 +205,7 @@ impl Loader<'_> {
             .clone()
             .or(first_file_dir)
             .unwrap_or_else(|| wd.clone());
-        let mut env = self.environment_from(&env_dir)?;
+        let mut env = self.environment_from(&env_dir, &opts.environment)?;
         let found = discover::discover(&opts.files, wd, explicit_dir.as_deref(), &env)?;
         self.warnings.extend(found.warnings);
         let project_dir = match &explicit_dir {
@@ -207,12 +218,15 @@ impl Loader<'_> {
                 _ => wd.clone(),
             },
         };
-        if project_dir != env_dir && opts.env_files.is_empty() {
-            env = self.environment_from(&project_dir)?;
+        if project_dir != env_dir && explicit_env_files(opts).is_empty() {
+            // As compose v2: the project directory's `.env` only adds what is not set yet
+            // (by the process or the first `.env`), and sees those values while expanding.
+            env = self.environment_from(&project_dir, &env)?;
         }
         let penv = ProjectEnv {
             vars: env,
             base_dir: project_dir.clone(),
+            rebase: None,
         };
         let mut merged = self.load_files(&found.sources, &penv, &mut Vec::new())?;
         parse::strip_tags(&mut merged);
@@ -280,20 +294,26 @@ impl Loader<'_> {
         })
     }
 
-    /// The interpolation environment: env files (or `<dir>/.env`), overridden by the process
-    /// environment.
-    fn environment_from(&self, dir: &Path) -> Result<BTreeMap<String, String>, LoadError> {
+    /// The interpolation environment: env files (or `<dir>/.env`) under `base` (the process
+    /// environment, which wins).
+    fn environment_from(
+        &self,
+        dir: &Path,
+        base: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, LoadError> {
         let opts = self.opts;
-        let process = &opts.environment;
-        let files: Vec<(PathBuf, bool)> = if opts.env_files.is_empty() {
-            vec![(dir.join(".env"), false)]
-        } else {
-            opts.env_files
+        let explicit = explicit_env_files(opts);
+        let files: Vec<(PathBuf, bool)> = if !explicit.is_empty() {
+            explicit
                 .iter()
                 .map(|f| (discover::absolute(&opts.working_dir, f), true))
                 .collect()
+        } else if default_env_file_disabled(&opts.environment)? {
+            Vec::new()
+        } else {
+            vec![(dir.join(".env"), false)]
         };
-        env_with_files(process, &files)
+        env_with_files(base, &files)
     }
 
     /// Reads one file's text.
@@ -341,7 +361,12 @@ impl Loader<'_> {
         }
         let mut merged = merged.unwrap_or_else(|| Value::Mapping(Default::default()));
         if self.opts.normalize {
-            canonical::build_defaults(&mut merged, &penv.base_dir, self.opts.resolve_paths);
+            match &penv.rebase {
+                Some(rel) => canonical::build_defaults(&mut merged, rel, true),
+                None => {
+                    canonical::build_defaults(&mut merged, &penv.base_dir, self.opts.resolve_paths)
+                }
+            }
         }
         Ok(merged)
     }
@@ -362,14 +387,17 @@ impl Loader<'_> {
                 .unwrap_or_else(|| penv.base_dir.clone()),
             Source::Stdin => penv.base_dir.clone(),
         };
+        // `extends.file` in a project's own files is relative to the project directory, as
+        // compose v2 resolves it (nested ones, in extended files, to their file's directory).
         let ctx = canonical::PathContext {
-            base_dir: &penv.base_dir,
-            file_dir: &file_dir,
+            base_dir: penv.rebase.as_deref().unwrap_or(&penv.base_dir),
+            file_dir: &penv.base_dir,
             home: penv.vars.get("HOME").map(String::as_str),
             file: &file,
-            resolve_paths: self.opts.resolve_paths,
+            resolve_paths: penv.rebase.is_some() || self.opts.resolve_paths,
         };
         canonical::canonicalize(&mut value, &ctx)?;
+        merge::enforce_unicity(&mut value);
         // After canonicalisation, so that a resource defined identically here and in an
         // included file compares equal (both in long form) and is not a conflict.
         include::apply(self, &mut value, &file, &file_dir, penv, include_stack)?;
@@ -383,13 +411,23 @@ impl Loader<'_> {
         source: &Source,
         vars: &BTreeMap<String, String>,
     ) -> Result<Value, LoadError> {
+        self.parse_checked_with(source, vars, |_| {})
+    }
+
+    /// [`Loader::parse_checked`], with `prepare` applied to the parsed value before it is
+    /// validated.
+    pub fn parse_checked_with(
+        &mut self,
+        source: &Source,
+        vars: &BTreeMap<String, String>,
+        prepare: impl FnOnce(&mut Value),
+    ) -> Result<Value, LoadError> {
         let text = self.read(source)?;
         let file = source.display();
         let mut value = parse::parse(&file, &text)?;
-        self.texts.insert(file.clone(), text);
         interpolate::collect_variables(&value, &mut self.variables);
         if self.opts.interpolate {
-            let mut interp = interpolate::Interpolator::new(vars);
+            let mut interp = interpolate::Interpolator::new(vars).with_source(&text);
             interp.interpolate(&file, &mut value)?;
             for w in interp.warnings {
                 if !self.warnings.contains(&w) {
@@ -397,6 +435,8 @@ impl Loader<'_> {
                 }
             }
         }
+        self.texts.insert(file.clone(), text);
+        prepare(&mut value);
         validate::Validator { file: &file }.validate_file(&mut value)?;
         Ok(value)
     }
@@ -505,6 +545,46 @@ pub(crate) fn location(file: &str, line: Option<usize>) -> String {
     }
 }
 
+/// `--env-file`, else `COMPOSE_ENV_FILES` from the process environment (comma-separated, as
+/// compose v2 takes it for the flag's default).
+fn explicit_env_files(opts: &LoadOptions) -> Vec<PathBuf> {
+    if !opts.env_files.is_empty() {
+        return opts.env_files.clone();
+    }
+    opts.environment
+        .get("COMPOSE_ENV_FILES")
+        .map(|v| {
+            v.split(',')
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `COMPOSE_DISABLE_ENV_FILE` from the process environment: when true, no default `.env` is
+/// read (explicit env files still are). compose v2 refuses a value that is not a boolean.
+fn default_env_file_disabled(process: &BTreeMap<String, String>) -> Result<bool, LoadError> {
+    const VAR: &str = "COMPOSE_DISABLE_ENV_FILE";
+    match process.get(VAR) {
+        None => Ok(false),
+        Some(v) => parse_go_bool(v).ok_or_else(|| LoadError::EnvironmentVariable {
+            name: VAR,
+            value: v.clone(),
+            reason: "not a boolean (use true/false, 1/0, t/f)".into(),
+        }),
+    }
+}
+
+/// Go's `strconv.ParseBool`: the spellings compose v2 accepts for a boolean variable.
+pub fn parse_go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// Merges env files (later files win) under the process environment (which wins over files).
 pub fn env_with_files(
     process: &BTreeMap<String, String>,
@@ -519,9 +599,11 @@ pub fn env_with_files(
             }
             continue;
         }
+        // As compose v2: the process environment wins over values the files define.
         let known = from_files.clone();
-        let lookup = |k: &str| process.get(k).cloned().or_else(|| known.get(k).cloned());
-        for (k, v) in dotenv::read_file(path, &lookup)? {
+        let lookup = |k: &str| process.get(k).cloned();
+        let fallback = |k: &str| known.get(k).cloned();
+        for (k, v) in dotenv::read_file(path, &lookup, &fallback)? {
             from_files.insert(k, v);
         }
     }

@@ -452,20 +452,19 @@ fn resolve_environment(
             }
             continue;
         }
+        // As compose v2: the project environment wins, then the service's `environment`,
+        // then what earlier env files (and earlier lines of this one) defined.
         let known = from_files.clone();
         let lookup = |k: &str| {
-            known
-                .get(k)
+            env.get(k)
                 .cloned()
-                .flatten()
-                .or_else(|| env.get(k).cloned())
+                .or_else(|| svc.environment.get(k).cloned().flatten())
         };
-        let pairs =
-            super::dotenv::read_file_format(path, ef.format.as_deref(), &lookup).map_err(|e| {
-                NormalizeError::EnvFile {
-                    service: svc.name.clone(),
-                    reason: e.to_string(),
-                }
+        let fallback = |k: &str| known.get(k).cloned().flatten();
+        let pairs = super::dotenv::read_file_format(path, ef.format.as_deref(), &lookup, &fallback)
+            .map_err(|e| NormalizeError::EnvFile {
+                service: svc.name.clone(),
+                reason: e.to_string(),
             })?;
         for (k, v) in pairs {
             from_files.insert(k, Some(v));
@@ -489,7 +488,10 @@ fn resolve_environment(
                 reason: format!("label_file {file} not found"),
             });
         }
-        let pairs = super::dotenv::read_file(Path::new(file), &|_| None).map_err(|e| {
+        // Label files see the labels of earlier label files (not the environment).
+        let known = labels.clone();
+        let lookup = |k: &str| known.get(k).cloned();
+        let pairs = super::dotenv::read_file(Path::new(file), &lookup, &|_| None).map_err(|e| {
             NormalizeError::EnvFile {
                 service: svc.name.clone(),
                 reason: e.to_string(),
@@ -507,6 +509,8 @@ fn resolve_environment(
                 *v = env.get(k).cloned();
             }
         }
+        // A bare build arg the environment does not set is dropped (compose v2).
+        build.args.retain(|_, v| v.is_some());
     }
     Ok(())
 }

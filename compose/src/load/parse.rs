@@ -41,12 +41,16 @@ pub fn parse(file: &str, text: &str) -> Result<Value, ParseError> {
         Err(err) => {
             let message = strip_location(&err.to_string());
             return Err(match err.location() {
-                Some(loc) => ParseError::Syntax {
-                    file: file.into(),
-                    line: loc.line(),
-                    column: loc.column(),
-                    message,
-                },
+                Some(loc) => {
+                    let (line, column, message) =
+                        duplicate_key_location(text, loc.line(), loc.column(), message);
+                    ParseError::Syntax {
+                        file: file.into(),
+                        line,
+                        column,
+                        message,
+                    }
+                }
                 None => ParseError::Invalid {
                     file: file.into(),
                     message,
@@ -127,6 +131,12 @@ fn apply_merges(file: &str, value: &mut Value, path: &mut Vec<String>) -> Result
                     }
                 };
                 for source in sources {
+                    // A merged-in mapping may itself hold `<<` (an anchor built from another).
+                    let mut source = Value::Mapping(source);
+                    apply_merges(file, &mut source, path)?;
+                    let Value::Mapping(source) = source else {
+                        unreachable!("still a mapping")
+                    };
                     for (k, v) in source {
                         if !map.contains_key(&k) {
                             map.insert(k, v);
@@ -190,6 +200,47 @@ fn path_text(path: &[String]) -> String {
         "the top level".into()
     } else {
         path.join(".")
+    }
+}
+
+/// The YAML library places a duplicate key at the start of its mapping; compose v2 names the
+/// line of the second definition and of the first. Finds both when the mapping starts at
+/// `line:column` (1-based) and the message names a duplicate key.
+fn duplicate_key_location(
+    text: &str,
+    line: usize,
+    column: usize,
+    message: String,
+) -> (usize, usize, String) {
+    let Some(key) = message
+        .split_once("duplicate entry with key \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(key, _)| key.to_string())
+    else {
+        return (line, column, message);
+    };
+    let indent = column.saturating_sub(1);
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .skip(line.saturating_sub(1))
+        .filter(|(_, l)| {
+            l.len() > indent
+                && l[..indent].trim().is_empty()
+                && !l[indent..].starts_with([' ', '\t'])
+                && l[indent..]
+                    .strip_prefix(key.as_str())
+                    .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .take(2)
+        .collect();
+    match lines.as_slice() {
+        [(first, _), (second, _)] => (
+            second + 1,
+            column,
+            format!("{message} (already defined at line {})", first + 1),
+        ),
+        _ => (line, column, message),
     }
 }
 

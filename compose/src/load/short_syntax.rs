@@ -189,50 +189,121 @@ pub fn parse_port(spec: &str) -> Result<Vec<Value>, String> {
 }
 
 fn is_path_source(src: &str) -> bool {
-    src.starts_with('.') || src.starts_with('/') || src.starts_with('~') || src.contains('/')
+    src.starts_with(['.', '/', '~'])
+        || src.starts_with(r"\\")
+        || is_windows_drive_prefix(src)
+        || src.contains('/')
 }
 
-/// Volume short syntax: `[source:]target[:options]`.
+/// `C:` at the start (a Windows drive), as compose v2 recognises it.
+fn is_windows_drive_prefix(src: &str) -> bool {
+    let mut chars = src.chars();
+    matches!((chars.next(), chars.next()), (Some(c), Some(':')) if c.is_alphabetic())
+}
+
+/// The fields of a volume short syntax, split as compose v2 splits them.
+#[derive(Debug, Default, PartialEq)]
+pub struct VolumeFields {
+    pub source: String,
+    pub target: String,
+    pub options: Vec<String>,
+}
+
+/// Splits `[source:]target[:options]` as compose v2 does: a colon inside `${...}` or right
+/// after a one-letter Windows drive does not split; a spec of one or two characters is a
+/// target alone.
+pub fn split_volume(spec: &str) -> Result<VolumeFields, String> {
+    let mut fields = VolumeFields::default();
+    if spec.is_empty() {
+        return Err("invalid empty volume spec".into());
+    }
+    if spec.len() <= 2 {
+        fields.target = spec.to_string();
+        return Ok(fields);
+    }
+    let mut buffer = String::new();
+    let mut depth = 0usize;
+    let bytes = spec.as_bytes();
+    let chars = spec.char_indices().map(Some).chain(std::iter::once(None));
+    for item in chars {
+        let c = item.map(|(_, c)| c);
+        if let Some((i, '$')) = item
+            && bytes.get(i + 1) == Some(&b'{')
+        {
+            depth += 1;
+            buffer.push('$');
+            continue;
+        }
+        if c == Some('}') && depth > 0 {
+            depth -= 1;
+            buffer.push('}');
+            continue;
+        }
+        let drive = c == Some(':')
+            && buffer.chars().count() == 1
+            && buffer.chars().all(char::is_alphabetic);
+        match c {
+            Some(c) if drive => buffer.push(c),
+            Some(':') | None if depth == 0 => {
+                let at_end = c.is_none();
+                let text = std::mem::take(&mut buffer);
+                if text.is_empty() {
+                    return Err("empty section between colons".into());
+                } else if fields.source.is_empty() && at_end {
+                    fields.target = text;
+                } else if fields.source.is_empty() {
+                    fields.source = text;
+                } else if fields.target.is_empty() {
+                    fields.target = text;
+                } else if !at_end {
+                    return Err("too many colons".into());
+                } else {
+                    fields.options = text.split(',').map(str::to_string).collect();
+                }
+            }
+            Some(c) => buffer.push(c),
+            // The spec ends inside `${`: the last field is never completed (as compose v2).
+            None => {}
+        }
+    }
+    Ok(fields)
+}
+
+/// Volume short syntax: `[source:]target[:options]`. Options compose v2 does not know are
+/// ignored, as it ignores them.
 pub fn parse_volume(spec: &str, ctx: &PathContext) -> Result<Value, String> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (source, target, options) = match parts.as_slice() {
-        [t] => (None, *t, None),
-        [src, t] => (Some(*src), *t, None),
-        [src, t, o] => (Some(*src), *t, Some(*o)),
-        _ => return Err("too many colons (use source:target:options)".into()),
-    };
+    let fields = split_volume(spec)?;
+    let target = fields.target.as_str();
     if target.is_empty() {
         return Err("empty target path".into());
     }
     let mut m = Mapping::new();
+    if spec.len() <= 2 {
+        m.insert(s("type"), s("volume"));
+        m.insert(s("target"), s(target));
+        return Ok(Value::Mapping(m));
+    }
     let mut bind = Mapping::new();
     let mut vol = Mapping::new();
     let mut read_only = false;
-    for opt in options
-        .map(|o| o.split(',').collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
-        match opt {
+    for opt in &fields.options {
+        match opt.as_str() {
             "ro" => read_only = true,
             "rw" => read_only = false,
             "z" | "Z" => {
-                bind.insert(s("selinux"), s(opt));
+                bind.insert(s("selinux"), s(opt.as_str()));
             }
             "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => {
-                bind.insert(s("propagation"), s(opt));
+                bind.insert(s("propagation"), s(opt.as_str()));
             }
             "nocopy" => {
                 vol.insert(s("nocopy"), Value::Bool(true));
             }
-            "delegated" | "cached" | "consistent" => {}
-            other => {
-                return Err(format!(
-                    "unknown option {other:?} (ro, rw, z, Z, nocopy, or a propagation mode)"
-                ));
-            }
+            _ => {}
         }
     }
-    match source.filter(|s| !s.is_empty()) {
+    let source = Some(fields.source.as_str()).filter(|s| !s.is_empty());
+    match source {
         Some(src) if is_path_source(src) => {
             m.insert(s("type"), s("bind"));
             m.insert(s("source"), s(ctx.resolve(src)));
@@ -344,7 +415,13 @@ mod tests {
         assert!(v.get("source").is_none());
         let v = parse_volume("~/x:/x", &ctx()).unwrap();
         assert_eq!(v["source"].as_str(), Some("/root/x"));
-        assert!(parse_volume("a:/b:bogus", &ctx()).is_err());
+        assert!(parse_volume("a:/b:bogus", &ctx()).is_ok());
+        assert!(parse_volume("ab:/b:ro:x", &ctx()).is_err());
+        // One letter and a colon is a Windows drive, as in compose v2.
+        assert_eq!(
+            parse_volume("a:/b", &ctx()).unwrap()["target"].as_str(),
+            Some("a:/b")
+        );
     }
 
     #[test]

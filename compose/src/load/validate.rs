@@ -182,6 +182,10 @@ impl Validator<'_> {
         value: &mut Value,
         path: &mut Vec<String>,
     ) -> Result<(), ValidateError> {
+        if super::parse::is_reset(value) {
+            // `!reset` removes the key when the files are merged: its content does not matter.
+            return Ok(());
+        }
         if let Value::Tagged(t) = value {
             return self.check(shape, &mut t.value, path);
         }
@@ -391,7 +395,8 @@ impl Validator<'_> {
         path: &mut Vec<String>,
     ) -> Result<(), ValidateError> {
         // Plain nulls mean "not set"; tagged ones (`!reset null`) are kept for the merge stage.
-        map.retain(|_, v| !v.is_null());
+        // (`Value::is_null` sees through tags, hence the explicit match.)
+        map.retain(|_, v| matches!(v, Value::Tagged(_)) || !v.is_null());
         for (name, shape) in fields {
             if matches!(shape, Required(_)) && !map.contains_key(*name) {
                 return Err(ValidateError::MissingKey {

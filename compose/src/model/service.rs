@@ -294,13 +294,25 @@ pub struct FileRef {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dependency {
+    /// Defaults as compose v2's: an override file may give only `required` or `restart`, and
+    /// the merged entry keeps the earlier file's condition.
+    #[serde(default = "default_condition")]
     pub condition: String,
     #[serde(default, skip_serializing_if = "is_false")]
     pub restart: bool,
+    #[serde(default = "default_required")]
     pub required: bool,
     /// `x-*` keys, kept verbatim.
     #[serde(flatten)]
     pub extensions: BTreeMap<String, Any>,
+}
+
+fn default_condition() -> String {
+    CONDITION_STARTED.to_string()
+}
+
+fn default_required() -> bool {
+    true
 }
 
 pub const CONDITION_STARTED: &str = "service_started";
