@@ -302,3 +302,65 @@ fn an_image_a_container_uses_is_kept_until_the_container_goes() {
     r.ok(&["image", "rm", "busybox:used"]);
     assert!(r.ok(&["image", "ls", "-q"]).trim().is_empty());
 }
+
+/// Issue 15, permissions: an unprivileged user reads nothing of a container's environment or
+/// logs from the state root or the run root, even when the directory above them is open to
+/// everyone; and a root left open by an older version is closed again by the next command.
+#[test]
+fn an_unprivileged_user_reads_nothing_of_a_containers_secrets() {
+    use std::os::unix::fs::PermissionsExt;
+    let r = Roots::new();
+    // The temporary directory is 0700 by itself: open it, as /var/lib and /run are.
+    std::fs::set_permissions(r.0.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    busybox::busybox_image(&bin(), &r.root(), "busybox:perm");
+    let secret = "hunter2-perm-check";
+    r.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "sys-e2e-a",
+        "--network",
+        "none",
+        "-e",
+        &format!("DB_PASSWORD={secret}"),
+        "busybox:perm",
+        "sh",
+        "-c",
+        &format!("echo {secret}; sleep 60"),
+    ]);
+    let logs = r.ok(&["container", "logs", "sys-e2e-a"]);
+    assert!(logs.contains(secret), "the log holds the secret: {logs}");
+    let as_nobody = |path: &Path| {
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "grep",
+                "-r",
+                secret,
+            ])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    for dir in [r.root(), r.0.run_root()] {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} has mode {mode:o}", dir.display());
+        let out = as_nobody(&dir);
+        let seen = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !seen.contains(secret),
+            "nobody read the secret under {}: {seen}",
+            dir.display()
+        );
+    }
+    // A root opened by hand (or by an older rcompose) is closed by the next command.
+    std::fs::set_permissions(r.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let doctor = r.rc(&["doctor"]);
+    assert!(String::from_utf8_lossy(&doctor.stdout).contains("other users can read"));
+    r.ok(&["container", "ls"]);
+    let mode = std::fs::metadata(r.root()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}

@@ -137,7 +137,10 @@ pub fn permissions(dir: &Path) -> Outcome {
                 "{} has mode {mode:04o}: other users can read container configs (environment, passwords) and logs in it",
                 dir.display()
             ),
-            format!("chmod 0700 {}", dir.display()),
+            format!(
+                "chmod 0700 {} (any rcompose command but doctor also does it)",
+                dir.display()
+            ),
         )
     } else {
         Outcome::Ok(format!(

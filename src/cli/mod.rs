@@ -214,7 +214,27 @@ pub enum Command {
     Push(compose_pull::PushArgs),
 }
 
+/// Commands that only read (or touch no state) leave the roots as they are: `config` and
+/// `version` need none, and `doctor` reports a loose mode instead of changing it.
+fn uses_state_roots(c: &Command) -> bool {
+    !matches!(
+        c,
+        Command::Config(_)
+            | Command::Version(_)
+            | Command::Doctor(_)
+            | Command::System(system::SystemArgs {
+                command: system::SystemCommand::Doctor(_)
+            })
+    )
+}
+
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    if uses_state_roots(&cli.command) {
+        for dir in [&cli.global.root, &cli.global.run_root] {
+            rcompose_engine::store::private::ensure_private_root(dir)
+                .map_err(|e| anyhow::anyhow!("state directory {}: {e}", dir.display()))?;
+        }
+    }
     match cli.command {
         Command::Config(args) => config::run(&cli.global, args),
         Command::Container(args) => container::run(&cli.global, args),
