@@ -9,7 +9,25 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let argv: Vec<String> = match std::env::args_os()
+        .map(|a| a.into_string())
+        .collect::<Result<_, _>>()
+    {
+        Ok(v) => v,
+        // Not UTF-8: nothing to translate; clap reports what it cannot read.
+        Err(_) => return run(cli::Cli::parse()),
+    };
+    let words = match cli::argv::normalize(&argv, <cli::Cli as clap::CommandFactory>::command) {
+        Ok(w) => w,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return ExitCode::from(1);
+        }
+    };
+    run(cli::Cli::parse_from(words))
+}
+
+fn run(args: cli::Cli) -> ExitCode {
     cli::init_tracing(args.global.verbose);
     match cli::dispatch(args) {
         Ok(code) => code,

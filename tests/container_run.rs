@@ -382,8 +382,31 @@ fn bad_input_gets_clear_errors_and_leaves_nothing() {
     );
     let all = env.ok(&["container", "ps", "-a", "--format", "{{.Names}}"]);
     assert_eq!(all.trim(), name, "a failed run left a container behind");
-    let o = env.run(&["container", "run", "--rm", "nosuchimage:latest", "true"]);
-    assert!(stderr(&o).contains("nosuchimage"), "{}", stderr(&o));
+    // A missing image is pulled, as docker does; from a closed loopback port (no lookup
+    // leaves the machine) that fails with docker's exit code for engine errors.
+    let o = env.run(&[
+        "container",
+        "run",
+        "--rm",
+        "127.0.0.1:1/nosuchimage:latest",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Unable to find image '127.0.0.1:1/nosuchimage:latest' locally"),
+        "{}",
+        stderr(&o)
+    );
+    let o = env.run(&[
+        "container",
+        "run",
+        "--pull=never",
+        "--rm",
+        "nosuchimage:latest",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--pull never"), "{}", stderr(&o));
 }
 
 #[test]

@@ -436,3 +436,51 @@ fn concurrent_pulls_into_one_store() {
     assert_eq!(b.count("layers"), 2);
     assert_eq!(b.count("leases"), 0);
 }
+
+/// Issue 13: invoked through a link named `docker`, `docker run` of an image that is not in the
+/// store pulls it first (docker's status lines on stderr, the container's output alone on
+/// stdout), and Go-style booleans (`--rm=true`) are accepted.
+#[test]
+fn docker_run_pulls_a_missing_image_through_a_docker_link() {
+    let reg = registry::start(Auth::None);
+    let a = Env::new();
+    let name = format!("{}/busybox:run", reg.host());
+    busybox::busybox_image(&bin(), a.root.path(), &name);
+    a.ok(&["image", "push", &name]);
+
+    let b = Env::new();
+    let links = tempfile::tempdir().unwrap();
+    let docker = links.path().join("docker");
+    std::os::unix::fs::symlink(bin(), &docker).unwrap();
+    let run_root = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(&docker)
+            .args(args)
+            .env("RCOMPOSE_ROOT", b.root.path())
+            .env("RCOMPOSE_RUN_ROOT", run_root.path())
+            .env("DOCKER_CONFIG", b.docker_config.path())
+            .env(
+                "RCOMPOSE_REGISTRY_CONFIG",
+                b.root.path().join("no-such-config.json"),
+            )
+            .output()
+            .unwrap()
+    };
+    let out = run(&["run", "--rm=true", "--network=none", &name, "echo", "hi"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+    assert!(
+        err.contains(&format!("Unable to find image '{name}' locally")),
+        "{err}"
+    );
+    assert!(err.contains("Status: Downloaded newer image for"), "{err}");
+    // Now in the store: no pull, no status lines.
+    let again = run(&["run", "--rm", "--network", "none", &name, "echo", "again"]);
+    assert_eq!(String::from_utf8_lossy(&again.stdout), "again\n");
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("Pulling"));
+    let images = run(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(String::from_utf8_lossy(&images.stdout).contains(&name));
+    let unknown = run(&["imgaes"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("did you mean `docker images`"));
+}

@@ -33,6 +33,8 @@ impl Drop for Roots {
     fn drop(&mut self) {
         // Containers first (their overlay mounts live under the roots).
         let _ = self.rc(&["container", "rm", "-f", "sys-e2e-a", "sys-e2e-b"]);
+        // A bridge is host-wide: never leave one behind.
+        let _ = self.rc(&["network", "rm", "sys-e2e-net"]);
     }
 }
 
@@ -363,4 +365,56 @@ fn an_unprivileged_user_reads_nothing_of_a_containers_secrets() {
     r.ok(&["container", "ls"]);
     let mode = std::fs::metadata(r.root()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
+}
+
+/// Issue 13: docker's top-level `inspect` finds any object by name, in docker's order
+/// (container, image, network, volume), or only the `--type` asked for.
+#[test]
+fn top_level_inspect_finds_every_kind_of_object() {
+    let r = Roots::new();
+    busybox::busybox_image(&bin(), &r.root(), "busybox:insp");
+    r.ok(&[
+        "container",
+        "create",
+        "--name",
+        "sys-e2e-b",
+        "--network",
+        "none",
+        "busybox:insp",
+    ]);
+    r.ok(&["volume", "create", "sys-e2e-vol"]);
+    r.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.249.90.0/24",
+        "sys-e2e-net",
+    ]);
+    let one = |args: &[&str]| -> Value {
+        let mut full = vec!["inspect"];
+        full.extend_from_slice(args);
+        let v: Value = serde_json::from_str(&r.ok(&full)).unwrap();
+        v[0].clone()
+    };
+    assert_eq!(one(&["sys-e2e-b"])["Name"], "/sys-e2e-b");
+    assert!(one(&["busybox:insp"])["RepoTags"][0] == "busybox:insp");
+    assert_eq!(one(&["sys-e2e-net"])["Name"], "sys-e2e-net");
+    assert_eq!(one(&["sys-e2e-vol"])["Name"], "sys-e2e-vol");
+    assert_eq!(
+        r.ok(&[
+            "inspect",
+            "-f",
+            "{{.Name}}",
+            "--type",
+            "volume",
+            "sys-e2e-vol"
+        ])
+        .trim(),
+        "sys-e2e-vol"
+    );
+    let wrong_type = r.rc(&["inspect", "--type", "image", "sys-e2e-vol"]);
+    assert_eq!(wrong_type.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong_type.stderr).contains("No such object: sys-e2e-vol"));
+    r.ok(&["network", "rm", "sys-e2e-net"]);
+    r.ok(&["volume", "rm", "sys-e2e-vol"]);
 }

@@ -114,12 +114,22 @@ fn image_info(g: &GlobalOpts, a: &RunArgs) -> Result<ImageInfo> {
         });
     }
     let store = rcompose_engine::store::Store::open(&g.root)?;
-    let rec = store.resolve(&a.image).with_context(|| {
-        format!(
-            "Unable to find image '{}' locally; pull, load or import it first (`rcompose image pull {}`)",
-            a.image, a.image
-        )
-    })?;
+    if a.pull == "always" {
+        super::image::remote::pull_for_run(&store, &a.image, false)?;
+    }
+    let rec = match store.resolve(&a.image) {
+        Ok(rec) => rec,
+        Err(e) if a.pull == "never" => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "Unable to find image '{}' locally, and --pull never forbids pulling it; load or import it, or pull it (`rcompose image pull {}`)",
+                a.image, a.image
+            )));
+        }
+        Err(_) => {
+            super::image::remote::pull_for_run(&store, &a.image, true)?;
+            store.resolve(&a.image)?
+        }
+    };
     Ok(ImageInfo::from_record(&a.image, &rec))
 }
 

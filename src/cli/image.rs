@@ -18,7 +18,7 @@ use super::{ExitStatus, GlobalOpts};
 pub mod fmt;
 mod ls;
 mod progress;
-mod remote;
+pub mod remote;
 
 #[derive(Debug, Args)]
 pub struct ImageArgs {

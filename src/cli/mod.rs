@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod argv;
 pub mod compose_common;
 pub mod compose_ctl;
 pub mod compose_down;
@@ -30,6 +31,7 @@ pub mod container_run;
 pub mod container_show;
 pub mod doctor;
 pub mod image;
+pub mod inspect;
 pub mod login;
 pub mod network;
 pub mod system;
@@ -135,6 +137,8 @@ pub enum Command {
     ContainerMonitor(container::MonitorArgs),
     /// Manage images
     Image(image::ImageArgs),
+    /// Return low-level information on containers, images, networks or volumes (docker inspect)
+    Inspect(inspect::InspectArgs),
     /// Log in to a registry
     Login(login::LoginArgs),
     /// Log out from a registry
@@ -240,6 +244,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Container(args) => container::run(&cli.global, args),
         Command::ContainerMonitor(args) => container::monitor(&cli.global, args),
         Command::Image(args) => image::run(&cli.global, args),
+        Command::Inspect(args) => inspect::run(&cli.global, args),
         Command::Login(args) => login::login(&cli.global, args),
         Command::Logout(args) => login::logout(&cli.global, args),
         Command::Network(args) => network::run(&cli.global, args),

@@ -91,6 +91,38 @@ pub fn pull_cmd(store: &Store, a: PullArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `run`/`create`'s pull, as docker does it: status lines on stderr (stdout is for the
+/// container id), "Unable to find image … locally" first when the image was missing.
+pub fn pull_for_run(store: &Store, name: &str, missing: bool) -> anyhow::Result<()> {
+    let r = Reference::parse(name)?.with_default_tag();
+    let familiar = familiar_name(&r.to_string());
+    if missing {
+        eprintln!("Unable to find image '{familiar}' locally");
+    }
+    eprintln!(
+        "{}: Pulling from {}",
+        r.tag.as_deref().unwrap_or("latest"),
+        familiar_name(&r.name())
+    );
+    let client = Client::new()?;
+    let renderer = Renderer::new(true);
+    let res = pull(
+        store,
+        &client,
+        &r.to_string(),
+        &PullOptions::default(),
+        &|p| renderer.event(p),
+    )
+    .with_context(|| format!("pulling {familiar}"))?;
+    eprintln!("Digest: {}", res.digest);
+    if res.up_to_date {
+        eprintln!("Status: Image is up to date for {familiar}");
+    } else {
+        eprintln!("Status: Downloaded newer image for {familiar}");
+    }
+    Ok(())
+}
+
 pub fn push_cmd(store: &Store, a: PushArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new()?;
     let r = Reference::parse(&a.name)?;
