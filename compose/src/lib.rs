@@ -7,6 +7,7 @@
 //! [`execute::Backend`] trait; `ops` holds the other compose verbs over the same trait.
 //! This crate never prints and never exits: it returns typed errors and warnings.
 
+pub mod convert;
 pub mod execute;
 pub mod graph;
 pub mod hash;

@@ -29,6 +29,7 @@ pub mod container_fmt;
 pub mod container_net;
 pub mod container_run;
 pub mod container_show;
+pub mod convert;
 pub mod doctor;
 pub mod image;
 pub mod inspect;
@@ -132,6 +133,8 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Manage containers
     Container(container::ContainerArgs),
+    /// Convert the project to another engine's format (Kubernetes manifests)
+    Convert(convert::ConvertArgs),
     /// Per-container monitor (started by `container run/start`)
     #[command(name = rcompose_engine::monitor::SUBCOMMAND, hide = true)]
     ContainerMonitor(container::MonitorArgs),
@@ -224,6 +227,7 @@ fn uses_state_roots(c: &Command) -> bool {
     !matches!(
         c,
         Command::Config(_)
+            | Command::Convert(_)
             | Command::Version(_)
             | Command::Doctor(_)
             | Command::System(system::SystemArgs {
@@ -242,6 +246,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config(args) => config::run(&cli.global, args),
         Command::Container(args) => container::run(&cli.global, args),
+        Command::Convert(args) => convert::run(&cli.global, args),
         Command::ContainerMonitor(args) => container::monitor(&cli.global, args),
         Command::Image(args) => image::run(&cli.global, args),
         Command::Inspect(args) => inspect::run(&cli.global, args),

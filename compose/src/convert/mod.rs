@@ -1,0 +1,3 @@
+//! Other engines' formats for the same project (`rcompose convert`).
+
+pub mod kubernetes;
