@@ -40,6 +40,8 @@ pub enum ImageCommand {
     Inspect(InspectArgs),
     /// Import the contents from a tarball (or a directory) to create a filesystem image
     Import(ImportArgs),
+    /// Make a Debian base image (debian:bookworm[-slim]) from Debian's packages with debootstrap
+    Bootstrap(BootstrapArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default)
     Save(SaveArgs),
     /// Load an image from a tar archive (docker-archive or OCI layout) or STDIN
@@ -147,6 +149,18 @@ pub struct ImportArgs {
     pub message: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    /// debian:<suite or version>[-slim], e.g. debian:bookworm-slim
+    pub image: String,
+    /// Debian archive to install from (default: debootstrap's own)
+    #[arg(long)]
+    pub mirror: Option<String>,
+    /// Do not print debootstrap's progress
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
 pub fn run(global: &GlobalOpts, args: ImageArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(&global.root)
         .with_context(|| format!("opening the image store in {}", global.root.display()))?;
@@ -156,6 +170,22 @@ pub fn run(global: &GlobalOpts, args: ImageArgs) -> anyhow::Result<ExitCode> {
         ImageCommand::Tag(a) => tag(&store, a),
         ImageCommand::Inspect(a) => inspect(&store, a),
         ImageCommand::Import(a) => import_cmd(&store, a),
+        ImageCommand::Bootstrap(a) => {
+            let quiet = a.quiet;
+            let id = rcompose_engine::image::bootstrap::bootstrap(
+                &store,
+                &global.root,
+                &a.image,
+                a.mirror.as_deref(),
+                &|line| {
+                    if !quiet {
+                        eprintln!("{line}");
+                    }
+                },
+            )?;
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
         ImageCommand::Save(a) => save_cmd(&store, a),
         ImageCommand::Load(a) => load_cmd(&store, a),
         ImageCommand::Pull(a) => remote::pull_cmd(&store, a),

@@ -2,6 +2,7 @@
 //! client, history and prune. Everything goes through [`crate::store::Store`].
 
 pub mod archive;
+pub mod bootstrap;
 pub mod changes;
 pub mod history;
 pub mod import;
