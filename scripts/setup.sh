@@ -9,6 +9,7 @@ packages=(
   nftables iproute2           # firewall and netlink tooling used by tests to inspect state
   iptables                    # accepts for our bridges where Docker/ufw/firewalld drop forwarding
   tini                        # tini-static for --init
+  debootstrap                 # image bootstrap: Debian base images from Debian's packages
   jq curl openssl python3     # scripts, benchmarks; registry tests (token server, htpasswd)
 )
 
