@@ -420,3 +420,51 @@ services:
     );
     p.ok(&["down", "-t", "0"]);
 }
+
+/// COMPOSE_IGNORE_ORPHANS silences the orphan warning (and cannot be combined with
+/// --remove-orphans); COMPOSE_STATUS_STDOUT moves the progress lines to stdout (issue 19).
+#[test]
+fn compose_ignore_orphans_and_status_stdout() {
+    let p = Project::new("orph");
+    p.write(
+        "services:\n  a:\n    image: {IMAGE}\n    command: [\"sleep\", \"600\"]\n    init: true\n",
+    );
+    p.ok(&["up", "-d"]);
+    p.write(
+        "services:\n  b:\n    image: {IMAGE}\n    command: [\"sleep\", \"600\"]\n    init: true\n",
+    );
+    let warned = p.run(&["up", "-d"]);
+    assert!(String::from_utf8_lossy(&warned.stderr).contains("Found orphan containers"));
+    let quiet = p
+        .cmd()
+        .env("COMPOSE_IGNORE_ORPHANS", "true")
+        .args(["up", "-d"])
+        .output()
+        .unwrap();
+    assert!(quiet.status.success());
+    assert!(
+        !String::from_utf8_lossy(&quiet.stderr).contains("orphan"),
+        "{}",
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+    let both = p
+        .cmd()
+        .env("COMPOSE_IGNORE_ORPHANS", "1")
+        .args(["up", "-d", "--remove-orphans"])
+        .output()
+        .unwrap();
+    assert!(!both.status.success());
+    assert!(String::from_utf8_lossy(&both.stderr).contains("cannot be combined"));
+    let out = p
+        .cmd()
+        .env("COMPOSE_STATUS_STDOUT", "true")
+        .args(["stop", "-t", "0"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Stopped"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("Stopped"));
+}

@@ -51,6 +51,8 @@ pub struct ReconcileOptions {
     pub recreate: RecreatePolicy,
     /// `--remove-orphans`.
     pub remove_orphans: bool,
+    /// `COMPOSE_IGNORE_ORPHANS`: orphans are neither removed nor warned about.
+    pub ignore_orphans: bool,
     /// `--no-start` (`create`).
     pub no_start: bool,
     /// `--scale svc=n`.
@@ -119,7 +121,7 @@ pub fn reconcile(
                 cause: "orphan".into(),
             })
             .collect();
-    } else if !orphans.is_empty() {
+    } else if !orphans.is_empty() && !opts.ignore_orphans {
         let names: Vec<&str> = orphans.iter().map(|c| c.summary.name.as_str()).collect();
         plan.warnings.push(format!(
             "Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",

@@ -82,7 +82,8 @@ pub fn check_services(project: &Project, services: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Prints docker compose style progress lines (` ✔ Container demo-web-1  Started`) on stderr.
+/// Prints docker compose style progress lines (` ✔ Container demo-web-1  Started`) on stderr,
+/// or on stdout with `COMPOSE_STATUS_STDOUT` set (as compose v2).
 pub struct Progress {
     out: Mutex<()>,
     quiet: bool,
@@ -118,12 +119,14 @@ impl Progress {
         }
         let _g = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let mark = if done { "✔" } else { "⠿" };
-        let _ = writeln!(
-            std::io::stderr(),
-            " {mark} {} {:<24} {}",
-            e.kind,
-            e.name,
-            e.status
-        );
+        let line = format!(" {mark} {} {:<24} {}", e.kind, e.name, e.status);
+        let to_stdout = std::env::var("COMPOSE_STATUS_STDOUT")
+            .ok()
+            .is_some_and(|v| super::env_flag(&v).unwrap_or(false));
+        let _ = if to_stdout {
+            writeln!(std::io::stdout(), "{line}")
+        } else {
+            writeln!(std::io::stderr(), "{line}")
+        };
     }
 }

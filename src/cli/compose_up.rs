@@ -95,6 +95,18 @@ pub struct UpArgs {
     pub services: Vec<String>,
 }
 
+/// `COMPOSE_IGNORE_ORPHANS`, read as compose v2 reads its booleans; refused together with
+/// `--remove-orphans`, as compose v2 does.
+fn ignore_orphans(remove_orphans: bool) -> Result<bool> {
+    let ignore = std::env::var("COMPOSE_IGNORE_ORPHANS")
+        .ok()
+        .is_some_and(|v| super::env_flag(&v).unwrap_or(false));
+    if ignore && remove_orphans {
+        anyhow::bail!("COMPOSE_IGNORE_ORPHANS and --remove-orphans cannot be combined");
+    }
+    Ok(ignore)
+}
+
 pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     if a.watch {
         return up_watch(g, a);
@@ -117,6 +129,7 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
             RecreatePolicy::Diverged
         },
         remove_orphans: a.remove_orphans,
+        ignore_orphans: ignore_orphans(a.remove_orphans)?,
         no_start: a.no_start,
         scale,
         image_ids: BTreeMap::new(),
