@@ -59,9 +59,9 @@ fn err(e: impl std::fmt::Display) -> BackendError {
     BackendError::new(e)
 }
 
-/// Full anyhow chain as one message.
-fn chain(e: anyhow::Error) -> BackendError {
-    BackendError::new(format!("{e:#}"))
+/// The error and its causes as one message (`a: b: c`).
+fn chain(e: impl Into<anyhow::Error>) -> BackendError {
+    BackendError::new(format!("{:#}", e.into()))
 }
 
 impl EngineBackend {
@@ -562,15 +562,13 @@ impl Backend for EngineBackend {
     }
     // The engine's error chain in full, as the CLI printed it when it called the engine.
     fn kill_container(&self, id: &str, signal: &str) -> Result<(), BackendError> {
-        self.containers
-            .kill(id, signal)
-            .map_err(|e| chain(e.into()))
+        self.containers.kill(id, signal).map_err(chain)
     }
     fn pause_container(&self, id: &str) -> Result<(), BackendError> {
-        self.containers.pause(id).map_err(|e| chain(e.into()))
+        self.containers.pause(id).map_err(chain)
     }
     fn unpause_container(&self, id: &str) -> Result<(), BackendError> {
-        self.containers.unpause(id).map_err(|e| chain(e.into()))
+        self.containers.unpause(id).map_err(chain)
     }
     fn unsupported_keys(&self, service: &Service) -> Vec<&'static str> {
         translate::unsupported_keys(service)

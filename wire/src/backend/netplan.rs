@@ -147,7 +147,10 @@ pub fn first_container(
     store: &rcompose_engine::container::ContainerStore,
     project: &str,
     service: &str,
-) -> Result<Option<rcompose_engine::container::ContainerConfig>> {
+) -> Result<
+    Option<rcompose_engine::container::ContainerConfig>,
+    rcompose_engine::container::ContainerError,
+> {
     use rcompose_compose::labels as l;
     Ok(store
         .list()?
