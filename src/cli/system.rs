@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::GlobalOpts;
 use super::container::engine;
 use super::image::fmt::table;
+use rcompose_engine::host::HostFacts;
 use rcompose_engine::units::human_size;
 
 #[derive(Debug, Args)]
@@ -334,43 +335,6 @@ fn df(g: &GlobalOpts, a: DfArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_trim(path: &str) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_string())
-}
-
-fn os_name() -> String {
-    read_trim("/etc/os-release")
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                .map(|v| v.trim_matches('"').to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn mem_total() -> u64 {
-    read_trim("/proc/meminfo")
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:")
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
-/// 2 on a unified (pure v2) hierarchy; 1 on v1 or hybrid hosts, where the controllers are v1.
-fn cgroup_version() -> u8 {
-    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        2
-    } else {
-        1
-    }
-}
-
 fn info_value(g: &GlobalOpts) -> Result<Value> {
     let eng = engine(g)?;
     let (mut running, mut paused, mut stopped) = (0, 0, 0);
@@ -385,9 +349,7 @@ fn info_value(g: &GlobalOpts) -> Result<Value> {
     let images = Store::open(&g.root)?.list()?.len();
     let registry = rcompose_engine::image::registry::config::RegistryConfig::load()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let host = HostFacts::gather();
     Ok(json!({
         "Containers": containers.len(),
         "ContainersRunning": running,
@@ -397,15 +359,15 @@ fn info_value(g: &GlobalOpts) -> Result<Value> {
         "Driver": "overlay2",
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
-        "CgroupVersion": cgroup_version().to_string(),
+        "CgroupVersion": host.cgroup_version.to_string(),
         "DefaultRuntime": "libcontainer",
-        "KernelVersion": read_trim("/proc/sys/kernel/osrelease").unwrap_or_default(),
-        "OperatingSystem": os_name(),
+        "KernelVersion": host.kernel_version,
+        "OperatingSystem": host.operating_system,
         "OSType": "linux",
         "Architecture": std::env::consts::ARCH,
-        "NCPU": cpus,
-        "MemTotal": mem_total(),
-        "Name": read_trim("/proc/sys/kernel/hostname").unwrap_or_default(),
+        "NCPU": host.cpus,
+        "MemTotal": host.mem_total,
+        "Name": host.hostname,
         "ServerVersion": env!("CARGO_PKG_VERSION"),
         "DockerRootDir": g.root.display().to_string(),
         "RunRoot": g.run_root.display().to_string(),
