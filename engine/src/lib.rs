@@ -17,4 +17,5 @@ pub mod monitor;
 pub mod rootfs;
 pub mod runtime;
 pub mod units;
+pub mod usage;
 pub mod volume;
