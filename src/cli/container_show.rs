@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use super::GlobalOpts;
 use super::container::{InspectArgs, LogsArgs, PsArgs, engine};
 use super::container_fmt::{render_table, render_template, since};
-use rcompose_engine::units::human_duration;
 use rcompose_engine::units::time::{log_bound, now_secs};
+use rcompose_engine::units::{human_duration, human_size_with_precision};
 
 /// Docker's STATUS column.
 fn status_text(st: &ContainerState, health: Option<&str>) -> String {
@@ -78,31 +78,6 @@ fn ps_row(c: &ContainerConfig, st: &ContainerState, no_trunc: bool) -> Value {
     })
 }
 
-/// Docker's `units.HumanSize`: decimal units, up to 4 significant digits.
-fn decimal_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let prec = if v < 10.0 {
-        3
-    } else if v < 100.0 {
-        2
-    } else {
-        1
-    };
-    let s = format!("{v:.prec$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &s
-    };
-    format!("{s}{}", units[i])
-}
-
 /// Applies one `--filter key=value`.
 fn matches_filter(c: &ContainerConfig, st: &ContainerState, f: &str) -> Result<bool> {
     let (k, v) = f
@@ -164,7 +139,7 @@ pub fn ps(g: &GlobalOpts, a: PsArgs) -> Result<ExitCode> {
             let mut row = ps_row(&c, &st, a.no_trunc);
             rcompose_wire::netwire::live::ps_columns(&nets, &c, &mut row);
             if a.size {
-                row["Size"] = json!(decimal_size(eng.size_rw(&c.id)?));
+                row["Size"] = json!(human_size_with_precision(eng.size_rw(&c.id)?, 4));
             }
             rows.push(row);
         }

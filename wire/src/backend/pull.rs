@@ -10,7 +10,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use rcompose_compose::model::Service;
@@ -344,12 +344,7 @@ pub fn push_jobs(
 }
 
 /// Seconds since the epoch.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use rcompose_engine::units::time::now_secs as now;
 
 /// When each full reference was last pulled by compose: `<root>/compose/pulls.json`
 /// (`{"docker.io/library/busybox:latest": 1700000000}`), updated under a lock with an atomic
