@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-use anyhow::{Context, Result, bail};
+use crate::netwire::{Ctx, NetwireError, Result, invalid};
 use rcompose_compose::labels::{network_name, object_labels};
 use rcompose_compose::model::{Network, Project, Service};
 use rcompose_net::CreateRequest;
@@ -23,15 +23,12 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
         ..Default::default()
     };
     for h in &svc.extra_hosts {
-        let (name, ip) = h
-            .split_once('=')
-            .or_else(|| h.split_once(':'))
-            .with_context(|| {
-                format!(
-                    "service \"{}\": extra_hosts entry {h:?} is not host=ip",
-                    svc.name
-                )
-            })?;
+        let (name, ip) = h.split_once('=').or_else(|| h.split_once(':')).ctx(|| {
+            format!(
+                "service \"{}\": extra_hosts entry {h:?} is not host=ip",
+                svc.name
+            )
+        })?;
         out.extra_hosts
             .push((name.to_string(), ip.trim_matches(['[', ']']).to_string()));
     }
@@ -48,7 +45,7 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
         }
         Some("none") => {
             if !svc.ports.is_empty() {
-                bail!(
+                invalid!(
                     "service \"{}\": ports cannot be published with network_mode none; remove ports or the network_mode",
                     svc.name
                 );
@@ -58,7 +55,7 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
         // Joins another container's namespace: nothing to attach (the backend resolves the
         // container at create time; the loader refused ports, dns and the like for it).
         Some(m) if m.starts_with("service:") || m.starts_with("container:") => return Ok(out),
-        Some(m) if m != "bridge" && m != "default" => bail!(
+        Some(m) if m != "bridge" && m != "default" => invalid!(
             "service \"{}\": network_mode {m} is not supported; use networks: instead",
             svc.name
         ),
@@ -125,7 +122,7 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
         out.ports.push(spec);
     }
     if !out.ports.is_empty() && out.networks.is_empty() {
-        bail!(
+        invalid!(
             "service \"{}\": ports need a network; add the service to one",
             svc.name
         );
@@ -136,8 +133,9 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
 /// A valid unicast MAC, in lower case, or an error naming the service.
 fn checked_mac(svc: &Service, mac: Option<String>) -> Result<Option<String>> {
     mac.map(|m| {
-        rcompose_net::mode::parse_mac_address(&m)
-            .map_err(|e| anyhow::anyhow!("service \"{}\": mac_address: {e}", svc.name))
+        rcompose_net::mode::parse_mac_address(&m).map_err(|e| {
+            NetwireError::Invalid(format!("service \"{}\": mac_address: {e}", svc.name))
+        })
     })
     .transpose()
 }
@@ -181,12 +179,12 @@ pub fn resolve_service(
         return Ok(svc.clone());
     };
     if !project.services.contains_key(target) {
-        bail!(
+        invalid!(
             "service \"{}\": network_mode service:{target} refers to an undefined service",
             svc.name
         );
     }
-    let first = first_container(store, &project.name, target)?.with_context(|| {
+    let first = first_container(store, &project.name, target)?.ctx(|| {
             format!(
                 "service \"{}\": network_mode service:{target}: service {target} has no container; start it first",
                 svc.name
@@ -231,13 +229,13 @@ pub fn create_request(
     if let Some(d) = net.driver.as_deref()
         && d != "bridge"
     {
-        bail!("network {key}: driver {d} is not supported (only bridge)");
+        invalid!("network {key}: driver {d} is not supported (only bridge)");
     }
     let pool = net.ipam.config.first();
     let cidr_err = |what: &str, s: &str| {
-        anyhow::anyhow!(
+        NetwireError::Invalid(format!(
             "network {key}: ipam {what} {s:?} is not an IPv4 CIDR such as 172.28.0.0/16"
-        )
+        ))
     };
     let mut req = CreateRequest {
         name: name.to_string(),
@@ -256,7 +254,7 @@ pub fn create_request(
     if let Some(g) = pool.and_then(|p| p.gateway.as_ref()) {
         req.gateway = Some(
             g.parse::<Ipv4Addr>()
-                .with_context(|| format!("network {key}: gateway {g:?} is not an IPv4 address"))?,
+                .ctx(|| format!("network {key}: gateway {g:?} is not an IPv4 address"))?,
         );
     }
     Ok(req)

@@ -12,6 +12,7 @@ macro_rules! invalid {
         return Err($crate::netwire::NetwireError::Invalid(format!($($arg)*)))
     };
 }
+pub(crate) use invalid;
 
 pub mod flags;
 pub mod live;
@@ -29,8 +30,9 @@ use rcompose_engine::store::StoreError;
 use rcompose_net::{AttachRequest, Attachment, HostsRequest, NetError, Networks, PortSpec};
 use serde::{Deserialize, Serialize};
 
-/// Why a container's networking could not be planned, set up or changed. The texts are the
-/// ones docker gives, or say what was being done.
+/// Why a container's networking could not be planned (from `run` flags here, from a service
+/// in `backend/netplan.rs`), set up or changed. The texts are the ones docker gives, or say
+/// what was being done.
 #[derive(Debug, thiserror::Error)]
 pub enum NetwireError {
     /// A request that cannot be honoured; the text says why and what to do instead.
