@@ -6,6 +6,7 @@
 //! duration and time forms for the engine and the CLI alike.
 //! Library code never prints and never exits: it returns typed errors and emits events.
 
+pub mod host;
 pub mod image;
 pub mod store;
 pub mod unpack;
@@ -17,4 +18,5 @@ pub mod monitor;
 pub mod rootfs;
 pub mod runtime;
 pub mod units;
+pub mod usage;
 pub mod volume;

@@ -50,7 +50,7 @@ pub fn target(g: &GlobalOpts) -> Result<Target> {
 }
 
 pub fn backend(g: &GlobalOpts) -> Result<EngineBackend> {
-    EngineBackend::new(&g.root, &g.run_root)
+    Ok(EngineBackend::new(&g.root, &g.run_root)?)
 }
 
 /// Observed state of the project (networks/volumes only when the network layer opens).

@@ -7,6 +7,7 @@ use clap::Args;
 use rcompose_compose::execute::first_of;
 use rcompose_compose::labels;
 use rcompose_compose::observe::ContainerSummary;
+use rcompose_engine::host::processes_in_pid_namespace_of;
 use serde_json::json;
 
 use super::GlobalOpts;
@@ -262,40 +263,11 @@ pub fn top(g: &GlobalOpts, a: TopArgs) -> Result<ExitCode> {
         let st = b.containers().observe(&c.id)?;
         println!("{}", c.name);
         println!("{:<8}{:<8}{:<8}CMD", "UID", "PID", "PPID");
-        let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/pid", st.pid)) else {
+        let Some(processes) = processes_in_pid_namespace_of(st.pid)? else {
             continue;
         };
-        let mut pids: Vec<i32> = std::fs::read_dir("/proc")?
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-            .collect();
-        pids.sort();
-        for pid in pids {
-            if std::fs::read_link(format!("/proc/{pid}/ns/pid"))
-                .ok()
-                .as_ref()
-                != Some(&ns)
-            {
-                continue;
-            }
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-            let field = |k: &str| {
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix(k))
-                    .and_then(|v| v.split_whitespace().next())
-                    .unwrap_or("?")
-                    .to_string()
-            };
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|b| {
-                    b.split(|x| *x == 0)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| String::from_utf8_lossy(s).into_owned())
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_default();
-            println!("{:<8}{pid:<8}{:<8}{cmd}", field("Uid:"), field("PPid:"));
+        for p in processes {
+            println!("{:<8}{:<8}{:<8}{}", p.uid, p.pid, p.ppid, p.cmd);
         }
         println!();
     }

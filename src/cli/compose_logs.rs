@@ -13,6 +13,7 @@ use clap::Args;
 use rcompose_compose::labels;
 use rcompose_compose::observe::{ContainerSummary, RunState};
 use rcompose_engine::logs::{LogEntry, Position, ReadOptions};
+use rcompose_engine::units::time::{log_bound, now_secs};
 
 use super::GlobalOpts;
 use super::compose_common::{backend, check_services, containers, target};
@@ -238,35 +239,6 @@ impl<'a> Multiplexer<'a> {
     }
 }
 
-/// `--since 10m` / RFC 3339 → RFC 3339 text comparable with the log's timestamps.
-pub fn parse_time(s: &str) -> Result<String> {
-    if let Ok(t) = chrono_like_rfc3339(s) {
-        return Ok(t);
-    }
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| {
-        anyhow::anyhow!("invalid time {s:?}: use RFC 3339 or a duration such as 42m")
-    })?;
-    let secs = match unit {
-        "s" | "" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => anyhow::bail!("invalid time {s:?}: use RFC 3339 or a duration such as 42m"),
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
-    Ok(rcompose_engine::units::time::format_rfc3339(now - secs, 0))
-}
-
-fn chrono_like_rfc3339(s: &str) -> Result<String, ()> {
-    // Accept what the log holds: `2026-01-02T03:04:05[.nnn]Z`.
-    let ok =
-        s.len() >= 20 && s.as_bytes()[4] == b'-' && s.as_bytes()[10] == b'T' && s.ends_with('Z');
-    if ok { Ok(s.to_string()) } else { Err(()) }
-}
-
 pub fn run(g: &GlobalOpts, a: LogsArgs) -> Result<ExitCode> {
     let t = target(g)?;
     if let Some(p) = &t.project {
@@ -280,8 +252,16 @@ pub fn run(g: &GlobalOpts, a: LogsArgs) -> Result<ExitCode> {
                 anyhow::anyhow!("invalid --tail {n:?}: use a number of lines or \"all\"")
             })?),
         },
-        since: a.since.as_deref().map(parse_time).transpose()?,
-        until: a.until.as_deref().map(parse_time).transpose()?,
+        since: a
+            .since
+            .as_deref()
+            .map(|s| log_bound(s, now_secs()))
+            .transpose()?,
+        until: a
+            .until
+            .as_deref()
+            .map(|s| log_bound(s, now_secs()))
+            .transpose()?,
     };
     let style = Style {
         colour: !a.no_color && g.use_colour(),
@@ -314,9 +294,6 @@ pub fn run(g: &GlobalOpts, a: LogsArgs) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn epoch_to_rfc3339() {}
 
     #[test]
     fn display_name_strips_the_project() {

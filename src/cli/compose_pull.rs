@@ -98,7 +98,7 @@ pub fn pull(g: &GlobalOpts, a: PullArgs) -> Result<ExitCode> {
             if project.services[&job.service].build.is_some() {
                 must_build.push(job.service.clone());
             }
-            errors.push(e);
+            errors.push(anyhow::Error::from(e));
         }
     }
     if !must_build.is_empty() {
@@ -128,6 +128,7 @@ pub fn push(g: &GlobalOpts, a: PushArgs) -> Result<ExitCode> {
     let errors = results
         .into_iter()
         .filter_map(|r| r.and_then(Result::err))
+        .map(anyhow::Error::from)
         .collect();
     finish_errors(errors, a.ignore_push_failures, "push")
 }
@@ -185,6 +186,7 @@ pub fn pull_for_up(
     out.finish();
     for (job, res) in jobs.iter().zip(results) {
         let Some(Err(e)) = res else { continue };
+        let e = anyhow::Error::from(e);
         // As compose: an image the project can build is built when its pull fails (the plan
         // then says whether it can be).
         if buildable(project, &job.image) {

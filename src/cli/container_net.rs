@@ -85,7 +85,9 @@ pub fn apply(
     let image = (!a.rootfs).then_some(a.image.as_str());
     let warn = |w: &str| eprintln!("WARNING: {w}");
     let f = a.net.to_run_flags();
-    flags::apply(&g.root, eng, nets, image, &a.network, &f, opts, &warn)
+    Ok(flags::apply(
+        &g.root, eng, nets, image, &a.network, &f, opts, &warn,
+    )?)
 }
 
 /// `container port CONTAINER [PRIVATE_PORT[/PROTO]]`.

@@ -65,7 +65,7 @@ fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
     if detach {
         if let Err(e) = netwire::start(&eng, &nets, &cfg.id, None) {
             let _ = eng.remove(&cfg.id, true, true);
-            return Err(e);
+            return Err(e.into());
         }
         println!("{}", cfg.id);
         return Ok(ExitCode::SUCCESS);
@@ -73,7 +73,7 @@ fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
     let (ours, theirs) = UnixStream::pair().context("creating the attach socket pair")?;
     if let Err(e) = netwire::start(&eng, &nets, &cfg.id, Some(OwnedFd::from(theirs))) {
         let _ = eng.remove(&cfg.id, true, true);
-        return Err(e);
+        return Err(e.into());
     }
     let mode = AttachMode {
         stdin: interactive,
@@ -283,7 +283,7 @@ pub fn start(g: &GlobalOpts, a: StartArgs) -> Result<ExitCode> {
     let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
     for_each(&a.containers, |key| {
         let cfg = eng.store.resolve(key)?;
-        netwire::start(&eng, &nets, &cfg.id, None)
+        Ok(netwire::start(&eng, &nets, &cfg.id, None)?)
     })
 }
 
@@ -419,7 +419,7 @@ pub fn boot(g: &GlobalOpts) -> Result<ExitCode> {
     for (name, res) in eng.boot()? {
         let res = res
             .map_err(anyhow::Error::from)
-            .and_then(|()| netwire::reattach(&eng, &nets, &name));
+            .and_then(|()| Ok(netwire::reattach(&eng, &nets, &name)?));
         match res {
             Ok(()) => println!("{name}"),
             Err(e) => {

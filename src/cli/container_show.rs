@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use super::GlobalOpts;
 use super::container::{InspectArgs, LogsArgs, PsArgs, engine};
 use super::container_fmt::{render_table, render_template, since};
-use rcompose_engine::units::human_duration;
+use rcompose_engine::units::time::{log_bound, now_secs};
+use rcompose_engine::units::{human_duration, human_size_with_precision};
 
 /// Docker's STATUS column.
 fn status_text(st: &ContainerState, health: Option<&str>) -> String {
@@ -77,31 +78,6 @@ fn ps_row(c: &ContainerConfig, st: &ContainerState, no_trunc: bool) -> Value {
     })
 }
 
-/// Docker's `units.HumanSize`: decimal units, up to 4 significant digits.
-fn decimal_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let prec = if v < 10.0 {
-        3
-    } else if v < 100.0 {
-        2
-    } else {
-        1
-    };
-    let s = format!("{v:.prec$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        &s
-    };
-    format!("{s}{}", units[i])
-}
-
 /// Applies one `--filter key=value`.
 fn matches_filter(c: &ContainerConfig, st: &ContainerState, f: &str) -> Result<bool> {
     let (k, v) = f
@@ -163,7 +139,7 @@ pub fn ps(g: &GlobalOpts, a: PsArgs) -> Result<ExitCode> {
             let mut row = ps_row(&c, &st, a.no_trunc);
             rcompose_wire::netwire::live::ps_columns(&nets, &c, &mut row);
             if a.size {
-                row["Size"] = json!(decimal_size(eng.size_rw(&c.id)?));
+                row["Size"] = json!(human_size_with_precision(eng.size_rw(&c.id)?, 4));
             }
             rows.push(row);
         }
@@ -296,68 +272,6 @@ pub fn inspect(g: &GlobalOpts, a: InspectArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--since/--until`: RFC 3339, Unix seconds, or a duration ago (`10m`, `1h30m`, `45s`).
-fn time_bound(s: &str) -> Result<String> {
-    if s.contains('T') || s.contains('-') {
-        return Ok(s.to_string());
-    }
-    let now = chrono_now();
-    if let Ok(secs) = s.parse::<i64>() {
-        return Ok(fmt_unix(secs));
-    }
-    let mut total = 0i64;
-    let mut num = String::new();
-    for ch in s.chars() {
-        if ch.is_ascii_digit() {
-            num.push(ch);
-        } else {
-            let n: i64 = num.parse().map_err(|_| anyhow!("invalid time \"{s}\""))?;
-            num.clear();
-            total += n * match ch {
-                's' => 1,
-                'm' => 60,
-                'h' => 3600,
-                _ => {
-                    bail!("invalid time \"{s}\": use RFC 3339, Unix seconds or a duration like 10m")
-                }
-            };
-        }
-    }
-    if !num.is_empty() {
-        bail!("invalid time \"{s}\": a duration needs a unit (s, m, h)");
-    }
-    Ok(fmt_unix(now - total))
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn fmt_unix(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000000000Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 pub fn logs(g: &GlobalOpts, a: LogsArgs) -> Result<ExitCode> {
     let eng = engine(g)?;
     let c = eng.store.resolve(&a.container)?;
@@ -378,8 +292,16 @@ pub fn logs(g: &GlobalOpts, a: LogsArgs) -> Result<ExitCode> {
     };
     let opts = ReadOptions {
         tail,
-        since: a.since.as_deref().map(time_bound).transpose()?,
-        until: a.until.as_deref().map(time_bound).transpose()?,
+        since: a
+            .since
+            .as_deref()
+            .map(|s| log_bound(s, now_secs()))
+            .transpose()?,
+        until: a
+            .until
+            .as_deref()
+            .map(|s| log_bound(s, now_secs()))
+            .transpose()?,
     };
     let (entries, mut pos) = logs::read(&path, &opts)?;
     let print = |entries: &[logs::LogEntry]| -> Result<()> {

@@ -2,21 +2,20 @@
 //! facts about the host and the engine, and one prune for containers, networks, images and
 //! (on request) volumes.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use rcompose_engine::container::model::Status;
 use rcompose_engine::store::Store;
-use rcompose_engine::volume::Volumes;
 use serde_json::{Value, json};
 
 use super::GlobalOpts;
 use super::container::engine;
 use super::image::fmt::table;
+use rcompose_engine::host::HostFacts;
 use rcompose_engine::units::human_size;
+use rcompose_engine::usage::{Usage, disk_usage};
 
 #[derive(Debug, Args)]
 pub struct SystemArgs {
@@ -75,63 +74,13 @@ pub fn run(g: &GlobalOpts, a: SystemArgs) -> Result<ExitCode> {
     }
 }
 
-/// One line of `system df`: TYPE TOTAL ACTIVE SIZE RECLAIMABLE.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct Usage {
-    total: usize,
-    active: usize,
-    size: u64,
-    reclaimable: u64,
-}
-
-impl Usage {
-    fn reclaimable_cell(&self) -> String {
-        if self.size == 0 {
-            return human_size(self.reclaimable);
-        }
-        let pct = self.reclaimable * 100 / self.size;
-        format!("{} ({pct}%)", human_size(self.reclaimable))
+/// RECLAIMABLE: bytes, and their share of SIZE.
+fn reclaimable_cell(u: &Usage) -> String {
+    if u.size == 0 {
+        return human_size(u.reclaimable);
     }
-}
-
-/// Image usage: layers are counted once however many images share them; what is reclaimable
-/// is what only unused images hold.
-fn image_usage(images: &[(bool, Vec<(String, u64)>)]) -> Usage {
-    let mut all = BTreeMap::new();
-    let mut held = BTreeSet::new();
-    for (active, layers) in images {
-        for (chain, size) in layers {
-            all.insert(chain.clone(), *size);
-            if *active {
-                held.insert(chain.clone());
-            }
-        }
-    }
-    let size: u64 = all.values().sum();
-    let kept: u64 = held.iter().filter_map(|c| all.get(c)).sum();
-    Usage {
-        total: images.len(),
-        active: images.iter().filter(|(a, _)| *a).count(),
-        size,
-        reclaimable: size - kept,
-    }
-}
-
-/// Bytes of regular files under `dir`, not following symlinks; a missing dir is empty.
-fn dir_size(dir: &Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut total = 0;
-    for e in rd.flatten() {
-        let Ok(md) = e.metadata() else { continue };
-        if md.is_dir() {
-            total += dir_size(&e.path());
-        } else if md.is_file() {
-            total += md.len();
-        }
-    }
-    total
+    let pct = u.reclaimable * 100 / u.size;
+    format!("{} ({pct}%)", human_size(u.reclaimable))
 }
 
 struct DfReport {
@@ -144,107 +93,56 @@ struct DfReport {
 }
 
 fn collect_df(g: &GlobalOpts) -> Result<DfReport> {
-    let eng = engine(g)?;
-    let store = Store::open(&g.root)?;
-
-    let records = store.list()?;
-    let users = store.image_users()?;
-    // How many images hold each layer: what more than one holds is their SHARED SIZE.
-    let mut holders: BTreeMap<&str, usize> = BTreeMap::new();
-    for rec in &records {
-        for l in &rec.layers {
-            *holders.entry(l.chain_id.as_str()).or_default() += 1;
-        }
-    }
-    let mut images = vec![];
-    let mut image_rows = vec![];
-    for rec in &records {
-        let containers_using = users.get(&rec.id).map_or(0, |u| u.len());
-        let active = containers_using > 0;
-        let shared: u64 = rec
-            .layers
-            .iter()
-            .filter(|l| holders.get(l.chain_id.as_str()).is_some_and(|n| *n > 1))
-            .map(|l| l.size)
-            .sum();
-        let layers: Vec<(String, u64)> = rec
-            .layers
-            .iter()
-            .map(|l| (l.chain_id.clone(), l.size))
-            .collect();
-        let tags = rec.familiar_tags();
-        let (repo, tag) = tags
-            .first()
-            .and_then(|t| t.rsplit_once(':'))
-            .map(|(r, t)| (r.to_string(), t.to_string()))
-            .unwrap_or_else(|| ("<none>".into(), "<none>".into()));
-        image_rows.push(vec![
-            repo,
-            tag,
-            rec.short_id().to_string(),
-            super::image::fmt::since(rec.created()),
-            human_size(rec.size),
-            human_size(shared),
-            human_size(rec.size - shared.min(rec.size)),
-            containers_using.to_string(),
-        ]);
-        images.push((active, layers));
-    }
-
-    let mut containers = Usage::default();
-    let mut container_rows = vec![];
-    for c in eng.store.list()? {
-        let st = eng.observe(&c.id)?;
-        let size = eng.size_rw(&c.id).unwrap_or(0);
-        let running = matches!(
-            st.status,
-            Status::Running | Status::Paused | Status::Restarting
-        );
-        containers.total += 1;
-        containers.size += size;
-        if running {
-            containers.active += 1;
-        } else {
-            containers.reclaimable += size;
-        }
-        let command = c.args.join(" ");
-        let command = if command.chars().count() > 20 {
-            format!("\"{}…\"", command.chars().take(19).collect::<String>())
-        } else {
-            format!("\"{command}\"")
-        };
-        let volumes = c.host.mounts.iter().filter(|m| m.kind == "volume").count();
-        container_rows.push(vec![
-            c.id[..c.id.len().min(12)].to_string(),
-            c.image.clone(),
-            command,
-            volumes.to_string(),
-            human_size(size),
-            super::image::fmt::since(Some(&c.created)),
-            st.status.as_str().to_string(),
-            c.name.clone(),
-        ]);
-    }
-
-    let mut volumes = Usage::default();
-    let mut volume_rows = vec![];
-    for v in Volumes::new(&g.root).list()? {
-        let users = eng.volume_users(&v.name)?.len();
-        let size = dir_size(&v.mountpoint);
-        volumes.total += 1;
-        volumes.size += size;
-        if users > 0 {
-            volumes.active += 1;
-        } else {
-            volumes.reclaimable += size;
-        }
-        volume_rows.push(vec![v.name.clone(), users.to_string(), human_size(size)]);
-    }
-
+    let u = disk_usage(&engine(g)?, &g.root)?;
+    let image_rows = u
+        .image_rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.repository.clone(),
+                r.tag.clone(),
+                r.short_id.clone(),
+                super::image::fmt::since(r.created.as_deref()),
+                human_size(r.size),
+                human_size(r.shared),
+                human_size(r.size - r.shared.min(r.size)),
+                r.containers.to_string(),
+            ]
+        })
+        .collect();
+    let container_rows = u
+        .container_rows
+        .iter()
+        .map(|r| {
+            let c = &r.config;
+            let command = c.args.join(" ");
+            let command = if command.chars().count() > 20 {
+                format!("\"{}…\"", command.chars().take(19).collect::<String>())
+            } else {
+                format!("\"{command}\"")
+            };
+            let volumes = c.host.mounts.iter().filter(|m| m.kind == "volume").count();
+            vec![
+                c.id[..c.id.len().min(12)].to_string(),
+                c.image.clone(),
+                command,
+                volumes.to_string(),
+                human_size(r.size),
+                super::image::fmt::since(Some(&c.created)),
+                r.status.as_str().to_string(),
+                c.name.clone(),
+            ]
+        })
+        .collect();
+    let volume_rows = u
+        .volume_rows
+        .iter()
+        .map(|v| vec![v.name.clone(), v.links.to_string(), human_size(v.size)])
+        .collect();
     Ok(DfReport {
-        images: image_usage(&images),
-        containers,
-        volumes,
+        images: u.images,
+        containers: u.containers,
+        volumes: u.volumes,
         image_rows,
         container_rows,
         volume_rows,
@@ -264,7 +162,7 @@ fn df(g: &GlobalOpts, a: DfArgs) -> Result<ExitCode> {
             for (kind, u) in lines {
                 let v = json!({
                     "Type": kind, "TotalCount": u.total.to_string(), "Active": u.active.to_string(),
-                    "Size": human_size(u.size), "Reclaimable": u.reclaimable_cell(),
+                    "Size": human_size(u.size), "Reclaimable": reclaimable_cell(u),
                 });
                 println!("{v}");
             }
@@ -287,7 +185,7 @@ fn df(g: &GlobalOpts, a: DfArgs) -> Result<ExitCode> {
                 u.total.to_string(),
                 u.active.to_string(),
                 human_size(u.size),
-                u.reclaimable_cell(),
+                reclaimable_cell(u),
             ]);
         }
         print!("{}", table(&rows));
@@ -337,43 +235,6 @@ fn df(g: &GlobalOpts, a: DfArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_trim(path: &str) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|s| s.trim().to_string())
-}
-
-fn os_name() -> String {
-    read_trim("/etc/os-release")
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                .map(|v| v.trim_matches('"').to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn mem_total() -> u64 {
-    read_trim("/proc/meminfo")
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("MemTotal:")
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            })
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
-/// 2 on a unified (pure v2) hierarchy; 1 on v1 or hybrid hosts, where the controllers are v1.
-fn cgroup_version() -> u8 {
-    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
-        2
-    } else {
-        1
-    }
-}
-
 fn info_value(g: &GlobalOpts) -> Result<Value> {
     let eng = engine(g)?;
     let (mut running, mut paused, mut stopped) = (0, 0, 0);
@@ -388,9 +249,7 @@ fn info_value(g: &GlobalOpts) -> Result<Value> {
     let images = Store::open(&g.root)?.list()?.len();
     let registry = rcompose_engine::image::registry::config::RegistryConfig::load()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let host = HostFacts::gather();
     Ok(json!({
         "Containers": containers.len(),
         "ContainersRunning": running,
@@ -400,15 +259,15 @@ fn info_value(g: &GlobalOpts) -> Result<Value> {
         "Driver": "overlay2",
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
-        "CgroupVersion": cgroup_version().to_string(),
+        "CgroupVersion": host.cgroup_version.to_string(),
         "DefaultRuntime": "libcontainer",
-        "KernelVersion": read_trim("/proc/sys/kernel/osrelease").unwrap_or_default(),
-        "OperatingSystem": os_name(),
+        "KernelVersion": host.kernel_version,
+        "OperatingSystem": host.operating_system,
         "OSType": "linux",
         "Architecture": std::env::consts::ARCH,
-        "NCPU": cpus,
-        "MemTotal": mem_total(),
-        "Name": read_trim("/proc/sys/kernel/hostname").unwrap_or_default(),
+        "NCPU": host.cpus,
+        "MemTotal": host.mem_total,
+        "Name": host.hostname,
         "ServerVersion": env!("CARGO_PKG_VERSION"),
         "DockerRootDir": g.root.display().to_string(),
         "RunRoot": g.run_root.display().to_string(),
@@ -556,40 +415,15 @@ fn prune(g: &GlobalOpts, a: PruneArgs) -> Result<ExitCode> {
 mod tests {
     use super::*;
 
-    fn layers(v: &[(&str, u64)]) -> Vec<(String, u64)> {
-        v.iter().map(|(c, s)| (c.to_string(), *s)).collect()
-    }
-
     #[test]
-    fn shared_layers_count_once_and_stay_unreclaimable_while_used() {
-        let imgs = vec![
-            (true, layers(&[("base", 100), ("app", 10)])),
-            (false, layers(&[("base", 100), ("other", 5)])),
-        ];
-        let u = image_usage(&imgs);
-        assert_eq!(u.total, 2);
-        assert_eq!(u.active, 1);
-        assert_eq!(u.size, 115);
-        assert_eq!(u.reclaimable, 5);
-        assert_eq!(u.reclaimable_cell(), "5B (4%)");
-    }
-
-    #[test]
-    fn nothing_used_is_all_reclaimable() {
-        let u = image_usage(&[(false, layers(&[("a", 1000)]))]);
-        assert_eq!((u.size, u.reclaimable), (1000, 1000));
-        assert_eq!(u.reclaimable_cell(), "1kB (100%)");
-        assert_eq!(image_usage(&[]).reclaimable_cell(), "0B");
-    }
-
-    #[test]
-    fn dir_size_counts_files_not_symlinks() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::create_dir(d.path().join("sub")).unwrap();
-        std::fs::write(d.path().join("a"), vec![0u8; 300]).unwrap();
-        std::fs::write(d.path().join("sub/b"), vec![0u8; 20]).unwrap();
-        std::os::unix::fs::symlink("/usr", d.path().join("link")).unwrap();
-        assert_eq!(dir_size(d.path()), 320);
-        assert_eq!(dir_size(&d.path().join("missing")), 0);
+    fn reclaimable_share_of_the_size() {
+        let u = |size, reclaimable| Usage {
+            size,
+            reclaimable,
+            ..Default::default()
+        };
+        assert_eq!(reclaimable_cell(&u(115, 5)), "5B (4%)");
+        assert_eq!(reclaimable_cell(&u(1000, 1000)), "1kB (100%)");
+        assert_eq!(reclaimable_cell(&Usage::default()), "0B");
     }
 }

@@ -6,9 +6,56 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, anyhow, bail};
-use rcompose_engine::container::ContainerStore;
+use std::path::PathBuf;
+
 use rcompose_engine::container::model::{HostConfig, LOG_DRIVERS, MountSpec, Ulimit};
+use rcompose_engine::container::{ContainerError, ContainerStore};
+use rcompose_engine::logs::LogError;
+
+/// Why a docker option cannot be used; the texts are docker's or name the option.
+#[derive(Debug, thiserror::Error)]
+pub enum OptionError {
+    /// A malformed or refused value; the text names the option and what to use instead.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what}: no such container: {target}")]
+    NoSuchContainer {
+        what: String,
+        target: String,
+        #[source]
+        source: Box<ContainerError>,
+    },
+    #[error("{what}: service {target} has no container; start it first")]
+    NoServiceContainer { what: String, target: String },
+    #[error(transparent)]
+    Container(Box<ContainerError>),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("creating {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+// Boxed: the engine's error is large and these are returned from every parser.
+impl From<ContainerError> for OptionError {
+    fn from(e: ContainerError) -> Self {
+        Self::Container(Box::new(e))
+    }
+}
+
+type Result<T> = std::result::Result<T, OptionError>;
+
+/// `Err(OptionError::Invalid(format!(…)))`.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        return Err(OptionError::Invalid(format!($($arg)*)))
+    };
+}
 
 /// Where a namespace mode comes from, which words its errors and what it may name.
 #[derive(Debug, Clone, Copy)]
@@ -44,25 +91,27 @@ pub fn namespace_mode(
             let target = &m["container:".len()..];
             let c = store
                 .resolve(target)
-                .with_context(|| format!("{}: no such container: {target}", what(m)))?;
+                .map_err(|source| OptionError::NoSuchContainer {
+                    what: what(m),
+                    target: target.to_string(),
+                    source: Box::new(source),
+                })?;
             Ok(format!("container:{}", c.id))
         }
         Some(m) => match (syntax, m.strip_prefix("service:")) {
             (Syntax::Compose { project, .. }, Some(target)) => {
                 let c = crate::backend::netplan::first_container(store, project, target)?
-                    .with_context(|| {
-                        format!(
-                            "{}: service {target} has no container; start it first",
-                            what(m)
-                        )
+                    .ok_or_else(|| OptionError::NoServiceContainer {
+                        what: what(m),
+                        target: target.to_string(),
                     })?;
                 Ok(format!("container:{}", c.id))
             }
             (Syntax::Flag(flag), _) => {
-                bail!("invalid {flag} {m:?}: use host or container:<name|id>")
+                invalid!("invalid {flag} {m:?}: use host or container:<name|id>")
             }
             (Syntax::Compose { key, .. }, None) => {
-                bail!("{key}: {m:?} is not host, container:<name> or service:<name>")
+                invalid!("{key}: {m:?} is not host, container:<name> or service:<name>")
             }
         },
     }
@@ -73,7 +122,7 @@ pub fn log_opts(driver: Option<&str>, opts: &[String]) -> Result<BTreeMap<String
     let mut out = BTreeMap::new();
     for o in opts {
         let Some((k, v)) = o.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-            bail!("invalid --log-opt {o:?}: use KEY=VALUE, e.g. max-size=10m");
+            invalid!("invalid --log-opt {o:?}: use KEY=VALUE, e.g. max-size=10m");
         };
         out.insert(k.to_string(), v.to_string());
     }
@@ -91,7 +140,7 @@ pub fn log_driver(driver: Option<&str>) -> Result<String> {
     match driver {
         None | Some("json-file") => Ok(String::new()),
         Some(d) if LOG_DRIVERS.contains(&d) => Ok(d.to_string()),
-        Some(d) => bail!(
+        Some(d) => invalid!(
             "logging driver {d:?} is not supported: use {}",
             LOG_DRIVERS.join(" or ")
         ),
@@ -114,17 +163,17 @@ pub fn parse_volume(v: &str) -> Result<MountSpec> {
         [dst] => ("", *dst, ""),
         [src, dst] => (*src, *dst, ""),
         [src, dst, opts] => (*src, *dst, *opts),
-        _ => bail!("invalid volume specification \"{v}\": use [SOURCE:]TARGET[:ro|rw]"),
+        _ => invalid!("invalid volume specification \"{v}\": use [SOURCE:]TARGET[:ro|rw]"),
     };
     if !dst.starts_with('/') {
-        bail!("invalid volume specification \"{v}\": the container path must be absolute");
+        invalid!("invalid volume specification \"{v}\": the container path must be absolute");
     }
     let mut read_only = false;
     for o in opts.split(',').filter(|o| !o.is_empty()) {
         match o {
             "ro" => read_only = true,
             "rw" | "z" | "Z" | "rprivate" | "private" => {}
-            other => bail!("invalid volume option \"{other}\" in \"{v}\": use ro or rw"),
+            other => invalid!("invalid volume option \"{other}\" in \"{v}\": use ro or rw"),
         }
     }
     let (kind, source, anonymous) = if src.is_empty() {
@@ -133,7 +182,10 @@ pub fn parse_volume(v: &str) -> Result<MountSpec> {
         let p = std::path::absolute(src)?;
         // `-v` creates a missing host directory, as docker does (`--mount` refuses).
         if !p.exists() {
-            std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
+            std::fs::create_dir_all(&p).map_err(|source| OptionError::Create {
+                path: p.clone(),
+                source,
+            })?;
         }
         ("bind", p.display().to_string(), false)
     } else {
@@ -160,24 +212,24 @@ pub fn parse_mount(m: &str) -> Result<MountSpec> {
             "target" | "destination" | "dst" => target = v.into(),
             "readonly" | "ro" => read_only = v != "false" && v != "0",
             "bind-propagation" | "volume-nocopy" | "consistency" => {}
-            other => bail!("invalid --mount field \"{other}\" in \"{m}\""),
+            other => invalid!("invalid --mount field \"{other}\" in \"{m}\""),
         }
     }
     if !target.starts_with('/') {
-        bail!("invalid --mount \"{m}\": target must be an absolute path");
+        invalid!("invalid --mount \"{m}\": target must be an absolute path");
     }
     match kind.as_str() {
         "bind" => {
             let p = std::path::absolute(&source)?;
             if source.is_empty() || !p.exists() {
-                bail!(
+                invalid!(
                     "invalid mount config for type \"bind\": bind source path does not exist: {source}"
                 );
             }
             source = p.display().to_string();
         }
         "volume" | "tmpfs" => {}
-        other => bail!("invalid --mount type \"{other}\": use bind, volume or tmpfs"),
+        other => invalid!("invalid --mount type \"{other}\": use bind, volume or tmpfs"),
     }
     let anonymous = kind == "volume" && source.is_empty();
     Ok(MountSpec {
@@ -191,20 +243,21 @@ pub fn parse_mount(m: &str) -> Result<MountSpec> {
 
 /// `name=soft[:hard]`; refuses a hard limit above the host's (raising it fails with EPERM).
 pub fn parse_ulimit(u: &str) -> Result<Ulimit> {
-    let (name, vals) = u
-        .split_once('=')
-        .ok_or_else(|| anyhow!("invalid --ulimit \"{u}\": use name=soft[:hard]"))?;
+    let (name, vals) = u.split_once('=').ok_or_else(|| {
+        OptionError::Invalid(format!("invalid --ulimit \"{u}\": use name=soft[:hard]"))
+    })?;
     let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
     let p = |s: &str| -> Result<u64> {
         if s == "-1" || s == "unlimited" {
             return Ok(u64::MAX);
         }
-        s.parse()
-            .map_err(|_| anyhow!("invalid --ulimit \"{u}\": limits must be numbers"))
+        s.parse().map_err(|_| {
+            OptionError::Invalid(format!("invalid --ulimit \"{u}\": limits must be numbers"))
+        })
     };
     let (soft, hard) = (p(soft)?, p(hard)?);
     if soft > hard {
-        bail!("invalid --ulimit \"{u}\": soft limit {soft} is above hard limit {hard}");
+        invalid!("invalid --ulimit \"{u}\": soft limit {soft} is above hard limit {hard}");
     }
     let res = match name {
         "nofile" => libc::RLIMIT_NOFILE,
@@ -221,7 +274,7 @@ pub fn parse_ulimit(u: &str) -> Result<Ulimit> {
         "sigpending" => libc::RLIMIT_SIGPENDING,
         "msgqueue" => libc::RLIMIT_MSGQUEUE,
         "locks" => libc::RLIMIT_LOCKS,
-        other => bail!("invalid --ulimit name \"{other}\""),
+        other => invalid!("invalid --ulimit name \"{other}\""),
     };
     let mut cur = libc::rlimit {
         rlim_cur: 0,
@@ -230,7 +283,7 @@ pub fn parse_ulimit(u: &str) -> Result<Ulimit> {
     // SAFETY: getrlimit into a local struct.
     unsafe { libc::getrlimit(res, &mut cur) };
     if hard > cur.rlim_max {
-        bail!(
+        invalid!(
             "--ulimit {u}: hard limit {hard} is above the host's hard limit {} for {name}; choose at most that",
             cur.rlim_max
         );

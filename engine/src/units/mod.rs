@@ -42,6 +42,12 @@ pub fn parse_size(s: &str) -> Option<u64> {
 /// go-units `HumanSizeWithPrecision(n, 3)` (image sizes, I/O counters): three
 /// significant digits as Go's `%.3g`, units B, kB, MB … (`0B`, `648B`, `1.2kB`, `12.3MB`).
 pub fn human_size(bytes: u64) -> String {
+    human_size_with_precision(bytes, 3)
+}
+
+/// go-units `HumanSizeWithPrecision`: `digits` significant digits as Go's `%.<digits>g`
+/// (`HumanSize`, which `ps --size` shows, is 4), decimal units B, kB, MB ….
+pub fn human_size_with_precision(bytes: u64, digits: usize) -> String {
     const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
     let mut v = bytes as f64;
     let mut i = 0;
@@ -49,17 +55,17 @@ pub fn human_size(bytes: u64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    format!("{}{}", go_g3(v), UNITS[i])
+    format!("{}{}", go_g(v, digits.max(1)), UNITS[i])
 }
 
-/// Go's `%.3g` for a non-negative value: the shortest of fixed or exponent notation,
+/// Go's `%.<digits>g` for a non-negative value: the shortest of fixed or exponent notation,
 /// trailing zeros removed.
-fn go_g3(v: f64) -> String {
+fn go_g(v: f64, digits: usize) -> String {
     if v == 0.0 {
         return "0".into();
     }
-    // Rounded to 3 significant digits first: the exponent after rounding decides.
-    let sci = format!("{v:.2e}");
+    // Rounded to `digits` significant digits first: the exponent after rounding decides.
+    let sci = format!("{v:.*e}", digits - 1);
     let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let trim = |s: &str| -> String {
@@ -69,11 +75,11 @@ fn go_g3(v: f64) -> String {
             s.to_string()
         }
     };
-    if !(-4..3).contains(&exp) {
+    if exp < -4 || exp >= digits as i32 {
         let sign = if exp < 0 { '-' } else { '+' };
         return format!("{}e{sign}{:02}", trim(mant), exp.abs());
     }
-    trim(&format!("{:.*}", (2 - exp) as usize, v))
+    trim(&format!("{:.*}", (digits as i32 - 1 - exp) as usize, v))
 }
 
 /// go-units `HumanDuration`.
@@ -156,6 +162,11 @@ mod tests {
         assert_eq!(human_size(999), "999B");
         assert_eq!(human_size(1_000), "1kB");
         assert_eq!(human_size(123_456_789), "123MB");
+        // HumanSize (4 digits), as `ps --size` shows container sizes.
+        assert_eq!(human_size_with_precision(0, 4), "0B");
+        assert_eq!(human_size_with_precision(12_345, 4), "12.35kB");
+        assert_eq!(human_size_with_precision(999_950, 4), "1000kB");
+        assert_eq!(human_size_with_precision(1_234_567_890, 4), "1.235GB");
         assert_eq!(human_duration(0), "Less than a second");
         assert_eq!(human_duration(5), "5 seconds");
         assert_eq!(human_duration(90), "About a minute");

@@ -53,11 +53,64 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 
 /// Seconds from an RFC 3339 time until now (`None` when unparsable).
 pub fn seconds_since(s: &str) -> Option<i64> {
-    let now = SystemTime::now()
+    parse_rfc3339(s).map(|t| now_secs() - t)
+}
+
+/// A `--since`/`--until` value that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BoundError(String);
+
+/// docker's `--since`/`--until` of `logs`: RFC 3339 (kept as written), Unix seconds, or a
+/// duration before `now` (`10m`, `1h30m`, `45s`). The result is RFC 3339 with nanoseconds,
+/// so it compares as text with the log's timestamps.
+pub fn log_bound(s: &str, now: i64) -> Result<String, BoundError> {
+    if s.contains('T') || s.contains('-') {
+        return Ok(s.to_string());
+    }
+    let with_nanos = |secs: i64| {
+        let t = format_rfc3339(secs, 0);
+        format!("{}.000000000Z", t.trim_end_matches('Z'))
+    };
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(with_nanos(secs));
+    }
+    let mut total = 0i64;
+    let mut num = String::new();
+    for ch in s.chars() {
+        if ch.is_ascii_digit() {
+            num.push(ch);
+        } else {
+            let n: i64 = num
+                .parse()
+                .map_err(|_| BoundError(format!("invalid time \"{s}\"")))?;
+            num.clear();
+            total += n * match ch {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                _ => {
+                    return Err(BoundError(format!(
+                        "invalid time \"{s}\": use RFC 3339, Unix seconds or a duration like 10m"
+                    )));
+                }
+            };
+        }
+    }
+    if !num.is_empty() {
+        return Err(BoundError(format!(
+            "invalid time \"{s}\": a duration needs a unit (s, m, h)"
+        )));
+    }
+    Ok(with_nanos(now - total))
+}
+
+/// Seconds since the epoch, now.
+pub fn now_secs() -> i64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-        .as_secs() as i64;
-    parse_rfc3339(s).map(|t| now - t)
+        .as_secs() as i64
 }
 
 // Howard Hinnant's civil calendar algorithms.
@@ -104,5 +157,24 @@ mod tests {
         assert_eq!(format_rfc3339(1_700_000_000, 0), "2023-11-14T22:13:20Z");
         assert_eq!(parse_rfc3339("1970-01-02T00:00:01Z"), Some(86_401));
         assert!(seconds_since("1970-01-02T00:00:01Z").unwrap() > 0);
+    }
+
+    #[test]
+    fn log_bounds_as_docker_reads_them() {
+        let now = 1_700_000_000;
+        assert_eq!(
+            log_bound("2023-11-14T22:13:20Z", now).unwrap(),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(
+            log_bound("1700000000", now).unwrap(),
+            "2023-11-14T22:13:20.000000000Z"
+        );
+        assert_eq!(
+            log_bound("1h30m", now).unwrap(),
+            "2023-11-14T20:43:20.000000000Z"
+        );
+        assert!(log_bound("10x", now).is_err());
+        assert!(log_bound("1h30", now).is_err());
     }
 }

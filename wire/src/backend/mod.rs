@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use anyhow::Context;
 use rcompose_compose::execute::{Backend, BackendError};
 use rcompose_compose::labels;
 use rcompose_compose::labels::object_labels;
@@ -59,14 +58,53 @@ fn err(e: impl std::fmt::Display) -> BackendError {
     BackendError::new(e)
 }
 
-/// Full anyhow chain as one message.
-fn chain(e: anyhow::Error) -> BackendError {
-    BackendError::new(format!("{e:#}"))
+/// The error and its causes as one message (`a: b: c`).
+fn chain(e: impl std::error::Error) -> BackendError {
+    let mut msg = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        msg.push_str(": ");
+        msg.push_str(&c.to_string());
+        cause = c.source();
+    }
+    BackendError::new(msg)
+}
+
+/// What the backend's own calls (besides the `Backend` trait) can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("locating the rcompose binary for monitors")]
+    Exe(#[source] std::io::Error),
+    #[error("network_mode {mode}: no such service {service:?}")]
+    NoSuchService { mode: String, service: String },
+    #[error("network_mode {mode}: container {name} not found")]
+    NoSuchContainer {
+        mode: String,
+        name: String,
+        #[source]
+        source: Box<rcompose_engine::container::ContainerError>,
+    },
+    #[error(transparent)]
+    Net(#[from] crate::netwire::NetwireError),
+    #[error(transparent)]
+    Image(#[from] image::ImageError),
+    #[error(transparent)]
+    Translate(#[from] translate::TranslateError),
+    #[error(transparent)]
+    Container(Box<rcompose_engine::container::ContainerError>),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl From<rcompose_engine::container::ContainerError> for WireError {
+    fn from(e: rcompose_engine::container::ContainerError) -> Self {
+        Self::Container(Box::new(e))
+    }
 }
 
 impl EngineBackend {
-    pub fn new(root: &Path, run_root: &Path) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("locating the rcompose binary for monitors")?;
+    pub fn new(root: &Path, run_root: &Path) -> Result<Self, WireError> {
+        let exe = std::env::current_exe().map_err(WireError::Exe)?;
         Ok(Self {
             root: root.to_path_buf(),
             run_root: run_root.to_path_buf(),
@@ -113,7 +151,7 @@ impl EngineBackend {
         tty: bool,
         stdin: bool,
         auto_remove: bool,
-    ) -> anyhow::Result<String> {
+    ) -> Result<String, WireError> {
         // `network_mode: service:x` joins x's first container, as for service containers.
         let svc = &netplan::resolve_service(&self.containers.store, project, svc)?;
         let img = image::image_info(&self.root, &svc.image_name(&project.name), &svc.name)?;
@@ -254,10 +292,13 @@ impl EngineBackend {
 
     /// `service:x` → `container:<id of x's first container>`, `container:name` →
     /// `container:<id>`; other modes unchanged. The joined container must be running.
-    fn resolve_network_mode(&self, project: &Project, mode: &str) -> anyhow::Result<String> {
+    fn resolve_network_mode(&self, project: &Project, mode: &str) -> Result<String, WireError> {
         let name = if let Some(svc) = mode.strip_prefix("service:") {
             let Some(s) = project.services.get(svc) else {
-                anyhow::bail!("network_mode {mode}: no such service {svc:?}");
+                return Err(WireError::NoSuchService {
+                    mode: mode.to_string(),
+                    service: svc.to_string(),
+                });
             };
             rcompose_compose::labels::container_name(&project.name, s, 1)
         } else if let Some(c) = mode.strip_prefix("container:") {
@@ -265,11 +306,15 @@ impl EngineBackend {
         } else {
             return Ok(mode.to_string());
         };
-        let cfg = self
-            .containers
-            .store
-            .resolve(&name)
-            .with_context(|| format!("network_mode {mode}: container {name} not found"))?;
+        let cfg =
+            self.containers
+                .store
+                .resolve(&name)
+                .map_err(|source| WireError::NoSuchContainer {
+                    mode: mode.to_string(),
+                    name: name.clone(),
+                    source: Box::new(source),
+                })?;
         Ok(format!("container:{}", cfg.id))
     }
 
@@ -562,15 +607,13 @@ impl Backend for EngineBackend {
     }
     // The engine's error chain in full, as the CLI printed it when it called the engine.
     fn kill_container(&self, id: &str, signal: &str) -> Result<(), BackendError> {
-        self.containers
-            .kill(id, signal)
-            .map_err(|e| chain(e.into()))
+        self.containers.kill(id, signal).map_err(chain)
     }
     fn pause_container(&self, id: &str) -> Result<(), BackendError> {
-        self.containers.pause(id).map_err(|e| chain(e.into()))
+        self.containers.pause(id).map_err(chain)
     }
     fn unpause_container(&self, id: &str) -> Result<(), BackendError> {
-        self.containers.unpause(id).map_err(|e| chain(e.into()))
+        self.containers.unpause(id).map_err(chain)
     }
     fn unsupported_keys(&self, service: &Service) -> Vec<&'static str> {
         translate::unsupported_keys(service)

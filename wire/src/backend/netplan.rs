@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-use anyhow::{Context, Result, bail};
+use crate::netwire::{Ctx, NetwireError, Result, invalid};
 use rcompose_compose::labels::{network_name, object_labels};
 use rcompose_compose::model::{Network, Project, Service};
 use rcompose_net::CreateRequest;
@@ -23,15 +23,12 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
         ..Default::default()
     };
     for h in &svc.extra_hosts {
-        let (name, ip) = h
-            .split_once('=')
-            .or_else(|| h.split_once(':'))
-            .with_context(|| {
-                format!(
-                    "service \"{}\": extra_hosts entry {h:?} is not host=ip",
-                    svc.name
-                )
-            })?;
+        let (name, ip) = h.split_once('=').or_else(|| h.split_once(':')).ctx(|| {
+            format!(
+                "service \"{}\": extra_hosts entry {h:?} is not host=ip",
+                svc.name
+            )
+        })?;
         out.extra_hosts
             .push((name.to_string(), ip.trim_matches(['[', ']']).to_string()));
     }
@@ -48,7 +45,7 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
         }
         Some("none") => {
             if !svc.ports.is_empty() {
-                bail!(
+                invalid!(
                     "service \"{}\": ports cannot be published with network_mode none; remove ports or the network_mode",
                     svc.name
                 );
@@ -58,7 +55,7 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
         // Joins another container's namespace: nothing to attach (the backend resolves the
         // container at create time; the loader refused ports, dns and the like for it).
         Some(m) if m.starts_with("service:") || m.starts_with("container:") => return Ok(out),
-        Some(m) if m != "bridge" && m != "default" => bail!(
+        Some(m) if m != "bridge" && m != "default" => invalid!(
             "service \"{}\": network_mode {m} is not supported; use networks: instead",
             svc.name
         ),
@@ -125,7 +122,7 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
         out.ports.push(spec);
     }
     if !out.ports.is_empty() && out.networks.is_empty() {
-        bail!(
+        invalid!(
             "service \"{}\": ports need a network; add the service to one",
             svc.name
         );
@@ -136,8 +133,9 @@ pub fn plan(project: &Project, svc: &Service, _container: &str) -> Result<NetPla
 /// A valid unicast MAC, in lower case, or an error naming the service.
 fn checked_mac(svc: &Service, mac: Option<String>) -> Result<Option<String>> {
     mac.map(|m| {
-        rcompose_net::mode::parse_mac_address(&m)
-            .map_err(|e| anyhow::anyhow!("service \"{}\": mac_address: {e}", svc.name))
+        rcompose_net::mode::parse_mac_address(&m).map_err(|e| {
+            NetwireError::Invalid(format!("service \"{}\": mac_address: {e}", svc.name))
+        })
     })
     .transpose()
 }
@@ -147,7 +145,10 @@ pub fn first_container(
     store: &rcompose_engine::container::ContainerStore,
     project: &str,
     service: &str,
-) -> Result<Option<rcompose_engine::container::ContainerConfig>> {
+) -> Result<
+    Option<rcompose_engine::container::ContainerConfig>,
+    rcompose_engine::container::ContainerError,
+> {
     use rcompose_compose::labels as l;
     Ok(store
         .list()?
@@ -178,12 +179,12 @@ pub fn resolve_service(
         return Ok(svc.clone());
     };
     if !project.services.contains_key(target) {
-        bail!(
+        invalid!(
             "service \"{}\": network_mode service:{target} refers to an undefined service",
             svc.name
         );
     }
-    let first = first_container(store, &project.name, target)?.with_context(|| {
+    let first = first_container(store, &project.name, target)?.ctx(|| {
             format!(
                 "service \"{}\": network_mode service:{target}: service {target} has no container; start it first",
                 svc.name
@@ -228,7 +229,7 @@ pub fn create_request(
     if let Some(d) = net.driver.as_deref()
         && d != "bridge"
     {
-        bail!("network {key}: driver {d} is not supported (only bridge)");
+        invalid!("network {key}: driver {d} is not supported (only bridge)");
     }
     // One IPv4 pool and, with enable_ipv6, one IPv6 pool, in either order.
     let is_v6 = |p: &&rcompose_compose::model::IpamPool| {
@@ -237,13 +238,13 @@ pub fn create_request(
     let pool = net.ipam.config.iter().find(|p| !is_v6(p));
     let pool6 = net.ipam.config.iter().find(is_v6);
     let cidr_err = |what: &str, s: &str| {
-        anyhow::anyhow!(
+        NetwireError::Invalid(format!(
             "network {key}: ipam {what} {s:?} is not an IPv4 CIDR such as 172.28.0.0/16"
-        )
+        ))
     };
     let ipv6 = net.enable_ipv6.unwrap_or(false);
     if pool6.is_some() && !ipv6 {
-        bail!("network {key}: an IPv6 ipam subnet needs enable_ipv6: true");
+        invalid!("network {key}: an IPv6 ipam subnet needs enable_ipv6: true");
     }
     let mut req = CreateRequest {
         name: name.to_string(),
@@ -263,21 +264,21 @@ pub fn create_request(
     if let Some(p) = pool6 {
         let s = p.subnet.as_deref().unwrap_or_default();
         req.subnet6 = Some(s.parse().map_err(|_| {
-            anyhow::anyhow!(
+            NetwireError::Invalid(format!(
                 "network {key}: ipam subnet {s:?} is not an IPv6 CIDR such as fd00:1::/64"
-            )
+            ))
         })?);
         if let Some(g) = &p.gateway {
-            req.gateway6 =
-                Some(g.parse().with_context(|| {
-                    format!("network {key}: gateway {g:?} is not an IPv6 address")
-                })?);
+            req.gateway6 = Some(
+                g.parse::<std::net::Ipv6Addr>()
+                    .ctx(|| format!("network {key}: gateway {g:?} is not an IPv6 address"))?,
+            );
         }
     }
     if let Some(g) = pool.and_then(|p| p.gateway.as_ref()) {
         req.gateway = Some(
             g.parse::<Ipv4Addr>()
-                .with_context(|| format!("network {key}: gateway {g:?} is not an IPv4 address"))?,
+                .ctx(|| format!("network {key}: gateway {g:?} is not an IPv4 address"))?,
         );
     }
     Ok(req)

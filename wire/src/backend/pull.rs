@@ -10,9 +10,58 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use rcompose_engine::store::StoreError;
+
+/// What deciding, pulling or pushing a service image can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// A value that cannot be used (the text names the service and the key or flag).
+    #[error("{0}")]
+    Invalid(String),
+    /// What was being done (`service "web": pulling image x`), and the error it met.
+    #[error("{what}")]
+    Context {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(transparent)]
+    Store(Box<StoreError>),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+impl From<StoreError> for PullError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(Box::new(e))
+    }
+}
+
+pub type Result<T, E = PullError> = std::result::Result<T, E>;
+
+/// Adds what was being done to an error.
+fn ctx<E: std::error::Error + Send + Sync + 'static>(
+    what: impl FnOnce() -> String,
+) -> impl FnOnce(E) -> PullError {
+    move |e| PullError::Context {
+        what: what(),
+        source: Box::new(e),
+    }
+}
+
+/// An error and its causes as one line (`a: b: c`).
+fn chain_text(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        msg.push_str(": ");
+        msg.push_str(&c.to_string());
+        cause = c.source();
+    }
+    msg
+}
 use rcompose_compose::model::Service;
 use rcompose_engine::image::platform::PlatformSpec;
 use rcompose_engine::image::progress::Progress;
@@ -78,7 +127,8 @@ impl Policy {
         }
         match svc.pull_policy.as_deref() {
             None | Some("") => Ok(Policy::Missing),
-            Some(v) => Policy::parse(v).map_err(|e| anyhow!("service \"{}\": {e}", svc.name)),
+            Some(v) => Policy::parse(v)
+                .map_err(|e| PullError::Invalid(format!("service \"{}\": {e}", svc.name))),
         }
     }
 }
@@ -169,8 +219,9 @@ fn is_latest(image: &str) -> bool {
 
 /// The full reference (`docker.io/library/busybox:latest`) of a service's image.
 pub fn full_reference(svc: &Service, image: &str) -> Result<String> {
-    let r = Reference::parse(image)
-        .with_context(|| format!("service \"{}\": invalid image {image:?}", svc.name))?;
+    let r = Reference::parse(image).map_err(ctx(|| {
+        format!("service \"{}\": invalid image {image:?}", svc.name)
+    }))?;
     Ok(r.with_default_tag().to_string())
 }
 
@@ -183,7 +234,7 @@ pub fn platform_of(svc: &Service) -> Result<Option<PlatformSpec>> {
         .filter(|p| !p.is_empty());
     wanted
         .map(|p| {
-            PlatformSpec::parse(&p).with_context(|| format!("service \"{}\": platform", svc.name))
+            PlatformSpec::parse(&p).map_err(ctx(|| format!("service \"{}\": platform", svc.name)))
         })
         .transpose()
 }
@@ -274,7 +325,7 @@ pub fn pull_jobs(
     on: &(dyn Fn(&Job, Event) + Sync),
 ) -> Result<Vec<Option<Result<String>>>> {
     let store = Store::open(root)?;
-    let client = Client::new().context("reading the registry configuration")?;
+    let client = Client::new().map_err(ctx(|| "reading the registry configuration".into()))?;
     let times = PullTimes::new(root);
     Ok(run_bounded(jobs, parallel_limit(), fail_fast, &|job| {
         on(job, Event::Started);
@@ -288,17 +339,21 @@ pub fn pull_jobs(
         match res {
             Ok(r) => {
                 if let Err(e) = times.record(&job.reference, now()) {
-                    tracing::warn!("recording the pull time of {}: {e:#}", job.reference);
+                    tracing::warn!(
+                        "recording the pull time of {}: {}",
+                        job.reference,
+                        chain_text(&e)
+                    );
                 }
                 on(job, Event::Done);
                 Ok(r.image_id)
             }
             Err(e) => {
                 on(job, Event::Failed(e.to_string()));
-                Err(anyhow!(e).context(format!(
-                    "service \"{}\": pulling image {}",
-                    job.service, job.image
-                )))
+                Err(PullError::Context {
+                    what: format!("service \"{}\": pulling image {}", job.service, job.image),
+                    source: Box::new(e),
+                })
             }
         }
     }))
@@ -312,44 +367,41 @@ pub fn push_jobs(
     on: &(dyn Fn(&Job, Event) + Sync),
 ) -> Result<Vec<Option<Result<String>>>> {
     let store = Store::open(root)?;
-    let client = Client::new().context("reading the registry configuration")?;
+    let client = Client::new().map_err(ctx(|| "reading the registry configuration".into()))?;
     Ok(run_bounded(jobs, parallel_limit(), fail_fast, &|job| {
         on(job, Event::Started);
-        let res = if store.resolve(&job.reference).is_err() {
-            Err(anyhow!(
-                "image {} does not exist locally: pull, load or tag it first",
-                job.image
-            ))
-        } else {
-            push(&store, &client, &job.reference, &|p| {
-                on(job, Event::Progress(p))
-            })
-            .map(|r| r.digest)
-            .map_err(|e| anyhow!(e))
-        };
+        let res: std::result::Result<_, Box<dyn std::error::Error + Send + Sync>> =
+            if store.resolve(&job.reference).is_err() {
+                Err(PullError::Invalid(format!(
+                    "image {} does not exist locally: pull, load or tag it first",
+                    job.image
+                ))
+                .into())
+            } else {
+                push(&store, &client, &job.reference, &|p| {
+                    on(job, Event::Progress(p))
+                })
+                .map(|r| r.digest)
+                .map_err(Into::into)
+            };
         match res {
             Ok(digest) => {
                 on(job, Event::Done);
                 Ok(digest)
             }
             Err(e) => {
-                on(job, Event::Failed(format!("{e:#}")));
-                Err(e.context(format!(
-                    "service \"{}\": pushing image {}",
-                    job.service, job.image
-                )))
+                on(job, Event::Failed(chain_text(&*e)));
+                Err(PullError::Context {
+                    what: format!("service \"{}\": pushing image {}", job.service, job.image),
+                    source: e,
+                })
             }
         }
     }))
 }
 
 /// Seconds since the epoch.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use rcompose_engine::units::time::now_secs as now;
 
 /// When each full reference was last pulled by compose: `<root>/compose/pulls.json`
 /// (`{"docker.io/library/busybox:latest": 1700000000}`), updated under a lock with an atomic
@@ -387,24 +439,24 @@ impl PullTimes {
 
     pub fn record(&self, reference: &str, at: i64) -> Result<()> {
         std::fs::create_dir_all(&self.dir)
-            .with_context(|| format!("creating {}", self.dir.display()))?;
+            .map_err(ctx(|| format!("creating {}", self.dir.display())))?;
         let lock_path = self.dir.join("pulls.lock");
         let lock = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .with_context(|| format!("opening {}", lock_path.display()))?;
+            .map_err(ctx(|| format!("opening {}", lock_path.display())))?;
         // SAFETY: flock on a descriptor we own; released when `lock` is dropped.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("locking {}", lock_path.display()));
+                .map_err(ctx(|| format!("locking {}", lock_path.display())));
         }
         let mut map = self.read();
         map.insert(reference.to_string(), at);
         let json = serde_json::to_vec_pretty(&map)?;
         fsutil::atomic_write(&self.file(), &json)
-            .with_context(|| format!("writing {}", self.file().display()))?;
+            .map_err(ctx(|| format!("writing {}", self.file().display())))?;
         drop(lock);
         Ok(())
     }
@@ -511,7 +563,7 @@ mod tests {
             .collect();
         let out = run_bounded(&jobs, 1, true, &|j| {
             if j.service == "s1" {
-                Err(anyhow!("boom"))
+                Err(PullError::Invalid("boom".into()))
             } else {
                 Ok(())
             }

@@ -5,14 +5,13 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::{Result, bail};
 use rcompose_compose::model::{Project, Service};
 use rcompose_engine::image::platform::PlatformSpec;
 use rcompose_engine::store::Store;
 
 use super::pull::{
-    Job, Policy, PullTimes, full_reference, matches_platform, now, platform_of, pull_cmd_skip,
-    up_needs_pull,
+    Job, Policy, PullError, PullTimes, Result, full_reference, matches_platform, now, platform_of,
+    pull_cmd_skip, up_needs_pull,
 };
 
 /// `rcompose pull`: the jobs for the services `names` (`over` is `--policy`, overriding the
@@ -103,7 +102,7 @@ pub fn up_jobs(
     let over = flag
         .map(Policy::parse_flag)
         .transpose()
-        .map_err(|e| anyhow::anyhow!(e))?;
+        .map_err(PullError::Invalid)?;
     let store = Store::open(root)?;
     let times = PullTimes::new(root);
     let mut jobs: Vec<Job> = vec![];
@@ -121,19 +120,23 @@ pub fn up_jobs(
             .as_ref()
             .is_some_and(|img| platform.as_ref().is_none_or(|p| matches_platform(img, p)));
         if matches!(policy, Policy::Build) && svc.build.is_some() {
-            bail!(
+            return Err(PullError::Invalid(format!(
                 "service \"{name}\": pull_policy build needs the image {image} built from {}: building is not supported yet; build and load the image yourself",
                 svc.build
                     .as_ref()
                     .and_then(|b| b.context.clone())
                     .unwrap_or_else(|| ".".into())
-            );
+            )));
         }
         if !present && matches!(policy, Policy::Never | Policy::Build) {
-            bail!(
-                "{}",
-                never_message(svc, image, policy, flag, stored.is_some(), &platform)
-            );
+            return Err(PullError::Invalid(never_message(
+                svc,
+                image,
+                policy,
+                flag,
+                stored.is_some(),
+                &platform,
+            )));
         }
         // Only the refresh policies look at when the image was last pulled.
         let last = match policy {

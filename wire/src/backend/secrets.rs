@@ -5,9 +5,36 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use rcompose_compose::model::{FileObject, FileRef, Project, Service};
 use rcompose_engine::container::model::MountSpec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// A reference or definition that cannot be used (the text names service and object).
+    #[error("{0}")]
+    Invalid(String),
+    /// A `mode`, `uid` or `gid` that does not parse.
+    #[error("{what}")]
+    Number {
+        what: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    /// Reading the source, or writing, chmod-ing or chown-ing the materialised file.
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+type Result<T> = std::result::Result<T, SecretError>;
+
+/// Wraps an I/O error with what was being done.
+fn io(what: String) -> impl FnOnce(std::io::Error) -> SecretError {
+    move |source| SecretError::Io { what, source }
+}
 
 pub fn mounts(project: &Project, svc: &Service, root: &Path) -> Result<Vec<MountSpec>> {
     let mut out = vec![];
@@ -16,13 +43,13 @@ pub fn mounts(project: &Project, svc: &Service, root: &Path) -> Result<Vec<Mount
         ("configs", &svc.configs, &project.configs),
     ] {
         for r in refs {
-            let def = defs.get(&r.source).with_context(|| {
-                format!(
+            let def = defs.get(&r.source).ok_or_else(|| {
+                SecretError::Invalid(format!(
                     "service \"{}\" refers to undefined {} \"{}\"",
                     svc.name,
                     &kind[..kind.len() - 1],
                     r.source
-                )
+                ))
             })?;
             let path = materialize(project, svc, root, kind, r, def)?;
             out.push(MountSpec {
@@ -62,32 +89,33 @@ fn materialize(
     def: &FileObject,
 ) -> Result<PathBuf> {
     if def.external {
-        bail!(
+        return Err(SecretError::Invalid(format!(
             "service \"{}\": external {kind} \"{}\" are a swarm feature and not supported",
-            svc.name,
-            r.source
-        );
+            svc.name, r.source
+        )));
     }
     let data: Vec<u8> = if let Some(file) = &def.file {
-        std::fs::read(file).with_context(|| format!("{kind} \"{}\": reading {file}", r.source))?
+        std::fs::read(file).map_err(io(format!("{kind} \"{}\": reading {file}", r.source)))?
     } else if let Some(var) = &def.environment {
         match project.environment.get(var) {
             Some(v) => v.clone().into_bytes(),
-            None => bail!(
-                "{kind} \"{}\": environment variable {var} is not set",
-                r.source
-            ),
+            None => {
+                return Err(SecretError::Invalid(format!(
+                    "{kind} \"{}\": environment variable {var} is not set",
+                    r.source
+                )));
+            }
         }
     } else if let Some(content) = &def.content {
         content.clone().into_bytes()
     } else {
-        bail!(
+        return Err(SecretError::Invalid(format!(
             "{kind} \"{}\" has no file, environment or content",
             r.source
-        );
+        )));
     };
     let dir = project_dir(root, &project.name).join(kind).join(&svc.name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
     // Source names are validated by the loader as identifiers; keep the file name plain.
     let file_name: String = r
         .source
@@ -95,27 +123,31 @@ fn materialize(
         .map(|c| if c == '/' { '_' } else { c })
         .collect();
     let path = dir.join(file_name);
-    std::fs::write(&path, &data).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, &data).map_err(io(format!("writing {}", path.display())))?;
     let default_mode = 0o444;
     let mode = match &r.mode {
-        Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8).with_context(|| {
-            format!(
-                "service \"{}\": {kind} \"{}\": mode {m} is not octal",
-                svc.name, r.source
-            )
+        Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8).map_err(|source| {
+            SecretError::Number {
+                what: format!(
+                    "service \"{}\": {kind} \"{}\": mode {m} is not octal",
+                    svc.name, r.source
+                ),
+                source,
+            }
         })?,
         None => default_mode,
     };
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("chmod {}", path.display()))?;
+        .map_err(io(format!("chmod {}", path.display())))?;
     let id = |v: &Option<String>, what: &str| -> Result<Option<u32>> {
         v.as_ref()
             .map(|s| {
-                s.parse::<u32>().with_context(|| {
-                    format!(
+                s.parse::<u32>().map_err(|source| SecretError::Number {
+                    what: format!(
                         "service \"{}\": {kind} \"{}\": {what} {s} is not a number",
                         svc.name, r.source
-                    )
+                    ),
+                    source,
                 })
             })
             .transpose()
@@ -123,7 +155,7 @@ fn materialize(
     let (uid, gid) = (id(&r.uid, "uid")?, id(&r.gid, "gid")?);
     if uid.is_some() || gid.is_some() {
         std::os::unix::fs::chown(&path, uid, gid)
-            .with_context(|| format!("chown {}", path.display()))?;
+            .map_err(io(format!("chown {}", path.display())))?;
     }
     Ok(path)
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use crate::docker::OptionError;
 use rcompose_compose::labels::{container_labels, volume_name};
 use rcompose_compose::model::{Project, Service};
 use rcompose_engine::container::CreateOptions;
@@ -13,7 +13,20 @@ use rcompose_engine::container::model::{
 };
 use rcompose_engine::logs::LOG_OPTIONS;
 
-use super::secrets;
+use super::secrets::{self, SecretError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TranslateError {
+    /// A key the engine cannot take as written (the text names the service and the key).
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Option(#[from] OptionError),
+}
+
+type Result<T> = std::result::Result<T, TranslateError>;
 use crate::docker::{Syntax, namespace_mode};
 
 /// Keys set on `svc` that the engine ignores today, as `key` names.
@@ -217,10 +230,10 @@ pub fn create_options(
                     .unwrap_or(true);
                 if create && !Path::new(&src).exists() {
                     std::fs::create_dir_all(&src).map_err(|e| {
-                        anyhow::anyhow!(
+                        TranslateError::Invalid(format!(
                             "service \"{}\": creating bind mount source {src}: {e}",
                             svc.name
-                        )
+                        ))
                     })?;
                 }
                 mounts.push(MountSpec {
@@ -251,11 +264,12 @@ pub fn create_options(
                 }
                 tmpfs.push(t);
             }
-            other => bail!(
-                "service \"{}\": volume type \"{other}\" for {} is not supported yet",
-                svc.name,
-                v.target
-            ),
+            other => {
+                return Err(TranslateError::Invalid(format!(
+                    "service \"{}\": volume type \"{other}\" for {} is not supported yet",
+                    svc.name, v.target
+                )));
+            }
         }
     }
     mounts.extend(secrets::mounts(project, svc, root)?);
@@ -369,7 +383,10 @@ fn log_opts(svc: &Service) -> Result<BTreeMap<String, String>> {
         ..Default::default()
     };
     if let Err(e) = host.log_rotation() {
-        bail!("service {:?}: logging.options: {e}", svc.name);
+        return Err(TranslateError::Invalid(format!(
+            "service {:?}: logging.options: {e}",
+            svc.name
+        )));
     }
     Ok(host.log_opts)
 }
@@ -408,8 +425,9 @@ pub fn network_mode(project: &Project, svc: &Service) -> String {
 
 fn restart_policy(svc: &Service) -> Result<RestartPolicy> {
     if let Some(r) = &svc.restart {
-        return RestartPolicy::parse(r)
-            .map_err(|e| anyhow::anyhow!("service \"{}\": restart: {e}", svc.name));
+        return RestartPolicy::parse(r).map_err(|e| {
+            TranslateError::Invalid(format!("service \"{}\": restart: {e}", svc.name))
+        });
     }
     let Some(p) = svc.deploy.as_ref().and_then(|d| d.restart_policy.as_ref()) else {
         return Ok(RestartPolicy::No);

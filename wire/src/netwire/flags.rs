@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use super::{Ctx, NetwireError, Result};
 use rcompose_engine::container::{Containers, CreateOptions};
 use rcompose_engine::store::Store;
 use rcompose_net::mode::NetworkAttachment;
@@ -47,31 +47,33 @@ fn attachments(networks: &[String], f: &RunNetworkFlags) -> Result<Vec<NetworkAt
     let first = &mut out[0];
     if !f.network_alias.is_empty() {
         if !first.aliases.is_empty() {
-            bail!("conflicting options: cannot specify both --network-alias and per-network alias");
+            invalid!(
+                "conflicting options: cannot specify both --network-alias and per-network alias"
+            );
         }
         first.aliases = f.network_alias.clone();
     }
     if let Some(ip) = &f.ip {
         if first.ip.is_some() {
-            bail!("conflicting options: cannot specify both --ip and per-network IPv4 address");
+            invalid!("conflicting options: cannot specify both --ip and per-network IPv4 address");
         }
         first.ip = Some(
             ip.parse()
-                .with_context(|| format!("invalid --ip {ip:?}: use an IPv4 address"))?,
+                .ctx(|| format!("invalid --ip {ip:?}: use an IPv4 address"))?,
         );
     }
     if let Some(ip) = &f.ip6 {
         if first.ip6.is_some() {
-            bail!("conflicting options: cannot specify both --ip6 and per-network IPv6 address");
+            invalid!("conflicting options: cannot specify both --ip6 and per-network IPv6 address");
         }
         first.ip6 = Some(
             ip.parse()
-                .with_context(|| format!("invalid --ip6 {ip:?}: use an IPv6 address"))?,
+                .ctx(|| format!("invalid --ip6 {ip:?}: use an IPv6 address"))?,
         );
     }
     if let Some(mac) = &f.mac_address {
         if first.mac.is_some() {
-            bail!(
+            invalid!(
                 "conflicting options: cannot specify both --mac-address and per-network MAC address"
             );
         }
@@ -82,7 +84,7 @@ fn attachments(networks: &[String], f: &RunNetworkFlags) -> Result<Vec<NetworkAt
     for a in &out {
         let mode: NetworkMode = a.target.parse()?;
         if !seen.insert(mode.to_string()) {
-            bail!("network {:?} is specified multiple times", a.target);
+            invalid!("network {:?} is specified multiple times", a.target);
         }
         if mode.is_user_defined() {
             user = true;
@@ -92,11 +94,11 @@ fn attachments(networks: &[String], f: &RunNetworkFlags) -> Result<Vec<NetworkAt
     }
     if out.len() > 1 && other {
         if user {
-            bail!(
+            invalid!(
                 "conflicting options: cannot attach both user-defined and non-user-defined network-modes"
             );
         }
-        bail!(
+        invalid!(
             "conflicting options: only one of bridge, host, none or container:<name|id> can be given with --network"
         );
     }
@@ -124,12 +126,12 @@ pub fn plan(
             .split_once('=')
             .or_else(|| h.split_once(':'))
             .filter(|(n, ip)| !n.is_empty() && ip.parse::<std::net::IpAddr>().is_ok())
-            .with_context(|| format!("invalid --add-host {h:?}: use name:ip, e.g. db:10.0.0.5"))?;
+            .ctx(|| format!("invalid --add-host {h:?}: use name:ip, e.g. db:10.0.0.5"))?;
         extra_hosts.push((name.to_string(), ip.to_string()));
     }
     for d in &f.dns {
         d.parse::<std::net::IpAddr>()
-            .with_context(|| format!("invalid --dns {d:?}: use an IP address"))?;
+            .ctx(|| format!("invalid --dns {d:?}: use an IP address"))?;
     }
     if mode.network_name().is_none() {
         let first = &wanted[0];
@@ -149,20 +151,20 @@ pub fn plan(
         for (set, flag) in conflicting {
             // docker ignores published ports in host mode with a warning; the rest are errors.
             if set && !(what == "host" && flag == "-p/--publish") {
-                bail!("conflicting options: {flag} and --network {network}");
+                invalid!("conflicting options: {flag} and --network {network}");
             }
         }
         if what == "host" && (!f.publish.is_empty() || f.publish_all) {
             on_warning("Published ports are discarded when using host network mode");
         }
         if what == "container" && (!f.dns.is_empty() || !f.add_host.is_empty()) {
-            bail!("conflicting options: --dns/--add-host and --network {network}");
+            invalid!("conflicting options: --dns/--add-host and --network {network}");
         }
         if let NetworkMode::Container(other) = &mode {
             let o = eng
                 .store
                 .resolve(other)
-                .with_context(|| format!("--network {network}: no such container: {other}"))?;
+                .ctx(|| format!("--network {network}: no such container: {other}"))?;
             return Ok((format!("container:{}", o.id), None));
         }
         return Ok((network.to_string(), None));
@@ -171,13 +173,13 @@ pub fn plan(
     for a in &wanted {
         let net = nets.get(&a.target)?;
         if !a.aliases.is_empty() && !net.dns {
-            bail!("network-scoped aliases are only supported for user-defined networks");
+            invalid!("network-scoped aliases are only supported for user-defined networks");
         }
         if (a.ip.is_some() || a.ip6.is_some()) && net.name == "bridge" {
-            bail!("user specified IP address is supported on user defined networks only");
+            invalid!("user specified IP address is supported on user defined networks only");
         }
         if a.ip6.is_some() && net.ipv6.is_none() {
-            bail!(
+            invalid!(
                 "--ip6: network {} has no IPv6: create it with --ipv6 (and an IPv6 --subnet)",
                 net.name
             );
@@ -189,7 +191,7 @@ pub fn plan(
                 .values()
                 .find(|e| e.mac.eq_ignore_ascii_case(mac))
         {
-            bail!(
+            invalid!(
                 "MAC address {mac} is already in use on network {} (by {})",
                 net.name,
                 e.container_name
@@ -209,7 +211,7 @@ pub fn plan(
         let o = eng
             .store
             .resolve(name)
-            .with_context(|| format!("--link {l}: could not get container for {name}"))?;
+            .ctx(|| format!("--link {l}: could not get container for {name}"))?;
         links.push((o.id, alias.to_string()));
     }
     let mut ports = f.publish.clone();
@@ -244,7 +246,7 @@ pub fn plan(
 
 /// `--expose 80`, `80/udp`, `8000-8010/tcp`.
 fn parse_expose(e: &str) -> Result<Vec<(u16, Proto)>> {
-    let bad = || anyhow::anyhow!("invalid --expose {e:?}: use PORT[-END][/tcp|udp]");
+    let bad = || NetwireError::Invalid(format!("invalid --expose {e:?}: use PORT[-END][/tcp|udp]"));
     let (range, proto) = e.split_once('/').unwrap_or((e, "tcp"));
     let proto = match proto {
         "tcp" => Proto::Tcp,
@@ -351,13 +353,13 @@ fn linked_env(
 ) -> Result<Vec<String>> {
     let other = eng.store.load_config(id)?;
     if eng.observe(id)?.status != rcompose_engine::container::Status::Running {
-        bail!(
+        invalid!(
             "cannot link to a non running container: /{} AS /{parent}/{alias}",
             other.name
         );
     }
     let Some((_, ip)) = super::addresses_of(nets, id).into_iter().next() else {
-        bail!(
+        invalid!(
             "cannot link to /{}: it has no address on a network (--network none or host?)",
             other.name
         );

@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use anyhow::{Result, bail};
+use super::{NetwireError, Result};
 use rcompose_engine::container::model::Status;
 use rcompose_engine::container::{ContainerConfig, Containers};
 use rcompose_net::{Networks, PortBinding};
@@ -58,7 +58,7 @@ pub fn connect(
     let mut cfg = eng.store.resolve(container)?;
     let mode = cfg.host.network_mode.as_str();
     if mode == "host" || mode == "none" || mode.starts_with("container:") {
-        bail!(
+        invalid!(
             "container {} uses --network {mode}: it cannot be connected to other networks",
             cfg.name
         );
@@ -66,14 +66,14 @@ pub fn connect(
     let net = nets.get(network)?;
     let mut plan = from_labels(&cfg.labels).unwrap_or_default();
     if plan.networks.iter().any(|e| e.network == net.name) {
-        bail!(
+        invalid!(
             "endpoint with name {} already exists in network {}",
             cfg.name,
             net.name
         );
     }
     if !aliases.is_empty() && !net.dns {
-        bail!(
+        invalid!(
             "network-scoped aliases are only supported for user-defined networks ({} has no DNS)",
             net.name
         );
@@ -110,7 +110,7 @@ pub fn disconnect(eng: &Containers, nets: &Networks, container: &str, network: &
     let before = plan.networks.len();
     plan.networks.retain(|e| e.network != name);
     if plan.networks.len() == before {
-        bail!("container {} is not connected to network {name}", cfg.name);
+        invalid!("container {} is not connected to network {name}", cfg.name);
     }
     match nets.detach(&name, &cfg.id) {
         Ok(()) | Err(rcompose_net::NetError::NotAttached { .. }) => {}
@@ -347,9 +347,9 @@ pub fn ps_filter(nets: &Networks, cfg: &ContainerConfig, filter: &str) -> Option
             let (range, proto) = v.split_once('/').unwrap_or((v, ""));
             let (lo, hi) = range.split_once('-').unwrap_or((range, range));
             let (Ok(lo), Ok(hi)) = (lo.parse::<u16>(), hi.parse::<u16>()) else {
-                return Some(Err(anyhow::anyhow!(
+                return Some(Err(NetwireError::Invalid(format!(
                     "invalid filter publish={v}: use PORT[-END][/PROTO], e.g. 80/tcp"
-                )));
+                ))));
             };
             let hit = plan
                 .ports

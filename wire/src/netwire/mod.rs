@@ -6,6 +6,14 @@
 //! The plan is kept as JSON in the label [`LABEL`] on the container, so that every later start
 //! (`container start`, `compose up`, `network connect` edits) attaches the same way.
 
+/// `return Err(NetwireError::Invalid(format!(…)))`.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        return Err($crate::netwire::NetwireError::Invalid(format!($($arg)*)))
+    };
+}
+pub(crate) use invalid;
+
 pub mod flags;
 pub mod live;
 
@@ -16,11 +24,83 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
 use rcompose_engine::container::model::Status;
-use rcompose_engine::container::{ContainerConfig, ContainerStore, Containers};
-use rcompose_net::{AttachRequest, Attachment, HostsRequest, Networks, PortSpec};
+use rcompose_engine::container::{ContainerConfig, ContainerError, ContainerStore, Containers};
+use rcompose_engine::store::StoreError;
+use rcompose_net::{AttachRequest, Attachment, HostsRequest, NetError, Networks, PortSpec};
 use serde::{Deserialize, Serialize};
+
+/// Why a container's networking could not be planned (from `run` flags here, from a service
+/// in `backend/netplan.rs`), set up or changed. The texts are the ones docker gives, or say
+/// what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum NetwireError {
+    /// A request that cannot be honoured; the text says why and what to do instead.
+    #[error("{0}")]
+    Invalid(String),
+    /// What was being done, and the error it met.
+    #[error("{what}")]
+    Context {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(transparent)]
+    Net(Box<NetError>),
+    #[error(transparent)]
+    Container(Box<ContainerError>),
+    #[error(transparent)]
+    Store(Box<StoreError>),
+    #[error(transparent)]
+    Mode(#[from] rcompose_net::mode::ModeError),
+    #[error(transparent)]
+    Attachment(#[from] rcompose_net::mode::AttachmentError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+// Boxed: the other crates' errors are large, and these are returned on every start.
+impl From<NetError> for NetwireError {
+    fn from(e: NetError) -> Self {
+        Self::Net(Box::new(e))
+    }
+}
+
+impl From<ContainerError> for NetwireError {
+    fn from(e: ContainerError) -> Self {
+        Self::Container(Box::new(e))
+    }
+}
+
+impl From<StoreError> for NetwireError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(Box::new(e))
+    }
+}
+
+pub type Result<T, E = NetwireError> = std::result::Result<T, E>;
+
+/// Adds what was being done to an error (or names what is missing), as a [`NetwireError`].
+pub(crate) trait Ctx<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> Ctx<T> for std::result::Result<T, E> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| NetwireError::Context {
+            what: what(),
+            source: Box::new(e),
+        })
+    }
+}
+
+impl<T> Ctx<T> for Option<T> {
+    fn ctx(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.ok_or_else(|| NetwireError::Invalid(what()))
+    }
+}
 
 /// Label holding the container's [`NetPlan`] as JSON.
 pub const LABEL: &str = "io.rcompose.network-plan";
@@ -72,7 +152,10 @@ pub fn from_labels(labels: &BTreeMap<String, String>) -> Option<NetPlan> {
 pub fn port_specs(plan: &NetPlan) -> Result<Vec<PortSpec>> {
     let mut specs = vec![];
     for p in &plan.ports {
-        specs.extend(rcompose_net::ports::parse(p).map_err(|e| anyhow::anyhow!("port {p}: {e}"))?);
+        specs.extend(
+            rcompose_net::ports::parse(p)
+                .map_err(|e| NetwireError::Invalid(format!("port {p}: {e}")))?,
+        );
     }
     Ok(specs)
 }
@@ -97,7 +180,7 @@ pub fn attach(
 ) -> Result<Vec<Attachment>> {
     let ns = store.netns_path(&cfg.id);
     rcompose_engine::container::netns::ensure(&ns)
-        .with_context(|| format!("container {}: network namespace", cfg.name))?;
+        .ctx(|| format!("container {}: network namespace", cfg.name))?;
     let res = (|| {
         let mut out = vec![];
         for ep in &plan.networks {
@@ -106,9 +189,9 @@ pub fn attach(
         if !plan.ports.is_empty()
             && let Some(first) = plan.networks.first()
         {
-            let specs = port_specs(plan).with_context(|| format!("container {}", cfg.name))?;
+            let specs = port_specs(plan).ctx(|| format!("container {}", cfg.name))?;
             nets.publish_ports(&first.network, &cfg.id, &specs)
-                .with_context(|| format!("container {}: publishing ports", cfg.name))?;
+                .ctx(|| format!("container {}: publishing ports", cfg.name))?;
         }
         Ok(out)
     })();
@@ -130,7 +213,7 @@ pub fn attach_one(
         .as_ref()
         .map(|s| {
             s.parse::<Ipv4Addr>()
-                .with_context(|| format!("ipv4_address {s:?} is not an IPv4 address"))
+                .ctx(|| format!("ipv4_address {s:?} is not an IPv4 address"))
         })
         .transpose()?;
     let ip6 = ep
@@ -138,7 +221,7 @@ pub fn attach_one(
         .as_ref()
         .map(|s| {
             s.parse::<std::net::Ipv6Addr>()
-                .with_context(|| format!("ipv6_address {s:?} is not an IPv6 address"))
+                .ctx(|| format!("ipv6_address {s:?} is not an IPv6 address"))
         })
         .transpose()?;
     nets.attach(
@@ -153,7 +236,7 @@ pub fn attach_one(
             mac: ep.mac.clone(),
         },
     )
-    .with_context(|| {
+    .ctx(|| {
         format!(
             "container {}: attaching to network {}",
             cfg.name, ep.network
@@ -204,13 +287,13 @@ pub fn write_etc_files_for(
     ips: &[Ipv4Addr],
 ) -> Result<()> {
     let run_dir = store.run_dir(&cfg.id);
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    std::fs::create_dir_all(&run_dir).ctx(|| format!("creating {}", run_dir.display()))?;
     let names: Vec<String> = plan.networks.iter().map(|e| e.network.clone()).collect();
     let mut dns = vec![];
     for d in &plan.dns {
         dns.push(
             d.parse::<IpAddr>()
-                .with_context(|| format!("--dns {d:?} is not an IP address"))?,
+                .ctx(|| format!("--dns {d:?} is not an IP address"))?,
         );
     }
     let resolv = nets.resolv_conf_for(&names, &dns, &plan.dns_search, &plan.dns_options)?;
@@ -261,9 +344,9 @@ fn rewrite_in_place(path: &Path, data: &[u8]) -> Result<()> {
         .create(true)
         .truncate(true)
         .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
+        .ctx(|| format!("opening {}", path.display()))?;
     f.write_all(data)
-        .with_context(|| format!("writing {}", path.display()))
+        .ctx(|| format!("writing {}", path.display()))
 }
 
 /// Starts a container with its networks: attach (after clearing what a crashed run left),
@@ -313,7 +396,7 @@ pub fn check_container_mode(eng: &Containers, cfg: &ContainerConfig) -> Result<(
     let Some(other) = cfg.host.network_mode.strip_prefix("container:") else {
         return Ok(());
     };
-    let o = eng.store.resolve(other).with_context(|| {
+    let o = eng.store.resolve(other).ctx(|| {
         format!(
             "container {}: --network container:{other}: no such container",
             cfg.name
@@ -321,7 +404,7 @@ pub fn check_container_mode(eng: &Containers, cfg: &ContainerConfig) -> Result<(
     })?;
     let st = eng.observe(&o.id)?;
     if st.status != Status::Running || !eng.store.netns_path(&o.id).exists() {
-        bail!(
+        invalid!(
             "cannot join network namespace of a non running container: {} (start it first)",
             o.name
         );
@@ -329,10 +412,10 @@ pub fn check_container_mode(eng: &Containers, cfg: &ContainerConfig) -> Result<(
     // As docker: the joiner resolves names like the container it joins.
     let (from, to) = (eng.store.run_dir(&o.id), eng.store.run_dir(&cfg.id));
     if from.join(ETC_MARKER).exists() {
-        std::fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
+        std::fs::create_dir_all(&to).ctx(|| format!("creating {}", to.display()))?;
         for f in ["hosts", "resolv.conf"] {
             let data = std::fs::read(from.join(f))
-                .with_context(|| format!("reading {}", from.join(f).display()))?;
+                .ctx(|| format!("reading {}", from.join(f).display()))?;
             rewrite_in_place(&to.join(f), &data)?;
         }
         rewrite_in_place(&to.join(ETC_MARKER), b"")?;
