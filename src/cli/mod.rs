@@ -149,7 +149,7 @@ pub enum Command {
     /// Manage networks
     Network(network::NetworkArgs),
     /// Embedded DNS server for container networks (started on demand)
-    #[command(name = "__dns", hide = true)]
+    #[command(name = rcompose_net::dns::control::SUBCOMMAND, hide = true)]
     DnsServer(network::DnsServerArgs),
     /// Userland proxy for a published port DNAT cannot serve (started on demand)
     #[command(name = rcompose_net::proxy::SUBCOMMAND, hide = true)]

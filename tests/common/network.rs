@@ -82,7 +82,10 @@ impl Drop for Root {
             .status();
         if let Some(pid) = self.dns_pid() {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if cmdline.split(|b| *b == 0).any(|a| a == b"__dns") {
+            if cmdline
+                .split(|b| *b == 0)
+                .any(|a| a == rcompose_net::dns::control::SUBCOMMAND.as_bytes())
+            {
                 unsafe { libc::kill(pid, libc::SIGTERM) };
             }
         }

@@ -4,6 +4,9 @@
 //! `<run_root>/dns/pid`, `<run_root>/dns/loaded` (the generation the server serves),
 //! `<run_root>/dns/log` (its stderr).
 
+/// The hidden subcommand that runs the DNS server (`rcompose __dns`).
+pub const SUBCOMMAND: &str = "__dns";
+
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -128,7 +131,9 @@ impl DnsControl {
             .parse()
             .ok()?;
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let is_ours = cmdline.split(|b| *b == 0).any(|a| a == b"__dns");
+        let is_ours = cmdline
+            .split(|b| *b == 0)
+            .any(|a| a == SUBCOMMAND.as_bytes());
         is_ours.then_some(pid)
     }
 
@@ -164,7 +169,7 @@ impl DnsControl {
             .arg(&self.root)
             .arg("--run-root")
             .arg(&self.run_root)
-            .arg("__dns")
+            .arg(SUBCOMMAND)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
