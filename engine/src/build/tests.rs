@@ -1,0 +1,176 @@
+//! Parser tests: spans become lines, flags are checked, forms are kept apart.
+
+use super::BuildError;
+use super::dockerfile::{Cmd, Instr, Src, parse};
+
+const DF: &str = r#"# syntax=docker/dockerfile:1
+# escape=\
+ARG BASE=scratch
+FROM ${BASE} AS build
+RUN echo one \
+    two
+COPY --chown=1:2 --chmod=755 a b* /dst/
+ADD <<EOF /hello
+hi $X
+EOF
+RUN <<EOS
+set -e
+echo from-heredoc
+EOS
+CMD ["sh", "-c", "x"]
+ENTRYPOINT echo hi
+HEALTHCHECK --interval=5s CMD true
+HEALTHCHECK NONE
+ONBUILD RUN echo triggered
+FROM build
+EXPOSE 80 443/udp
+VOLUME ["/data"]
+"#;
+
+#[test]
+fn parses_forms_lines_and_directives() {
+    let df = parse(DF, "Dockerfile").unwrap();
+    assert_eq!(df.syntax.as_deref(), Some("docker/dockerfile:1"));
+    assert_eq!(df.global_args.len(), 1);
+    assert_eq!(df.global_args[0].line, 3);
+    assert_eq!(df.stages.len(), 2);
+    let s = &df.stages[0];
+    assert_eq!(s.name.as_deref(), Some("build"));
+    assert_eq!(s.from.line, 4);
+    let run = &s.steps[0];
+    assert_eq!(run.line, 5);
+    assert_eq!(
+        run.instr,
+        Instr::Run {
+            cmd: Cmd::Shell("echo one     two".into()),
+            script: None
+        }
+    );
+    assert_eq!(run.text, "RUN echo one     two");
+    let copy = &s.steps[1];
+    assert_eq!(copy.line, 7);
+    assert_eq!(copy.flag("chown"), Some("1:2"));
+    assert_eq!(copy.flag("chmod"), Some("755"));
+    let Instr::Copy {
+        add: false,
+        srcs,
+        dest,
+    } = &copy.instr
+    else {
+        panic!("{copy:?}")
+    };
+    assert_eq!(srcs, &[Src::Path("a".into()), Src::Path("b*".into())]);
+    assert_eq!(dest, "/dst/");
+    let Instr::Copy {
+        add: true, srcs, ..
+    } = &s.steps[2].instr
+    else {
+        panic!()
+    };
+    assert_eq!(
+        srcs,
+        &[Src::HereDoc {
+            body: "hi $X\n".into(),
+            expand: true
+        }]
+    );
+    let Instr::Run {
+        script: Some(script),
+        ..
+    } = &s.steps[3].instr
+    else {
+        panic!("{:?}", s.steps[3])
+    };
+    assert_eq!(script, "set -e\necho from-heredoc\n");
+    assert_eq!(s.steps[3].line, 11);
+    assert_eq!(
+        s.steps[4].instr,
+        Instr::Cmd(Cmd::Exec(vec!["sh".into(), "-c".into(), "x".into()]))
+    );
+    assert_eq!(
+        s.steps[5].instr,
+        Instr::Entrypoint(Cmd::Shell("echo hi".into()))
+    );
+    assert_eq!(
+        s.steps[6].instr,
+        Instr::Healthcheck(Some(Cmd::Shell("true".into())))
+    );
+    assert_eq!(s.steps[6].flag("interval"), Some("5s"));
+    assert_eq!(s.steps[7].instr, Instr::Healthcheck(None));
+    assert_eq!(
+        s.steps[8].instr,
+        Instr::Onbuild("RUN echo triggered".into())
+    );
+    assert_eq!(df.stage("build").unwrap().index, 0);
+    assert_eq!(df.stage("1").unwrap().index, 1);
+    let t = &df.stages[1].steps;
+    assert_eq!(
+        t[0].instr,
+        Instr::Expose(vec!["80".into(), "443/udp".into()])
+    );
+    assert_eq!(t[1].instr, Instr::Volume(vec!["/data".into()]));
+}
+
+fn parse_err(text: &str) -> (usize, String) {
+    match parse(text, "Dockerfile") {
+        Err(BuildError::Parse { line, message, .. }) => (line, message),
+        other => panic!("expected a parse error, got {other:?}"),
+    }
+}
+
+#[test]
+fn errors_cite_lines() {
+    let (line, msg) = parse_err("FROM scratch\n\nFROB x\n");
+    assert_eq!(line, 3, "{msg}");
+    assert!(msg.to_lowercase().contains("unknown instruction"), "{msg}");
+    let (line, msg) = parse_err("FROM scratch\nCOPY --bogus=1 a /b\n");
+    assert_eq!(line, 2);
+    assert!(msg.contains("unknown flag --bogus for COPY"), "{msg}");
+    let (line, _) = parse_err("RUN x\n");
+    assert_eq!(line, 1);
+}
+
+#[test]
+fn escape_directive_and_continuations() {
+    let df = parse(
+        "# escape=`\nFROM scratch\nRUN a `\n  # comment\n  b\nWORKDIR C:\\x\n",
+        "D",
+    )
+    .unwrap();
+    assert_eq!(df.escape, '`');
+    let s = &df.stages[0].steps;
+    assert_eq!(
+        s[0].instr,
+        Instr::Run {
+            cmd: Cmd::Shell("a   b".into()),
+            script: None
+        }
+    );
+    assert_eq!(s[1].line, 6);
+    assert_eq!(s[1].instr, Instr::Workdir("C:\\x".into()));
+}
+
+#[test]
+fn onbuild_trigger_parses_at_the_child_line() {
+    let step = super::dockerfile::parse_trigger("COPY a /b", 7, "Dockerfile").unwrap();
+    assert_eq!(step.line, 7);
+    assert!(matches!(step.instr, Instr::Copy { .. }));
+}
+
+#[test]
+fn run_heredoc_with_a_command_goes_to_the_shell_whole() {
+    let df = parse(
+        "FROM scratch\nRUN <<EOF cat > /x\nhello\nEOF\nUSER 1\n",
+        "D",
+    )
+    .unwrap();
+    let s = &df.stages[0].steps;
+    assert_eq!(
+        s[0].instr,
+        Instr::Run {
+            cmd: Cmd::Shell("<<EOF cat > /x\nhello\nEOF".into()),
+            script: None
+        }
+    );
+    assert_eq!(s[1].line, 5);
+}
