@@ -41,7 +41,7 @@ pub fn clean(p: &str) -> String {
     }
 }
 
-fn to_regex(pattern: &str) -> Result<Regex, String> {
+pub(crate) fn to_regex(pattern: &str) -> Result<Regex, String> {
     let mut re = String::from("^");
     let chars: Vec<char> = pattern.chars().collect();
     let mut i = 0;

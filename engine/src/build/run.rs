@@ -1,0 +1,182 @@
+//! `RUN`: the command in a container of the engine on the stage's layers; the container's
+//! upper dir becomes the step's layer tar. Output is read from the container's log.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::container::model::{HostConfig, MountSpec};
+use crate::container::{Containers, CreateOptions, ImageInfo};
+
+/// Resolves a bind mount's `from=` and `source=` to a host path.
+pub type BindRoot<'a> = &'a dyn Fn(Option<&str>, &str) -> Result<PathBuf, String>;
+
+/// A RUN step, expanded.
+pub struct RunSpec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: String,
+    pub user: String,
+    /// `default` (the host's network: the engine wires no networks), `none`, `host`.
+    pub network: String,
+    pub mounts: Vec<MountSpec>,
+    pub tmpfs: Vec<String>,
+}
+
+pub struct RunOutcome {
+    pub exit_code: i32,
+    pub output: Vec<String>,
+}
+
+/// `--mount=type=cache|bind|tmpfs|secret,…` → an engine mount. Cache mounts live under
+/// `cache_root/<id>` and outlive the build; bind mounts are read-only from `bind_root`.
+pub fn parse_mount(
+    spec: &str,
+    cache_root: &Path,
+    bind_root: BindRoot<'_>,
+    secrets: &BTreeMap<String, PathBuf>,
+) -> Result<(Option<MountSpec>, Option<String>), String> {
+    let mut kv = BTreeMap::new();
+    for part in spec.split(',') {
+        let (k, v) = part.split_once('=').unwrap_or((part, "true"));
+        kv.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    let kind = kv.get("type").map(String::as_str).unwrap_or("bind");
+    let target = kv
+        .get("target")
+        .or_else(|| kv.get("dst"))
+        .or_else(|| kv.get("destination"))
+        .cloned();
+    let ro = |d: bool| {
+        kv.get("ro")
+            .or_else(|| kv.get("readonly"))
+            .map_or(d, |v| v != "false")
+            || kv.get("rw").is_some_and(|v| v == "false")
+    };
+    match kind {
+        "cache" => {
+            let target = target.ok_or("a cache mount needs target=")?;
+            let id = kv.get("id").cloned().unwrap_or_else(|| target.clone());
+            let dir = cache_root
+                .join(crate::store::digest::digest_of(id.as_bytes()).replace("sha256:", ""));
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            Ok((
+                Some(MountSpec {
+                    kind: "bind".into(),
+                    source: dir.display().to_string(),
+                    target,
+                    read_only: ro(false),
+                    anonymous: false,
+                }),
+                None,
+            ))
+        }
+        "bind" => {
+            let target = target.ok_or("a bind mount needs target=")?;
+            let source = kv
+                .get("source")
+                .or_else(|| kv.get("src"))
+                .cloned()
+                .unwrap_or_default();
+            let path = bind_root(kv.get("from").map(String::as_str), &source)?;
+            Ok((
+                Some(MountSpec {
+                    kind: "bind".into(),
+                    source: path.display().to_string(),
+                    target,
+                    read_only: kv.get("rw").is_none_or(|v| v == "false"),
+                    anonymous: false,
+                }),
+                None,
+            ))
+        }
+        "tmpfs" => Ok((None, Some(target.ok_or("a tmpfs mount needs target=")?))),
+        "secret" => {
+            let id = kv
+                .get("id")
+                .cloned()
+                .or_else(|| {
+                    target
+                        .as_ref()
+                        .and_then(|t| t.rsplit('/').next().map(String::from))
+                })
+                .ok_or("a secret mount needs id=")?;
+            let Some(src) = secrets.get(&id) else {
+                if kv.get("required").is_some_and(|v| v == "true") {
+                    return Err(format!(
+                        "secret {id} is required but was not given (--secret id={id},src=…)"
+                    ));
+                }
+                return Ok((None, None));
+            };
+            let target = target.unwrap_or_else(|| format!("/run/secrets/{id}"));
+            Ok((
+                Some(MountSpec {
+                    kind: "bind".into(),
+                    source: src.display().to_string(),
+                    target,
+                    read_only: true,
+                    anonymous: false,
+                }),
+                None,
+            ))
+        }
+        other => Err(format!(
+            "unknown mount type {other:?} (cache, bind, tmpfs, secret)"
+        )),
+    }
+}
+
+/// Runs the step; on success writes the container's changes as a tar to `layer`.
+pub fn run(
+    containers: &Containers,
+    layer_dirs: Vec<PathBuf>,
+    spec: RunSpec,
+    layer: &mut dyn Write,
+) -> Result<RunOutcome, crate::container::ContainerError> {
+    let image = ImageInfo {
+        reference: "rcompose-build".into(),
+        layer_dirs,
+        ..Default::default()
+    };
+    let host = HostConfig {
+        network_mode: match spec.network.as_str() {
+            "none" => "none".into(),
+            _ => "host".into(),
+        },
+        mounts: spec.mounts,
+        tmpfs: spec.tmpfs,
+        ..Default::default()
+    };
+    let cfg = containers.create(
+        &image,
+        CreateOptions {
+            cmd: spec.args,
+            entrypoint: Some(vec![]),
+            env: spec.env,
+            working_dir: Some(spec.workdir),
+            user: Some(spec.user),
+            labels: [("com.rcompose.build".to_string(), "true".to_string())].into(),
+            host,
+            ..Default::default()
+        },
+    )?;
+    let res = (|| {
+        containers.start(&cfg.id, None)?;
+        let exit_code = containers.wait(&cfg.id)?;
+        let output = crate::logs::read(&containers.store.log_path(&cfg.id), &Default::default())
+            .map(|(entries, _)| {
+                entries
+                    .into_iter()
+                    .map(|e| e.log.trim_end_matches('\n').to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if exit_code == 0 {
+            containers.changes_tar(&cfg.id, layer)?;
+        }
+        Ok(RunOutcome { exit_code, output })
+    })();
+    let _ = containers.remove(&cfg.id, true, false);
+    res
+}
