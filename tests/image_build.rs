@@ -1,0 +1,323 @@
+//! End-to-end: `rcompose image build`. A multi-stage Dockerfile FROM scratch with Debian's
+//! static busybox copied in through a named build context; the cache; .dockerignore;
+//! COPY --chown; ONBUILD; the config at run time; RUN --mount=type=cache; errors with lines.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Roots, stderr};
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// A context dir and a busybox rootfs for `--build-context bb=…`.
+struct Env {
+    roots: Roots,
+    ctx: std::path::PathBuf,
+    bb: String,
+}
+
+impl Env {
+    fn new() -> Self {
+        let roots = Roots::new("rc-build");
+        let bb = roots.dir.path().join("bb");
+        common::busybox::build_rootfs(&bb);
+        let ctx = roots.dir.path().join("ctx");
+        std::fs::create_dir_all(&ctx).unwrap();
+        Env {
+            bb: format!("bb={}", bb.display()),
+            roots,
+            ctx,
+        }
+    }
+    fn build(&self, extra: &[&str]) -> std::process::Output {
+        let mut args = vec!["image", "build", "--build-context", &self.bb];
+        args.extend_from_slice(extra);
+        let ctx = self.ctx.display().to_string();
+        args.push(&ctx);
+        self.roots.run(&args)
+    }
+    fn build_ok(&self, extra: &[&str]) -> String {
+        let o = self.build(extra);
+        assert!(o.status.success(), "build failed: {}", stderr(&o));
+        stderr(&o)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        common::unmount_under(self.roots.dir.path());
+    }
+}
+
+const DOCKERFILE: &str = r#"# syntax=docker/dockerfile:1
+FROM scratch AS base
+COPY --from=bb / /
+ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin
+
+FROM base AS builder
+RUN mkdir -p /out && echo built > /out/artifact
+
+FROM base
+ARG GREETING=hello
+WORKDIR /app
+COPY --chown=nobody:nobody data.txt ./
+COPY other.txt /app/
+COPY --from=builder /out/artifact /app/
+RUN echo "$GREETING" > /app/greeting
+RUN --mount=type=cache,target=/cache sh -c 'echo x >> /cache/runs; wc -l < /cache/runs > /app/runs'
+VOLUME /data
+EXPOSE 8080/tcp
+HEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD test -f /app/greeting
+USER nobody
+ENTRYPOINT ["sh", "-c"]
+CMD ["cat /app/greeting /app/artifact; id -u; pwd"]
+"#;
+
+fn setup() -> Env {
+    let env = Env::new();
+    write(&env.ctx, "Dockerfile", DOCKERFILE);
+    write(&env.ctx, "data.txt", "data\n");
+    write(&env.ctx, "other.txt", "other\n");
+    write(&env.ctx, "secret.key", "do not ship\n");
+    write(&env.ctx, ".dockerignore", "*.key\n");
+    env
+}
+
+#[test]
+fn multi_stage_from_scratch_builds_runs_and_caches() {
+    let env = setup();
+    let t0 = Instant::now();
+    let first = env.build_ok(&["-t", "app:1", "-t", "app:latest"]);
+    let first_time = t0.elapsed();
+    assert!(first.contains("0 of 7 steps cached"), "{first}");
+
+    let out = env.roots.ok(&["container", "run", "--rm", "app:1"]);
+    assert_eq!(out, "hello\nbuilt\n65534\n/app\n");
+
+    // Owners, config and the ignored file.
+    let ls = env.roots.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--entrypoint",
+        "stat",
+        "app:1",
+        "-c",
+        "%u:%g %n",
+        "/app/data.txt",
+        "/app/other.txt",
+    ]);
+    assert_eq!(ls, "65534:65534 /app/data.txt\n0:0 /app/other.txt\n");
+    let o = env.roots.run(&[
+        "container",
+        "run",
+        "--rm",
+        "--entrypoint",
+        "ls",
+        "app:1",
+        "/app/secret.key",
+    ]);
+    assert!(!o.status.success(), ".dockerignore'd file was copied");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&env.roots.ok(&["image", "inspect", "app:1"])).unwrap();
+    let c = &inspect[0]["Config"];
+    assert_eq!(c["WorkingDir"], "/app");
+    assert_eq!(c["User"], "nobody");
+    assert!(c["ExposedPorts"]["8080/tcp"].is_object(), "{c}");
+    assert!(c["Volumes"]["/data"].is_object(), "{c}");
+    assert_eq!(c["Healthcheck"]["Test"][0], "CMD-SHELL");
+    assert_eq!(c["Entrypoint"], serde_json::json!(["sh", "-c"]));
+    let history = env.roots.ok(&["image", "history", "--no-trunc", "app:1"]);
+    assert!(
+        history.contains("RUN /bin/sh -c echo \"$GREETING\""),
+        "{history}"
+    );
+
+    // The healthcheck from the image runs.
+    let name = common::unique("hc");
+    env.roots.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--entrypoint",
+        "sleep",
+        "app:1",
+        "30",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut status = String::new();
+    while Instant::now() < deadline {
+        status = env.roots.ok(&[
+            "container",
+            "inspect",
+            "-f",
+            "{{.State.Health.Status}}",
+            &name,
+        ]);
+        if status.trim() == "healthy" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(status.trim(), "healthy");
+    env.roots.ok(&["container", "rm", "-f", &name]);
+
+    // Nothing changed: every step from the cache, same image, faster.
+    let id1 = env
+        .roots
+        .ok(&["image", "inspect", "-f", "{{.Id}}", "app:1"]);
+    let t1 = Instant::now();
+    let second = env.build_ok(&["-t", "app:1"]);
+    assert!(
+        second.contains("7 of 7 steps cached: all cache hits"),
+        "{second}"
+    );
+    assert!(t1.elapsed() < first_time, "second build not faster");
+    assert_eq!(
+        env.roots
+            .ok(&["image", "inspect", "-f", "{{.Id}}", "app:1"]),
+        id1
+    );
+
+    // One copied file changes: only that step and those after it run again.
+    write(&env.ctx, "other.txt", "changed\n");
+    let third = env.build_ok(&["-t", "app:1"]);
+    assert!(third.contains("3 of 7 steps cached"), "{third}");
+    // The cache mount kept its content across runs of the step.
+    let runs = env.roots.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--entrypoint",
+        "cat",
+        "app:1",
+        "/app/runs",
+    ]);
+    assert_eq!(runs.trim(), "2");
+
+    // --no-cache runs everything; -q prints the id only; --iidfile; --target.
+    let iid = env.roots.dir.path().join("iid");
+    let o = env.build(&["--no-cache", "-q", "--iidfile", iid.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let id = common::stdout(&o);
+    assert_eq!(id.trim(), std::fs::read_to_string(&iid).unwrap());
+    env.build_ok(&["--target", "builder", "-t", "stage:b"]);
+    let art = env.roots.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "stage:b",
+        "cat",
+        "/out/artifact",
+    ]);
+    assert_eq!(art, "built\n");
+}
+
+#[test]
+fn onbuild_triggers_in_a_child_build() {
+    let env = Env::new();
+    write(
+        &env.ctx,
+        "Dockerfile",
+        "FROM scratch\nCOPY --from=bb / /\nONBUILD COPY marker.txt /marker\nONBUILD RUN echo triggered > /triggered\nCMD [\"cat\", \"/marker\", \"/triggered\"]\n",
+    );
+    write(&env.ctx, "marker.txt", "from-child\n");
+    env.build_ok(&["-t", "base:onbuild"]);
+    write(&env.ctx, "Dockerfile", "FROM base:onbuild\n");
+    env.build_ok(&["-t", "child:1"]);
+    assert_eq!(
+        env.roots.ok(&["container", "run", "--rm", "child:1"]),
+        "from-child\ntriggered\n"
+    );
+    let onbuild = env.roots.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config.OnBuild}}",
+        "child:1",
+    ]);
+    assert_eq!(
+        onbuild.trim(),
+        "null",
+        "triggers are not inherited by the child"
+    );
+}
+
+#[test]
+fn add_extracts_local_tars_and_errors_cite_lines() {
+    let env = Env::new();
+    let src = env.roots.dir.path().join("tarsrc");
+    write(&src, "dir/in-tar.txt", "abc");
+    let st = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&src)
+        .arg("-czf")
+        .arg(env.ctx.join("files.tar.gz"))
+        .arg("dir")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    write(
+        &env.ctx,
+        "Dockerfile",
+        "FROM scratch\nCOPY --from=bb / /\nADD files.tar.gz /x/\nCMD [\"cat\", \"/x/dir/in-tar.txt\"]\n",
+    );
+    env.build_ok(&["-t", "add:1"]);
+    assert_eq!(env.roots.ok(&["container", "run", "--rm", "add:1"]), "abc");
+
+    let cases = [
+        (
+            "FROM scratch\n\nCOPY missing.txt /x\n",
+            "Dockerfile:3",
+            "missing.txt: not found",
+        ),
+        (
+            "FROM scratch\nCOPY ../escape /x\n",
+            "Dockerfile:2",
+            "outside the build context",
+        ),
+        (
+            "FROM scratch\nFROBNICATE x\n",
+            "Dockerfile:2",
+            "unknown instruction",
+        ),
+        (
+            "FROM scratch\nCOPY --bogus a /b\n",
+            "Dockerfile:2",
+            "unknown flag --bogus",
+        ),
+        (
+            "FROM scratch\nCOPY --from=nowhere /a /b\n",
+            "Dockerfile:2",
+            "nowhere",
+        ),
+        (
+            "ARG BASE\nFROM ${BASE}\n",
+            "Dockerfile:2",
+            "should not be blank",
+        ),
+        (
+            "FROM scratch\nCOPY --from=bb / /\nRUN echo some-output; exit 7\n",
+            "Dockerfile:3",
+            "exited with code 7",
+        ),
+    ];
+    for (df, line, msg) in cases {
+        write(&env.ctx, "Dockerfile", df);
+        let o = env.build(&[]);
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{df}");
+        assert!(err.contains(line) && err.contains(msg), "{df}\n{err}");
+        if msg.contains("code 7") {
+            assert!(err.contains("some-output"), "{err}");
+        }
+    }
+}
