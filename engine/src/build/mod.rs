@@ -80,6 +80,8 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// Pull every base image again.
     pub pull: bool,
+    /// The default network of RUN steps (`default`, `none`, `host`).
+    pub network: Option<String>,
 }
 
 /// Progress of a build, in order.

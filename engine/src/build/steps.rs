@@ -51,7 +51,11 @@ impl Builder<'_> {
         if self.try_cache(cx, &key) {
             return Ok(());
         }
-        let network = step.flag("network").unwrap_or("default").to_string();
+        let network = step
+            .flag("network")
+            .or(self.opts.network.as_deref())
+            .unwrap_or("default")
+            .to_string();
         if !["default", "none", "host"].contains(&network.as_str()) {
             return Err(self.err(
                 step,
