@@ -273,6 +273,36 @@ fn add_extracts_local_tars_and_errors_cite_lines() {
     env.build_ok(&["-t", "add:1"]);
     assert_eq!(env.roots.ok(&["container", "run", "--rm", "add:1"]), "abc");
 
+    // ADD of a URL (a one-shot HTTP server), secret and tmpfs mounts of RUN.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nremote\n")
+            .unwrap();
+    });
+    let secret = env.roots.dir.path().join("tok");
+    std::fs::write(&secret, "tok-value\n").unwrap();
+    write(
+        &env.ctx,
+        "Dockerfile",
+        &format!(
+            "FROM scratch\nCOPY --from=bb / /\nADD http://127.0.0.1:{port}/dl/remote.txt?x=1 /r/\n\
+             RUN --mount=type=secret,id=tok --mount=type=tmpfs,target=/scratch sh -c 'cat /run/secrets/tok > /seen; touch /scratch/x'\n\
+             CMD [\"sh\", \"-c\", \"cat /r/remote.txt /seen; stat -c %a /r/remote.txt; ls /scratch | wc -l; ls /run/secrets | wc -l\"]\n"
+        ),
+    );
+    let secret_flag = format!("id=tok,src={}", secret.display());
+    env.build_ok(&["--secret", &secret_flag, "-t", "url:1"]);
+    server.join().unwrap();
+    assert_eq!(
+        env.roots.ok(&["container", "run", "--rm", "url:1"]),
+        "remote\ntok-value\n600\n0\n0\n"
+    );
+
     let cases = [
         (
             "FROM scratch\n\nCOPY missing.txt /x\n",

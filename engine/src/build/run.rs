@@ -134,6 +134,16 @@ pub fn run(
     spec: RunSpec,
     layer: &mut dyn Write,
 ) -> Result<RunOutcome, crate::container::ContainerError> {
+    let targets: Vec<String> = spec
+        .mounts
+        .iter()
+        .map(|m| m.target.clone())
+        .chain(
+            spec.tmpfs
+                .iter()
+                .map(|t| t.split(':').next().unwrap_or_default().to_string()),
+        )
+        .collect();
     let image = ImageInfo {
         reference: "rcompose-build".into(),
         layer_dirs,
@@ -173,10 +183,56 @@ pub fn run(
             })
             .unwrap_or_default();
         if exit_code == 0 {
+            let upper = crate::rootfs::Rootfs::new(containers.store.rootfs_dir(&cfg)).upper();
+            for t in &targets {
+                remove_stub(&upper, &cfg.layer_dirs, t);
+            }
             containers.changes_tar(&cfg.id, layer)?;
         }
         Ok(RunOutcome { exit_code, output })
     })();
     let _ = containers.remove(&cfg.id, true, false);
     res
+}
+
+/// Removes from the upper dir the empty file or directory the runtime created as the mount
+/// point `target` (and the empty parents it created), unless the image had them: a RUN
+/// mount leaves no trace in the layer. Every component is checked to be a real directory
+/// (never a symlink), so nothing outside `upper` is touched.
+fn remove_stub(upper: &Path, lowers: &[PathBuf], target: &str) {
+    let comps: Vec<&str> = target
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if comps.is_empty() || comps.contains(&"..") {
+        return;
+    }
+    for depth in (1..=comps.len()).rev() {
+        let rel = comps[..depth].join("/");
+        if lowers
+            .iter()
+            .any(|l| std::fs::symlink_metadata(l.join(&rel)).is_ok())
+        {
+            return;
+        }
+        let mut cur = upper.to_path_buf();
+        for c in &comps[..depth - 1] {
+            cur.push(c);
+            match std::fs::symlink_metadata(&cur) {
+                Ok(md) if md.file_type().is_dir() => {}
+                _ => return,
+            }
+        }
+        cur.push(comps[depth - 1]);
+        let removed = match std::fs::symlink_metadata(&cur) {
+            Ok(md) if md.file_type().is_dir() => std::fs::remove_dir(&cur).is_ok(),
+            Ok(md) if md.file_type().is_file() && md.len() == 0 => {
+                std::fs::remove_file(&cur).is_ok()
+            }
+            _ => false,
+        };
+        if !removed {
+            return;
+        }
+    }
 }

@@ -15,6 +15,8 @@ use super::{BuildError, BuildEvent};
 use crate::rootfs::Rootfs;
 use crate::store::digest::{HashingWriter, digest_of};
 
+static MOUNT_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl Builder<'_> {
     pub(super) fn run_step(
         &mut self,
@@ -206,19 +208,21 @@ impl Builder<'_> {
                 Src::HereDoc { body, .. } => heredocs.push(body.clone()),
             }
         }
-        if let Some(url) = paths.iter().find(|p| copy::is_url(p)) {
+        // ADD <url>: fetched into a directory of its own, then copied as a plain file
+        // (0600, never extracted, as docker).
+        let mut download: Option<PathBuf> = None;
+        if let Some(url) = paths.iter().find(|p| copy::is_url(p)).cloned() {
             if !add {
                 return Err(self.err(step, format!("{url}: COPY takes no URLs (use ADD)")));
             }
-            return Err(self.err(
-                step,
-                match crate::image::import::open_url(url) {
-                    Err(e) => format!("cannot fetch {url}: {e}"),
-                    Ok(_) => format!(
-                        "{url}: ADD from URLs is not supported yet; download it into the context"
-                    ),
-                },
-            ));
+            if paths.len() > 1 {
+                return Err(self.err(step, "ADD of a URL takes exactly one source"));
+            }
+            let (dir, name) = self
+                .fetch(&url)
+                .map_err(|e| self.err(step, format!("cannot fetch {url}: {e}")))?;
+            paths = vec![name];
+            download = Some(dir);
         }
         let dest = w(dest)?;
         let abs = if dest.starts_with('/') {
@@ -247,9 +251,10 @@ impl Builder<'_> {
         let from = step.flag("from").map(w).transpose()?;
         // The source root: the context, a named context, an earlier stage or an image.
         let mut mounted: Option<Rootfs> = None;
-        let (root, ignore) = match &from {
-            None => (self.opts.context.clone(), Some(&self.ignore)),
-            Some(f) => match self.opts.contexts.get(f).cloned() {
+        let (root, ignore) = match (&from, &download) {
+            (_, Some(dir)) => (dir.clone(), None),
+            (None, None) => (self.opts.context.clone(), Some(&self.ignore)),
+            (Some(f), None) => match self.opts.contexts.get(f).cloned() {
                 Some(p) if !p.starts_with("docker-image://") => (PathBuf::from(p), None),
                 other => {
                     let state = match (
@@ -271,9 +276,19 @@ impl Builder<'_> {
                     };
                     let dir = self.tmp.join(crate::store::fsutil::unique_name("from"));
                     let r = Rootfs::new(&dir);
-                    r.prepare(&self.layer_dirs(&state)?)
-                        .and_then(|()| r.mount(state.layers.len().max(1), true))
-                        .map_err(|e| self.err(step, e.to_string()))?;
+                    let layers = self.layer_dirs(&state)?;
+                    let res = {
+                        // The overlay mount changes the process's working directory for a
+                        // moment: builds running in parallel threads take turns.
+                        let _turn = MOUNT_TURN.lock().unwrap_or_else(|e| e.into_inner());
+                        r.prepare(&layers)
+                            .and_then(|()| r.mount(layers.len(), true))
+                    };
+                    if let Err(e) = res {
+                        let _ = r.unmount();
+                        let _ = crate::store::fsutil::remove_inside(&self.tmp, &dir);
+                        return Err(self.err(step, e.to_string()));
+                    }
                     let m = r.merged();
                     mounted = Some(r);
                     (m, None)
@@ -295,7 +310,7 @@ impl Builder<'_> {
             dest: abs,
             chown,
             chmod,
-            add,
+            add: add && download.is_none(),
             image_kind: &kind,
         };
         let (tar, file) = self.new_tar()?;
@@ -304,6 +319,9 @@ impl Builder<'_> {
         if let Some(r) = mounted {
             let _ = r.unmount();
             let _ = crate::store::fsutil::remove_inside(&self.tmp, &r.dir);
+        }
+        if let Some(dir) = &download {
+            let _ = crate::store::fsutil::remove_inside(&self.tmp, dir);
         }
         let content = match res {
             Ok(h) => h,
@@ -328,5 +346,30 @@ impl Builder<'_> {
         };
         let _ = fs::remove_file(&tar);
         r
+    }
+
+    /// Downloads `url` into a new directory under the build's temporary directory; returns
+    /// the directory and the file's name (the URL's last path segment).
+    fn fetch(&self, url: &str) -> Result<(PathBuf, String), String> {
+        use std::os::unix::fs::PermissionsExt;
+        let name = url
+            .split(['?', '#'])
+            .next()
+            .and_then(|u| u.rsplit('/').next())
+            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+            .unwrap_or("download")
+            .to_string();
+        let mut body = crate::image::import::open_url(url).map_err(|e| e.to_string())?;
+        let dir = self.tmp.join(crate::store::fsutil::unique_name("url"));
+        fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let file = dir.join(&name);
+        let res = fs::File::create(&file)
+            .and_then(|mut f| std::io::copy(&mut body, &mut f))
+            .and_then(|_| fs::set_permissions(&file, fs::Permissions::from_mode(0o600)));
+        if let Err(e) = res {
+            let _ = crate::store::fsutil::remove_inside(&self.tmp, &dir);
+            return Err(e.to_string());
+        }
+        Ok((dir, name))
     }
 }
