@@ -351,3 +351,78 @@ fn add_extracts_local_tars_and_errors_cite_lines() {
         }
     }
 }
+
+#[test]
+fn dockerfile_from_stdin_or_outside_the_context_labels_and_build_args() {
+    use std::io::Write;
+    let env = Env::new();
+    write(&env.ctx, "f.txt", "f\n");
+    let outside = env.roots.dir.path().join("elsewhere.Dockerfile");
+    std::fs::write(
+        &outside,
+        "FROM scratch\nCOPY --from=bb / /\nARG V=default\nRUN echo $V > /v\nCOPY f.txt /\nCMD [\"cat\", \"/v\", \"/f.txt\"]\n",
+    )
+    .unwrap();
+    let out = env.build_ok(&[
+        "-f",
+        outside.to_str().unwrap(),
+        "--build-arg",
+        "V=given",
+        "--build-arg",
+        "UNUSED=1",
+        "--label",
+        "org.example.k=v",
+        "-t",
+        "outside:1",
+    ]);
+    assert!(
+        out.contains("UNUSED"),
+        "a warning names the unused build arg: {out}"
+    );
+    assert_eq!(
+        env.roots.ok(&["container", "run", "--rm", "outside:1"]),
+        "given\nf\n"
+    );
+    let label = env.roots.ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"org.example.k\"}}",
+        "outside:1",
+    ]);
+    assert_eq!(label.trim(), "v");
+
+    let mut child = env
+        .roots
+        .cmd()
+        .args([
+            "image",
+            "build",
+            "--build-context",
+            &env.bb,
+            "-q",
+            "-t",
+            "stdin:1",
+            "-f",
+            "-",
+        ])
+        .arg(&env.ctx)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"FROM scratch\nCOPY --from=bb / /\nCMD [\"echo\", \"from-stdin\"]\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(common::stdout(&o).trim().starts_with("sha256:"));
+    assert_eq!(
+        env.roots.ok(&["container", "run", "--rm", "stdin:1"]),
+        "from-stdin\n"
+    );
+}

@@ -174,3 +174,113 @@ fn run_heredoc_with_a_command_goes_to_the_shell_whole() {
     );
     assert_eq!(s[1].line, 5);
 }
+
+mod copy_tar {
+    use std::collections::BTreeMap;
+
+    use crate::build::copy::{CopySpec, write_tar};
+    use crate::build::ignore::Ignore;
+
+    /// Entries of the layer tar as `name -> (mode, uid, content or link)`.
+    fn entries(spec: &CopySpec<'_>) -> Result<BTreeMap<String, (u32, u64, String)>, String> {
+        let mut out = vec![];
+        write_tar(spec, &mut out)?;
+        let mut ar = tar::Archive::new(&out[..]);
+        let mut m = BTreeMap::new();
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().display().to_string();
+            let mode = e.header().mode().unwrap();
+            let uid = e.header().uid().unwrap();
+            let mut body = String::new();
+            if let Some(l) = e.link_name().unwrap() {
+                body = format!("-> {}", l.display());
+            } else {
+                std::io::Read::read_to_string(&mut e, &mut body).unwrap();
+            }
+            m.insert(name, (mode, uid, body));
+        }
+        Ok(m)
+    }
+
+    fn ctx() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        std::fs::create_dir_all(p.join("src/sub")).unwrap();
+        std::fs::write(p.join("a.txt"), "a").unwrap();
+        std::fs::write(p.join("b.txt"), "b").unwrap();
+        std::fs::write(p.join("src/x.rs"), "x").unwrap();
+        std::fs::write(p.join("src/sub/y.log"), "y").unwrap();
+        std::fs::write(p.join("src/sub/keep.log"), "k").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", p.join("evil")).unwrap();
+        std::os::unix::fs::symlink("x.rs", p.join("src/link")).unwrap();
+        d
+    }
+
+    fn spec<'a>(
+        root: &'a std::path::Path,
+        ignore: Option<&'a Ignore>,
+        srcs: &[&str],
+        dest: &str,
+        kind: &'a dyn Fn(&str) -> Option<bool>,
+    ) -> CopySpec<'a> {
+        CopySpec {
+            root,
+            ignore,
+            srcs: srcs.iter().map(|s| s.to_string()).collect(),
+            heredocs: vec![],
+            dest: dest.into(),
+            chown: None,
+            chmod: None,
+            add: false,
+            image_kind: kind,
+        }
+    }
+
+    #[test]
+    fn files_dirs_wildcards_and_destinations() {
+        let d = ctx();
+        let none = |_: &str| None;
+        let usr = |p: &str| (p == "usr").then_some(true);
+        // One file to a file path; parents the image lacks are created.
+        let m = entries(&spec(d.path(), None, &["a.txt"], "/opt/app/renamed", &none)).unwrap();
+        assert_eq!(m["opt/app/renamed"].2, "a");
+        assert!(
+            m.contains_key("opt/") && m.contains_key("opt/app/"),
+            "{m:?}"
+        );
+        // Wildcards need a directory destination; parents the image has are left alone.
+        let m = entries(&spec(d.path(), None, &["*.txt"], "/usr/", &usr)).unwrap();
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["usr/a.txt", "usr/b.txt"]);
+        let e = entries(&spec(d.path(), None, &["*.txt"], "/one", &none)).unwrap_err();
+        assert!(e.contains("must be a directory"), "{e}");
+        // A directory's content goes into the destination; symlinks inside stay links.
+        let m = entries(&spec(d.path(), None, &["src"], "/app", &none)).unwrap();
+        assert_eq!(m["app/x.rs"].2, "x");
+        assert_eq!(m["app/link"].2, "-> x.rs");
+        assert!(m.contains_key("app/sub/y.log"));
+    }
+
+    #[test]
+    fn dockerignore_chown_chmod_and_escapes() {
+        let d = ctx();
+        let none = |_: &str| None;
+        let ig = Ignore::parse("**/*.log\n!src/sub/keep.log\n").unwrap();
+        let mut s = spec(d.path(), Some(&ig), &["src"], "/app/", &none);
+        s.chown = Some((1000, 1000));
+        s.chmod = Some(0o640);
+        let m = entries(&s).unwrap();
+        assert!(!m.contains_key("app/sub/y.log"), "{m:?}");
+        assert_eq!(m["app/sub/keep.log"], (0o640, 1000, "k".into()));
+        // Sources cannot leave the context, by path or through a symlink.
+        let e = entries(&spec(d.path(), None, &["../x"], "/y", &none)).unwrap_err();
+        assert!(e.contains("outside the build context"), "{e}");
+        let e = entries(&spec(d.path(), None, &["evil"], "/y", &none)).unwrap_err();
+        assert!(
+            e.contains("not found"),
+            "the link resolves inside the context: {e}"
+        );
+        let e = entries(&spec(d.path(), Some(&ig), &["src/sub/y.log"], "/y", &none)).unwrap_err();
+        assert!(e.contains(".dockerignore"), "{e}");
+    }
+}

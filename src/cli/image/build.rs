@@ -1,15 +1,13 @@
 //! `rcompose image build`: docker build's flags → `engine::build::build` → progress lines.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use rcompose_engine::build::{BuildEvent, BuildOptions, build};
-use rcompose_engine::image::registry::Client;
-use rcompose_engine::image::registry::pull::{PullOptions, pull};
 use rcompose_engine::store::Store;
 
 use crate::cli::GlobalOpts;
@@ -51,7 +49,7 @@ pub struct BuildArgs {
     /// Secret to expose to the build (id=ID,src=PATH)
     #[arg(long = "secret")]
     pub secrets: Vec<String>,
-    /// Set type of progress output (auto, plain, tty)
+    /// Set type of progress output (auto, plain, tty: all print plain step lines)
     #[arg(long, default_value = "auto")]
     pub progress: String,
 }
@@ -150,25 +148,14 @@ impl Progress {
     }
 }
 
-/// Pulls through the registry client (for FROM images that are missing, or `--pull`).
-pub fn puller(store: &Store) -> impl Fn(&str) -> Result<(), String> + '_ {
-    move |r: &str| {
-        let client = Client::new().map_err(|e| e.to_string())?;
-        pull(store, &client, r, &PullOptions::default(), &|_| {})
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-}
-
 pub fn build_cmd(g: &GlobalOpts, store: &Store, a: BuildArgs) -> anyhow::Result<ExitCode> {
     if !["auto", "plain", "tty"].contains(&a.progress.as_str()) {
         bail!("--progress {:?}: use auto, plain or tty", a.progress);
     }
-    let _ = std::io::stderr().is_terminal();
     let opts = options(&a)?;
     let containers = crate::cli::container::engine(g)?;
     let mut progress = Progress::new(a.quiet);
-    let pull = puller(store);
+    let pull = rcompose_wire::backend::build::puller(store);
     let started = std::time::Instant::now();
     let res = build(&containers, &opts, Some(&pull), &mut |e| progress.event(e))?;
     if let Some(p) = &a.iidfile {

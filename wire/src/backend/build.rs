@@ -11,6 +11,20 @@ use rcompose_compose::model::{Project, Service};
 use rcompose_compose::ops::build::BuildFlags;
 use rcompose_engine::build::{BuildEvent, BuildOptions, build};
 use rcompose_engine::container::Containers;
+use rcompose_engine::image::registry::Client;
+use rcompose_engine::image::registry::pull::{PullOptions, pull};
+use rcompose_engine::store::Store;
+
+/// Pulls a base image through the registry client (a FROM image that is missing, or every
+/// one with `--pull`), for the builder.
+pub fn puller(store: &Store) -> impl Fn(&str) -> Result<(), String> + '_ {
+    move |r: &str| {
+        let client = Client::new().map_err(|e| e.to_string())?;
+        pull(store, &client, r, &PullOptions::default(), &|_| {})
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
 
 /// The engine's build options for `svc`.
 pub fn options(
@@ -92,6 +106,8 @@ pub fn build_service(
             BuildEvent::Warning(w) => progress(&format!("WARNING: {w}")),
         }
     };
-    let res = build(containers, &opts, None, &mut on_event).map_err(BackendError::new)?;
+    let store = Store::open(&containers.store.root).map_err(BackendError::new)?;
+    let pull = puller(&store);
+    let res = build(containers, &opts, Some(&pull), &mut on_event).map_err(BackendError::new)?;
     Ok(res.id)
 }
