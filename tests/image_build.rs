@@ -315,6 +315,11 @@ fn add_extracts_local_tars_and_errors_cite_lines() {
             "outside the build context",
         ),
         (
+            "FROM scratch\nCOPY --parents a /b\n",
+            "Dockerfile:2",
+            "--parents is not supported",
+        ),
+        (
             "FROM scratch\nFROBNICATE x\n",
             "Dockerfile:2",
             "unknown instruction",

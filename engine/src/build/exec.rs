@@ -299,6 +299,12 @@ impl Builder<'_> {
     }
 
     fn step(&mut self, cx: &mut Ctx, step: &Step) -> Result<(), BuildError> {
+        // Flags docker knows that this builder does not implement: refused, never ignored.
+        for f in ["parents", "exclude", "checksum", "keep-git-dir", "security"] {
+            if step.flag(f).is_some() {
+                return Err(self.err(step, format!("--{f} is not supported by this builder")));
+            }
+        }
         let esc = self.df.escape;
         let vars = self.vars(cx);
         let file = self.file.clone();

@@ -296,6 +296,9 @@ impl Builder<'_> {
             },
         };
         let dirs = self.layer_dirs(&cx.state)?;
+        // Symlinked directories on the way (`/bin` → `usr/bin` in merged-/usr images) are
+        // followed inside the image, as docker does, so the layer never shadows them.
+        let abs = resolve_dest(&dirs, &abs);
         let kind = |p: &str| -> Option<bool> {
             dirs.iter()
                 .rev()
@@ -372,4 +375,64 @@ impl Builder<'_> {
         }
         Ok((dir, name))
     }
+}
+
+/// `dest` with the symlinks of its directory part resolved inside the image whose layer dirs
+/// are `dirs` (lowest first; the topmost entry of a path wins). At most 40 links.
+pub(super) fn resolve_dest(dirs: &[PathBuf], dest: &str) -> String {
+    let trailing = dest.ends_with('/');
+    let mut todo: Vec<String> = dest
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(str::to_string)
+        .collect();
+    todo.reverse();
+    // The last component of a file destination is not followed.
+    let last = if trailing {
+        None
+    } else {
+        todo.first().cloned()
+    };
+    if last.is_some() {
+        todo.remove(0);
+    }
+    let mut out: Vec<String> = vec![];
+    let mut hops = 0;
+    while let Some(c) = todo.pop() {
+        if c == ".." {
+            out.pop();
+            continue;
+        }
+        out.push(c);
+        let rel = out.join("/");
+        let link = dirs.iter().rev().find_map(|d| {
+            let p = d.join(&rel);
+            fs::symlink_metadata(&p).ok().map(|m| (m, p))
+        });
+        if let Some((m, p)) = link
+            && m.file_type().is_symlink()
+            && hops < 40
+            && let Ok(target) = fs::read_link(&p)
+        {
+            hops += 1;
+            out.pop();
+            let t = target.to_string_lossy().into_owned();
+            if t.starts_with('/') {
+                out.clear();
+            }
+            let mut comps: Vec<String> = t
+                .split('/')
+                .filter(|c| !c.is_empty() && *c != ".")
+                .map(str::to_string)
+                .collect();
+            comps.reverse();
+            todo.extend(comps);
+        }
+    }
+    out.extend(last);
+    let mut r = format!("/{}", out.join("/"));
+    if trailing && !r.ends_with('/') {
+        r.push('/');
+    }
+    r
 }

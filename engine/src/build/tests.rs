@@ -284,3 +284,29 @@ mod copy_tar {
         assert!(e.contains(".dockerignore"), "{e}");
     }
 }
+
+#[test]
+fn copy_destinations_follow_symlinked_dirs_of_the_image() {
+    let lower = tempfile::tempdir().unwrap();
+    let upper = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(lower.path().join("usr/bin")).unwrap();
+    std::os::unix::fs::symlink("usr/bin", lower.path().join("bin")).unwrap();
+    std::os::unix::fs::symlink("/usr/bin", upper.path().join("sbin")).unwrap();
+    std::os::unix::fs::symlink("../../etc", upper.path().join("escape")).unwrap();
+    let dirs = [lower.path().to_path_buf(), upper.path().to_path_buf()];
+    let r = |d| super::steps::resolve_dest(&dirs, d);
+    assert_eq!(r("/bin/"), "/usr/bin/");
+    assert_eq!(r("/bin/tool"), "/usr/bin/tool");
+    assert_eq!(r("/sbin/x/"), "/usr/bin/x/");
+    assert_eq!(
+        r("/bin"),
+        "/bin",
+        "the last component of a file destination is kept"
+    );
+    assert_eq!(
+        r("/escape/x"),
+        "/etc/x",
+        "links cannot climb above the root"
+    );
+    assert_eq!(r("/app/"), "/app/");
+}
