@@ -78,13 +78,20 @@ pub fn parse_mount(
                 .or_else(|| kv.get("src"))
                 .cloned()
                 .unwrap_or_default();
+            // Docker discards writes to an rw bind mount; here they would reach the
+            // context on the host, so only read-only bind mounts are offered.
+            if kv.get("rw").is_some_and(|v| v != "false")
+                || kv.get("readwrite").is_some_and(|v| v != "false")
+            {
+                return Err("read-write bind mounts are not supported (writes would reach the build context); copy the files instead".into());
+            }
             let path = bind_root(kv.get("from").map(String::as_str), &source)?;
             Ok((
                 Some(MountSpec {
                     kind: "bind".into(),
                     source: path.display().to_string(),
                     target,
-                    read_only: kv.get("rw").is_none_or(|v| v == "false"),
+                    read_only: true,
                     anonymous: false,
                 }),
                 None,
