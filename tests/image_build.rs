@@ -209,7 +209,11 @@ fn multi_stage_from_scratch_builds_runs_and_caches() {
     assert!(o.status.success(), "{}", stderr(&o));
     let id = common::stdout(&o);
     assert_eq!(id.trim(), std::fs::read_to_string(&iid).unwrap());
-    env.build_ok(&["--target", "builder", "-t", "stage:b"]);
+    let out = env.build_ok(&["--target", "builder", "-t", "stage:b"]);
+    assert!(
+        !out.contains("[2]"),
+        "the last stage is not needed for --target builder: {out}"
+    );
     let art = env.roots.ok(&[
         "container",
         "run",
@@ -421,7 +425,7 @@ fn dockerfile_from_stdin_or_outside_the_context_labels_and_build_args() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"FROM scratch\nCOPY --from=bb / /\nCMD [\"echo\", \"from-stdin\"]\n")
+        .write_all(b"FROM scratch AS unused\nRUN exit 1\nFROM scratch\nCOPY --from=bb / /\nCMD [\"echo\", \"from-stdin\"]\n")
         .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
