@@ -25,7 +25,50 @@ pub struct RunSpec {
 
 pub struct RunOutcome {
     pub exit_code: i32,
-    pub output: Vec<String>,
+    /// The last lines of output (for the error of a failed step).
+    pub tail: Vec<String>,
+}
+
+/// Lines of output kept for the error message of a failing step.
+const TAIL: usize = 10;
+
+/// Waits for the container to exit, passing its output to `on_line` as it is logged.
+fn follow(
+    containers: &Containers,
+    id: &str,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<RunOutcome, crate::container::ContainerError> {
+    use crate::container::Status;
+    use crate::logs::{Position, read_from};
+    let path = containers.store.log_path(id);
+    let mut pos = Position::default();
+    let mut tail = std::collections::VecDeque::new();
+    loop {
+        let st = containers.observe(id)?;
+        let done = !matches!(
+            st.status,
+            Status::Created | Status::Running | Status::Paused | Status::Restarting
+        );
+        // Read after the state: once it says exited, the log is complete.
+        if let Ok((entries, p)) = read_from(&path, pos, &Default::default()) {
+            pos = p;
+            for e in entries {
+                let line = e.log.trim_end_matches('\n');
+                on_line(line);
+                tail.push_back(line.to_string());
+                if tail.len() > TAIL {
+                    tail.pop_front();
+                }
+            }
+        }
+        if done {
+            return Ok(RunOutcome {
+                exit_code: st.exit_code,
+                tail: tail.into(),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// `--mount=type=cache|bind|tmpfs|secret,…` → an engine mount. Cache mounts live under
@@ -134,12 +177,14 @@ pub fn parse_mount(
     }
 }
 
-/// Runs the step; on success writes the container's changes as a tar to `layer`.
+/// Runs the step, its output going to `on_line` as it comes; on success writes the
+/// container's changes as a tar to `layer`.
 pub fn run(
     containers: &Containers,
     layer_dirs: Vec<PathBuf>,
     spec: RunSpec,
     layer: &mut dyn Write,
+    on_line: &mut dyn FnMut(&str),
 ) -> Result<RunOutcome, crate::container::ContainerError> {
     let targets: Vec<String> = spec
         .mounts
@@ -180,23 +225,15 @@ pub fn run(
     )?;
     let res = (|| {
         containers.start(&cfg.id, None)?;
-        let exit_code = containers.wait(&cfg.id)?;
-        let output = crate::logs::read(&containers.store.log_path(&cfg.id), &Default::default())
-            .map(|(entries, _)| {
-                entries
-                    .into_iter()
-                    .map(|e| e.log.trim_end_matches('\n').to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if exit_code == 0 {
+        let out = follow(containers, &cfg.id, on_line)?;
+        if out.exit_code == 0 {
             let upper = crate::rootfs::Rootfs::new(containers.store.rootfs_dir(&cfg)).upper();
             for t in &targets {
                 remove_stub(&upper, &cfg.layer_dirs, t);
             }
             containers.changes_tar(&cfg.id, layer)?;
         }
-        Ok(RunOutcome { exit_code, output })
+        Ok(out)
     })();
     let _ = containers.remove(&cfg.id, true, false);
     res

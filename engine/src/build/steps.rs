@@ -100,7 +100,9 @@ impl Builder<'_> {
             mounts,
             tmpfs,
         };
-        let res = run::run(self.containers, dirs, spec, &mut hw);
+        let events = &mut *self.events;
+        let mut on_line = |l: &str| events(BuildEvent::Output(l.to_string()));
+        let res = run::run(self.containers, dirs, spec, &mut hw, &mut on_line);
         let (_, diff_id, _) = hw.finish();
         let out = match res {
             Ok(o) => o,
@@ -109,19 +111,9 @@ impl Builder<'_> {
                 return Err(self.err(step, e.to_string()));
             }
         };
-        for l in &out.output {
-            self.emit(BuildEvent::Output(l.clone()));
-        }
         if out.exit_code != 0 {
             let _ = fs::remove_file(&tar);
-            let tail: Vec<&str> = out
-                .output
-                .iter()
-                .rev()
-                .take(10)
-                .rev()
-                .map(String::as_str)
-                .collect();
+            let tail: Vec<&str> = out.tail.iter().map(String::as_str).collect();
             return Err(self.err(
                 step,
                 format!(
