@@ -159,6 +159,7 @@ pub fn build(
         .iter()
         .map(|t| crate::image::full_tag(t).map_err(|e| BuildError::Invalid(format!("-t {t}: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
+    run::remove_orphans(containers);
     let store = crate::store::Store::open(&containers.store.root)?;
     let lease = store.lease()?;
     let tmp = store.root().join("builder/tmp");

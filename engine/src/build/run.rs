@@ -29,6 +29,27 @@ pub struct RunOutcome {
     pub tail: Vec<String>,
 }
 
+/// Label of RUN containers: the pid of the build that runs them.
+pub const BUILD_LABEL: &str = "com.rcompose.build.pid";
+
+/// Removes RUN containers left by builds that are gone (interrupted or killed).
+pub fn remove_orphans(containers: &Containers) {
+    let Ok(list) = containers.store.list() else {
+        return;
+    };
+    for c in list {
+        let Some(pid) = c.labels.get(BUILD_LABEL) else {
+            continue;
+        };
+        let alive = pid
+            .parse::<u32>()
+            .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = containers.remove(&c.id, true, false);
+        }
+    }
+}
+
 /// Lines of output kept for the error message of a failing step.
 const TAIL: usize = 10;
 
@@ -218,7 +239,7 @@ pub fn run(
             env: spec.env,
             working_dir: Some(spec.workdir),
             user: Some(spec.user),
-            labels: [("com.rcompose.build".to_string(), "true".to_string())].into(),
+            labels: [(BUILD_LABEL.to_string(), std::process::id().to_string())].into(),
             host,
             ..Default::default()
         },
