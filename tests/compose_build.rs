@@ -56,6 +56,13 @@ services:
   db:
     image: {}
     command: ["sleep", "300"]
+  tool:
+    profiles: ["tools"]
+    image: tool:x
+    build:
+      context: ./api
+      args:
+        WHO: tool
 {NET}"#,
         bb.display(),
         pulled
@@ -89,5 +96,8 @@ services:
     let o = p.run(&["build", "nosuch"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("nosuch"), "{}", stderr(&o));
+    // `run` builds a missing image first.
+    let out = p.ok(&["run", "--rm", "-T", "tool", "cat", "/msg"]);
+    assert_eq!(out, "api built for tool\n");
     p.ok(&["down", "-t", "0"]);
 }

@@ -83,3 +83,36 @@ pub fn build(
     }
     Ok(ids)
 }
+
+/// Builds those of `services` that have a `build:` section and whose image is missing (or
+/// all of them with `always`), as `up` and `run` do before creating anything.
+pub fn build_missing(
+    project: &Project,
+    backend: &dyn Backend,
+    services: &[String],
+    always: bool,
+    flags: &BuildFlags,
+    progress: &(dyn Fn(&str, &str) + Sync),
+) -> Result<(), BuildError> {
+    let mut todo = vec![];
+    for name in buildable(project, services)?
+        .into_iter()
+        .filter(|n| services.contains(n))
+    {
+        let svc = &project.services[&name];
+        let missing = backend
+            .image_id(&svc.image_name(&project.name))
+            .map_err(|source| BuildError::Failed {
+                service: name.clone(),
+                source,
+            })?
+            .is_none();
+        if always || missing || svc.pull_policy.as_deref() == Some("build") {
+            todo.push(name);
+        }
+    }
+    if !todo.is_empty() {
+        build(project, backend, &todo, flags, progress)?;
+    }
+    Ok(())
+}

@@ -70,20 +70,15 @@ pub fn prepare(
             .into_iter()
             .collect()
     };
-    let mut to_build = vec![];
-    for name in &selected {
-        let svc = &project.services[name];
-        if svc.build.is_some()
-            && !build.never
-            && (build.always
-                || svc.pull_policy.as_deref() == Some("build")
-                || backend.image_id(&svc.image_name(&project.name))?.is_none())
-        {
-            to_build.push(name.clone());
-        }
-    }
-    if !to_build.is_empty() {
-        super::build::build(project, backend, &to_build, &build.flags, build.progress)?;
+    if !build.never {
+        super::build::build_missing(
+            project,
+            backend,
+            &selected,
+            build.always,
+            &build.flags,
+            build.progress,
+        )?;
     }
     for name in &selected {
         let svc = &project.services[name];
