@@ -299,7 +299,7 @@ networks:
     let o = p.run(&["up", "-d"]);
     assert!(!o.status.success());
     assert!(
-        stderr(&o).contains("service \"built\" needs an image built"),
+        stderr(&o).contains("building service \"built\"") && stderr(&o).contains("src"),
         "{}",
         stderr(&o)
     );

@@ -199,10 +199,10 @@ services:
         err.contains("service \"web\"") && err.contains("pull_policy is never"),
         "{err}"
     );
-    // An image the project builds: its failed pull falls back to the build (not there yet).
+    // An image the project builds: its failed pull falls back to the build (no Dockerfile).
     let err = fail(&b, &["up", "-d", "built"]);
     assert!(
-        err.contains("service \"built\" needs an image built"),
+        err.contains("building service \"built\"") && err.contains("Dockerfile"),
         "{err}"
     );
     assert!(b.ps_json().is_empty(), "nothing was created");

@@ -86,6 +86,21 @@ pub trait Backend: Sync {
     fn log_tail(&self, id: &str, lines: usize) -> Vec<String>;
     /// The health check log's last outputs, newest last.
     fn health_log(&self, id: &str) -> Vec<String>;
+    /// Builds the image of a service with a `build:` section and tags it (its `image:`, else
+    /// `<project>-<service>`, plus `build.tags`); returns the image id. `progress` gets
+    /// one line per step.
+    fn build_image(
+        &self,
+        _project: &Project,
+        service: &Service,
+        _flags: &crate::ops::build::BuildFlags,
+        _progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<String, BackendError> {
+        Err(BackendError(format!(
+            "service \"{}\": this backend cannot build images",
+            service.name
+        )))
+    }
     /// Keys of `service` this backend cannot honour and ignores (`up` warns about them).
     fn unsupported_keys(&self, _service: &Service) -> Vec<&'static str> {
         vec![]

@@ -6,6 +6,7 @@
 //! duration and time forms for the engine and the CLI alike.
 //! Library code never prints and never exits: it returns typed errors and emits events.
 
+pub mod build;
 pub mod host;
 pub mod image;
 pub mod store;

@@ -139,6 +139,9 @@ pub struct RunArgs {
     /// Pull image before running ("always"|"missing"|"never"|"build")
     #[arg(long, value_name = "POLICY")]
     pub pull: Option<String>,
+    /// Build the image before starting the container
+    #[arg(long)]
+    pub build: bool,
     pub service: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -257,6 +260,23 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> Result<ExitCode> {
     let b = backend(g)?;
     let service = std::slice::from_ref(&a.service);
     super::compose_pull::pull_for_up(g, &project, service, a.no_deps, a.pull.as_deref(), false)?;
+    // The service's image, and its dependencies' unless --no-deps, built when missing.
+    let with_deps = if a.no_deps {
+        service.to_vec()
+    } else {
+        rcompose_compose::graph::DependencyGraph::new(&project)?
+            .with_dependencies(service)
+            .into_iter()
+            .collect()
+    };
+    rcompose_compose::ops::build::build_missing(
+        &project,
+        &b,
+        &with_deps,
+        a.build,
+        &Default::default(),
+        &super::compose_build::progress_line,
+    )?;
     {
         let _lock = lock_project(b.root(), &project.name)?;
         let progress = Progress::new(false);

@@ -145,7 +145,7 @@ pub fn up(g: &GlobalOpts, a: UpArgs) -> Result<ExitCode> {
     let (pull, quiet) = (a.pull.as_deref(), a.quiet_pull);
     super::compose_pull::pull_for_up(g, &project, &a.services, a.no_deps, pull, quiet)?;
     let (plan, opts) = rcompose_wire::backend::timing::time("plan ready", || {
-        prepare_plan(&project, &b, opts, a.build)
+        prepare_plan(&project, &b, opts, a.build, a.no_build)
     })?;
     if g.dry_run {
         print!("{plan}");
@@ -213,9 +213,16 @@ fn prepare_plan(
     b: &EngineBackend,
     opts: ReconcileOptions,
     build: bool,
+    no_build: bool,
 ) -> Result<(Plan, ReconcileOptions)> {
     let warn = |w: String| eprintln!("WARN[0000] {w}");
-    Ok(ops::up::prepare(project, b, opts, build, &warn)?)
+    let policy = ops::up::BuildPolicy {
+        always: build,
+        never: no_build,
+        flags: Default::default(),
+        progress: &super::compose_build::progress_line,
+    };
+    Ok(ops::up::prepare(project, b, opts, &policy, &warn)?)
 }
 
 fn parse_scale(items: &[String]) -> Result<BTreeMap<String, u32>> {

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::{ExitStatus, GlobalOpts};
 
+pub mod build;
 pub mod fmt;
 mod ls;
 mod progress;
@@ -38,6 +39,8 @@ pub enum ImageCommand {
     Tag(TagArgs),
     /// Display detailed information on one or more images
     Inspect(InspectArgs),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Import the contents from a tarball (or a directory) to create a filesystem image
     Import(ImportArgs),
     /// Make a Debian base image (debian:bookworm[-slim]) from Debian's packages with debootstrap
@@ -186,6 +189,7 @@ pub fn run(global: &GlobalOpts, args: ImageArgs) -> anyhow::Result<ExitCode> {
             println!("{id}");
             Ok(ExitCode::SUCCESS)
         }
+        ImageCommand::Build(a) => build::build_cmd(global, &store, a),
         ImageCommand::Save(a) => save_cmd(&store, a),
         ImageCommand::Load(a) => load_cmd(&store, a),
         ImageCommand::Pull(a) => remote::pull_cmd(&store, a),

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod argv;
+pub mod compose_build;
 pub mod compose_common;
 pub mod compose_ctl;
 pub mod compose_down;
@@ -215,6 +216,8 @@ pub enum Command {
     Commit(compose_info::CommitArgs),
     /// Watch the build context for services and sync changes into their containers
     Watch(compose_watch::WatchArgs),
+    /// Build or rebuild services
+    Build(compose_build::BuildArgs),
     /// Pull service images
     Pull(compose_pull::PullArgs),
     /// Push service images
@@ -286,6 +289,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Commit(args) => compose_info::commit(&cli.global, args),
         Command::Watch(args) => compose_watch::run(&cli.global, args),
         Command::Pull(args) => compose_pull::pull(&cli.global, args),
+        Command::Build(args) => compose_build::run(&cli.global, args),
         Command::Push(args) => compose_pull::push(&cli.global, args),
     }
 }

@@ -6,6 +6,7 @@
 //! waiting on the engine), and every failure is kept, so one stuck container does not hide the
 //! others.
 
+pub mod build;
 pub mod down;
 pub mod run;
 pub mod up;

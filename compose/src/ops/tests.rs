@@ -306,9 +306,13 @@ fn prepare_checks_images_warns_and_plans() {
     let p = project(&[("db", &[]), ("web", &[("db", CONDITION_STARTED, true)])]);
     let fake = Fake::default();
     let warnings = Mutex::new(vec![]);
-    let (plan, opts) = up::prepare(&p, &fake, ReconcileOptions::default(), false, &|w| {
-        warnings.lock().unwrap().push(w)
-    })
+    let (plan, opts) = up::prepare(
+        &p,
+        &fake,
+        ReconcileOptions::default(),
+        &up::BuildPolicy::missing(),
+        &|w| warnings.lock().unwrap().push(w),
+    )
     .unwrap();
     assert_eq!(opts.image_ids.len(), 2);
     assert_eq!(plan.services().count(), 2);
@@ -316,11 +320,24 @@ fn prepare_checks_images_warns_and_plans() {
 
     let mut p = p;
     p.services.get_mut("web").unwrap().build = Some(Default::default());
-    let err = up::prepare(&p, &fake, ReconcileOptions::default(), true, &|_| {}).unwrap_err();
+    let always = up::BuildPolicy {
+        always: true,
+        ..up::BuildPolicy::missing()
+    };
+    let err = up::prepare(&p, &fake, ReconcileOptions::default(), &always, &|_| {}).unwrap_err();
     assert!(
-        matches!(&err, PrepareError::BuildUnsupported { service, .. } if service == "web"),
+        matches!(&err, PrepareError::Build(super::build::BuildError::Failed { service, .. }) if service == "web"),
         "{err}"
     );
+    // Without --build, a present image is used as it is.
+    up::prepare(
+        &p,
+        &fake,
+        ReconcileOptions::default(),
+        &up::BuildPolicy::missing(),
+        &|_| {},
+    )
+    .unwrap();
 }
 
 #[test]

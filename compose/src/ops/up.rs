@@ -19,28 +19,44 @@ pub enum PrepareError {
     Backend(#[from] BackendError),
     #[error(transparent)]
     Reconcile(#[from] ReconcileError),
-    #[error(
-        "service \"{service}\" needs an image built from {context}: building is not supported yet; build and load the image {image} yourself, or set image: to an image that exists"
-    )]
-    BuildUnsupported {
-        service: String,
-        context: String,
-        image: String,
-    },
+    #[error(transparent)]
+    Build(#[from] super::build::BuildError),
     #[error(
         "service \"{service}\": image {image} not found locally; load, import or pull it first (`rcompose image pull {image}`)"
     )]
     ImageMissing { service: String, image: String },
 }
 
-/// Checks that every selected service's image is present (recording its id in the returned
-/// options), warns about keys the backend ignores, then reconciles with what exists.
-/// `on_warning` gets each warning as it is found (the plan's own warnings included).
+/// When `up` builds: `--build` (always), `--no-build` (never), else images that are missing.
+pub struct BuildPolicy<'a> {
+    pub always: bool,
+    pub never: bool,
+    pub flags: super::build::BuildFlags,
+    /// `(service, line)` of build progress.
+    pub progress: &'a (dyn Fn(&str, &str) + Sync),
+}
+
+impl BuildPolicy<'_> {
+    /// Builds only missing images, silently.
+    pub fn missing() -> BuildPolicy<'static> {
+        BuildPolicy {
+            always: false,
+            never: false,
+            flags: Default::default(),
+            progress: &|_, _| {},
+        }
+    }
+}
+
+/// Builds the selected services' images that need it (see [`BuildPolicy`]), checks that every
+/// selected service's image is present (recording its id in the returned options), warns about
+/// keys the backend ignores, then reconciles with what exists. `on_warning` gets each warning
+/// as it is found (the plan's own warnings included).
 pub fn prepare(
     project: &Project,
     backend: &dyn Backend,
     mut opts: ReconcileOptions,
-    build: bool,
+    build: &BuildPolicy<'_>,
     on_warning: &dyn Fn(String),
 ) -> Result<(Plan, ReconcileOptions), PrepareError> {
     let graph = DependencyGraph::new(project)?;
@@ -54,21 +70,20 @@ pub fn prepare(
             .into_iter()
             .collect()
     };
+    if !build.never {
+        super::build::build_missing(
+            project,
+            backend,
+            &selected,
+            build.always,
+            &build.flags,
+            build.progress,
+        )?;
+    }
     for name in &selected {
         let svc = &project.services[name];
         let image = svc.image_name(&project.name);
         let id = backend.image_id(&image)?;
-        if svc.build.is_some() && (build || id.is_none()) {
-            return Err(PrepareError::BuildUnsupported {
-                service: name.clone(),
-                context: svc
-                    .build
-                    .as_ref()
-                    .and_then(|b| b.context.clone())
-                    .unwrap_or_else(|| ".".into()),
-                image,
-            });
-        }
         match id {
             Some(id) => {
                 opts.image_ids.insert(name.clone(), id);

@@ -4,6 +4,7 @@
 //! the engine starts the container in that namespace; `/etc/resolv.conf` and `/etc/hosts` are
 //! rewritten in place afterwards so service names resolve through the embedded DNS.
 
+pub mod build;
 pub mod health;
 pub mod image;
 pub mod lock;
@@ -617,6 +618,15 @@ impl Backend for EngineBackend {
     }
     fn unsupported_keys(&self, service: &Service) -> Vec<&'static str> {
         translate::unsupported_keys(service)
+    }
+    fn build_image(
+        &self,
+        project: &Project,
+        service: &Service,
+        flags: &rcompose_compose::ops::build::BuildFlags,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<String, BackendError> {
+        build::build_service(&self.containers, project, service, flags, progress)
     }
 }
 

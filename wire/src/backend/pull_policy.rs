@@ -119,14 +119,9 @@ pub fn up_jobs(
         let present = stored
             .as_ref()
             .is_some_and(|img| platform.as_ref().is_none_or(|p| matches_platform(img, p)));
+        // Built by `up` itself (compose::ops::up::prepare), never pulled.
         if matches!(policy, Policy::Build) && svc.build.is_some() {
-            return Err(PullError::Invalid(format!(
-                "service \"{name}\": pull_policy build needs the image {image} built from {}: building is not supported yet; build and load the image yourself",
-                svc.build
-                    .as_ref()
-                    .and_then(|b| b.context.clone())
-                    .unwrap_or_else(|| ".".into())
-            )));
+            continue;
         }
         if !present && matches!(policy, Policy::Never | Policy::Build) {
             return Err(PullError::Invalid(never_message(

@@ -59,6 +59,16 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
     flag(svc.gpus.is_some(), "gpus");
     flag(svc.post_start.is_some(), "post_start");
     flag(svc.pre_stop.is_some(), "pre_stop");
+    if let Some(b) = &svc.build {
+        flag(b.shm_size.is_some(), "build.shm_size");
+        flag(!b.cache_from.is_empty(), "build.cache_from");
+        flag(!b.cache_to.is_empty(), "build.cache_to");
+        flag(!b.ssh.is_empty(), "build.ssh");
+        flag(!b.extra_hosts.is_empty(), "build.extra_hosts");
+        flag(!b.ulimits.is_empty(), "build.ulimits");
+        flag(b.privileged, "build.privileged");
+        flag(!b.platforms.is_empty(), "build.platforms");
+    }
     flag(
         svc.security_opt
             .iter()
