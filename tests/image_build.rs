@@ -369,7 +369,7 @@ fn dockerfile_from_stdin_or_outside_the_context_labels_and_build_args() {
     let outside = env.roots.dir.path().join("elsewhere.Dockerfile");
     std::fs::write(
         &outside,
-        "FROM scratch\nCOPY --from=bb / /\nARG V=default\nRUN echo $V > /v\nCOPY f.txt /\nCMD [\"cat\", \"/v\", \"/f.txt\"]\n",
+        "FROM scratch\nCOPY --from=bb / /\nARG V=default\nRUN echo $V > /v\nCOPY f.txt /\nCOPY <<EOF /greet\nhi $V\nEOF\nCMD [\"cat\", \"/v\", \"/f.txt\", \"/greet\"]\n",
     )
     .unwrap();
     let out = env.build_ok(&[
@@ -390,7 +390,7 @@ fn dockerfile_from_stdin_or_outside_the_context_labels_and_build_args() {
     );
     assert_eq!(
         env.roots.ok(&["container", "run", "--rm", "outside:1"]),
-        "given\nf\n"
+        "given\nf\nhi given\n"
     );
     let label = env.roots.ok(&[
         "image",

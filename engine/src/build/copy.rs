@@ -410,6 +410,12 @@ pub fn write_tar(spec: &CopySpec<'_>, w: &mut dyn Write) -> Result<String, Strin
         out.path(real, &name, rel, true)
             .map_err(|e| format!("{rel}: {e}"))?;
     }
+    if !spec.heredocs.is_empty() && (dest_is_dir || dest.is_empty()) {
+        return Err(format!(
+            "an inline file (<<EOF) needs a file destination, not the directory {}",
+            spec.dest
+        ));
+    }
     for body in &spec.heredocs {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Regular);

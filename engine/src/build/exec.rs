@@ -46,7 +46,6 @@ pub struct Builder<'a> {
     pub keys: BTreeMap<usize, String>,
     pub global: Vars,
     pub used_args: BTreeSet<String>,
-    pub steps_total: usize,
     pub steps_cached: usize,
     pub cacheable: usize,
     pub tmp: PathBuf,
@@ -234,7 +233,6 @@ impl Builder<'_> {
             }
         }
         let base = self.stage_ref(from)?;
-        self.steps_total += 1;
         self.emit(BuildEvent::Step {
             stage: sname.clone(),
             line: from.line,
@@ -309,7 +307,6 @@ impl Builder<'_> {
         let vars = self.vars(cx);
         let file = self.file.clone();
         let w = |s: &str| expand::word(s, &vars, esc).map_err(|e| step_err(&file, step, e.0));
-        self.steps_total += 1;
         let now = crate::units::time::now_rfc3339();
         let kv = |t: &str, legacy| {
             expand::key_values(t, &vars, esc, legacy).map_err(|e| step_err(&file, step, e.0))

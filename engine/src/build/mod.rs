@@ -188,7 +188,6 @@ pub fn build(
         keys: BTreeMap::new(),
         global: Default::default(),
         used_args: Default::default(),
-        steps_total: 0,
         steps_cached: 0,
         cacheable: 0,
         tmp,

@@ -280,6 +280,12 @@ mod copy_tar {
             e.contains("not found"),
             "the link resolves inside the context: {e}"
         );
+        let mut h = spec(d.path(), None, &[], "/etc/", &none);
+        h.heredocs = vec!["x\n".into()];
+        let e = entries(&h).unwrap_err();
+        assert!(e.contains("needs a file destination"), "{e}");
+        h.dest = "/etc/conf".into();
+        assert_eq!(entries(&h).unwrap()["etc/conf"].2, "x\n");
         let e = entries(&spec(d.path(), Some(&ig), &["src/sub/y.log"], "/y", &none)).unwrap_err();
         assert!(e.contains(".dockerignore"), "{e}");
     }
