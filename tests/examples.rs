@@ -132,3 +132,57 @@ fn nginx() {
     );
     run(&["down", "-t", "0"]);
 }
+
+/// examples/tomcat: Tomcat from Debian's packages on a published port, serving the webapps
+/// mounted from the host; an application copied in on the host gets deployed.
+#[test]
+fn tomcat() {
+    let p = Project::new("tom");
+    if debian_base(&p).is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/tomcat");
+    let copied = std::process::Command::new("cp")
+        .args(["-a", &format!("{src}/."), dir.path().to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let port = common::free_port().to_string();
+    let run = |args: &[&str]| {
+        let o = p
+            .cmd()
+            .env("TOMCAT_PORT", &port)
+            .arg("--project-directory")
+            .arg(dir.path())
+            .arg("-f")
+            .arg(dir.path().join("compose.yaml"))
+            .args(args)
+            .output()
+            .unwrap();
+        common::assert_ok(args, &o)
+    };
+    run(&["up", "-d", "--build", "--wait"]);
+    let get = |path: &str| {
+        let o = std::process::Command::new("busybox")
+            .args(["wget", "-qO-", &format!("http://127.0.0.1:{port}{path}")])
+            .output()
+            .unwrap();
+        common::stdout(&o)
+    };
+    assert!(
+        get("/").contains("Hello from Tomcat, served by rcompose"),
+        "{}",
+        get("/")
+    );
+    std::fs::create_dir_all(dir.path().join("webapps/hello")).unwrap();
+    std::fs::write(
+        dir.path().join("webapps/hello/index.html"),
+        "deployed from the host\n",
+    )
+    .unwrap();
+    p.wait_until(60, "Tomcat to deploy webapps/hello", || {
+        get("/hello/") == "deployed from the host\n"
+    });
+    run(&["down", "-t", "0"]);
+}

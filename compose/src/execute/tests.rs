@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use super::*;
 use crate::model::Service;
 use crate::observe::ObservedState;
+use crate::observe::{ContainerSummary, ObjectSummary};
 use crate::reconcile::{ReconcileOptions, reconcile};
 
 #[derive(Default)]
