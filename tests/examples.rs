@@ -186,3 +186,43 @@ fn tomcat() {
     });
     run(&["down", "-t", "0"]);
 }
+
+/// examples/mysql: set up by the official image's variables, healthy, answering SQL through the
+/// client inside the container, and its data surviving `down` + `up` on the named volume.
+#[test]
+fn mysql() {
+    let p = Project::new("sql");
+    if debian_base(&p).is_none() {
+        return;
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/mysql");
+    let port = common::free_port().to_string();
+    let run = |args: &[&str]| {
+        let o = p
+            .cmd()
+            .env("MYSQL_PORT", &port)
+            .arg("--project-directory")
+            .arg(dir)
+            .arg("-f")
+            .arg(format!("{dir}/compose.yaml"))
+            .args(args)
+            .output()
+            .unwrap();
+        common::assert_ok(args, &o)
+    };
+    let sql = |q: &str| {
+        run(&[
+            "exec", "-T", "db", "mariadb", "-ushop", "-pshoppw", "shop", "-N", "-e", q,
+        ])
+    };
+    run(&["up", "-d", "--build", "--wait"]);
+    sql("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('kept across down and up')");
+    run(&["down", "-t", "5"]);
+    run(&["up", "-d", "--wait"]);
+    assert_eq!(sql("SELECT v FROM t").trim(), "kept across down and up");
+    let root = run(&[
+        "exec", "-T", "db", "mariadb", "-uroot", "-prootpw", "-N", "-e", "SELECT 1",
+    ]);
+    assert_eq!(root.trim(), "1");
+    run(&["down", "-v", "-t", "5"]);
+}
