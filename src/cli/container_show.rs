@@ -15,32 +15,6 @@ use super::container::{InspectArgs, LogsArgs, PsArgs, engine};
 use super::container_fmt::{render_table, render_template, since};
 use rcompose_engine::units::human_duration;
 
-/// Docker's STATUS column.
-fn status_text(st: &ContainerState, health: Option<&str>) -> String {
-    let h = match health {
-        Some("starting") => " (health: starting)".to_string(),
-        Some(h) => format!(" ({h})"),
-        None => String::new(),
-    };
-    match st.status {
-        Status::Created => "Created".into(),
-        Status::Running => format!("Up {}{h}", human_duration(since(&st.started_at))),
-        Status::Paused => format!("Up {} (Paused)", human_duration(since(&st.started_at))),
-        Status::Restarting => format!(
-            "Restarting ({}) {} ago",
-            st.exit_code,
-            human_duration(since(&st.finished_at))
-        ),
-        Status::Exited => format!(
-            "Exited ({}) {} ago",
-            st.exit_code,
-            human_duration(since(&st.finished_at))
-        ),
-        Status::Removing => "Removal In Progress".into(),
-        Status::Dead => "Dead".into(),
-    }
-}
-
 fn quoted_command(c: &ContainerConfig) -> String {
     format!("\"{}\"", c.args.join(" "))
 }
@@ -73,7 +47,7 @@ fn ps_row(c: &ContainerConfig, st: &ContainerState, no_trunc: bool) -> Value {
         "RunningFor": format!("{} ago", human_duration(since(&c.created))),
         "Size": "",
         "State": st.status.as_str(),
-        "Status": status_text(st, health),
+        "Status": inspect::status_text(st, health),
     })
 }
 
@@ -102,38 +76,6 @@ fn decimal_size(bytes: u64) -> String {
     format!("{s}{}", units[i])
 }
 
-/// Applies one `--filter key=value`.
-fn matches_filter(c: &ContainerConfig, st: &ContainerState, f: &str) -> Result<bool> {
-    let (k, v) = f
-        .split_once('=')
-        .ok_or_else(|| anyhow!("bad format of filter \"{f}\" (expected name=value)"))?;
-    Ok(match k {
-        "name" => c.name.contains(v.trim_start_matches('/')),
-        "id" => c.id.starts_with(v),
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => c.labels.get(lk).is_some_and(|x| x == lv),
-            None => c.labels.contains_key(v),
-        },
-        "status" => st.status.as_str() == v,
-        "ancestor" => {
-            c.image == v
-                || c.image_id == v
-                || c.image_id.trim_start_matches("sha256:").starts_with(v)
-        }
-        "exited" => st.status == Status::Exited && st.exit_code.to_string() == v,
-        "health" => {
-            inspect::effective_health(c, st)
-                .as_ref()
-                .map(|h| h.status.as_str())
-                .unwrap_or("none")
-                == v
-        }
-        other => bail!(
-            "invalid filter '{other}': use name, id, label, status, ancestor, exited, health, network or publish"
-        ),
-    })
-}
-
 pub fn ps(g: &GlobalOpts, a: PsArgs) -> Result<ExitCode> {
     let eng = engine(g)?;
     let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
@@ -156,7 +98,7 @@ pub fn ps(g: &GlobalOpts, a: PsArgs) -> Result<ExitCode> {
         for f in &a.filter {
             keep &= match rcompose_wire::netwire::live::ps_filter(&nets, &c, f) {
                 Some(hit) => hit?,
-                None => matches_filter(&c, &st, f)?,
+                None => inspect::matches_filter(&c, &st, f).map_err(|e| anyhow!(e))?,
             };
         }
         if keep {
