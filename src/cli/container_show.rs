@@ -16,32 +16,6 @@ use super::container_fmt::{render_table, render_template, since};
 use rcompose_engine::units::time::{log_bound, now_secs};
 use rcompose_engine::units::{human_duration, human_size_with_precision};
 
-/// Docker's STATUS column.
-fn status_text(st: &ContainerState, health: Option<&str>) -> String {
-    let h = match health {
-        Some("starting") => " (health: starting)".to_string(),
-        Some(h) => format!(" ({h})"),
-        None => String::new(),
-    };
-    match st.status {
-        Status::Created => "Created".into(),
-        Status::Running => format!("Up {}{h}", human_duration(since(&st.started_at))),
-        Status::Paused => format!("Up {} (Paused)", human_duration(since(&st.started_at))),
-        Status::Restarting => format!(
-            "Restarting ({}) {} ago",
-            st.exit_code,
-            human_duration(since(&st.finished_at))
-        ),
-        Status::Exited => format!(
-            "Exited ({}) {} ago",
-            st.exit_code,
-            human_duration(since(&st.finished_at))
-        ),
-        Status::Removing => "Removal In Progress".into(),
-        Status::Dead => "Dead".into(),
-    }
-}
-
 fn quoted_command(c: &ContainerConfig) -> String {
     format!("\"{}\"", c.args.join(" "))
 }
@@ -74,39 +48,7 @@ fn ps_row(c: &ContainerConfig, st: &ContainerState, no_trunc: bool) -> Value {
         "RunningFor": format!("{} ago", human_duration(since(&c.created))),
         "Size": "",
         "State": st.status.as_str(),
-        "Status": status_text(st, health),
-    })
-}
-
-/// Applies one `--filter key=value`.
-fn matches_filter(c: &ContainerConfig, st: &ContainerState, f: &str) -> Result<bool> {
-    let (k, v) = f
-        .split_once('=')
-        .ok_or_else(|| anyhow!("bad format of filter \"{f}\" (expected name=value)"))?;
-    Ok(match k {
-        "name" => c.name.contains(v.trim_start_matches('/')),
-        "id" => c.id.starts_with(v),
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => c.labels.get(lk).is_some_and(|x| x == lv),
-            None => c.labels.contains_key(v),
-        },
-        "status" => st.status.as_str() == v,
-        "ancestor" => {
-            c.image == v
-                || c.image_id == v
-                || c.image_id.trim_start_matches("sha256:").starts_with(v)
-        }
-        "exited" => st.status == Status::Exited && st.exit_code.to_string() == v,
-        "health" => {
-            inspect::effective_health(c, st)
-                .as_ref()
-                .map(|h| h.status.as_str())
-                .unwrap_or("none")
-                == v
-        }
-        other => bail!(
-            "invalid filter '{other}': use name, id, label, status, ancestor, exited, health, network or publish"
-        ),
+        "Status": inspect::status_text(st, health),
     })
 }
 
@@ -132,7 +74,7 @@ pub fn ps(g: &GlobalOpts, a: PsArgs) -> Result<ExitCode> {
         for f in &a.filter {
             keep &= match rcompose_wire::netwire::live::ps_filter(&nets, &c, f) {
                 Some(hit) => hit?,
-                None => matches_filter(&c, &st, f)?,
+                None => inspect::matches_filter(&c, &st, f).map_err(|e| anyhow!(e))?,
             };
         }
         if keep {

@@ -33,6 +33,19 @@ pub enum SystemCommand {
     Prune(PruneArgs),
     /// Check the host for what containers and networks need, with fixes
     Doctor(super::doctor::DoctorArgs),
+    /// Serve the Docker Engine API (v1.41) on a unix socket, for docker's CLI, docker-compose
+    /// and other Docker clients (`DOCKER_HOST=unix:///run/rcompose/docker.sock`)
+    Service(ServiceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// Seconds without a connection before the service exits (0: serve until killed)
+    #[arg(short = 't', long = "time", default_value_t = 5)]
+    pub time: u64,
+    /// The socket to listen on (ignored when systemd passes one)
+    #[arg(default_value = "unix:///run/rcompose/docker.sock")]
+    pub uri: String,
 }
 
 #[derive(Debug, Args)]
@@ -71,7 +84,24 @@ pub fn run(g: &GlobalOpts, a: SystemArgs) -> Result<ExitCode> {
         SystemCommand::Info(a) => info(g, a),
         SystemCommand::Prune(a) => prune(g, a),
         SystemCommand::Doctor(a) => super::doctor::run(g, a),
+        SystemCommand::Service(a) => service(g, a),
     }
+}
+
+/// `system service`: the API server over this invocation's roots, until idle.
+fn service(g: &GlobalOpts, a: ServiceArgs) -> Result<ExitCode> {
+    let listener = match rcompose_api::systemd_listener() {
+        Some(l) => l,
+        None => rcompose_api::bind(&rcompose_api::server::socket_path(&a.uri)?)?,
+    };
+    let ctx = rcompose_api::Context {
+        root: g.root.clone(),
+        run_root: g.run_root.clone(),
+        exe: std::env::current_exe().context("locating the rcompose binary for the monitor")?,
+    };
+    let idle = (a.time > 0).then(|| std::time::Duration::from_secs(a.time));
+    rcompose_api::serve(ctx, listener, idle)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// RECLAIMABLE: bytes, and their share of SIZE.

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::model::{ContainerConfig, ContainerState, HealthState, Status, ZERO_TIME};
 use super::store::ContainerStore;
+use crate::units::human_duration;
 
 /// The health docker would show: the recorded one, or `starting` for a started container
 /// with a healthcheck whose monitor has not written it yet (just after `run -d` returns).
@@ -25,6 +26,70 @@ pub fn effective_health(c: &ContainerConfig, st: &ContainerState) -> Option<Heal
         failing_streak: 0,
         log: vec![],
     })
+}
+
+/// Docker's STATUS column (`docker ps`, and `Status` in the API's container list).
+pub fn status_text(st: &ContainerState, health: Option<&str>) -> String {
+    let h = match health {
+        Some("starting") => " (health: starting)".to_string(),
+        Some(h) => format!(" ({h})"),
+        None => String::new(),
+    };
+    match st.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}{h}", human_duration(since(&st.started_at))),
+        Status::Paused => format!("Up {} (Paused)", human_duration(since(&st.started_at))),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            st.exit_code,
+            human_duration(since(&st.finished_at))
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            st.exit_code,
+            human_duration(since(&st.finished_at))
+        ),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+/// Applies one `docker ps --filter key=value` (the network filters are the wire crate's).
+pub fn matches_filter(c: &ContainerConfig, st: &ContainerState, f: &str) -> Result<bool, String> {
+    let (k, v) = f
+        .split_once('=')
+        .ok_or_else(|| format!("bad format of filter \"{f}\" (expected name=value)"))?;
+    Ok(match k {
+        "name" => c.name.contains(v.trim_start_matches('/')),
+        "id" => c.id.starts_with(v),
+        "label" => match v.split_once('=') {
+            Some((lk, lv)) => c.labels.get(lk).is_some_and(|x| x == lv),
+            None => c.labels.contains_key(v),
+        },
+        "status" => st.status.as_str() == v,
+        "ancestor" => {
+            c.image == v
+                || c.image_id == v
+                || c.image_id.trim_start_matches("sha256:").starts_with(v)
+        }
+        "exited" => st.status == Status::Exited && st.exit_code.to_string() == v,
+        "health" => {
+            effective_health(c, st)
+                .as_ref()
+                .map(|h| h.status.as_str())
+                .unwrap_or("none")
+                == v
+        }
+        other => {
+            return Err(format!(
+                "invalid filter '{other}': use name, id, label, status, ancestor, exited, health, network or publish"
+            ));
+        }
+    })
+}
+
+fn since(rfc3339: &str) -> i64 {
+    crate::units::time::seconds_since(rfc3339).unwrap_or(0)
 }
 
 pub fn inspect_json(store: &ContainerStore, c: &ContainerConfig, st: &ContainerState) -> Value {
