@@ -187,6 +187,25 @@ fn docker_cli_drives_containers_images_networks_and_volumes() {
         stderr(&o)
     );
 
+    // `docker run` without -d: attach (hijacked), wait, start; output and exit code.
+    let fg = common::unique("rcapi-fg");
+    api.names.push(fg.clone());
+    let o = api.docker(&[
+        "run",
+        "--name",
+        &fg,
+        "--network",
+        "none",
+        &tag,
+        "sh",
+        "-c",
+        "sleep 0.3; echo fg-out; echo fg-err >&2; exit 3",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "fg-out\n");
+    assert!(stderr(&o).contains("fg-err"), "{}", stderr(&o));
+    api.ok(&["rm", &fg]);
+
     // A container made by the rcompose CLI is docker's to stop and remove.
     let other = common::unique("rcapi-cli");
     api.names.push(other.clone());

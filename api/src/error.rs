@@ -113,7 +113,7 @@ impl From<VolumeError> for ApiError {
     }
 }
 
-/// The wire crate reports through anyhow: the status comes from the first typed engine or
+/// Errors that arrive through anyhow (the binary-facing helpers): the status comes from the first typed engine or
 /// network error in the chain (a "No such container" deep inside stays a 404), the message
 /// from the whole chain, as the CLI prints it. Untyped errors are the client's: docker
 /// answers a bad option with 400.

@@ -92,7 +92,7 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Route::ContainerRename(id) => c::rename(ctx, req, &id),
         Route::ContainerPause(id) => c::pause(ctx, &id, true),
         Route::ContainerUnpause(id) => c::pause(ctx, &id, false),
-        Route::ContainerAttach(_) => Err(ApiError::not_implemented("attach")),
+        Route::ContainerAttach(id) => logs::attach(ctx, req, &id),
         Route::ContainerResize(_) | Route::ExecResize(_) => Ok(Response::empty(200)),
         Route::ExecCreate(_) | Route::ExecStart(_) | Route::ExecInspect(_) => {
             Err(ApiError::not_implemented("exec"))

@@ -3,10 +3,12 @@
 //! frame: stream 1 = stdout, 2 = stderr, three zero bytes, big-endian length), raw with one.
 
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
+use rcompose_engine::container::Containers;
 use rcompose_engine::container::model::Status;
-use rcompose_engine::logs::{self, LogEntry, ReadOptions};
+use rcompose_engine::logs::{self, LogEntry, Position, ReadOptions};
 use rcompose_engine::units::time::format_rfc3339;
 
 use crate::Context;
@@ -29,6 +31,93 @@ fn unix_bound(v: Option<&str>) -> Option<String> {
     let secs: i64 = secs.parse().ok()?;
     let nanos: u32 = format!("{frac:0<9}")[..9].parse().unwrap_or(0);
     Some(format_rfc3339(secs, nanos))
+}
+
+/// Whether the container may still write to its log.
+fn alive(eng: &Containers, id: &str) -> bool {
+    // A removed container's state reads as `Created`.
+    eng.store.dir(id).exists()
+        && eng.observe(id).is_ok_and(|st| {
+            matches!(
+                st.status,
+                Status::Running | Status::Paused | Status::Restarting | Status::Created
+            )
+        })
+}
+
+/// As the CLI's `logs -f`: entries after `pos` until the log is gone or the container
+/// stopped. A log that does not exist yet (attach before start) is waited for.
+fn follow(
+    eng: &Containers,
+    id: &str,
+    path: &Path,
+    mut pos: Position,
+    opts: ReadOptions,
+    send: &mut dyn FnMut(&[LogEntry]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    loop {
+        let (more, next) = match logs::read_from(path, pos, &opts) {
+            Ok(r) => r,
+            Err(_) if alive(eng, id) && !path.exists() => {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            Err(_) => return Ok(()),
+        };
+        pos = next;
+        send(&more)?;
+        if more.is_empty() {
+            if !alive(eng, id) {
+                // One last read: the monitor flushes before recording the exit.
+                if let Ok((last, _)) = logs::read_from(path, pos, &opts) {
+                    send(&last)?;
+                }
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `POST /containers/{id}/attach?stream=1&stdout=1&stderr=1` (`docker run` without `-d`,
+/// `docker attach`, compose's `up` without `-d`): the connection is hijacked and gets the
+/// output written from now on, framed as `logs`. Output only, no stdin yet: it is read
+/// from the container's log, so a client that goes away leaves the container running.
+pub fn attach(ctx: &Context, req: &Request, key: &str) -> Result<Response, ApiError> {
+    let eng = ctx.engine();
+    let c = eng.store.resolve(key)?;
+    if req.flag("stdin") && c.open_stdin {
+        return Err(ApiError::not_implemented("attaching stdin (docker run -i)"));
+    }
+    if !c.host.keeps_logs() {
+        return Err(ApiError::not_implemented(
+            "attach to a container with log driver none",
+        ));
+    }
+    let (stdout, stderr, tty) = (req.flag("stdout"), req.flag("stderr"), c.tty);
+    let path = eng.store.log_path(&c.id);
+    let opts = ReadOptions::default();
+    // From the end of what is logged now (the start, before the first start).
+    let (_, pos) = logs::read(
+        &path,
+        &ReadOptions {
+            tail: Some(0),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let hijack = move |mut sock: std::os::unix::net::UnixStream| {
+        let mut send = |entries: &[LogEntry]| -> std::io::Result<()> {
+            for e in entries {
+                if let Some(b) = encode(e, tty, false, stdout, stderr) {
+                    sock.write_all(&b)?;
+                }
+            }
+            Ok(())
+        };
+        let _ = follow(&eng, &c.id, &path, pos, opts, &mut send);
+    };
+    Ok(Response::new(101, Body::Hijack(Box::new(hijack))))
 }
 
 /// What one entry becomes on the wire.
@@ -84,10 +173,10 @@ pub fn logs(ctx: &Context, req: &Request, key: &str) -> Result<Response, ApiErro
         since: unix_bound(req.param("since")),
         until: unix_bound(req.param("until")),
     };
-    let (follow, timestamps, tty) = (req.flag("follow"), req.flag("timestamps"), c.tty);
+    let (following, timestamps, tty) = (req.flag("follow"), req.flag("timestamps"), c.tty);
     let path = eng.store.log_path(&c.id);
     // Read before answering, so a missing log is an error status rather than a cut stream.
-    let (first, mut pos) = match logs::read(&path, &opts) {
+    let (first, pos) = match logs::read(&path, &opts) {
         Ok(r) => r,
         Err(e) => return Err(ApiError::internal(e.to_string())),
     };
@@ -106,31 +195,17 @@ pub fn logs(ctx: &Context, req: &Request, key: &str) -> Result<Response, ApiErro
             Ok(())
         };
         send(w, &first)?;
-        if !follow {
+        if !following {
             return Ok(());
         }
-        let more_opts = ReadOptions { tail: None, ..opts };
-        // As the CLI's `logs -f`: until the log is gone or the container stopped.
-        while let Ok((more, next)) = logs::read_from(&path, pos, &more_opts) {
-            pos = next;
-            send(w, &more)?;
-            if more.is_empty() {
-                let alive = eng.observe(&c.id).is_ok_and(|st| {
-                    matches!(
-                        st.status,
-                        Status::Running | Status::Paused | Status::Restarting | Status::Created
-                    )
-                });
-                if !alive {
-                    if let Ok((last, _)) = logs::read_from(&path, pos, &more_opts) {
-                        send(w, &last)?;
-                    }
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        Ok(())
+        follow(
+            &eng,
+            &c.id,
+            &path,
+            pos,
+            ReadOptions { tail: None, ..opts },
+            &mut |e| send(w, e),
+        )
     };
     Ok(Response::new(200, Body::Stream(ctype, Box::new(stream))))
 }

@@ -547,6 +547,11 @@ impl Containers {
     /// Blocks until the container is no longer running; returns its exit code.
     pub fn wait(&self, id: &str) -> Result<i32, ContainerError> {
         loop {
+            // A missing state file reads as `Created`: a container removed meanwhile (an
+            // `--rm` one that already ran) would otherwise be waited for forever.
+            if !self.store.dir(id).exists() {
+                return Ok(0);
+            }
             let st = match self.observe(id) {
                 Ok(st) => st,
                 // Removed meanwhile (--rm): docker reports the last code; we have none left.
