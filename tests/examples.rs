@@ -82,147 +82,129 @@ fn debian_base(p: &Project) -> Option<()> {
     Some(())
 }
 
-/// examples/nginx: the study guide's nginx on a published port, built from Debian's packages,
-/// serving the bind-mounted site; an edit on the host shows on the next request.
-#[test]
-fn nginx() {
-    let p = Project::new("ngx");
-    if debian_base(&p).is_none() {
-        return;
+/// One example stack, copied into a temporary directory (its files can be edited there) and
+/// run in the fixture's own roots with its published port moved to a free one (`port_var`).
+struct Example {
+    p: Project,
+    dir: tempfile::TempDir,
+    port: String,
+    port_var: &'static str,
+}
+
+impl Example {
+    /// None (the test is skipped, with the reason printed) without Debian's package archive.
+    fn new(name: &str, tag: &str, port_var: &'static str) -> Option<Example> {
+        let p = Project::new(tag);
+        debian_base(&p)?;
+        let dir = tempfile::tempdir().unwrap();
+        let src = format!("{}/examples/{name}/.", env!("CARGO_MANIFEST_DIR"));
+        let copied = std::process::Command::new("cp")
+            .args(["-a", &src, dir.path().to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(copied.success());
+        let port = common::free_port().to_string();
+        Some(Example {
+            p,
+            dir,
+            port,
+            port_var,
+        })
     }
-    let dir = tempfile::tempdir().unwrap();
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/nginx");
-    let copied = std::process::Command::new("cp")
-        .args(["-a", &format!("{src}/."), dir.path().to_str().unwrap()])
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    let port = common::free_port().to_string();
-    let run = |args: &[&str]| {
-        let o = p
+
+    fn run(&self, args: &[&str]) -> String {
+        let o = self
+            .p
             .cmd()
-            .env("NGINX_PORT", &port)
+            .env(self.port_var, &self.port)
             .arg("--project-directory")
-            .arg(dir.path())
+            .arg(self.dir.path())
             .arg("-f")
-            .arg(dir.path().join("compose.yaml"))
+            .arg(self.dir.path().join("compose.yaml"))
             .args(args)
             .output()
             .unwrap();
         common::assert_ok(args, &o)
-    };
-    run(&["up", "-d", "--build", "--wait"]);
-    let get = || {
+    }
+
+    /// The body at `path` on the published port, or "" when nothing answers.
+    fn get(&self, path: &str) -> String {
+        let url = format!("http://127.0.0.1:{}{path}", self.port);
         let o = std::process::Command::new("busybox")
-            .args(["wget", "-qO-", &format!("http://127.0.0.1:{port}/")])
+            .args(["wget", "-qO-", &url])
             .output()
             .unwrap();
         common::stdout(&o)
+    }
+}
+
+/// examples/nginx: the study guide's nginx on a published port, built from Debian's packages,
+/// serving the bind-mounted site; an edit on the host shows on the next request.
+#[test]
+fn nginx() {
+    let Some(e) = Example::new("nginx", "ngx", "NGINX_PORT") else {
+        return;
     };
+    e.run(&["up", "-d", "--build", "--wait"]);
     assert!(
-        get().contains("Hello from nginx, served by rcompose"),
+        e.get("/").contains("Hello from nginx, served by rcompose"),
         "{}",
-        get()
+        e.get("/")
     );
-    std::fs::write(dir.path().join("html/index.html"), "edited on the host\n").unwrap();
-    assert_eq!(get(), "edited on the host\n");
+    std::fs::write(e.dir.path().join("html/index.html"), "edited on the host\n").unwrap();
+    assert_eq!(e.get("/"), "edited on the host\n");
     assert!(
-        run(&["logs", "nginx01"]).contains("GET / HTTP"),
+        e.run(&["logs", "nginx01"]).contains("GET / HTTP"),
         "nginx logs to stdout"
     );
-    run(&["down", "-t", "0"]);
+    e.run(&["down", "-t", "0"]);
 }
 
 /// examples/tomcat: Tomcat from Debian's packages on a published port, serving the webapps
 /// mounted from the host; an application copied in on the host gets deployed.
 #[test]
 fn tomcat() {
-    let p = Project::new("tom");
-    if debian_base(&p).is_none() {
+    let Some(e) = Example::new("tomcat", "tom", "TOMCAT_PORT") else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/tomcat");
-    let copied = std::process::Command::new("cp")
-        .args(["-a", &format!("{src}/."), dir.path().to_str().unwrap()])
-        .status()
-        .unwrap();
-    assert!(copied.success());
-    let port = common::free_port().to_string();
-    let run = |args: &[&str]| {
-        let o = p
-            .cmd()
-            .env("TOMCAT_PORT", &port)
-            .arg("--project-directory")
-            .arg(dir.path())
-            .arg("-f")
-            .arg(dir.path().join("compose.yaml"))
-            .args(args)
-            .output()
-            .unwrap();
-        common::assert_ok(args, &o)
     };
-    run(&["up", "-d", "--build", "--wait"]);
-    let get = |path: &str| {
-        let o = std::process::Command::new("busybox")
-            .args(["wget", "-qO-", &format!("http://127.0.0.1:{port}{path}")])
-            .output()
-            .unwrap();
-        common::stdout(&o)
-    };
+    e.run(&["up", "-d", "--build", "--wait"]);
     assert!(
-        get("/").contains("Hello from Tomcat, served by rcompose"),
+        e.get("/").contains("Hello from Tomcat, served by rcompose"),
         "{}",
-        get("/")
+        e.get("/")
     );
-    std::fs::create_dir_all(dir.path().join("webapps/hello")).unwrap();
+    std::fs::create_dir_all(e.dir.path().join("webapps/hello")).unwrap();
     std::fs::write(
-        dir.path().join("webapps/hello/index.html"),
+        e.dir.path().join("webapps/hello/index.html"),
         "deployed from the host\n",
     )
     .unwrap();
-    p.wait_until(60, "Tomcat to deploy webapps/hello", || {
-        get("/hello/") == "deployed from the host\n"
+    e.p.wait_until(60, "Tomcat to deploy webapps/hello", || {
+        e.get("/hello/") == "deployed from the host\n"
     });
-    run(&["down", "-t", "0"]);
+    e.run(&["down", "-t", "0"]);
 }
 
 /// examples/mysql: set up by the official image's variables, healthy, answering SQL through the
 /// client inside the container, and its data surviving `down` + `up` on the named volume.
 #[test]
 fn mysql() {
-    let p = Project::new("sql");
-    if debian_base(&p).is_none() {
+    let Some(e) = Example::new("mysql", "sql", "MYSQL_PORT") else {
         return;
-    }
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/mysql");
-    let port = common::free_port().to_string();
-    let run = |args: &[&str]| {
-        let o = p
-            .cmd()
-            .env("MYSQL_PORT", &port)
-            .arg("--project-directory")
-            .arg(dir)
-            .arg("-f")
-            .arg(format!("{dir}/compose.yaml"))
-            .args(args)
-            .output()
-            .unwrap();
-        common::assert_ok(args, &o)
     };
     let sql = |q: &str| {
-        run(&[
+        e.run(&[
             "exec", "-T", "db", "mariadb", "-ushop", "-pshoppw", "shop", "-N", "-e", q,
         ])
     };
-    run(&["up", "-d", "--build", "--wait"]);
+    e.run(&["up", "-d", "--build", "--wait"]);
     sql("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('kept across down and up')");
-    run(&["down", "-t", "5"]);
-    run(&["up", "-d", "--wait"]);
+    e.run(&["down", "-t", "5"]);
+    e.run(&["up", "-d", "--wait"]);
     assert_eq!(sql("SELECT v FROM t").trim(), "kept across down and up");
-    let root = run(&[
+    let root = e.run(&[
         "exec", "-T", "db", "mariadb", "-uroot", "-prootpw", "-N", "-e", "SELECT 1",
     ]);
     assert_eq!(root.trim(), "1");
-    run(&["down", "-v", "-t", "5"]);
+    e.run(&["down", "-v", "-t", "5"]);
 }

@@ -353,41 +353,25 @@ mod tests {
                     internal: true,
                 },
             ],
-            ports: vec![
-                FwPort {
-                    binding: PortBinding {
-                        host_ip: "127.0.0.1".parse().unwrap(),
-                        host_port: 8080,
-                        container_port: 80,
-                        proto: Proto::Tcp,
-                    },
-                    container_ip: "10.231.1.2".parse().unwrap(),
-                    container_ip6: Some("fd00:231:1::2".parse().unwrap()),
-                    bridge: "br-a".into(),
+            // 127.0.0.1 → IPv4 only; 0.0.0.0 → both families; [::1] → the userland proxy.
+            ports: [
+                ("127.0.0.1", 8080, 80),
+                ("0.0.0.0", 8081, 81),
+                ("::1", 8082, 82),
+            ]
+            .into_iter()
+            .map(|(host_ip, host_port, container_port)| FwPort {
+                binding: PortBinding {
+                    host_ip: host_ip.parse().unwrap(),
+                    host_port,
+                    container_port,
+                    proto: Proto::Tcp,
                 },
-                FwPort {
-                    binding: PortBinding {
-                        host_ip: "0.0.0.0".parse().unwrap(),
-                        host_port: 8081,
-                        container_port: 81,
-                        proto: Proto::Tcp,
-                    },
-                    container_ip: "10.231.1.2".parse().unwrap(),
-                    container_ip6: Some("fd00:231:1::2".parse().unwrap()),
-                    bridge: "br-a".into(),
-                },
-                FwPort {
-                    binding: PortBinding {
-                        host_ip: "::1".parse().unwrap(),
-                        host_port: 8082,
-                        container_port: 82,
-                        proto: Proto::Tcp,
-                    },
-                    container_ip: "10.231.1.2".parse().unwrap(),
-                    container_ip6: Some("fd00:231:1::2".parse().unwrap()),
-                    bridge: "br-a".into(),
-                },
-            ],
+                container_ip: "10.231.1.2".parse().unwrap(),
+                container_ip6: Some("fd00:231:1::2".parse().unwrap()),
+                bridge: "br-a".into(),
+            })
+            .collect(),
         }
     }
 
