@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::FirewallError;
-use super::kernel::{boot_id, ruleset_generation};
+use super::kernel::{boot_id, legacy_table_fingerprint, ruleset_generation};
 
 /// One iptables implementation; each has its own `filter` table in the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,24 +258,33 @@ impl HostChains {
     /// would drop it (and every ip6tables one for `bridges6`, our dual-stack bridges), and
     /// removes our chains from every table when the lists are empty.
     ///
-    /// iptables-nft changes bump the nftables ruleset generation, so "same bridges, same
-    /// generation as after our last run" means nothing to do. iptables-legacy has no such
-    /// counter; its table is read on every call, but only on hosts that have one.
+    /// iptables-nft changes bump the nftables ruleset generation, and iptables-legacy changes
+    /// the kernel's table info, so "same bridges, same generation and table info as after our
+    /// last run" means nothing to do, at the cost of two syscalls instead of an `iptables` run.
     pub fn apply(&self, bridges: &[String], bridges6: &[String]) -> Result<(), FirewallError> {
         let legacy = [Family::V4, Family::V6].map(legacy_filter_exists);
+        // Legacy tables have no generation counter: their kernel table info stands in for one.
+        let fingerprint = |legacy: [bool; 2]| -> Option<String> {
+            let mut parts = Vec::new();
+            for (present, v6) in legacy.into_iter().zip([false, true]) {
+                if present {
+                    parts.push(legacy_table_fingerprint(v6)?);
+                }
+            }
+            Some(parts.join(" "))
+        };
         let memo = self.memo_path();
-        let key = |generation: u32| {
+        let key = |generation: u32, legacy_print: &str| {
             format!(
-                "{} {generation}\n{}\n--\n{}",
+                "{} {generation} {legacy_print}\n{}\n--\n{}",
                 boot_id(),
                 bridges.join("\n"),
                 bridges6.join("\n")
             )
         };
-        let before = ruleset_generation();
-        if !legacy.contains(&true)
-            && let (Some(path), Some(g)) = (&memo, before)
-            && std::fs::read_to_string(path).is_ok_and(|m| m == key(g))
+        if let (Some(path), Some(g), Some(print)) =
+            (&memo, ruleset_generation(), fingerprint(legacy))
+            && std::fs::read_to_string(path).is_ok_and(|m| m == key(g, &print))
         {
             return Ok(());
         }
@@ -290,12 +299,13 @@ impl HostChains {
                 self.apply_backend(backend, family, list)?;
             }
         }
-        if let (Some(path), Some(g)) = (&memo, ruleset_generation())
+        if let (Some(path), Some(g), Some(print)) =
+            (&memo, ruleset_generation(), fingerprint(legacy))
             && let Some(dir) = path.parent()
             && std::fs::create_dir_all(dir).is_ok()
         {
             let tmp = path.with_extension("tmp");
-            if std::fs::write(&tmp, key(g)).is_ok() {
+            if std::fs::write(&tmp, key(g, &print)).is_ok() {
                 let _ = std::fs::rename(&tmp, path);
             }
         }
