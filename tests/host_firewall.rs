@@ -11,13 +11,13 @@
 //! All traffic stays inside namespaces made here (10.249.0.0/16); the embedded DNS never
 //! forwards (RCOMPOSE_DNS_UPSTREAM=none).
 
-#[path = "common/busybox.rs"]
-mod busybox;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_rcompose");
+use common::{BIN, busybox};
+
 const IMAGE: &str = "busybox:fwtest";
 
 fn run(cmd: &mut Command) -> Output {
