@@ -39,9 +39,20 @@ fn quickstart() {
         None
     });
     assert_eq!(body.as_deref(), Some("hello from rcompose\n"));
-    p.wait_until(20, "the client to reach web by name", || {
-        run(&["logs", "--no-log-prefix", "client"]).contains("web says: hello from rcompose")
+    let mut logs = String::new();
+    let reached = (0..300).any(|_| {
+        logs = run(&["logs", "--no-log-prefix", "client"]);
+        let ok = logs.contains("web says: hello from rcompose");
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        ok
     });
+    assert!(
+        reached,
+        "the client did not reach web by name; its log:\n{logs}\n{}",
+        run(&["ps", "-a"])
+    );
     run(&["down", "-t", "0"]);
     assert!(run(&["ps", "-a", "-q"]).trim().is_empty());
 }
@@ -72,7 +83,8 @@ fn debian_base(p: &Project) -> Option<()> {
         return None;
     }
     std::fs::create_dir_all(&cache).ok()?;
-    let tmp = archive.with_extension("tmp");
+    // The three example tests may each make the base at once: each writes its own file.
+    let tmp = archive.with_extension(common::unique("tmp"));
     if p.run(&["image", "save", "-o", tmp.to_str()?, "debian:bookworm-slim"])
         .status
         .success()
