@@ -3,10 +3,40 @@
 //! `logs -f` and pull progress), and the connection hijack of `attach` (`Upgrade: tcp` →
 //! 101). Hand-written because the API is served from plain threads over a
 //! `UnixListener`: the engine forks monitors and must not run inside an async runtime, and
-//! the subset docker needs is a few hundred lines.
+//! the subset docker needs is a few hundred lines. The dashboard serves its page over TCP
+//! with the same code ([`Conn`]).
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
+
+/// A connection requests are served on: the API's unix socket or the dashboard's TCP one.
+pub trait Conn: Read + Write + Sized {
+    fn try_clone(&self) -> io::Result<Self>;
+    /// The connection handed to a [`Body::Hijack`] handler (only unix sockets carry one).
+    fn hijack(&self) -> io::Result<UnixStream>;
+}
+
+impl Conn for UnixStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        UnixStream::try_clone(self)
+    }
+    fn hijack(&self) -> io::Result<UnixStream> {
+        UnixStream::try_clone(self)
+    }
+}
+
+impl Conn for TcpStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        TcpStream::try_clone(self)
+    }
+    fn hijack(&self) -> io::Result<UnixStream> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "connection upgrades are served on the unix socket only",
+        ))
+    }
+}
 
 /// Requests larger than this (headers) are refused: docker's clients send a few hundred
 /// bytes.
@@ -277,8 +307,8 @@ fn common_headers(w: &mut dyn Write) -> io::Result<()> {
 
 /// Writes `resp` on `stream`. Returns false when the connection must not be reused (after a
 /// hijack or a failed stream).
-pub fn write_response(
-    stream: &mut UnixStream,
+pub fn write_response<S: Conn>(
+    stream: &mut S,
     resp: Response,
     head_only: bool,
 ) -> io::Result<bool> {
@@ -308,7 +338,7 @@ pub fn write_response(
             w.write_all(b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")?;
             w.flush()?;
             drop(w);
-            f(stream.try_clone()?);
+            f(stream.hijack()?);
             Ok(false)
         }
         Body::Stream(_, f) => {
@@ -343,8 +373,8 @@ pub fn write_response(
 }
 
 /// Reads requests off one connection and answers them until the client closes it.
-pub fn serve_connection(
-    stream: UnixStream,
+pub fn serve_connection<S: Conn>(
+    stream: S,
     handle: &dyn Fn(&Request) -> Response,
 ) -> io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);

@@ -31,6 +31,7 @@ pub mod container_net;
 pub mod container_run;
 pub mod container_show;
 pub mod convert;
+pub mod dashboard;
 pub mod doctor;
 pub mod image;
 pub mod inspect;
@@ -136,6 +137,8 @@ pub enum Command {
     Container(container::ContainerArgs),
     /// Convert the project to another engine's format (Kubernetes manifests)
     Convert(convert::ConvertArgs),
+    /// Serve a web dashboard: projects, containers, logs, images, networks, volumes
+    Dashboard(dashboard::DashboardArgs),
     /// Per-container monitor (started by `container run/start`)
     #[command(name = rcompose_engine::monitor::SUBCOMMAND, hide = true)]
     ContainerMonitor(container::MonitorArgs),
@@ -250,6 +253,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(args) => config::run(&cli.global, args),
         Command::Container(args) => container::run(&cli.global, args),
         Command::Convert(args) => convert::run(&cli.global, args),
+        Command::Dashboard(args) => dashboard::run(&cli.global, args),
         Command::ContainerMonitor(args) => container::monitor(&cli.global, args),
         Command::Image(args) => image::run(&cli.global, args),
         Command::Inspect(args) => inspect::run(&cli.global, args),
