@@ -4,7 +4,11 @@
 // never inject markup.
 "use strict";
 
-const TOKEN = document.querySelector('meta[name="rcompose-token"]').content;
+// The token comes with the page when it was opened with the printed address (?token=);
+// the tab keeps it across reloads. Without it the page can look but not act.
+const TOKEN = document.querySelector('meta[name="rcompose-token"]').content
+  || sessionStorage.getItem("rcompose-token") || "";
+if (TOKEN) sessionStorage.setItem("rcompose-token", TOKEN);
 const REFRESH_MS = 2000;
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -134,7 +138,8 @@ async function act(c, action) {
 function actions(c) {
   const running = c.state === "running" || c.state === "paused" || c.state === "restarting";
   const b = (action, enabled, cls) => el("button", {
-    "data-action": action, class: cls, disabled: !enabled,
+    "data-action": action, class: cls, disabled: !enabled || !TOKEN,
+    title: TOKEN ? undefined : "Read-only: open the address with ?token= that rcompose dashboard printed",
     onclick: () => act(c, action), text: VERBS[action],
   });
   return [
@@ -197,14 +202,19 @@ function dependencyGraph(project) {
   const columns = [];
   svcs.forEach((s) => { (columns[depth[s.name]] = columns[depth[s.name]] || []).push(s); });
   const W = 150, H = 46, GX = 90, GY = 26, PAD = 20;
+  // An edge that skips columns arcs above the nodes between; leave room for the highest arc.
+  let span = 1;
+  svcs.forEach((s) => s.depends_on.forEach(([d]) => {
+    if (depth[d] !== undefined) span = Math.max(span, depth[s.name] - depth[d]);
+  }));
+  const ARC = 22, TOP = PAD + (span - 1) * ARC + 6;
   const pos = {};
   columns.forEach((col, i) => col.forEach((s, j) => {
-    pos[s.name] = { x: PAD + i * (W + GX), y: PAD + j * (H + GY) };
+    pos[s.name] = { x: PAD + i * (W + GX), y: TOP + j * (H + GY) };
   }));
   const width = PAD * 2 + columns.length * W + (columns.length - 1) * GX;
-  const height = PAD * 2 + Math.max(...columns.map((c) => c.length)) * (H + GY) - GY;
-  const g = svg("svg", { class: "graph", viewBox: "0 0 " + width + " " + height, "data-project": project.name });
-  g.style.maxWidth = width + "px";
+  const height = TOP + PAD + Math.max(...columns.map((c) => c.length)) * (H + GY) - GY;
+  const g = svg("svg", { class: "graph", width, height, viewBox: "0 0 " + width + " " + height, "data-project": project.name });
   const defs = svg("defs");
   const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
   marker.append(svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#8c959f" }));
@@ -215,10 +225,23 @@ function dependencyGraph(project) {
     for (const [dep, cond] of s.depends_on) {
       if (!pos[dep]) continue;
       const a = pos[s.name], b = pos[dep];
-      const x1 = a.x, y1 = a.y + H / 2, x2 = b.x + W, y2 = b.y + H / 2;
-      const mx = (x1 + x2) / 2;
-      g.append(svg("path", { class: "edge", d: `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`, "marker-end": "url(#arrow)" }));
-      g.append(svg("text", { class: "cond", x: mx, y: (y1 + y2) / 2 - 4, "text-anchor": "middle" }, cond.replace("service_", "")));
+      const skip = depth[s.name] - depth[dep];
+      let d, lx, ly;
+      if (skip > 1 || a.x <= b.x) {
+        // Out of the top of the dependent, over the columns between, into the dependency's top.
+        const x1 = a.x + W / 3, y1 = a.y, x2 = b.x + (2 * W) / 3, y2 = b.y;
+        const top = Math.min(y1, y2) - (skip - 1) * ARC - 6;
+        d = `M${x1},${y1} C${x1},${top} ${x2},${top} ${x2},${y2}`;
+        // The curve's highest point is 3/4 of the way up to its control points.
+        lx = (x1 + x2) / 2; ly = 0.125 * (y1 + y2) + 0.75 * top - 4;
+      } else {
+        const x1 = a.x, y1 = a.y + H / 2, x2 = b.x + W, y2 = b.y + H / 2;
+        const mx = (x1 + x2) / 2;
+        d = `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
+        lx = mx; ly = (y1 + y2) / 2 - 5;
+      }
+      g.append(svg("path", { class: "edge", d, "marker-end": "url(#arrow)" }));
+      g.append(svg("text", { class: "cond", x: lx, y: ly, "text-anchor": "middle" }, cond.replace("service_", "")));
     }
   }
   for (const s of svcs) {
@@ -243,11 +266,11 @@ function projectCard(p) {
   return el("div", { class: "card", "data-project": p.name },
     el("h2", {}, el("a", { href: "#/project/" + encodeURIComponent(p.name), text: p.name })),
     p.working_dir ? el("div", { class: "muted mono", text: p.working_dir }) : null,
-    el("div", { class: "row" },
-      el("div", {}, el("table", {},
-        el("thead", {}, el("tr", {}, ["Service", "State", "Ports", "Containers", "Depends on"].map((h) => el("th", { text: h })))),
-        el("tbody", {}, rows))),
-      el("div", {}, dependencyGraph(p))));
+    el("table", {},
+      el("thead", {}, el("tr", {}, ["Service", "State", "Ports", "Containers", "Depends on"].map((h) => el("th", { text: h })))),
+      el("tbody", {}, rows)),
+    el("h3", { text: "Dependencies" }),
+    el("div", { class: "graph-box" }, dependencyGraph(p)));
 }
 
 async function viewProjects() {

@@ -1,9 +1,9 @@
 //! The page: hand-written HTML, CSS and JavaScript compiled into the binary (no CDN, no
-//! build step). The HTML carries the token for the page's own requests (another site cannot
-//! read it: browsers keep other origins' responses from their scripts, and `Host` is
-//! checked against DNS rebinding).
+//! build step). The HTML carries the token for the page's own requests when it was loaded
+//! with it (another site cannot read it: browsers keep other origins' responses from their
+//! scripts, and `Host` is checked against DNS rebinding).
 
-use rcompose_api::http::{Body, Response};
+use rcompose_api::http::{Body, Request, Response};
 
 use crate::Guard;
 
@@ -36,16 +36,22 @@ pub fn asset(name: &str) -> Response {
     }
 }
 
-/// `index.html` with the token filled in; where every request needs it, the asset links
+/// `index.html`, with the token filled in when the request carried it (the printed address
+/// has it; the page keeps it for the tab). Where every request needs it, the asset links
 /// carry it too (a browser adds no header to `<script src>`).
-pub fn index(guard: &Guard) -> Response {
+pub fn index(guard: &Guard, req: &Request) -> Response {
+    let token = if guard.carries_token(req) {
+        guard.token()
+    } else {
+        ""
+    };
     let query = if guard.token_required() {
-        format!("?token={}", guard.token())
+        format!("?token={token}")
     } else {
         String::new()
     };
     let html = INDEX
-        .replace("{{TOKEN}}", guard.token())
+        .replace("{{TOKEN}}", token)
         .replace("{{ASSET_QUERY}}", &query);
     Response::new(
         200,

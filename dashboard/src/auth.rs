@@ -9,6 +9,8 @@
 //!   form or image on another site can send neither the header nor a same-origin `Origin`.
 //! - Listening beyond loopback, every request carries the token: the header, or
 //!   `?token=` on a `GET` (the first page load, where a browser cannot add headers).
+//! - On loopback reads are open, but the page learns the token only from the address
+//!   printed at start (`?token=`), so only who saw it can change anything.
 
 use std::net::SocketAddr;
 
@@ -98,6 +100,15 @@ impl Guard {
 
     fn host_ok(&self, host: &str) -> bool {
         self.hosts.is_empty() || self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    /// Whether `req` carries the right token (header, or `?token=`). The page gets the
+    /// token only from a request that had it, so on loopback, where reads are open, a local
+    /// user who never saw the printed address can look but not act.
+    pub fn carries_token(&self, req: &Request) -> bool {
+        req.header(TOKEN_HEADER)
+            .or_else(|| req.param("token"))
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes()))
     }
 
     /// Admits `req` or says why not.
@@ -274,6 +285,16 @@ mod tests {
             g.check(&req("GET", &[("Host", "myhost:8080")], "")),
             Err(AuthError::MissingToken)
         );
+    }
+
+    #[test]
+    fn the_token_is_carried_in_the_header_or_the_query() {
+        let g = loopback();
+        let h = ("Host", "127.0.0.1:9900");
+        assert!(g.carries_token(&req("GET", &[h], "token=secret")));
+        assert!(g.carries_token(&req("GET", &[h, (TOKEN_HEADER, "secret")], "")));
+        assert!(!g.carries_token(&req("GET", &[h], "")));
+        assert!(!g.carries_token(&req("GET", &[h], "token=secreT")));
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub fn route(state: &State, req: &Request) -> Result<Response, ApiError> {
         req.method.as_str()
     };
     match (method, parts.as_slice()) {
-        ("GET", [""]) => Ok(assets::index(&state.guard)),
+        ("GET", [""]) => Ok(assets::index(&state.guard, req)),
         ("GET", [file]) if assets::get(file).is_some() => Ok(assets::asset(file)),
         ("GET", ["api", "containers"]) => json(views::containers(ctx, &state.cpu)),
         ("GET", ["api", "projects"]) => {
@@ -122,6 +122,21 @@ mod tests {
             route(&s, &req("GET", "/nope.js")).err().unwrap().status,
             404
         );
+    }
+
+    #[test]
+    fn the_page_carries_the_token_only_when_loaded_with_it() {
+        let s = state();
+        let body = |r: Response| match r.body {
+            rcompose_api::http::Body::Bytes(b, _) => String::from_utf8(b).unwrap(),
+            _ => panic!("not a page"),
+        };
+        let without = body(route(&s, &req("GET", "/")).ok().unwrap());
+        assert!(without.contains(r#"name="rcompose-token" content="""#));
+        let mut with = req("GET", "/");
+        with.query = rcompose_api::http::parse_query("token=t");
+        let with = body(route(&s, &with).ok().unwrap());
+        assert!(with.contains(r#"name="rcompose-token" content="t""#));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::GlobalOpts;
 #[derive(Debug, Args)]
 pub struct DashboardArgs {
     /// Address to serve on. Beyond loopback every request must carry the token printed at
-    /// start.
+    /// start; on loopback, changes do.
     #[arg(long, value_name = "ADDR:PORT", default_value = rcompose_dashboard::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 }
@@ -32,15 +32,15 @@ pub fn run(g: &GlobalOpts, a: DashboardArgs) -> Result<ExitCode> {
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
         SocketAddr::V4(a) => a.to_string(),
     };
+    println!("Dashboard: http://{host}/?token={}", guard.token());
+    println!("Token: {}", guard.token());
     if guard.token_required() {
-        println!("Dashboard: http://{host}/?token={}", guard.token());
-        println!("Token: {}", guard.token());
         println!(
             "Every request must carry the token ({} header, or ?token= on the first page load); keep it secret.",
             rcompose_dashboard::TOKEN_HEADER
         );
     } else {
-        println!("Dashboard: http://{host}/");
+        println!("Without the token the page is read-only (http://{host}/); keep it secret.");
     }
     println!("Press Ctrl-C to stop.");
     rcompose_dashboard::serve(ctx, listener, guard)?;
