@@ -383,6 +383,7 @@ services:
     healthcheck:
       test: ["CMD", "true"]
       interval: 1s
+    volumes: ["data:/data"]
   web:
     image: {IMAGE}
     command: ["sh", "-c", "echo hello > /var/www/index.html; exec httpd -f -p 80 -h /var/www"]
@@ -399,6 +400,8 @@ networks:
   default:
     ipam:
       config: [{subnet: "{SUBNET}"}]
+volumes:
+  data:
 "#;
 
 #[test]
@@ -517,6 +520,29 @@ fn dashboard_in_chromium_lists_follows_logs_and_stops_with_the_token() {
     });
     let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/dashboard.png");
     s.screenshot(&shot);
+
+    // Images with their users, networks with subnet and members, volumes with their users.
+    let db = format!("{}-db-1", p.name);
+    let shows = |view: &str, table: &str, want: &[&str]| {
+        s.goto(&format!("{}#/{view}", dash.url));
+        wait_for(&format!("the {view} view"), || {
+            s.text(&format!("#{table}"))
+                .is_some_and(|t| want.iter().all(|w| t.contains(w)))
+        });
+    };
+    shows("images", "images", &["busybox:compose", &worker, &web, &db]);
+    let network = format!("{}_default", p.name);
+    shows(
+        "networks",
+        "networks",
+        &[&network, &p.subnet, &gateway, &worker, &web, &db],
+    );
+    let volume = format!("{}_data", p.name);
+    shows("volumes", "volumes", &[&volume, &db]);
+    s.goto(&format!("{}#/containers", dash.url));
+    wait_for("the containers view again", || {
+        s.text(&row(&worker)).is_some()
+    });
 
     // The logs view shows what was logged, then a line written after it opened.
     s.click(&format!("{} a.name", row(&worker)));
