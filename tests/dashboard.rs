@@ -53,9 +53,12 @@ fn http(
         .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -313,9 +316,9 @@ struct Dashboard {
 }
 
 impl Dashboard {
-    fn start(p: &Project, listen: SocketAddr) -> Self {
-        let mut child = p
-            .cmd()
+    /// `rcompose_with_roots dashboard --listen <listen>`.
+    fn start(mut rcompose_with_roots: Command, listen: SocketAddr) -> Self {
+        let mut child = rcompose_with_roots
             .args(["dashboard", "--listen", &listen.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -420,7 +423,7 @@ fn dashboard_in_chromium_lists_follows_logs_and_stops_with_the_token() {
     let listen: SocketAddr = format!("{gateway}:{}", common::free_port())
         .parse()
         .unwrap();
-    let dash = Dashboard::start(&p, listen);
+    let dash = Dashboard::start(p.cmd(), listen);
 
     // Without the token nothing is answered, reads included; with it, the list is there.
     let r = dash.get("/api/containers", &[]);
@@ -579,4 +582,94 @@ fn dashboard_in_chromium_lists_follows_logs_and_stops_with_the_token() {
         Some("running"),
         "only the worker stopped"
     );
+}
+
+/// On loopback the page reads without the token, but acts only when opened with the printed
+/// address; another site's name for our address (DNS rebinding) is refused.
+#[test]
+fn dashboard_on_loopback_reads_freely_and_acts_with_the_printed_token() {
+    if !tools_present() {
+        return;
+    }
+    let env = common::container::Env::new();
+    let name = common::unique("dashlo");
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--stop-timeout",
+        "1",
+        common::container::IMAGE,
+        "sh",
+        "-c",
+        "echo up; while true; do sleep 1; done",
+    ]);
+    let listen: SocketAddr = ([127, 0, 0, 1], common::free_port()).into();
+    let dash = Dashboard::start(env.cmd(), listen);
+    assert!(
+        dash.url.starts_with(&format!("http://{listen}/?token=")),
+        "{}",
+        dash.url
+    );
+
+    let r = dash.get("/api/containers", &[]);
+    assert_eq!(r.status, 200, "reads are open on loopback");
+    assert!(r.json().to_string().contains(&name));
+    let r = http(
+        listen,
+        "POST",
+        &format!("/api/containers/{name}/stop"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
+    let r = http(
+        listen,
+        "GET",
+        "/api/containers",
+        &[("Host", &format!("rebound.example:{}", listen.port()))],
+        b"",
+    );
+    assert_eq!(r.status, 403);
+
+    let driver = Driver::start();
+    let s = driver.session("127.0.0.1");
+    let row = format!(r#"#containers tr[data-name="{name}"]"#);
+    let button = |action: &str| format!("{row} button[data-action={action}]");
+    let disabled = |action: &str| {
+        s.js(
+            "const b = document.querySelector(arguments[0]); return b ? b.disabled : null;",
+            json!([button(action)]),
+        )
+    };
+    // Without the token: the list, but no button that could act.
+    s.goto(&format!("http://{listen}/#/containers"));
+    wait_for("the container listed as running", || {
+        s.text(&format!("{row} .state")).as_deref() == Some("running")
+    });
+    assert_eq!(disabled("stop"), json!(true), "read-only without the token");
+
+    // With the printed address the same page acts: stop, then start again.
+    s.goto(&format!("{}#/containers", dash.url));
+    wait_for("the Stop button enabled", || {
+        disabled("stop") == json!(false)
+    });
+    for (action, state) in [("stop", "exited"), ("start", "running")] {
+        wait_for(&format!("the {action} button enabled"), || {
+            disabled(action) == json!(false)
+        });
+        s.click(&button(action));
+        wait_for("the confirmation dialog", || {
+            s.js("return document.getElementById('confirm').open", json!([])) == json!(true)
+        });
+        s.click("#confirm-ok");
+        wait_for(&format!("the container shown as {state}"), || {
+            s.text(&format!("{row} .state")).as_deref() == Some(state)
+        });
+        assert_eq!(env.inspect(&name, "{{.State.Status}}").trim(), state);
+    }
 }
