@@ -582,6 +582,22 @@ fn dashboard_in_chromium_lists_follows_logs_and_stops_with_the_token() {
         Some("running"),
         "only the worker stopped"
     );
+
+    // Started again from the same view, its new output joins the log being followed.
+    let started = || {
+        s.text("#log")
+            .map_or(0, |t| t.matches("worker started").count())
+    };
+    assert_eq!(started(), 1);
+    s.click(&format!("{} button[data-action=start]", row(&worker)));
+    wait_for("the confirmation dialog", || {
+        s.js("return document.getElementById('confirm').open", json!([])) == json!(true)
+    });
+    s.click("#confirm-ok");
+    wait_for("the restarted worker's line in the same log view", || {
+        started() == 2
+    });
+    assert!(s.text("#log").unwrap().contains(&marker));
 }
 
 /// On loopback the page reads without the token, but acts only when opened with the printed

@@ -108,3 +108,38 @@ fn connection(state: &State, stream: TcpStream) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     serve_connection(stream, &|req| handle(state, req))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_and_answers_carry_the_security_headers() {
+        let state = State {
+            ctx: Context {
+                root: "/nonexistent-dashboard-root".into(),
+                run_root: "/nonexistent-dashboard-run".into(),
+                exe: "/bin/false".into(),
+            },
+            cpu: CpuSamples::default(),
+            guard: Guard::new("127.0.0.1:9900".parse().unwrap(), "t".into()),
+        };
+        let req = |host: &str| Request {
+            method: "GET".into(),
+            path: "/".into(),
+            headers: vec![("Host".into(), host.into())],
+            ..Default::default()
+        };
+        let has_csp = |r: &Response| {
+            r.headers.iter().any(|(k, v)| {
+                k == "Content-Security-Policy" && v.contains("frame-ancestors 'none'")
+            })
+        };
+        let refused = handle(&state, &req("evil.example"));
+        assert_eq!(refused.status, 403);
+        assert!(has_csp(&refused));
+        let page = handle(&state, &req("127.0.0.1:9900"));
+        assert_eq!(page.status, 200);
+        assert!(has_csp(&page));
+    }
+}
