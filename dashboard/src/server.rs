@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rcompose_api::Context;
-use rcompose_api::http::{Request, Response, serve_connection};
+use rcompose_api::http::{Body, Request, Response, serve_connection};
 
 use crate::Guard;
 use crate::routes::{State, route};
@@ -54,6 +54,7 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
 /// The guard, then the route; errors as `{"message"}` with their status.
 pub fn handle(state: &State, req: &Request) -> Response {
     let resp = match state.guard.check(req) {
+        Err(e) if wants_page(req) => refusal_page(e.status(), &e.to_string()),
         Err(e) => Response::json(e.status(), serde_json::json!({"message": e.to_string()})),
         Ok(()) => match route(state, req) {
             Ok(r) => r,
@@ -66,6 +67,41 @@ pub fn handle(state: &State, req: &Request) -> Response {
     SECURITY_HEADERS
         .iter()
         .fold(resp, |r, (k, v)| r.with_header(k, v))
+}
+
+/// A browser opening the page (rather than the page's scripts asking for JSON).
+fn wants_page(req: &Request) -> bool {
+    req.path == "/"
+        && req
+            .header("Accept")
+            .is_some_and(|a| a.contains("text/html"))
+}
+
+/// The refusal as a short page a person can read.
+fn refusal_page(status: u16, message: &str) -> Response {
+    let html = format!(
+        "<!doctype html><meta charset=\"utf-8\"><title>rcompose dashboard</title>\
+         <h1>rcompose dashboard</h1><p>{}</p>",
+        escape_html(message)
+    );
+    Response::new(
+        status,
+        Body::Bytes(html.into_bytes(), "text/html; charset=utf-8"),
+    )
+}
+
+/// The message may quote the request's own `Host` or `Origin`: never markup.
+fn escape_html(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '&' => "&amp;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&#39;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// Serves until the process is stopped.
@@ -138,6 +174,21 @@ mod tests {
         let refused = handle(&state, &req("evil.example"));
         assert_eq!(refused.status, 403);
         assert!(has_csp(&refused));
+        // A browser gets the refusal as a page, with the Host it sent escaped.
+        let mut browser = req("<b>x</b>:1");
+        browser
+            .headers
+            .push(("Accept".into(), "text/html,*/*".into()));
+        let r = handle(&state, &browser);
+        assert_eq!(r.status, 403);
+        match r.body {
+            Body::Bytes(b, ctype) => {
+                let text = String::from_utf8(b).unwrap();
+                assert!(ctype.starts_with("text/html"));
+                assert!(text.contains("&lt;b&gt;x&lt;/b&gt;:1") && !text.contains("<b>x"));
+            }
+            _ => panic!("the refusal is not a page"),
+        }
         let page = handle(&state, &req("127.0.0.1:9900"));
         assert_eq!(page.status, 200);
         assert!(has_csp(&page));
