@@ -381,7 +381,7 @@ const COMPOSE: &str = r#"
 services:
   db:
     image: {IMAGE}
-    command: ["sh", "-c", "echo db ready; while true; do sleep 1; done"]
+    command: ["sh", "-c", "head -c 5000 /dev/zero > /data/blob; echo db ready; while true; do sleep 1; done"]
     stop_grace_period: 1s
     healthcheck:
       test: ["CMD", "true"]
@@ -542,6 +542,19 @@ fn dashboard_in_chromium_lists_follows_logs_and_stops_with_the_token() {
     );
     let volume = format!("{}_data", p.name);
     shows("volumes", "volumes", &[&volume, &db]);
+    let vols = dash
+        .get("/api/volumes", &[("X-Rcompose-Token", &dash.token)])
+        .json();
+    let v = vols
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == volume.as_str())
+        .unwrap_or_else(|| panic!("{volume} missing: {vols}"));
+    assert!(
+        v["size"].as_u64().unwrap() >= 5000,
+        "the 5000 bytes db wrote: {v}"
+    );
     s.goto(&format!("{}#/containers", dash.url));
     wait_for("the containers view again", || {
         s.text(&row(&worker)).is_some()
