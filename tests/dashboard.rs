@@ -197,6 +197,12 @@ impl Driver {
 
 impl Session<'_> {
     fn cmd(&self, method: &str, path: &str, body: Value) -> Value {
+        self.try_cmd(method, path, body)
+            .unwrap_or_else(|v| panic!("WebDriver {method} {path}: {v}"))
+    }
+
+    /// The command's value, or the whole error answer.
+    fn try_cmd(&self, method: &str, path: &str, body: Value) -> Result<Value, Value> {
         let body = if method == "GET" {
             String::new()
         } else {
@@ -210,8 +216,11 @@ impl Session<'_> {
             body.as_bytes(),
         );
         let v = r.json();
-        assert_eq!(r.status, 200, "WebDriver {method} {path}: {v}");
-        v["value"].clone()
+        if r.status == 200 {
+            Ok(v["value"].clone())
+        } else {
+            Err(v)
+        }
     }
 
     fn goto(&self, url: &str) {
@@ -237,17 +246,26 @@ impl Session<'_> {
         .map(String::from)
     }
 
-    /// Clicks the element matching `css` as a user would (WebDriver's element click).
+    /// Clicks the element matching `css` as a user would (WebDriver's element click). The
+    /// page rebuilds its tables every few seconds: an element replaced between finding and
+    /// clicking it is looked up again.
     fn click(&self, css: &str) {
-        let e = self.cmd(
-            "POST",
-            "/element",
-            json!({"using": "css selector", "value": css}),
-        );
-        let id = e[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {e}"));
-        self.cmd("POST", &format!("/element/{id}/click"), json!({}));
+        for _ in 0..10 {
+            let e = self.cmd(
+                "POST",
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            );
+            let id = e[ELEMENT]
+                .as_str()
+                .unwrap_or_else(|| panic!("no element {css}: {e}"));
+            match self.try_cmd("POST", &format!("/element/{id}/click"), json!({})) {
+                Ok(_) => return,
+                Err(v) if v["value"]["error"] == "stale element reference" => continue,
+                Err(v) => panic!("clicking {css}: {v}"),
+            }
+        }
+        panic!("{css} was replaced under every click");
     }
 
     fn screenshot(&self, to: &Path) {
