@@ -416,7 +416,8 @@ async function render(full) {
   rendering = true;
   const { view, arg } = parseHash();
   for (const a of document.querySelectorAll("nav a")) {
-    a.classList.toggle("active", a.dataset.view === view || (view === "project" && a.dataset.view === "projects"));
+    const tab = { project: "projects", logs: "containers" }[view] || view;
+    a.classList.toggle("active", a.dataset.view === tab);
   }
   const main = document.getElementById("main");
   try {

@@ -71,6 +71,12 @@ impl CpuSamples {
         let cpu_delta = cpu_ns.saturating_sub(pc);
         Some(cpu_delta as f64 / host_delta as f64 * stats::online_cpus() as f64 * 100.0)
     }
+
+    /// Forgets the containers that are gone.
+    fn keep_only(&self, ids: &[&str]) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.retain(|id, _| ids.contains(&id.as_str()));
+    }
 }
 
 /// `db:service_healthy:false,cache:service_started:true` → `[(db, service_healthy), …]`.
@@ -142,6 +148,7 @@ pub fn containers(ctx: &Context, cpu: &CpuSamples) -> Result<Vec<ContainerView>,
             image: c.image,
         });
     }
+    cpu.keep_only(&out.iter().map(|c| c.id.as_str()).collect::<Vec<_>>());
     Ok(out)
 }
 
@@ -427,5 +434,11 @@ mod tests {
         assert!((r - 50.0 * stats::online_cpus() as f64).abs() < 1e-9);
         // The host clock did not move: no rate rather than a division by zero.
         assert_eq!(s.rate("x", 700, 2000), None);
+        s.keep_only(&["y"]);
+        assert_eq!(
+            s.rate("x", 800, 3000),
+            None,
+            "a forgotten container starts over"
+        );
     }
 }
