@@ -170,7 +170,7 @@ function containerTable(list) {
         el("span", { class: "bar" }, (() => { const s = el("span"); s.style.width = memPct + "%"; return s; })()),
         size(c.mem_usage) + " / " + size(c.mem_limit),
       ]),
-      el("td", {}, actions(c)));
+      el("td", { class: "actions" }, actions(c)));
   });
   return el("table", { id: "containers" },
     el("thead", {}, el("tr", {}, ["Name", "State", "Status", "Image", "Ports", "Uptime", "CPU", "Memory", ""]
