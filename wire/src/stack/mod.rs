@@ -394,3 +394,6 @@ fn wait_tasks_gone(c: &Client, namespace: &str, deadline: Instant) -> Result<(),
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
