@@ -111,6 +111,14 @@ pub struct RmArgs {
 
 pub fn run(g: &GlobalOpts, a: StackArgs) -> Result<ExitCode> {
     let ep = parse_host(&a.host).map_err(anyhow::Error::msg)?;
+    // Never send to a daemon in clear what its user meant to reach over TLS.
+    if std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty())
+        && a.host.starts_with("tcp://")
+    {
+        bail!(
+            "DOCKER_TLS_VERIFY is set but rcompose stack speaks plain HTTP only: reach the manager over its unix socket (or an SSH tunnel to it)"
+        );
+    }
     let client = Client::new(ep);
     match a.command {
         StackCommand::Deploy(d) => deploy(g, &client, d),

@@ -499,6 +499,13 @@ fn networks(c: &mut Ctx) -> Vec<Value> {
 
 fn mode(c: &Ctx, mode: Option<&str>) -> Result<Value, SwarmError> {
     let replicas = c.svc.replicas();
+    let explicit = c.svc.deploy.as_ref().and_then(|d| d.replicas).is_some();
+    if explicit && matches!(mode, Some("global" | "global-job")) {
+        return Err(c.invalid(
+            "deploy.replicas",
+            "replicas can only be used with replicated or replicated-job mode",
+        ));
+    }
     Ok(match mode.unwrap_or("replicated") {
         "replicated" => json!({"Replicated": {"Replicas": replicas}}),
         "global" => json!({"Global": {}}),

@@ -284,6 +284,15 @@ fn bad_input_is_an_error_naming_service_and_key() {
     );
     let e = convert(&p, "shop", &reader).unwrap_err().to_string();
     assert!(e.contains("secret s: cannot read"), "{e}");
+    let p = project(
+        "services:\n  a:\n    image: x\n    deploy: {mode: global, replicas: 2}\n",
+        "shop",
+    );
+    let e = convert(&p, "shop", &reader).unwrap_err().to_string();
+    assert!(
+        e.contains("service a: deploy.replicas: replicas can only be used"),
+        "{e}"
+    );
     let e = convert(&p, "Bad Name", &reader).unwrap_err().to_string();
     assert!(e.contains("invalid stack name"), "{e}");
 }
