@@ -511,4 +511,16 @@ fn a_daemon_that_is_not_there_is_a_clear_error() {
         "{}",
         stderr(&o)
     );
+    let o = Command::new(common::BIN)
+        .args(["stack", "ls"])
+        .env("DOCKER_HOST", format!("tcp://127.0.0.1:{}", free_port()))
+        .env("DOCKER_TLS_VERIFY", "1")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("DOCKER_TLS_VERIFY is set"),
+        "{}",
+        stderr(&o)
+    );
 }
