@@ -440,7 +440,19 @@ fn stack_deploys_updates_and_removes_on_a_private_swarm() {
         .replace("replicas: 1", "replicas: 2")
         .replace("GREETING: hello", "GREETING: again");
     std::fs::write(work.join("compose.yaml"), changed).unwrap();
-    let o = d.stack_ok(&["deploy", "-c", "compose.yaml", &ns], &work);
+    // This time the command waits until the services have converged.
+    let o = d.stack_ok(
+        &[
+            "deploy",
+            "--detach=false",
+            "--timeout",
+            "120",
+            "-c",
+            "compose.yaml",
+            &ns,
+        ],
+        &work,
+    );
     let out = stdout(&o);
     assert!(
         out.contains(&format!(
@@ -450,17 +462,29 @@ fn stack_deploys_updates_and_removes_on_a_private_swarm() {
         "{out}"
     );
     assert!(!out.contains("Creating"), "{out}");
-    d.wait_until(120, "the web service to run two tasks", || {
-        replicas(&d, &ns, &work).contains(&(format!("{ns}_web"), "2/2".to_string()))
-    });
-    let env = d.docker_ok(&[
-        "service",
-        "inspect",
-        &format!("{ns}_web"),
-        "--format",
-        "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+    assert!(
+        stderr(&o).contains(&format!("{ns}_web: converged")),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        replicas(&d, &ns, &work).contains(&(format!("{ns}_web"), "2/2".to_string())),
+        "{:?}",
+        replicas(&d, &ns, &work)
+    );
+    // Both running containers are of the new spec.
+    let web = d.docker_ok(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={ns}_web"),
     ]);
-    assert!(env.contains("GREETING=again"), "{env}");
+    let ids: Vec<&str> = web.lines().collect();
+    assert_eq!(ids.len(), 2, "{web}");
+    for id in ids {
+        let env = d.docker_ok(&["inspect", id, "--format", "{{json .Config.Env}}"]);
+        assert!(env.contains("GREETING=again"), "{env}");
+    }
 
     let o = d.stack_ok(&["rm", &ns], &work);
     let out = stdout(&o);

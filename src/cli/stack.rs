@@ -57,6 +57,17 @@ pub struct DeployArgs {
     /// Prune services that are no longer referenced
     #[arg(long)]
     pub prune: bool,
+    /// Exit immediately instead of waiting for the stack services to converge
+    /// (`--detach=false` waits, at most --timeout)
+    #[arg(short = 'd', long, num_args = 0..=1, require_equals = true, default_value_t = true,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub detach: bool,
+    /// With --detach=false: how long to wait for convergence, in seconds
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Suppress progress output
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Query the registry to resolve image digest and supported platforms
     /// ("always", "changed", "never"); only "never" is implemented: nodes pull by tag
     #[arg(long, default_value = "never", value_parser = ["always", "changed", "never"])]
@@ -135,6 +146,12 @@ fn print_event(e: Event) {
         Event::Updating { kind, name, id } => println!("Updating {kind} {name} (id: {id})"),
         Event::Removing { kind, name } => println!("Removing {kind} {name}"),
         Event::Warning(w) => eprintln!("{w}"),
+        Event::Progress {
+            name,
+            running,
+            desired,
+        } => eprintln!("{name}: {running}/{desired} tasks running"),
+        Event::Converged { name } => eprintln!("{name}: converged"),
     }
 }
 
@@ -188,6 +205,14 @@ fn deploy(g: &GlobalOpts, client: &Client, a: DeployArgs) -> Result<ExitCode> {
         &mut print_event,
     )
     .with_context(|| format!("deploying stack {}", a.name))?;
+    if !a.detach {
+        let mut on = |e: Event| {
+            if !a.quiet {
+                print_event(e)
+            }
+        };
+        st::wait_converged(client, &a.name, Duration::from_secs(a.timeout), &mut on)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

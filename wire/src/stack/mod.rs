@@ -43,6 +43,14 @@ pub enum StackError {
         what: Box<StackError>,
         doing: String,
     },
+    #[error("service {name}: {message}")]
+    UpdatePaused { name: String, message: String },
+    #[error("services of stack {stack} did not converge within {secs} s: {}", waiting.join(", "))]
+    NotConverged {
+        stack: String,
+        secs: u64,
+        waiting: Vec<String>,
+    },
     #[error("failed to remove some resources from stack {stack}:\n{}", errors.join("\n"))]
     Incomplete { stack: String, errors: Vec<String> },
 }
@@ -65,6 +73,15 @@ pub enum Event {
     },
     /// A warning the daemon returned (an image it cannot resolve, …).
     Warning(String),
+    /// While waiting for convergence: a service's running and desired tasks changed.
+    Progress {
+        name: String,
+        running: u64,
+        desired: u64,
+    },
+    Converged {
+        name: String,
+    },
 }
 
 fn label(namespace: &str) -> String {
@@ -317,6 +334,82 @@ pub fn services(c: &Client, namespace: &str) -> Result<Vec<Value>, StackError> {
     };
     out.sort_by_key(|x| s(&x["Spec"]["Name"]));
     Ok(out)
+}
+
+/// Waits until every replicated or global service of the stack runs as many tasks as it
+/// wants and no update is in progress (`stack deploy --detach=false`); jobs are not awaited.
+pub fn wait_converged(
+    c: &Client,
+    namespace: &str,
+    timeout: Duration,
+    on: &mut dyn FnMut(Event),
+) -> Result<(), StackError> {
+    let deadline = Instant::now() + timeout;
+    let mut seen: BTreeMap<String, (u64, u64, bool)> = BTreeMap::new();
+    loop {
+        let mut waiting = Vec::new();
+        let tasks = objects(c, "tasks", namespace)?;
+        for svc in services(c, namespace)? {
+            let mode = &svc["Spec"]["Mode"];
+            if mode.get("ReplicatedJob").is_some() || mode.get("GlobalJob").is_some() {
+                continue;
+            }
+            let name = s(&svc["Spec"]["Name"]);
+            // Running tasks of the current spec only: right after an update the daemon still
+            // reports the old tasks as running, before it has started to replace them.
+            let spec = &svc["Spec"]["TaskTemplate"]["ContainerSpec"];
+            let running = tasks
+                .iter()
+                .filter(|t| {
+                    t["ServiceID"] == svc["ID"]
+                        && t["DesiredState"] == "running"
+                        && t["Status"]["State"] == "running"
+                        && &t["Spec"]["ContainerSpec"] == spec
+                })
+                .count() as u64;
+            let desired = mode["Replicated"]["Replicas"]
+                .as_u64()
+                .or_else(|| svc["ServiceStatus"]["DesiredTasks"].as_u64())
+                .unwrap_or(0);
+            let update = svc["UpdateStatus"]["State"].as_str().unwrap_or_default();
+            if matches!(update, "paused" | "rollback_paused") {
+                return Err(StackError::UpdatePaused {
+                    name,
+                    message: format!(
+                        "update {update}: {}",
+                        svc["UpdateStatus"]["Message"].as_str().unwrap_or_default()
+                    ),
+                });
+            }
+            let done = running == desired && !matches!(update, "updating" | "rollback_started");
+            if seen.get(&name) != Some(&(running, desired, done)) {
+                on(if done {
+                    Event::Converged { name: name.clone() }
+                } else {
+                    Event::Progress {
+                        name: name.clone(),
+                        running,
+                        desired,
+                    }
+                });
+                seen.insert(name.clone(), (running, desired, done));
+            }
+            if !done {
+                waiting.push(format!("{name} {running}/{desired}"));
+            }
+        }
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(StackError::NotConverged {
+                stack: namespace.to_string(),
+                secs: timeout.as_secs(),
+                waiting,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// Removes the stack's services, then (once their tasks are gone, at most `wait`) its

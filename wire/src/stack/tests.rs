@@ -229,3 +229,54 @@ fn remove_takes_services_first_and_networks_last() {
     let empty = fake(Box::new(manager));
     assert!(!remove(&empty.client, "shop", Duration::from_secs(5), &mut |_| {}).unwrap());
 }
+
+#[test]
+fn convergence_counts_running_tasks_of_the_current_spec_only() {
+    let route = |new_tasks: usize| -> Route {
+        Box::new(move |m, p| match (m, p.split('?').next().unwrap()) {
+            ("GET", "/services") => Some((
+                200,
+                json!([{"ID": "s1", "Spec": {"Name": "shop_web",
+                    "Mode": {"Replicated": {"Replicas": 2}},
+                    "TaskTemplate": {"ContainerSpec": {"Image": "web:2"}}}}]),
+            )),
+            ("GET", "/tasks") => {
+                let task = |image: &str| {
+                    json!({"ServiceID": "s1", "DesiredState": "running",
+                    "Status": {"State": "running"}, "Spec": {"ContainerSpec": {"Image": image}}})
+                };
+                let mut list = vec![task("web:1")];
+                list.extend((0..new_tasks).map(|_| task("web:2")));
+                Some((200, json!(list)))
+            }
+            _ => manager(m, p),
+        })
+    };
+    let f = fake(route(1));
+    let mut events = Vec::new();
+    let e = wait_converged(&f.client, "shop", Duration::from_millis(10), &mut |e| {
+        events.push(e)
+    })
+    .unwrap_err();
+    assert!(e.to_string().contains("shop_web 1/2"), "{e}");
+    assert_eq!(
+        events,
+        [Event::Progress {
+            name: "shop_web".into(),
+            running: 1,
+            desired: 2
+        }]
+    );
+    let f = fake(route(2));
+    let mut events = Vec::new();
+    wait_converged(&f.client, "shop", Duration::from_millis(10), &mut |e| {
+        events.push(e)
+    })
+    .unwrap();
+    assert_eq!(
+        events,
+        [Event::Converged {
+            name: "shop_web".into()
+        }]
+    );
+}
