@@ -338,6 +338,37 @@ fn stack_deploys_updates_and_removes_on_a_private_swarm() {
     );
     d.init_swarm();
 
+    // The daemon's refusal surfaces with its message, and what the deploy made is removed.
+    let bad = unique("bad");
+    std::fs::write(
+        work.join("bad.yaml"),
+        format!(
+            "services:\n  a:\n    image: {tag}\n    deploy:\n      placement:\n        constraints: [\"node.role\"]\n"
+        ),
+    )
+    .unwrap();
+    let o = d.stack(&["deploy", "-c", "bad.yaml", &bad], &work);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(err.contains("Error response from daemon:"), "{err}");
+    assert!(err.contains("constraint"), "{err}");
+    assert!(
+        out.contains(&format!("Creating network {bad}_default")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Removing network {bad}_default")),
+        "{out}"
+    );
+    let left = d.docker_ok(&[
+        "network",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=com.docker.stack.namespace={bad}"),
+    ]);
+    assert_eq!(left.trim(), "", "the failed deploy left its network");
+
     let o = d.stack_ok(&["deploy", "-c", "compose.yaml", &ns], &work);
     let out = stdout(&o);
     for line in [
