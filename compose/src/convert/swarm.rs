@@ -221,7 +221,6 @@ fn network_spec(name: &str, namespace: &str, net: &crate::model::Network) -> Val
         "Name": name,
         "CheckDuplicate": true,
         "Driver": net.driver.clone().unwrap_or_else(|| "overlay".into()),
-        "Scope": "swarm",
         "Labels": stack_labels(namespace, &net.labels),
     });
     if !net.driver_opts.is_empty() {
