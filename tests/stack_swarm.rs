@@ -503,6 +503,34 @@ fn stack_deploys_updates_and_removes_on_a_private_swarm() {
         "{:?}",
         replicas(&d, &ns, &work)
     );
+    // The API's filters pass through: only the tasks meant to run, only the web service.
+    let running = stdout(&d.stack_ok(
+        &[
+            "ps",
+            &ns,
+            "-f",
+            "desired-state=running",
+            "--format",
+            "{{.Name}}",
+        ],
+        &work,
+    ));
+    let mut names: Vec<&str> = running.lines().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            format!("{ns}_client.1"),
+            format!("{ns}_web.1"),
+            format!("{ns}_web.2")
+        ],
+        "{running}"
+    );
+    let only_web = stdout(&d.stack_ok(
+        &["services", &ns, "-f", &format!("name={ns}_web"), "-q"],
+        &work,
+    ));
+    assert_eq!(only_web.lines().count(), 1, "{only_web}");
     // Both running containers are of the new spec.
     let web = d.docker_ok(&[
         "ps",

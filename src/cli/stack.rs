@@ -88,6 +88,9 @@ pub struct LsArgs {
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
+    /// Filter output based on conditions provided (key=value, repeatable)
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
     /// Do not truncate output
     #[arg(long)]
     pub no_trunc: bool,
@@ -103,6 +106,9 @@ pub struct PsArgs {
 
 #[derive(Debug, Args)]
 pub struct ServicesArgs {
+    /// Filter output based on conditions provided (key=value, repeatable)
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
     /// Only display IDs
     #[arg(short, long)]
     pub quiet: bool,
@@ -250,6 +256,17 @@ fn ls(client: &Client, a: LsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `-f key=value` flags as the API's filter pairs.
+fn filter_pairs(flags: &[String]) -> Result<Vec<(String, String)>> {
+    flags
+        .iter()
+        .map(|f| match f.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("bad format of filter {f:?} (expected name=value)"),
+        })
+        .collect()
+}
+
 /// `*:8080->80/tcp` for each published port of a service.
 fn service_ports(svc: &Value) -> String {
     svc["Endpoint"]["Ports"]
@@ -270,7 +287,7 @@ fn service_ports(svc: &Value) -> String {
 }
 
 fn services(client: &Client, a: ServicesArgs) -> Result<ExitCode> {
-    let list = st::services(client, &a.name)?;
+    let list = st::services(client, &a.name, &filter_pairs(&a.filter)?)?;
     if list.is_empty() {
         eprintln!("Nothing found in stack: {}", a.name);
         return Ok(ExitCode::SUCCESS);
@@ -338,7 +355,7 @@ fn capitalise(s: &str) -> String {
 }
 
 fn ps(client: &Client, a: PsArgs) -> Result<ExitCode> {
-    let tasks = st::tasks(client, &a.name)?;
+    let tasks = st::tasks(client, &a.name, &filter_pairs(&a.filter)?)?;
     if tasks.is_empty() {
         eprintln!("Nothing found in stack: {}", a.name);
         return Ok(ExitCode::SUCCESS);

@@ -52,6 +52,15 @@ pub fn filters(key: &str, values: &[&str]) -> String {
     format!("filters={}", encode(&json!({ key: values }).to_string()))
 }
 
+/// `filters=` with several `key=value` pairs; values of one key are alternatives.
+pub fn filter_query(pairs: &[(String, String)]) -> String {
+    let mut m: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (k, v) in pairs {
+        m.entry(k).or_default().push(v);
+    }
+    format!("filters={}", encode(&json!(m).to_string()))
+}
+
 impl Client {
     pub fn new(ep: Endpoint) -> Self {
         Self { ep }
@@ -143,6 +152,33 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filter_pairs_group_by_key() {
+        let pairs = [
+            ("label".to_string(), "a=b".to_string()),
+            ("desired-state".to_string(), "running".to_string()),
+            ("label".to_string(), "c".to_string()),
+        ];
+        let q = filter_query(&pairs);
+        let json = q.strip_prefix("filters=").unwrap();
+        let decoded = json
+            .split('%')
+            .enumerate()
+            .map(|(i, part)| {
+                if i == 0 {
+                    part.to_string()
+                } else {
+                    let (hex, rest) = part.split_at(2);
+                    format!("{}{rest}", u8::from_str_radix(hex, 16).unwrap() as char)
+                }
+            })
+            .collect::<String>();
+        assert_eq!(
+            decoded,
+            r#"{"desired-state":["running"],"label":["a=b","c"]}"#
+        );
+    }
 
     #[test]
     fn filters_are_percent_encoded_json() {

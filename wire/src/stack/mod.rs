@@ -322,11 +322,17 @@ pub fn list(c: &Client) -> Result<Vec<StackSummary>, StackError> {
 }
 
 /// The stack's services as the API lists them, with `ServiceStatus` (running and desired
-/// tasks), sorted by name.
-pub fn services(c: &Client, namespace: &str) -> Result<Vec<Value>, StackError> {
+/// tasks), sorted by name; `filters` are the API's (`stack services -f name=web`).
+pub fn services(
+    c: &Client,
+    namespace: &str,
+    filters: &[(String, String)],
+) -> Result<Vec<Value>, StackError> {
+    let mut pairs = vec![("label".to_string(), label(namespace))];
+    pairs.extend(filters.iter().cloned());
     let mut v = c.get(&format!(
         "/services?status=true&{}",
-        client::filters("label", &[&label(namespace)])
+        client::filter_query(&pairs)
     ))?;
     let mut out = match v.take() {
         Value::Array(a) => a,
@@ -349,7 +355,7 @@ pub fn wait_converged(
     loop {
         let mut waiting = Vec::new();
         let tasks = objects(c, "tasks", namespace)?;
-        for svc in services(c, namespace)? {
+        for svc in services(c, namespace, &[])? {
             let mode = &svc["Spec"]["Mode"];
             if mode.get("ReplicatedJob").is_some() || mode.get("GlobalJob").is_some() {
                 continue;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Client, StackError, label, s};
+use super::{Client, StackError, client, label, s};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskRow {
@@ -22,8 +22,18 @@ pub struct TaskRow {
     pub ports: Vec<String>,
 }
 
-pub fn tasks(c: &Client, namespace: &str) -> Result<Vec<TaskRow>, StackError> {
-    let list = c.list("tasks", "label", &[&label(namespace)])?;
+/// `filters` are the API's (`stack ps -f desired-state=running`).
+pub fn tasks(
+    c: &Client,
+    namespace: &str,
+    filters: &[(String, String)],
+) -> Result<Vec<TaskRow>, StackError> {
+    let mut pairs = vec![("label".to_string(), label(namespace))];
+    pairs.extend(filters.iter().cloned());
+    let list = match c.get(&format!("/tasks?{}", client::filter_query(&pairs)))? {
+        serde_json::Value::Array(a) => a,
+        _ => Vec::new(),
+    };
     let services: BTreeMap<String, String> = super::objects(c, "services", namespace)?
         .iter()
         .map(|x| (s(&x["ID"]), s(&x["Spec"]["Name"])))
