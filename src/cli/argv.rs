@@ -69,13 +69,26 @@ const DOCKER_VERBS: &[(&str, &[&str])] = &[
     ("volume", &["volume"]),
     ("system", &["system"]),
     ("builder", &["image"]),
+    ("stack", &["stack"]),
 ];
 
 /// Docker's argv (without the program name) as rcompose's, or an error naming what to type.
 pub fn docker_to_rcompose(args: &[String]) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut i = 0;
+    // `-H`: only `stack` talks to a daemon (the swarm manager); it takes the host itself.
+    let mut host: Option<(String, String)> = None;
     while let Some(a) = args.get(i).filter(|a| a.starts_with('-')) {
+        if (a == "-H" || a == "--host") && args.get(i + 1).is_some() {
+            host = Some((a.clone(), args[i + 1].clone()));
+            i += 2;
+            continue;
+        }
+        if let Some(v) = a.strip_prefix("--host=") {
+            host = Some(("--host".into(), v.to_string()));
+            i += 1;
+            continue;
+        }
         match docker_global(a) {
             Some(Some(ours)) => out.push(ours.to_string()),
             Some(None) => {}
@@ -94,6 +107,16 @@ pub fn docker_to_rcompose(args: &[String]) -> Result<Vec<String>, String> {
         );
     };
     let rest = &args[i + 1..];
+    if let Some((flag, value)) = host {
+        if verb != "stack" {
+            return Err(format!(
+                "docker's global option {flag} is not supported by rcompose for `docker {verb}` (one local engine; only `docker stack` talks to a daemon)"
+            ));
+        }
+        out.extend(["stack".to_string(), "-H".into(), value]);
+        out.extend(rest.iter().cloned());
+        return Ok(out);
+    }
     if verb == "compose" {
         out.extend(rest.iter().cloned());
         return Ok(out);
@@ -258,6 +281,27 @@ mod tests {
         assert_eq!(t(&["-D", "ps", "-a"]), s(&["-v", "container", "ps", "-a"]));
         assert_eq!(t(&["network", "ls"]), s(&["network", "ls"]));
         assert_eq!(t(&["info"]), s(&["system", "info"]));
+        assert_eq!(
+            t(&[
+                "-H",
+                "unix:///m.sock",
+                "stack",
+                "deploy",
+                "-c",
+                "a.yml",
+                "x"
+            ]),
+            s(&[
+                "stack",
+                "-H",
+                "unix:///m.sock",
+                "deploy",
+                "-c",
+                "a.yml",
+                "x"
+            ])
+        );
+        assert_eq!(t(&["stack", "ls"]), s(&["stack", "ls"]));
     }
 
     #[test]

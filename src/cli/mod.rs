@@ -37,6 +37,7 @@ pub mod image;
 pub mod inspect;
 pub mod login;
 pub mod network;
+pub mod stack;
 pub mod system;
 pub mod version;
 pub mod volume;
@@ -160,6 +161,8 @@ pub enum Command {
     PortProxy(network::PortProxyArgs),
     /// Manage volumes
     Volume(volume::VolumeArgs),
+    /// Manage Swarm stacks (through a Docker daemon that is a swarm manager)
+    Stack(stack::StackArgs),
     /// Manage rcompose: disk usage, system information, prune, doctor
     System(system::SystemArgs),
     /// Check the host for what containers and networks need, with fixes
@@ -234,6 +237,7 @@ fn uses_state_roots(c: &Command) -> bool {
         c,
         Command::Config(_)
             | Command::Convert(_)
+            | Command::Stack(_)
             | Command::Version(_)
             | Command::Doctor(_)
             | Command::System(system::SystemArgs {
@@ -264,6 +268,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::PortProxy(args) => network::run_port_proxy(args),
         Command::Version(args) => version::run(&cli.global, args),
         Command::Volume(args) => volume::run(&cli.global, args),
+        Command::Stack(args) => stack::run(&cli.global, args),
         Command::System(args) => system::run(&cli.global, args),
         Command::Doctor(args) => doctor::run(&cli.global, args),
         Command::Up(args) => compose_up::up(&cli.global, args),
