@@ -436,6 +436,23 @@ fn dockerfile_from_stdin_or_outside_the_context_labels_and_build_args() {
     );
 }
 
+/// Heredocs as BuildKit takes them: a whole `RUN <<EOF` script, heredocs after the command
+/// (two on one line, one quoted so the shell leaves `$V` alone), and `COPY <<EOF /path`.
+#[test]
+fn heredocs_in_run_and_copy() {
+    let env = Env::new();
+    write(
+        &env.ctx,
+        "Dockerfile",
+        "FROM scratch\nCOPY --from=bb / /\nARG V=val\nRUN <<EOF\nset -e\necho script-$V > /s\nEOF\nRUN cat <<EOF > /a && cat <<'END' > /b\nexpanded $V\nEOF\nliteral $V\nEND\nCOPY <<EOF /c\ncopied $V\nEOF\nCMD [\"cat\", \"/s\", \"/a\", \"/b\", \"/c\"]\n",
+    );
+    env.build_ok(&["-t", "heredoc:1"]);
+    assert_eq!(
+        env.roots.ok(&["container", "run", "--rm", "heredoc:1"]),
+        "script-val\nexpanded val\nliteral $V\ncopied val\n"
+    );
+}
+
 /// A minbase Debian bookworm rootfs made by debootstrap from the host's own apt mirror, kept
 /// in /var/cache/rcompose-tests between runs.
 fn debian_rootfs() -> std::path::PathBuf {

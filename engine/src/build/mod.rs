@@ -9,6 +9,7 @@ pub mod copy;
 pub mod dockerfile;
 mod exec;
 pub mod expand;
+mod heredoc;
 pub mod ignore;
 pub mod run;
 pub mod state;
