@@ -64,12 +64,23 @@ fn follow(
     let path = containers.store.log_path(id);
     let mut pos = Position::default();
     let mut tail = std::collections::VecDeque::new();
+    let mut orphaned_since = None;
     loop {
         let st = containers.observe(id)?;
         let done = !matches!(
             st.status,
             Status::Created | Status::Running | Status::Paused | Status::Restarting
         );
+        // A container still "created" with no monitor left will never change state: its
+        // monitor died before recording one. Waiting for it would never end.
+        let orphaned = st.status == Status::Created && !containers.monitor_alive(&st);
+        if gave_up(&mut orphaned_since, orphaned, std::time::Instant::now()) {
+            return Err(crate::container::ContainerError::Start {
+                id: id.to_string(),
+                message: "the container's monitor exited before it recorded the container's state"
+                    .into(),
+            });
+        }
         // Read after the state: once it says exited, the log is complete.
         if let Ok((entries, p)) = read_from(&path, pos, &Default::default()) {
             pos = p;
@@ -90,6 +101,24 @@ fn follow(
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// How long a RUN container may stay "created" without a monitor: the monitor records the
+/// running state before it answers the start, so this is only a margin for a slow disk.
+const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether to stop waiting for a container that has been orphaned (see [`follow`]) since
+/// `since`, which this keeps: set when it becomes orphaned, cleared when it is not.
+fn gave_up(
+    since: &mut Option<std::time::Instant>,
+    orphaned: bool,
+    now: std::time::Instant,
+) -> bool {
+    if !orphaned {
+        *since = None;
+        return false;
+    }
+    now.duration_since(*since.get_or_insert(now)) >= ORPHAN_GRACE
 }
 
 /// `--mount=type=cache|bind|tmpfs|secret,…` → an engine mount. Cache mounts live under
@@ -299,5 +328,24 @@ fn remove_stub(upper: &Path, lowers: &[PathBuf], target: &str) {
         if !removed {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn an_orphaned_container_is_given_up_after_the_grace() {
+        let t0 = Instant::now();
+        let mut since = None;
+        assert!(!gave_up(&mut since, true, t0));
+        assert!(!gave_up(&mut since, true, t0 + Duration::from_secs(1)));
+        // A monitor seen again starts the count afresh.
+        assert!(!gave_up(&mut since, false, t0 + Duration::from_secs(2)));
+        assert!(!gave_up(&mut since, true, t0 + Duration::from_secs(3)));
+        assert!(!gave_up(&mut since, true, t0 + Duration::from_secs(7)));
+        assert!(gave_up(&mut since, true, t0 + Duration::from_secs(8)));
     }
 }
