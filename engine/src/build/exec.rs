@@ -40,6 +40,7 @@ pub struct Builder<'a> {
     pub file: String,
     pub ignore: Ignore,
     pub pull: Option<PullFn<'a>>,
+    pub network: Option<&'a dyn super::RunNetwork>,
     pub events: &'a mut dyn FnMut(BuildEvent),
     pub done: BTreeMap<usize, State>,
     /// The cache key of each built stage's last step.

@@ -114,6 +114,25 @@ pub struct BuildResult {
 /// Pulls an image reference into the store (the CLI's registry client).
 pub type PullFn<'a> = &'a dyn Fn(&str) -> Result<(), String>;
 
+/// The network of `RUN --network=default`: a container's normal path (the default bridge,
+/// with NAT and DNS, as docker gives RUN). The engine wires no networks, so the caller's
+/// network code comes in through this; without it, `default` is the host's network.
+pub trait RunNetwork {
+    /// Sets up the create options of a RUN container for the default network.
+    fn prepare(&self, opts: &mut crate::container::CreateOptions) -> Result<(), String>;
+    /// Starts the created container with its networking.
+    fn start(&self, containers: &Containers, id: &str) -> Result<(), String>;
+    /// Gives back what the container held (after it is gone; errors are only logged).
+    fn release(&self, id: &str);
+}
+
+/// What the builder asks of its caller: pulling base images, and RUN's default network.
+#[derive(Default, Clone, Copy)]
+pub struct Hooks<'a> {
+    pub pull: Option<PullFn<'a>>,
+    pub network: Option<&'a dyn RunNetwork>,
+}
+
 fn read_dockerfile(opts: &BuildOptions) -> Result<(String, String), BuildError> {
     if let Some(t) = &opts.dockerfile_text {
         return Ok((t.clone(), "Dockerfile".into()));
@@ -138,7 +157,7 @@ fn read_dockerfile(opts: &BuildOptions) -> Result<(String, String), BuildError> 
 pub fn build(
     containers: &Containers,
     opts: &BuildOptions,
-    pull: Option<PullFn<'_>>,
+    hooks: Hooks<'_>,
     events: &mut dyn FnMut(BuildEvent),
 ) -> Result<BuildResult, BuildError> {
     let context = opts.context.canonicalize().map_err(|e| {
@@ -183,7 +202,8 @@ pub fn build(
         df,
         file,
         ignore,
-        pull,
+        pull: hooks.pull,
+        network: hooks.network,
         events,
         done: BTreeMap::new(),
         keys: BTreeMap::new(),

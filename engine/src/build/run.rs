@@ -17,7 +17,7 @@ pub struct RunSpec {
     pub env: Vec<String>,
     pub workdir: String,
     pub user: String,
-    /// `default` (the host's network: the engine wires no networks), `none`, `host`.
+    /// `default` (the caller's [`super::RunNetwork`], else the host's), `none`, `host`.
     pub network: String,
     pub mounts: Vec<MountSpec>,
     pub tmpfs: Vec<String>,
@@ -231,6 +231,7 @@ pub fn parse_mount(
 /// container's changes as a tar to `layer`.
 pub fn run(
     containers: &Containers,
+    network: Option<&dyn super::RunNetwork>,
     layer_dirs: Vec<PathBuf>,
     spec: RunSpec,
     layer: &mut dyn Write,
@@ -251,6 +252,8 @@ pub fn run(
         layer_dirs,
         ..Default::default()
     };
+    // `default` is the caller's network (the default bridge); the host's without one.
+    let bridged = spec.network == "default" && network.is_some();
     let host = HostConfig {
         network_mode: match spec.network.as_str() {
             "none" => "none".into(),
@@ -260,21 +263,31 @@ pub fn run(
         tmpfs: spec.tmpfs,
         ..Default::default()
     };
-    let cfg = containers.create(
-        &image,
-        CreateOptions {
-            cmd: spec.args,
-            entrypoint: Some(vec![]),
-            env: spec.env,
-            working_dir: Some(spec.workdir),
-            user: Some(spec.user),
-            labels: [(BUILD_LABEL.to_string(), std::process::id().to_string())].into(),
-            host,
-            ..Default::default()
-        },
-    )?;
+    let mut opts = CreateOptions {
+        cmd: spec.args,
+        entrypoint: Some(vec![]),
+        env: spec.env,
+        working_dir: Some(spec.workdir),
+        user: Some(spec.user),
+        labels: [(BUILD_LABEL.to_string(), std::process::id().to_string())].into(),
+        host,
+        ..Default::default()
+    };
+    if let Some(n) = network.filter(|_| bridged) {
+        n.prepare(&mut opts)
+            .map_err(crate::container::ContainerError::Other)?;
+    }
+    let cfg = containers.create(&image, opts)?;
     let res = (|| {
-        containers.start(&cfg.id, None)?;
+        match network.filter(|_| bridged) {
+            Some(n) => n.start(containers, &cfg.id).map_err(|message| {
+                crate::container::ContainerError::Start {
+                    id: cfg.id.clone(),
+                    message,
+                }
+            })?,
+            None => containers.start(&cfg.id, None)?,
+        }
         let out = follow(containers, &cfg.id, on_line)?;
         if out.exit_code == 0 {
             let upper = crate::rootfs::Rootfs::new(containers.store.rootfs_dir(&cfg)).upper();
@@ -286,6 +299,9 @@ pub fn run(
         Ok(out)
     })();
     let _ = containers.remove(&cfg.id, true, false);
+    if let Some(n) = network.filter(|_| bridged) {
+        n.release(&cfg.id);
+    }
     res
 }
 

@@ -102,7 +102,14 @@ impl Builder<'_> {
         };
         let events = &mut *self.events;
         let mut on_line = |l: &str| events(BuildEvent::Output(l.to_string()));
-        let res = run::run(self.containers, dirs, spec, &mut hw, &mut on_line);
+        let res = run::run(
+            self.containers,
+            self.network,
+            dirs,
+            spec,
+            &mut hw,
+            &mut on_line,
+        );
         let (_, diff_id, _) = hw.finish();
         let out = match res {
             Ok(o) => o,

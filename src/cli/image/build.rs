@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use rcompose_engine::build::{BuildEvent, BuildOptions, build};
+use rcompose_engine::build::{BuildEvent, BuildOptions, Hooks, build};
 use rcompose_engine::store::Store;
 
 use crate::cli::GlobalOpts;
@@ -157,7 +157,13 @@ pub fn build_cmd(g: &GlobalOpts, store: &Store, a: BuildArgs) -> anyhow::Result<
     let mut progress = Progress::new(a.quiet);
     let pull = rcompose_wire::backend::build::puller(store);
     let started = std::time::Instant::now();
-    let res = build(&containers, &opts, Some(&pull), &mut |e| progress.event(e))?;
+    let net = rcompose_wire::backend::build::BridgeNetwork::open(&containers)
+        .map_err(anyhow::Error::msg)?;
+    let hooks = Hooks {
+        pull: Some(&pull),
+        network: Some(&net),
+    };
+    let res = build(&containers, &opts, hooks, &mut |e| progress.event(e))?;
     if let Some(p) = &a.iidfile {
         std::fs::write(p, &res.id).with_context(|| format!("writing {}", p.display()))?;
     }

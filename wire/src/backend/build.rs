@@ -9,8 +9,11 @@ use std::path::PathBuf;
 use rcompose_compose::execute::BackendError;
 use rcompose_compose::model::{Project, Service};
 use rcompose_compose::ops::build::BuildFlags;
-use rcompose_engine::build::{BuildEvent, BuildOptions, build};
-use rcompose_engine::container::Containers;
+use rcompose_engine::build::{BuildEvent, BuildOptions, Hooks, RunNetwork, build};
+use rcompose_engine::container::{Containers, CreateOptions};
+use rcompose_net::Networks;
+
+use crate::netwire::{self, Endpoint, NetPlan};
 use rcompose_engine::image::registry::Client;
 use rcompose_engine::image::registry::pull::{PullOptions, pull};
 use rcompose_engine::store::Store;
@@ -23,6 +26,44 @@ pub fn puller(store: &Store) -> impl Fn(&str) -> Result<(), String> + '_ {
         pull(store, &client, r, &PullOptions::default(), &|_| {})
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+}
+
+/// `RUN --network=default` on the default bridge, like a container started without
+/// `--network`: its own namespace, an address, NAT to the outside, the host's resolvers.
+pub struct BridgeNetwork {
+    nets: Networks,
+}
+
+impl BridgeNetwork {
+    pub fn open(containers: &Containers) -> Result<Self, String> {
+        Networks::open(&containers.store.root, &containers.store.run_root)
+            .map(|nets| BridgeNetwork { nets })
+            .map_err(|e| format!("opening the networks for RUN: {e}"))
+    }
+}
+
+impl RunNetwork for BridgeNetwork {
+    fn prepare(&self, opts: &mut CreateOptions) -> Result<(), String> {
+        let plan = NetPlan {
+            networks: vec![Endpoint {
+                network: rcompose_net::network::DEFAULT_NETWORK.into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        opts.host.network_mode = "bridge".into();
+        let label = serde_json::to_string(&plan).map_err(|e| e.to_string())?;
+        opts.labels.insert(netwire::LABEL.into(), label);
+        Ok(())
+    }
+
+    fn start(&self, containers: &Containers, id: &str) -> Result<(), String> {
+        netwire::start(containers, &self.nets, id, None).map_err(|e| e.to_string())
+    }
+
+    fn release(&self, id: &str) {
+        netwire::teardown(&self.nets, id);
     }
 }
 
@@ -108,6 +149,11 @@ pub fn build_service(
     };
     let store = Store::open(&containers.store.root).map_err(BackendError::new)?;
     let pull = puller(&store);
-    let res = build(containers, &opts, Some(&pull), &mut on_event).map_err(BackendError::new)?;
+    let net = BridgeNetwork::open(containers).map_err(BackendError)?;
+    let hooks = Hooks {
+        pull: Some(&pull),
+        network: Some(&net),
+    };
+    let res = build(containers, &opts, hooks, &mut on_event).map_err(BackendError::new)?;
     Ok(res.id)
 }
