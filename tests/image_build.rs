@@ -453,6 +453,50 @@ fn heredocs_in_run_and_copy() {
     );
 }
 
+/// `--progress`: on a terminal (`auto`, `tty`) the running step is live (its output shown
+/// below it, then cleared) and each step stays as one line with its time or CACHED; `plain`
+/// prints docker's numbered lines, output included, on a terminal too.
+#[test]
+fn progress_live_on_a_terminal_and_plain_lines() {
+    let env = Env::new();
+    write(
+        &env.ctx,
+        "Dockerfile",
+        "FROM scratch\nCOPY --from=bb / /\nRUN echo live-marker; sleep 1\nENV A=1\n",
+    );
+    let under_pty = |progress: &str| {
+        let mut cmd = env.roots.cmd();
+        cmd.args(["image", "build", "--build-context", &env.bb, "--no-cache"]);
+        if !progress.is_empty() {
+            cmd.arg(format!("--progress={progress}"));
+        }
+        cmd.arg(&env.ctx);
+        let mut pty = common::container::Pty::spawn(cmd);
+        assert_eq!(pty.wait(120), Some(0), "{}", pty.output());
+        pty.output()
+    };
+    for progress in ["", "tty"] {
+        let out = under_pty(progress);
+        assert!(out.contains("live-marker"), "{out:?}");
+        assert!(!out.contains("#3 live-marker"), "{out:?}");
+        let head = "#3 [0] RUN echo live-marker; sleep 1  ";
+        let took = out
+            .split(head)
+            .skip(1)
+            .find_map(|rest| rest.split_once('s')?.0.parse::<f64>().ok());
+        assert!(took.is_some(), "the step stays with its time: {out:?}");
+    }
+    let out = under_pty("plain");
+    assert!(out.contains("#3 live-marker"), "{out:?}");
+    assert!(out.contains("#3 DONE "), "{out:?}");
+    let e = env.build(&["--progress", "fancy"]);
+    assert!(
+        stderr(&e).contains("use auto, plain or tty"),
+        "{}",
+        stderr(&e)
+    );
+}
+
 /// `apt-get update && apt-get install` in a RUN step on the Debian base: the step reaches
 /// Debian's archive through the container's normal network path (the default bridge, NAT),
 /// not the host's namespace. Skips, saying why, when the archive is unreachable from here.
