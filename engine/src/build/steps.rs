@@ -294,7 +294,7 @@ impl Builder<'_> {
                 }
             },
         };
-        let dirs = self.layer_dirs(&cx.state)?;
+        let dirs = self.image_dirs(&cx.state)?;
         // Symlinked directories on the way (`/bin` → `usr/bin` in merged-/usr images) are
         // followed inside the image, as docker does, so the layer never shadows them.
         let abs = resolve_dest(&dirs, &abs);
@@ -315,9 +315,33 @@ impl Builder<'_> {
             add: add && download.is_none(),
             image_kind: &kind,
         };
-        let (tar, file) = self.new_tar()?;
-        let mut hw = HashingWriter::new(file);
-        let res = copy::write_tar(&spec, &mut hw);
+        // The content hash first, without writing anything: a cached step needs no tar.
+        let text = step.text.clone();
+        let res = copy::write_tar(&spec, &mut std::io::sink()).and_then(|content| {
+            let key =
+                digest_of(format!("{}\n{text}\n{:?}\n{content}", cx.key, spec.dest).as_bytes());
+            if let Some(hit) = self.cached(&key) {
+                return Ok(Err((key, hit)));
+            }
+            let (tar, file) = self.new_tar().map_err(|e| e.to_string())?;
+            let mut hw = HashingWriter::new(file);
+            match copy::write_tar(&spec, &mut hw) {
+                // The sources changed between the two passes: the key would not match.
+                Ok(again) if again != content => {
+                    let _ = fs::remove_file(&tar);
+                    Err("the sources changed while they were copied; build again".into())
+                }
+                Ok(_) => {
+                    let (mut file, diff_id, _) = hw.finish();
+                    let _ = file.rewind();
+                    Ok(Ok((key, tar, diff_id)))
+                }
+                Err(e) => {
+                    let _ = fs::remove_file(&tar);
+                    Err(e)
+                }
+            }
+        });
         if let Some(r) = mounted {
             let _ = r.unmount();
             let _ = crate::store::fsutil::remove_inside(&self.tmp, &r.dir);
@@ -325,10 +349,13 @@ impl Builder<'_> {
         if let Some(dir) = &download {
             let _ = crate::store::fsutil::remove_inside(&self.tmp, dir);
         }
-        let content = match res {
-            Ok(h) => h,
+        let (key, tar, diff_id) = match res {
+            Ok(Ok(new)) => new,
+            Ok(Err((key, hit))) => {
+                self.count_step(cx, &key, Some(hit));
+                return Ok(());
+            }
             Err(e) => {
-                let _ = fs::remove_file(&tar);
                 let where_ = from.as_deref().map_or(
                     format!("in the build context {}", self.opts.context.display()),
                     |f| format!("in {f}"),
@@ -336,16 +363,10 @@ impl Builder<'_> {
                 return Err(self.err(step, format!("{e} ({where_})")));
             }
         };
-        let (mut file, diff_id, _) = hw.finish();
-        let _ = file.rewind();
-        let text = step.text.clone();
-        let key = digest_of(format!("{}\n{text}\n{:?}\n{content}", cx.key, spec.dest).as_bytes());
-        let r = if self.try_cache(cx, &key) {
-            Ok(())
-        } else {
-            self.add_layer(cx, &tar, &diff_id)
-                .map(|()| self.finish_step(cx, key, &text, false))
-        };
+        self.count_step(cx, &key, None);
+        let r = self
+            .add_layer(cx, &tar, &diff_id)
+            .map(|()| self.finish_step(cx, key, &text, false));
         let _ = fs::remove_file(&tar);
         r
     }
