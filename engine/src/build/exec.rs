@@ -436,6 +436,7 @@ impl Builder<'_> {
             line: step.line,
             text: shown.clone(),
         });
+        crate::container::proc::trace_phase("build.step");
         if meta {
             // Keyed by the resulting config, so expanded values count; a hit reuses the
             // earlier state and its timestamps, so a rebuild gives the same image id.
@@ -499,10 +500,12 @@ impl Builder<'_> {
         let f = fs::File::open(tar).map_err(super::io_err(tar))?;
         let gz = flate2::read::GzEncoder::new(BufReader::new(f), flate2::Compression::fast());
         let (blob, size) = self.store.ingest_blob(gz, None)?;
+        crate::container::proc::trace_phase("build.layer.stored");
         self.lease()?.add([blob.clone()])?;
         let info = self
             .store
             .ensure_layer(&blob, Some(diff_id), cx.state.top_chain())?;
+        crate::container::proc::trace_phase("build.layer.unpacked");
         self.lease()?.add([info.chain_id.clone()])?;
         cx.state.push_layer(LayerRef {
             blob,
@@ -562,6 +565,7 @@ impl Builder<'_> {
         cx.state
             .history(&crate::units::time::now_rfc3339(), text, empty);
         self.save_cache(&key, &cx.state);
+        crate::container::proc::trace_phase("build.cache.saved");
         cx.key = key;
     }
 

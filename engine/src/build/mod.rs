@@ -83,6 +83,8 @@ pub struct BuildOptions {
     pub pull: bool,
     /// The default network of RUN steps (`default`, `none`, `host`).
     pub network: Option<String>,
+    /// Bytes of /dev/shm in RUN steps (0: the engine's default, 64 MiB as docker).
+    pub shm_size: i64,
 }
 
 /// Progress of a build, in order.
@@ -239,7 +241,9 @@ pub fn build(
     for (k, v) in &opts.labels {
         state.set_label(k, v);
     }
+    crate::container::proc::trace_phase("build.steps-done");
     let id = commit(&store, &state, &tags)?;
+    crate::container::proc::trace_phase("build.committed");
     let cacheable = b.cacheable;
     Ok(BuildResult {
         id,

@@ -21,6 +21,8 @@ pub struct RunSpec {
     pub network: String,
     pub mounts: Vec<MountSpec>,
     pub tmpfs: Vec<String>,
+    /// Bytes of /dev/shm (0: the default).
+    pub shm_size: i64,
 }
 
 pub struct RunOutcome {
@@ -65,6 +67,7 @@ fn follow(
     let mut pos = Position::default();
     let mut tail = std::collections::VecDeque::new();
     let mut orphaned_since = None;
+    let mut poll = std::time::Duration::from_millis(1);
     loop {
         let st = containers.observe(id)?;
         let done = !matches!(
@@ -99,7 +102,9 @@ fn follow(
                 tail: tail.into(),
             });
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        // Most RUN steps end within milliseconds: look again soon, then less often.
+        std::thread::sleep(poll);
+        poll = (poll * 2).min(std::time::Duration::from_millis(50));
     }
 }
 
@@ -261,6 +266,7 @@ pub fn run(
         },
         mounts: spec.mounts,
         tmpfs: spec.tmpfs,
+        shm_size: spec.shm_size,
         ..Default::default()
     };
     let mut opts = CreateOptions {
@@ -278,6 +284,7 @@ pub fn run(
             .map_err(crate::container::ContainerError::Other)?;
     }
     let cfg = containers.create(&image, opts)?;
+    crate::container::proc::trace_phase("build.run.created");
     let res = (|| {
         match network.filter(|_| bridged) {
             Some(n) => n.start(containers, &cfg.id).map_err(|message| {
@@ -289,16 +296,19 @@ pub fn run(
             None => containers.start(&cfg.id, None)?,
         }
         let out = follow(containers, &cfg.id, on_line)?;
+        crate::container::proc::trace_phase("build.run.exited");
         if out.exit_code == 0 {
             let upper = crate::rootfs::Rootfs::new(containers.store.rootfs_dir(&cfg)).upper();
             for t in &targets {
                 remove_stub(&upper, &cfg.layer_dirs, t);
             }
             containers.changes_tar(&cfg.id, layer)?;
+            crate::container::proc::trace_phase("build.run.diffed");
         }
         Ok(out)
     })();
     let _ = containers.remove(&cfg.id, true, false);
+    crate::container::proc::trace_phase("build.run.removed");
     if let Some(n) = network.filter(|_| bridged) {
         n.release(&cfg.id);
     }

@@ -99,6 +99,7 @@ impl Builder<'_> {
             network,
             mounts,
             tmpfs,
+            shm_size: self.opts.shm_size,
         };
         let events = &mut *self.events;
         let mut on_line = |l: &str| events(BuildEvent::Output(l.to_string()));

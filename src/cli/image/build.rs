@@ -50,6 +50,12 @@ pub struct BuildArgs {
     /// Secret to expose to the build (id=ID,src=PATH)
     #[arg(long = "secret")]
     pub secrets: Vec<String>,
+    /// Set the networking mode for the RUN instructions during build (default, none, host)
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Size of /dev/shm in RUN steps (e.g. 128m)
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
     /// Set type of progress output (auto, plain, tty); auto is tty on a terminal
     #[arg(long)]
     pub progress: Option<String>,
@@ -88,6 +94,13 @@ pub fn options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
         contexts: pairs(&a.contexts, "--build-context", false)?,
         no_cache: a.no_cache,
         pull: a.pull,
+        network: a.network.clone(),
+        shm_size: match &a.shm_size {
+            Some(s) => rcompose_engine::units::parse_size(s)
+                .and_then(|n| i64::try_from(n).ok())
+                .with_context(|| format!("--shm-size {s:?}: use a size such as 64m or 1g"))?,
+            None => 0,
+        },
         ..Default::default()
     };
     for s in &a.secrets {

@@ -119,6 +119,7 @@ pub fn options(
         no_cache: b.no_cache || flags.no_cache,
         pull: b.pull || flags.pull,
         network: b.network.clone(),
+        shm_size: b.shm_size.map_or(0, |s| s.0),
     })
 }
 
