@@ -344,13 +344,20 @@ fn add_extracts_local_tars_and_errors_cite_lines() {
             "should not be blank",
         ),
         (
+            "FROM scratch\n\n\nADD http://127.0.0.1:{closed}/nothing.txt /x\n",
+            "Dockerfile:4",
+            "cannot fetch http://127.0.0.1:",
+        ),
+        (
             "FROM scratch\nCOPY --from=bb / /\nRUN echo some-output; exit 7\n",
             "Dockerfile:3",
             "exited with code 7",
         ),
     ];
+    // A port nobody listens on (bound, then let go).
+    let closed = common::free_port().to_string();
     for (df, line, msg) in cases {
-        write(&env.ctx, "Dockerfile", df);
+        write(&env.ctx, "Dockerfile", &df.replace("{closed}", &closed));
         let o = env.build(&[]);
         let err = stderr(&o);
         assert!(!o.status.success(), "{df}");
@@ -359,6 +366,40 @@ fn add_extracts_local_tars_and_errors_cite_lines() {
             assert!(err.contains("some-output"), "{err}");
         }
     }
+}
+
+/// `--build-context name=docker-image://ref` as a base and a `COPY --from` source, a RUN
+/// bind mount of the context, and `.dockerignore` re-including with `!`.
+#[test]
+fn image_contexts_bind_mounts_and_reincluded_ignores() {
+    let env = Env::new();
+    write(&env.ctx, "Dockerfile", "FROM scratch\nCOPY --from=bb / /\n");
+    env.build_ok(&["-t", "bbimg:1"]);
+    write(
+        &env.ctx,
+        "Dockerfile",
+        "FROM base\nRUN --mount=type=bind,target=/ctx cat /ctx/a.txt > /from-mount\nCOPY --from=tools /bin/busybox /copied-busybox\nCOPY . /all/\nCMD [\"sh\", \"-c\", \"cat /from-mount; ls /all; test -x /copied-busybox && echo copied\"]\n",
+    );
+    write(&env.ctx, "a.txt", "mounted\n");
+    write(&env.ctx, "keep.key", "k\n");
+    write(&env.ctx, "drop.key", "d\n");
+    write(
+        &env.ctx,
+        ".dockerignore",
+        "*.key\n!keep.key\nDockerfile\n.dockerignore\n",
+    );
+    env.build_ok(&[
+        "--build-context",
+        "base=docker-image://bbimg:1",
+        "--build-context",
+        "tools=docker-image://bbimg:1",
+        "-t",
+        "ctx:1",
+    ]);
+    assert_eq!(
+        env.roots.ok(&["container", "run", "--rm", "ctx:1"]),
+        "mounted\na.txt\nkeep.key\ncopied\n"
+    );
 }
 
 #[test]
