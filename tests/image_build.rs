@@ -485,12 +485,12 @@ fn heredocs_in_run_and_copy() {
     write(
         &env.ctx,
         "Dockerfile",
-        "FROM scratch\nCOPY --from=bb / /\nARG V=val\nRUN <<EOF\nset -e\necho script-$V > /s\nEOF\nRUN cat <<EOF > /a && cat <<'END' > /b\nexpanded $V\nEOF\nliteral $V\nEND\nCOPY <<EOF /c\ncopied $V\nEOF\nCMD [\"cat\", \"/s\", \"/a\", \"/b\", \"/c\"]\n",
+        "FROM scratch\nCOPY --from=bb / /\nARG V=val\nRUN <<EOF\nset -e\necho script-$V > /s\nEOF\nRUN cat <<EOF > /a && cat <<'END' > /b\nexpanded $V\nEOF\nliteral $V\nEND\nRUN <<EOF\n#!/bin/awk -f\nBEGIN { print \"from-awk\" > \"/k\" }\nEOF\nCOPY <<EOF /c\ncopied $V\nEOF\nCMD [\"cat\", \"/s\", \"/a\", \"/b\", \"/c\", \"/k\"]\n",
     );
     env.build_ok(&["-t", "heredoc:1"]);
     assert_eq!(
         env.roots.ok(&["container", "run", "--rm", "heredoc:1"]),
-        "script-val\nexpanded val\nliteral $V\ncopied val\n"
+        "script-val\nexpanded val\nliteral $V\ncopied val\nfrom-awk\n"
     );
 }
 

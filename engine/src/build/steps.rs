@@ -15,6 +15,10 @@ use super::{BuildError, BuildEvent};
 use crate::rootfs::Rootfs;
 use crate::store::digest::{HashingWriter, digest_of};
 
+/// Where a `#!` heredoc script is mounted in its RUN container (/dev is a tmpfs there, so
+/// the mount point never reaches the layer).
+const SCRIPT_PATH: &str = "/dev/pipes/script";
+
 static MOUNT_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Builder<'_> {
@@ -26,7 +30,11 @@ impl Builder<'_> {
         script: Option<&str>,
         vars: &Vars,
     ) -> Result<(), BuildError> {
+        // A `RUN <<EOF` script starting with `#!` runs as a file with that interpreter, as
+        // BuildKit does; any other goes to the shell.
+        let shebang = script.filter(|s| s.starts_with("#!"));
         let args = match (cmd, script) {
+            (_, Some(_)) if shebang.is_some() => vec![SCRIPT_PATH.to_string()],
             (_, Some(s)) => {
                 let mut v = cx.state.shell();
                 v.push(s.to_string());
@@ -48,7 +56,11 @@ impl Builder<'_> {
         }
         let arg_env: Vec<String> = cx.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let key = digest_of(
-            format!("{}\nRUN {args:?}\n{arg_env:?}\n{:?}", cx.key, step.flags).as_bytes(),
+            format!(
+                "{}\nRUN {args:?}\n{arg_env:?}\n{:?}\n{shebang:?}",
+                cx.key, step.flags
+            )
+            .as_bytes(),
         );
         if self.try_cache(cx, &key) {
             return Ok(());
@@ -88,6 +100,20 @@ impl Builder<'_> {
             mounts.extend(spec);
             tmpfs.extend(t);
         }
+        let script_file = match shebang {
+            Some(s) => {
+                let f = self.script_file(s).map_err(|e| self.err(step, e))?;
+                mounts.push(crate::container::model::MountSpec {
+                    kind: "bind".into(),
+                    source: f.display().to_string(),
+                    target: SCRIPT_PATH.into(),
+                    read_only: true,
+                    anonymous: false,
+                });
+                Some(f)
+            }
+            None => None,
+        };
         let dirs = self.layer_dirs(&cx.state)?;
         let (tar, file) = self.new_tar()?;
         let mut hw = HashingWriter::new(file);
@@ -112,6 +138,9 @@ impl Builder<'_> {
             &mut on_line,
         );
         let (_, diff_id, _) = hw.finish();
+        if let Some(f) = script_file {
+            let _ = fs::remove_file(f);
+        }
         let out = match res {
             Ok(o) => o,
             Err(e) => {
@@ -147,6 +176,17 @@ impl Builder<'_> {
         );
         self.finish_step(cx, key, &text, false);
         Ok(())
+    }
+
+    /// Writes a heredoc script to an executable file of the build's temporary directory.
+    fn script_file(&self, text: &str) -> Result<PathBuf, String> {
+        use std::os::unix::fs::PermissionsExt;
+        fs::create_dir_all(&self.tmp).map_err(|e| format!("{}: {e}", self.tmp.display()))?;
+        let p = self.tmp.join(crate::store::fsutil::unique_name("script"));
+        fs::write(&p, text)
+            .and_then(|()| fs::set_permissions(&p, fs::Permissions::from_mode(0o755)))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(p)
     }
 
     fn parse_chown(&self, step: &Step, cx: &Ctx, s: &str) -> Result<(u32, u32), BuildError> {
