@@ -9,11 +9,10 @@ use std::path::PathBuf;
 use rcompose_compose::execute::BackendError;
 use rcompose_compose::model::{Project, Service};
 use rcompose_compose::ops::build::BuildFlags;
-use rcompose_engine::build::{BuildEvent, BuildOptions, Hooks, RunNetwork, build};
-use rcompose_engine::container::{Containers, CreateOptions};
-use rcompose_net::Networks;
+use rcompose_engine::build::{BuildEvent, BuildOptions, Hooks, build};
+use rcompose_engine::container::Containers;
 
-use crate::netwire::{self, Endpoint, NetPlan};
+pub use super::build_net::BridgeNetwork;
 use rcompose_engine::image::registry::Client;
 use rcompose_engine::image::registry::pull::{PullOptions, pull};
 use rcompose_engine::store::Store;
@@ -26,44 +25,6 @@ pub fn puller(store: &Store) -> impl Fn(&str) -> Result<(), String> + '_ {
         pull(store, &client, r, &PullOptions::default(), &|_| {})
             .map(|_| ())
             .map_err(|e| e.to_string())
-    }
-}
-
-/// `RUN --network=default` on the default bridge, like a container started without
-/// `--network`: its own namespace, an address, NAT to the outside, the host's resolvers.
-pub struct BridgeNetwork {
-    nets: Networks,
-}
-
-impl BridgeNetwork {
-    pub fn open(containers: &Containers) -> Result<Self, String> {
-        Networks::open(&containers.store.root, &containers.store.run_root)
-            .map(|nets| BridgeNetwork { nets })
-            .map_err(|e| format!("opening the networks for RUN: {e}"))
-    }
-}
-
-impl RunNetwork for BridgeNetwork {
-    fn prepare(&self, opts: &mut CreateOptions) -> Result<(), String> {
-        let plan = NetPlan {
-            networks: vec![Endpoint {
-                network: rcompose_net::network::DEFAULT_NETWORK.into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        opts.host.network_mode = "bridge".into();
-        let label = serde_json::to_string(&plan).map_err(|e| e.to_string())?;
-        opts.labels.insert(netwire::LABEL.into(), label);
-        Ok(())
-    }
-
-    fn start(&self, containers: &Containers, id: &str) -> Result<(), String> {
-        netwire::start(containers, &self.nets, id, None).map_err(|e| e.to_string())
-    }
-
-    fn release(&self, id: &str) {
-        netwire::teardown(&self.nets, id);
     }
 }
 
