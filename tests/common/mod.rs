@@ -10,6 +10,7 @@
 pub mod busybox;
 pub mod compose;
 pub mod container;
+pub mod debian;
 pub mod network;
 pub mod registry;
 

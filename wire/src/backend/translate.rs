@@ -60,7 +60,6 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
     flag(svc.post_start.is_some(), "post_start");
     flag(svc.pre_stop.is_some(), "pre_stop");
     if let Some(b) = &svc.build {
-        flag(b.shm_size.is_some(), "build.shm_size");
         flag(!b.cache_from.is_empty(), "build.cache_from");
         flag(!b.cache_to.is_empty(), "build.cache_to");
         flag(!b.ssh.is_empty(), "build.ssh");
