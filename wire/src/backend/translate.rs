@@ -370,6 +370,7 @@ pub fn create_options(
                 _ => String::new(),
             },
             log_opts: log_opts(svc)?,
+            ..Default::default()
         },
     })
 }
