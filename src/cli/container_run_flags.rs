@@ -3,7 +3,7 @@
 //! (`--runtime`, `--gpus`, …) with the reason. Parsed here into the engine's `RunExtras`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
@@ -243,7 +243,7 @@ impl RunExtraFlags {
         for r in &self.device_cgroup_rule {
             resources::device_cgroup_rule(r)?;
         }
-        let sec = security(security_opt)?;
+        let sec = rcompose_wire::docker::security_opts(security_opt)?;
         let x = RunExtras {
             devices,
             device_cgroup_rules: self.device_cgroup_rule.clone(),
@@ -280,68 +280,6 @@ impl RunExtraFlags {
     }
 }
 
-/// `--security-opt` values, parsed.
-#[derive(Debug, Default)]
-pub struct Security {
-    pub no_new_privileges: bool,
-    pub seccomp: Option<String>,
-    pub apparmor: String,
-    pub labels: Vec<String>,
-}
-
-/// Docker's `--security-opt` (both `key=value` and the old `key:value`): no-new-privileges,
-/// seccomp=unconfined|FILE (the file's JSON is kept, as docker keeps it), apparmor=PROFILE,
-/// label=…; the last two only where the host has AppArmor / SELinux, since applying neither
-/// silently would give a weaker container than asked for.
-pub fn security(opts: &[String]) -> Result<Security> {
-    let mut s = Security::default();
-    for o in opts {
-        let (k, v) = match o.split_once(['=', ':']) {
-            Some((k, v)) => (k, Some(v)),
-            None => (o.as_str(), None),
-        };
-        match (k, v) {
-            ("no-new-privileges", None | Some("true")) => s.no_new_privileges = true,
-            ("no-new-privileges", Some("false")) => s.no_new_privileges = false,
-            ("seccomp", Some("unconfined")) => s.seccomp = Some("unconfined".into()),
-            ("seccomp", Some(file)) if !file.is_empty() => {
-                let text = std::fs::read_to_string(file).with_context(|| {
-                    format!("--security-opt seccomp={file}: reading the profile")
-                })?;
-                serde_json::from_str::<serde_json::Value>(&text).with_context(|| {
-                    format!("--security-opt seccomp={file}: the profile is not valid JSON")
-                })?;
-                s.seccomp = Some(text);
-            }
-            ("apparmor", Some(p)) if !p.is_empty() => {
-                if p != "unconfined" && !apparmor_enabled() {
-                    bail!(
-                        "--security-opt apparmor={p}: this host's kernel has no AppArmor, so the profile cannot be applied; use apparmor=unconfined or leave it out"
-                    );
-                }
-                s.apparmor = p.to_string();
-            }
-            ("label", Some(l)) if !l.is_empty() => {
-                if l != "disable" && !Path::new("/sys/fs/selinux/enforce").exists() {
-                    bail!(
-                        "--security-opt label={l}: this host has no SELinux, so the label cannot be applied; use label=disable or leave it out"
-                    );
-                }
-                s.labels.push(l.to_string());
-            }
-            _ => bail!(
-                "invalid --security-opt {o:?}: use no-new-privileges, seccomp=unconfined|FILE, apparmor=PROFILE or label=…"
-            ),
-        }
-    }
-    Ok(s)
-}
-
-fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-        .is_ok_and(|s| s.trim() == "Y")
-}
-
 /// `--cidfile`: refuses an existing file (as docker does, so two runs never share one).
 pub fn check_cidfile(path: &Option<PathBuf>) -> Result<()> {
     if let Some(p) = path
@@ -366,20 +304,6 @@ pub fn write_cidfile(path: &Option<PathBuf>, id: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn security_opts_parse_both_separators() {
-        let s = security(&["no-new-privileges:true".into(), "seccomp=unconfined".into()]).unwrap();
-        assert!(s.no_new_privileges);
-        assert_eq!(s.seccomp.as_deref(), Some("unconfined"));
-        assert!(security(&["label=disable".into()]).is_ok());
-        assert!(security(&["bogus=1".into()]).is_err());
-        assert!(security(&["seccomp=/nonexistent/profile.json".into()]).is_err());
-        if !apparmor_enabled() {
-            let e = security(&["apparmor=docker-default".into()]).unwrap_err();
-            assert!(e.to_string().contains("AppArmor"), "{e}");
-        }
-    }
 
     #[test]
     fn refusals_name_the_flag() {

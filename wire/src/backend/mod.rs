@@ -5,6 +5,7 @@
 //! rewritten in place afterwards so service names resolve through the embedded DNS.
 
 pub mod build;
+pub mod extras;
 pub mod health;
 pub mod image;
 pub mod lock;
