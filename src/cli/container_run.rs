@@ -75,7 +75,7 @@ fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
         (x.attach_stdin, x.attach_stdout, x.attach_stderr) =
             (interactive && att_in, att_out, att_err);
     }
-    for w in resources::host_warnings(&opts.host, resources::CgroupVersion::host()) {
+    for w in resources::discard_unsupported(&mut opts.host, resources::CgroupVersion::host()) {
         eprintln!("WARNING: {w}");
     }
     let cfg = eng.create(&image, opts)?;

@@ -204,8 +204,10 @@ impl RunExtraFlags {
                 if line.is_empty() || line.starts_with('#') {
                     continue;
                 }
-                let (k, v) = line.split_once('=').unwrap_or((line, ""));
-                out.insert(k.to_string(), v.to_string());
+                // docker skips a line without `=` (an env file would read the variable).
+                if let Some((k, v)) = line.split_once('=') {
+                    out.insert(k.to_string(), v.to_string());
+                }
             }
         }
         Ok(out)

@@ -329,7 +329,7 @@ pub fn security_opts(opts: &[String]) -> Result<Security> {
                 if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
                     invalid!("security-opt seccomp={file}: the profile is not valid JSON: {e}");
                 }
-                s.seccomp = Some(text);
+                s.seccomp = Some(compact_json(&text));
             }
             ("apparmor", Some(p)) if !p.is_empty() => {
                 if p != "unconfined" && !apparmor_enabled() {
@@ -355,6 +355,30 @@ pub fn security_opts(opts: &[String]) -> Result<Security> {
     Ok(s)
 }
 
+/// JSON text without the whitespace between tokens, keys in their order (Go's
+/// `json.Compact`, which docker's CLI applies to a seccomp profile before sending it).
+fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_str, mut esc) = (false, false);
+    for c in text.chars() {
+        if in_str {
+            out.push(c);
+            match (esc, c) {
+                (true, _) => esc = false,
+                (false, '\\') => esc = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Whether the kernel has AppArmor enabled.
 pub fn apparmor_enabled() -> bool {
     std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
@@ -371,6 +395,10 @@ mod tests {
         assert!(s.no_new_privileges);
         assert_eq!(s.seccomp.as_deref(), Some("unconfined"));
         assert!(super::security_opts(&["label=disable".into()]).is_ok());
+        assert_eq!(
+            super::compact_json("{ \"a b\": [1, \"x \\\" y\"],\n \"c\" : {} }"),
+            "{\"a b\":[1,\"x \\\" y\"],\"c\":{}}"
+        );
         assert!(super::security_opts(&["bogus=1".into()]).is_err());
         assert!(super::security_opts(&["seccomp=/nonexistent/profile.json".into()]).is_err());
         if !super::apparmor_enabled() {

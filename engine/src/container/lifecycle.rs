@@ -249,14 +249,12 @@ impl Containers {
                 .clone()
                 .unwrap_or_else(|| image.working_dir.clone()),
             user: opts.user.clone().unwrap_or_else(|| image.user.clone()),
-            hostname: match (&opts.hostname, opts.host.extra.uts_mode.as_str()) {
-                (Some(h), _) => h.clone(),
-                // The host's UTS namespace: its name is the container's.
-                (None, "host") => nix::unistd::gethostname()
-                    .map(|h| h.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                (None, _) => id[..12].to_string(),
-            },
+            // With `--uts host` the process sees the host's name; docker still records
+            // the generated one.
+            hostname: opts
+                .hostname
+                .clone()
+                .unwrap_or_else(|| id[..12].to_string()),
             labels,
             tty: opts.tty,
             open_stdin: opts.open_stdin,

@@ -318,29 +318,36 @@ pub fn cgroupns_name(host: &HostConfig, version: CgroupVersion) -> &'static str 
     }
 }
 
-/// Options the host cannot honour, which docker discards with a warning (and so do we: the
-/// CLI prints these, the spec leaves the values out).
-pub fn host_warnings(host: &HostConfig, version: CgroupVersion) -> Vec<String> {
-    let x = &host.extra;
+/// Drops the options the host cannot honour, as docker does (the inspect fields then show
+/// docker's values: 0, false, null, or -1 for swap), and returns docker's warnings for them,
+/// for the CLI to print.
+pub fn discard_unsupported(host: &mut HostConfig, version: CgroupVersion) -> Vec<String> {
     let mut w = vec![];
-    let v1 = |f: &str| Path::new("/sys/fs/cgroup").join(f).exists();
+    let memory = host.memory;
+    let x = &mut host.extra;
     if x.blkio_weight > 0 && !blkio_weight_supported(version) {
+        x.blkio_weight = 0;
         w.push(
             "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."
                 .into(),
         );
     }
     if version == CgroupVersion::V2 {
-        if x.memory_swappiness.is_some() {
+        if x.memory_swappiness.take().is_some() {
             w.push("Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.".into());
         }
         if x.oom_kill_disable {
+            x.oom_kill_disable = false;
             w.push("Your kernel does not support OomKillDisable. OomKillDisable discarded.".into());
         }
-    } else if x.memory_swap != 0 && host.memory > 0 && !v1("memory/memory.memsw.limit_in_bytes") {
-        w.push("Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.".into());
+    } else if memory > 0 && !Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+    {
+        if x.memory_swap != 0 {
+            w.push("Your kernel does not support swap limit capabilities or the cgroup is not mounted. Memory limited without swap.".into());
+        }
+        x.memory_swap = -1;
     }
-    if x.oom_kill_disable && host.memory == 0 {
+    if x.oom_kill_disable && memory == 0 {
         w.push("OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.".into());
     }
     w

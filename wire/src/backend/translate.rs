@@ -291,7 +291,7 @@ pub fn create_options(
         .collect();
 
     let (extra, no_new_privileges) = super::extras::extras(svc)?;
-    Ok(CreateOptions {
+    let mut opts = CreateOptions {
         name: Some(name.to_string()),
         cmd: svc.command.clone().unwrap_or_default(),
         entrypoint: svc.entrypoint.clone(),
@@ -348,7 +348,14 @@ pub fn create_options(
             log_opts: log_opts(svc)?,
             extra,
         },
-    })
+    };
+    // What the host cannot honour is dropped as docker drops it (docker compose shows none
+    // of the daemon's warnings either).
+    let _ = rcompose_engine::container::resources::discard_unsupported(
+        &mut opts.host,
+        rcompose_engine::container::resources::CgroupVersion::host(),
+    );
+    Ok(opts)
 }
 
 /// `logging.options` max-size and max-file for json-file (and `local`, kept as json-file),
