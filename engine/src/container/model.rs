@@ -161,6 +161,21 @@ pub struct RunExtras {
     /// `--volumes-from` as given (the mounts themselves are copied at create).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub volumes_from: Vec<String>,
+    /// Compose `post_start` / `pre_stop` hooks, run by the compose backend as execs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_start: Vec<Hook>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pre_stop: Vec<Hook>,
+}
+
+/// A command run inside the container at a lifecycle point (compose's hooks).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Hook {
+    pub command: Vec<String>,
+    pub user: String,
+    pub working_dir: String,
+    pub env: Vec<String>,
 }
 
 /// A host device made available in the container (docker's `DeviceMapping`).

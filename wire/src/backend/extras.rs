@@ -72,6 +72,8 @@ pub fn extras(svc: &Service) -> Result<(RunExtras, bool), TranslateError> {
         seccomp: sec.seccomp,
         apparmor: sec.apparmor,
         label_opts: sec.labels,
+        post_start: super::hooks::parse(svc, "post_start", svc.post_start.as_ref())?,
+        pre_stop: super::hooks::parse(svc, "pre_stop", svc.pre_stop.as_ref())?,
         ..Default::default()
     };
     Ok((x, sec.no_new_privileges))

@@ -39,10 +39,7 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
     };
     flag(svc.runtime.is_some(), "runtime");
     flag(!svc.storage_opt.is_empty(), "storage_opt");
-    flag(!svc.external_links.is_empty(), "external_links");
     flag(svc.gpus.is_some(), "gpus");
-    flag(svc.post_start.is_some(), "post_start");
-    flag(svc.pre_stop.is_some(), "pre_stop");
     if let Some(b) = &svc.build {
         flag(b.shm_size.is_some(), "build.shm_size");
         flag(!b.cache_from.is_empty(), "build.cache_from");
