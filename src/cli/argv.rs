@@ -59,7 +59,7 @@ const DOCKER_VERBS: &[(&str, &[&str])] = &[
     ("search", &["image", "search"]),
     ("build", &["image", "build"]),
     ("info", &["system", "info"]),
-    ("version", &["version"]),
+    ("version", &["version", "--engine"]),
     ("login", &["login"]),
     ("logout", &["logout"]),
     ("inspect", &["inspect"]),
