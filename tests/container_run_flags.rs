@@ -149,6 +149,24 @@ fn host_stat(path: &str) -> (u64, u64) {
     (libc::major(rdev) as u64, libc::minor(rdev) as u64)
 }
 
+/// A `--cgroup-parent` the test made: its (empty) directories in every hierarchy are removed
+/// on drop, as neither engine removes a parent.
+struct CgroupParent(String);
+
+impl Drop for CgroupParent {
+    fn drop(&mut self) {
+        assert!(!self.0.is_empty() && !self.0.contains('/'));
+        let mut dirs = vec![Path::new("/sys/fs/cgroup").join(&self.0)];
+        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+            dirs.extend(rd.flatten().map(|e| e.path().join(&self.0)));
+        }
+        for d in dirs {
+            // remove_dir only: a cgroup directory is removed empty or not at all.
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
 #[test]
 fn run_flags_match_docker() {
     let env = Env::new();
@@ -287,6 +305,14 @@ fn run_flags_match_docker() {
         "grep -vc ':/$' /proc/self/cgroup || true",
         Some("0".into()),
         &["/HostConfig/CgroupnsMode"],
+    ));
+    let parent = CgroupParent(unique("rcparent"));
+    let parent_flag = format!("/{}", parent.0);
+    cases.push(case(
+        &["--cgroupns", "host", "--cgroup-parent", &parent_flag],
+        &format!("grep -q ':{parent_flag}/' /proc/self/cgroup && echo under-parent"),
+        Some("under-parent".into()),
+        &["/HostConfig/CgroupParent", "/HostConfig/CgroupnsMode"],
     ));
     let (maj, min) = host_stat("/dev/kmsg");
     cases.push(case(
