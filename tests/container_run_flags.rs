@@ -493,6 +493,31 @@ fn attach_cidfile_and_exit_codes_match_docker() {
             Some(125),
             "{who}"
         );
+        // Config.Attach*/StdinOnce: what a foreground run or a create would attach.
+        let attach_fields = |args: &[&str]| -> String {
+            let name = unique("rcatt");
+            let o = run(&[args, &["--name", &name, "--network", "none", img, "true"]].concat());
+            assert!(o.status.success(), "{who} {args:?}: {}", stderr(&o));
+            let i = run(&["inspect", &name]);
+            let v: Value = serde_json::from_slice(&i.stdout).unwrap();
+            let _ = run(&["rm", "-f", &name]);
+            let c = &v[0]["Config"];
+            format!(
+                "{} {} {} {}",
+                c["AttachStdin"], c["AttachStdout"], c["AttachStderr"], c["StdinOnce"]
+            )
+        };
+        assert_eq!(
+            attach_fields(&["create", "-i"]),
+            "true true true true",
+            "{who}"
+        );
+        assert_eq!(attach_fields(&["create"]), "false true true false", "{who}");
+        assert_eq!(
+            attach_fields(&["run", "-d", "-i"]),
+            "false false false false",
+            "{who}"
+        );
         // --cidfile: the id, and a second run refusing the existing file.
         let cid = env.tmp.path().join(format!("{who}.cid"));
         let name = unique("rccid");

@@ -70,7 +70,8 @@ fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
     let mut opts = create_options(&eng, &a)?;
     let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
     super::container_net::apply(g, &eng, &nets, &a, &mut opts)?;
-    if !detach {
+    // docker records the streams a foreground run (or a create without -d) would attach.
+    if !a.detach {
         let x = &mut opts.host.extra;
         (x.attach_stdin, x.attach_stdout, x.attach_stderr) =
             (interactive && att_in, att_out, att_err);

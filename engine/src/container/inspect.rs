@@ -192,7 +192,8 @@ pub fn inspect_json(store: &ContainerStore, c: &ContainerConfig, st: &ContainerS
             "User": c.user,
             "Tty": c.tty,
             "OpenStdin": c.open_stdin,
-            "StdinOnce": c.open_stdin,
+            // docker closes stdin after the first attach when run/create attached it.
+            "StdinOnce": x.attach_stdin,
             "Env": c.env,
             "Cmd": c.cmd,
             "Image": c.image,
