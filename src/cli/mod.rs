@@ -29,6 +29,7 @@ pub mod container_files;
 pub mod container_fmt;
 pub mod container_net;
 pub mod container_run;
+pub mod container_run_flags;
 pub mod container_show;
 pub mod convert;
 pub mod dashboard;
