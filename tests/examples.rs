@@ -424,3 +424,50 @@ fn example_port_taken() {
     assert!(!nets.contains(&p.name), "networks left: {nets}");
     drop(holder);
 }
+
+/// examples/three-tier: web → api → db on busybox, started by health; the page from the host,
+/// the api through its `backend` alias, the db volume's boot log growing across `down` + `up`,
+/// and nothing left after `down -v`.
+#[test]
+fn three_tier() {
+    let p = Project::new("ttr");
+    p.ok(&["image", "tag", IMAGE, "busybox:local"]);
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/three-tier/compose.yaml"
+    );
+    let port = common::free_port().to_string();
+    let run = |args: &[&str]| {
+        let o = p
+            .cmd()
+            .env("THREE_TIER_PORT", &port)
+            .arg("-f")
+            .arg(file)
+            .args(args)
+            .output()
+            .unwrap();
+        common::assert_ok(args, &o)
+    };
+    run(&["up", "-d", "--wait"]);
+    // web has no healthcheck: `--wait` returns once it started, maybe before httpd listens.
+    let url = format!("http://127.0.0.1:{port}/");
+    let mut page = String::new();
+    p.wait_until(20, "web's page on the published port", || {
+        let o = std::process::Command::new("busybox")
+            .args(["wget", "-qO-", &url])
+            .output()
+            .unwrap();
+        page = common::stdout(&o);
+        o.status.success()
+    });
+    assert_eq!(page, "<a href=/api>api</a>\n");
+    let uptime = run(&["exec", "-T", "web", "wget", "-qO-", "http://backend/cgi-bin/uptime"]);
+    assert!(uptime.trim().split(' ').count() == 2, "{uptime}");
+    assert_eq!(run(&["exec", "-T", "db", "cat", "/data/boots"]).lines().count(), 1);
+    run(&["down", "-t", "1"]);
+    run(&["up", "-d", "--wait"]);
+    assert_eq!(run(&["exec", "-T", "db", "cat", "/data/boots"]).lines().count(), 2);
+    run(&["down", "-v", "-t", "1"]);
+    assert!(run(&["ps", "-a", "-q"]).trim().is_empty());
+    assert!(!p.ok(&["volume", "ls", "-q"]).contains("dbdata"));
+}
