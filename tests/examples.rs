@@ -461,12 +461,29 @@ fn three_tier() {
         o.status.success()
     });
     assert_eq!(page, "<a href=/api>api</a>\n");
-    let uptime = run(&["exec", "-T", "web", "wget", "-qO-", "http://backend/cgi-bin/uptime"]);
+    let uptime = run(&[
+        "exec",
+        "-T",
+        "web",
+        "wget",
+        "-qO-",
+        "http://backend/cgi-bin/uptime",
+    ]);
     assert!(uptime.trim().split(' ').count() == 2, "{uptime}");
-    assert_eq!(run(&["exec", "-T", "db", "cat", "/data/boots"]).lines().count(), 1);
+    assert_eq!(
+        run(&["exec", "-T", "db", "cat", "/data/boots"])
+            .lines()
+            .count(),
+        1
+    );
     run(&["down", "-t", "1"]);
     run(&["up", "-d", "--wait"]);
-    assert_eq!(run(&["exec", "-T", "db", "cat", "/data/boots"]).lines().count(), 2);
+    assert_eq!(
+        run(&["exec", "-T", "db", "cat", "/data/boots"])
+            .lines()
+            .count(),
+        2
+    );
     run(&["down", "-v", "-t", "1"]);
     assert!(run(&["ps", "-a", "-q"]).trim().is_empty());
     assert!(!p.ok(&["volume", "ls", "-q"]).contains("dbdata"));
