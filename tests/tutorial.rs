@@ -248,9 +248,9 @@ fn tutorial_commands_print_what_the_document_shows() {
         let command = substitute(&step.command, &subs);
         if let Some(dir) = command.strip_prefix("cd ") {
             cwd = cwd.join(dir.trim());
-            cwd = cwd.canonicalize().unwrap_or_else(|e| {
-                panic!("docs/tutorial.md:{}: cd {}: {e}", step.line, cwd.display())
-            });
+            cwd = cwd
+                .canonicalize()
+                .unwrap_or_else(|e| panic!("{doc_path}:{}: cd {}: {e}", step.line, cwd.display()));
             continue;
         }
         if let Some((k, v)) = command
@@ -271,7 +271,7 @@ fn tutorial_commands_print_what_the_document_shows() {
         }
         assert!(
             out.status.success(),
-            "docs/tutorial.md:{}: `{command}` failed ({:?}):\n{text}",
+            "{doc_path}:{}: `{command}` failed ({:?}):\n{text}",
             step.line,
             out.status
         );
@@ -279,7 +279,7 @@ fn tutorial_commands_print_what_the_document_shows() {
         let actual: Vec<&str> = text.lines().collect();
         assert!(
             lines_match(&expected, &actual),
-            "docs/tutorial.md:{}: `{command}` printed\n{text}\nbut the document shows\n{}",
+            "{doc_path}:{}: `{command}` printed\n{text}\nbut the document shows\n{}",
             step.line,
             expected.join("\n")
         );
