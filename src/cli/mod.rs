@@ -79,6 +79,9 @@ pub struct GlobalOpts {
     /// Control when to print ANSI control characters
     #[arg(long, value_enum, default_value_t = Ansi::Auto, env = "COMPOSE_ANSI")]
     pub ansi: Ansi,
+    /// Set type of progress output (auto, tty, plain, json, quiet)
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, env = "COMPOSE_PROGRESS")]
+    pub progress: ProgressMode,
     /// Show what would be done without changing anything
     #[arg(long)]
     pub dry_run: bool,
@@ -111,6 +114,17 @@ pub fn env_flag(value: &str) -> Result<bool, std::convert::Infallible> {
         value.trim().to_ascii_lowercase().as_str(),
         "1" | "t" | "true"
     ))
+}
+
+/// Compose v2's `--progress`: how the ` ✔ Container x  Started` lines look. `plain` is for
+/// logs and CI (one line per outcome, no symbols), `json` one object per line, `quiet` none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Tty,
+    Plain,
+    Json,
+    Quiet,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -248,6 +262,7 @@ fn uses_state_roots(c: &Command) -> bool {
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    compose_common::set_progress_mode(cli.global.progress);
     if uses_state_roots(&cli.command) {
         for dir in [&cli.global.root, &cli.global.run_root] {
             rcompose_engine::store::private::ensure_private_root(dir)

@@ -87,3 +87,8 @@ pub fn base(run: &dyn Fn(&[&str]) -> Output) -> Option<()> {
     }
     Some(())
 }
+
+/// [`base`] for a compose project's roots.
+pub fn debian_base(p: &super::compose::Project) -> Option<()> {
+    base(&|a| p.run(a))
+}
