@@ -252,3 +252,37 @@ fn roots_choosing_default_pools_at_once_never_share_a_subnet() {
         r.nets().detach_all(&ns.id_for("first")).unwrap();
     }
 }
+
+/// A bridge name that is already an interface on the host (Docker's `docker0`, say) is never
+/// adopted: `network rm` would then delete someone else's interface.
+#[test]
+fn a_bridge_name_taken_by_a_host_interface_is_refused_and_left_alone() {
+    setup();
+    let root = Root::new();
+    let ifname = format!("rcf{}", std::process::id() % 100_000);
+    let add = std::process::Command::new("ip")
+        .args(["link", "add", &ifname, "type", "bridge"])
+        .status()
+        .unwrap();
+    assert!(add.success());
+    let out = root.cli(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.231.29.0/24",
+        "-o",
+        &format!("com.docker.network.bridge.name={ifname}"),
+        &unique("rcf"),
+    ]);
+    let kept = link_exists(&ifname);
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", &ifname])
+        .status();
+    assert!(!out.status.success(), "adopted a host interface");
+    assert!(
+        text(&out).contains("already exists on this host"),
+        "{}",
+        text(&out)
+    );
+    assert!(kept, "the host's interface was removed");
+}

@@ -75,6 +75,11 @@ pub enum NetError {
     BridgeName(String),
     #[error("bridge name {0} is already used by network {1}")]
     BridgeTaken(String, String),
+    #[error(
+        "bridge name {0} is an interface that already exists on this host and was not made by this rcompose root; \
+         choose another com.docker.network.bridge.name (rcompose would delete the interface with the network)"
+    )]
+    BridgeForeign(String),
     #[error("endpoint with name {container} already exists in network {network}")]
     AlreadyAttached { container: String, network: String },
     #[error("MAC address {mac} is already in use on network {network} (by {holder})")]
@@ -360,6 +365,13 @@ impl Networks {
         };
         if let Some(other) = all.iter().find(|n| n.bridge == bridge) {
             return Err(NetError::BridgeTaken(bridge, other.name.clone()));
+        }
+        // A named bridge that exists already belongs to someone else (Docker's docker0, another
+        // root's network): adopting it would mean deleting it with this network.
+        if req.options.contains_key("com.docker.network.bridge.name")
+            && bridge::link_exists(&bridge)?
+        {
+            return Err(NetError::BridgeForeign(bridge));
         }
         let host_lock = host_ipam_lock();
         let taken = self.taken(&all, None);
