@@ -12,6 +12,7 @@
 pub mod containers;
 pub mod create;
 pub mod error;
+pub mod exec;
 pub mod http;
 pub mod images;
 pub mod logs;
@@ -40,9 +41,31 @@ pub struct Context {
     pub root: PathBuf,
     pub run_root: PathBuf,
     pub exe: PathBuf,
+    /// The exec instances of this server (docker keeps them in memory too: they are gone
+    /// when the daemon restarts).
+    pub execs: std::sync::Arc<exec::Execs>,
 }
 
 impl Context {
+    pub fn new(root: PathBuf, run_root: PathBuf, exe: PathBuf) -> Self {
+        Self {
+            root,
+            run_root,
+            exe,
+            execs: Default::default(),
+        }
+    }
+
+    /// `rcompose --root … --run-root …`: the CLI as a child, for what must not run in this
+    /// multi-threaded process (the runtime forks: exec).
+    pub fn cli(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(&self.exe);
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--run-root")
+            .arg(&self.run_root);
+        c
+    }
     pub fn engine(&self) -> Containers {
         Containers::new(&self.root, &self.run_root, self.exe.clone())
     }
@@ -94,9 +117,9 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Route::ContainerUnpause(id) => c::pause(ctx, &id, false),
         Route::ContainerAttach(id) => logs::attach(ctx, req, &id),
         Route::ContainerResize(_) | Route::ExecResize(_) => Ok(Response::empty(200)),
-        Route::ExecCreate(_) | Route::ExecStart(_) | Route::ExecInspect(_) => {
-            Err(ApiError::not_implemented("exec"))
-        }
+        Route::ExecCreate(id) => exec::create(ctx, req, &id),
+        Route::ExecStart(id) => exec::start(ctx, req, &id),
+        Route::ExecInspect(id) => exec::inspect(ctx, &id),
         Route::ImageList => images::list(ctx, req),
         Route::ImageCreate => images::create(ctx, req),
         Route::ImagePrune => images::prune(ctx, req),
@@ -168,11 +191,11 @@ mod tests {
 
     #[test]
     fn unknown_paths_and_versions_answer_with_dockers_bodies() {
-        let ctx = Context {
-            root: "/nonexistent-root".into(),
-            run_root: "/nonexistent-run".into(),
-            exe: "/bin/false".into(),
-        };
+        let ctx = Context::new(
+            "/nonexistent-root".into(),
+            "/nonexistent-run".into(),
+            "/bin/false".into(),
+        );
         let get = |p: &str| Request {
             method: "GET".into(),
             path: p.into(),
