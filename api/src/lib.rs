@@ -9,6 +9,7 @@
 // docker's `info` object is one large `json!` literal.
 #![recursion_limit = "256"]
 
+pub mod archive;
 pub mod containers;
 pub mod create;
 pub mod error;
@@ -117,6 +118,8 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Route::ContainerUnpause(id) => c::pause(ctx, &id, false),
         Route::ContainerAttach(id) => logs::attach(ctx, req, &id),
         Route::ContainerResize(_) | Route::ExecResize(_) => Ok(Response::empty(200)),
+        Route::ContainerArchive(id) => archive::get(ctx, req, &id),
+        Route::ContainerArchivePut(id) => archive::put(ctx, req, &id),
         Route::ExecCreate(id) => exec::create(ctx, req, &id),
         Route::ExecStart(id) => exec::start(ctx, req, &id),
         Route::ExecInspect(id) => exec::inspect(ctx, &id),
