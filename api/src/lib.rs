@@ -10,6 +10,7 @@
 #![recursion_limit = "256"]
 
 pub mod archive;
+pub mod attach;
 pub mod containers;
 pub mod create;
 pub mod error;
@@ -45,6 +46,8 @@ pub struct Context {
     /// The exec instances of this server (docker keeps them in memory too: they are gone
     /// when the daemon restarts).
     pub execs: std::sync::Arc<exec::Execs>,
+    /// Attach sessions, shared by `attach`, `start`, `resize` and `wait`.
+    pub sessions: std::sync::Arc<attach::Sessions>,
 }
 
 impl Context {
@@ -54,6 +57,7 @@ impl Context {
             run_root,
             exe,
             execs: Default::default(),
+            sessions: Default::default(),
         }
     }
 
@@ -116,8 +120,10 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Route::ContainerRename(id) => c::rename(ctx, req, &id),
         Route::ContainerPause(id) => c::pause(ctx, &id, true),
         Route::ContainerUnpause(id) => c::pause(ctx, &id, false),
-        Route::ContainerAttach(id) => logs::attach(ctx, req, &id),
-        Route::ContainerResize(_) | Route::ExecResize(_) => Ok(Response::empty(200)),
+        Route::ContainerAttach(id) => attach::attach(ctx, req, &id),
+        Route::ContainerResize(id) => c::resize(ctx, req, &id),
+        // The exec's PTY belongs to its `container exec` child, which sizes it once.
+        Route::ExecResize(_) => Ok(Response::empty(200)),
         Route::ContainerArchive(id) => archive::get(ctx, req, &id),
         Route::ContainerArchivePut(id) => archive::put(ctx, req, &id),
         Route::ExecCreate(id) => exec::create(ctx, req, &id),
