@@ -1,105 +1,12 @@
 //! The Docker Engine API (`rcompose system service`) driven by Debian's docker CLI 20.10
-//! (`/usr/bin/docker`; `/usr/local/bin/docker` may be another, newer client). The client
-//! always talks to our socket through `DOCKER_HOST`, never to a Docker daemon on this host.
-//! Skips with a message when the client is not installed.
+//! (`common::api`). Skips with a message when the client is not installed.
 
 mod common;
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
+use common::api::Api;
 use common::{busybox, stderr, stdout};
-
-const DOCKER: &str = "/usr/bin/docker";
-
-/// The roots, the service on a socket inside them, and what the test made (removed in Drop,
-/// then the service is killed).
-struct Api {
-    roots: common::Roots,
-    server: Child,
-    sock: PathBuf,
-    names: Vec<String>,
-    networks: Vec<String>,
-}
-
-impl Api {
-    fn start() -> Option<Api> {
-        if !Path::new(DOCKER).exists() {
-            eprintln!("SKIP: {DOCKER} is missing (Debian package docker.io)");
-            return None;
-        }
-        let roots = common::Roots::new("rc-api-");
-        let sock = roots.dir.path().join("docker.sock");
-        let server = roots
-            .cmd()
-            .args(["system", "service", "--time", "0"])
-            .arg(format!("unix://{}", sock.display()))
-            .spawn()
-            .expect("starting rcompose system service");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while UnixStream::connect(&sock).is_err() {
-            assert!(Instant::now() < deadline, "the API socket never appeared");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(Api {
-            roots,
-            server,
-            sock,
-            names: vec![],
-            networks: vec![],
-        })
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new(DOCKER)
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.sock.display()))
-            // No config of the host's user (contexts, credential helpers).
-            .env("DOCKER_CONFIG", self.roots.dir.path().join("docker-config"))
-            .output()
-            .expect("running docker")
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.docker(args);
-        assert!(
-            o.status.success(),
-            "docker {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-            o.status.code(),
-            stdout(&o),
-            stderr(&o)
-        );
-        stdout(&o)
-    }
-
-    /// One raw HTTP request on the socket; returns the status line and the body.
-    fn raw(&self, request: &str) -> (String, String) {
-        let mut s = UnixStream::connect(&self.sock).unwrap();
-        s.write_all(request.as_bytes()).unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let status = out.lines().next().unwrap_or_default().to_string();
-        let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
-        (status, body)
-    }
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        for n in &self.names {
-            let _ = self.roots.run(&["container", "rm", "-f", n]);
-        }
-        for n in &self.networks {
-            let _ = self.roots.run(&["network", "rm", n]);
-        }
-        let _ = self.server.kill();
-        let _ = self.server.wait();
-        common::unmount_under(self.roots.dir.path());
-    }
-}
 
 #[test]
 fn docker_cli_drives_containers_images_networks_and_volumes() {
@@ -270,4 +177,228 @@ fn docker_cli_drives_containers_images_networks_and_volumes() {
     assert!(status.contains("400"), "{status}");
     assert!(body.contains("\"message\""), "{body}");
     api.names.clear();
+}
+
+/// A one-entry ustar archive whose entry name is taken as given (`../` included), as a
+/// hostile client would send it.
+fn raw_tar(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    let octal = |h: &mut [u8; 512], at: usize, len: usize, v: u64| {
+        let s = format!("{v:0w$o}\0", w = len - 1);
+        h[at..at + len].copy_from_slice(s.as_bytes());
+    };
+    octal(&mut h, 100, 8, 0o644);
+    octal(&mut h, 108, 8, 0);
+    octal(&mut h, 116, 8, 0);
+    octal(&mut h, 124, 12, data.len() as u64);
+    octal(&mut h, 136, 12, 0);
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u64 = h.iter().map(|b| *b as u64).sum();
+    let s = format!("{sum:06o}\0 ");
+    h[148..156].copy_from_slice(s.as_bytes());
+    let mut out = h.to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
+    out
+}
+
+#[test]
+fn docker_cli_exec_cp_attach_and_foreground_runs() {
+    let Some(mut api) = Api::start() else {
+        return;
+    };
+    let tag = api.busybox();
+    let name = common::unique("rcapi-x");
+    api.names.push(name.clone());
+    api.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &tag,
+        "sleep",
+        "120",
+    ]);
+
+    // exec: both streams apart, the exit code, options, stdin.
+    let o = api.docker(&["exec", &name, "sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "out\n");
+    assert!(stderr(&o).contains("err"), "{}", stderr(&o));
+    let env = api.ok(&[
+        "exec",
+        "-e",
+        "GREETING=hi",
+        "-w",
+        "/tmp",
+        &name,
+        "sh",
+        "-c",
+        "echo $GREETING $(pwd)",
+    ]);
+    assert_eq!(env, "hi /tmp\n");
+    let o = api.docker_input(
+        &["exec", "-i", &name, "sh", "-c", "read l; echo got:$l"],
+        b"line\n",
+    );
+    assert_eq!(stdout(&o), "got:line\n", "{}", stderr(&o));
+    let o = api.docker(&["exec", "no-such-container-here", "true"]);
+    assert!(stderr(&o).contains("No such container"), "{}", stderr(&o));
+
+    // cp both ways, a directory's content with `/.`, and a missing path.
+    let host = api.roots.dir.path().join("cp");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in.txt"), "into the container\n").unwrap();
+    api.ok(&[
+        "cp",
+        &host.join("in.txt").to_string_lossy(),
+        &format!("{name}:/tmp/"),
+    ]);
+    api.ok(&[
+        "cp",
+        &host.join("in.txt").to_string_lossy(),
+        &format!("{name}:/tmp/renamed.txt"),
+    ]);
+    let got = api.ok(&["exec", &name, "cat", "/tmp/in.txt", "/tmp/renamed.txt"]);
+    assert_eq!(got, "into the container\n".repeat(2));
+    api.ok(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "mkdir /tmp/d && echo nested > /tmp/d/n",
+    ]);
+    api.ok(&[
+        "cp",
+        &format!("{name}:/etc/passwd"),
+        &host.to_string_lossy(),
+    ]);
+    assert!(
+        std::fs::read_to_string(host.join("passwd"))
+            .unwrap()
+            .starts_with("root:")
+    );
+    api.ok(&[
+        "cp",
+        &format!("{name}:/tmp/d/."),
+        &host.join("copy").to_string_lossy(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("copy/n")).unwrap(),
+        "nested\n"
+    );
+    let o = api.docker(&[
+        "cp",
+        &format!("{name}:/no/such/file"),
+        &host.to_string_lossy(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("No such container:path"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A hostile archive never writes outside the container's root.
+    let outside = format!("rcapi-escape-{}", common::unique("e"));
+    let tar = raw_tar(&format!("{}tmp/{outside}", "../".repeat(24)), b"escaped\n");
+    let mut req = format!(
+        "PUT /v1.41/containers/{name}/archive?path=/tmp HTTP/1.1\r\nHost: d\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        tar.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&tar);
+    let (status, body) = api.raw_bytes(&req);
+    assert!(
+        !std::path::Path::new("/tmp").join(&outside).exists(),
+        "the archive wrote outside the container ({status} {body})"
+    );
+    api.ok(&["rm", "-f", &name]);
+
+    // Foreground `run --rm`: all output and the exit code, though the container (and its
+    // log) is removed at its exit.
+    for _ in 0..3 {
+        let o = api.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &tag,
+            "sh",
+            "-c",
+            "echo one; echo two >&2; exit 5",
+        ]);
+        assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "one\n");
+        assert!(stderr(&o).contains("two"), "{}", stderr(&o));
+    }
+    let o = api.docker_input(
+        &[
+            "run",
+            "--rm",
+            "-i",
+            "--network",
+            "none",
+            &tag,
+            "sh",
+            "-c",
+            "read l; echo got:$l",
+        ],
+        b"piped\n",
+    );
+    assert_eq!(stdout(&o), "got:piped\n", "{}", stderr(&o));
+    let left = api.ok(&["ps", "-a", "-q"]);
+    assert_eq!(left.trim(), "", "--rm containers left behind");
+
+    // A client that goes away mid-attach leaves the container running.
+    let fg = common::unique("rcapi-fg");
+    api.names.push(fg.clone());
+    let mut client = api.docker_spawn(&[
+        "run",
+        "--name",
+        &fg,
+        "--network",
+        "none",
+        &tag,
+        "sh",
+        "-c",
+        "echo started; sleep 120",
+    ]);
+    api.wait_until(20, "the foreground container to run", || {
+        api.roots
+            .run(&["container", "inspect", "-f", "{{.State.Status}}", &fg])
+            .stdout
+            .starts_with(b"running")
+    });
+    client.kill().unwrap();
+    client.wait().unwrap();
+    let st = api.ok(&["inspect", "-f", "{{.State.Status}}", &fg]);
+    assert_eq!(st.trim(), "running");
+    api.ok(&["rm", "-f", &fg]);
+
+    // `docker attach` with stdin to a running `-i` container; stdin's end ends it.
+    let att = common::unique("rcapi-att");
+    api.names.push(att.clone());
+    api.ok(&[
+        "run",
+        "-d",
+        "-i",
+        "--name",
+        &att,
+        "--network",
+        "none",
+        &tag,
+        "sh",
+        "-c",
+        "while read l; do echo echo:$l; done; exit 4",
+    ]);
+    let o = api.docker_input(&["attach", &att], b"one\ntwo\n");
+    assert_eq!(stdout(&o), "echo:one\necho:two\n", "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(4));
 }

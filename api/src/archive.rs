@@ -127,6 +127,10 @@ pub fn get(ctx: &Context, req: &Request, key: &str) -> Result<Response, ApiError
     let mut tar = vec![];
     eng.copy_out(&c.id, &path, None, CpOptions::default(), &mut tar)
         .map_err(|e| missing(e, &path, key))?;
+    if path.ends_with("/.") || path == "." {
+        tar = dot_prefixed(&tar)
+            .map_err(|e| ApiError::internal(format!("archive of {path}: {e}")))?;
+    }
     Ok(Response::new(200, Body::Bytes(tar, "application/x-tar"))
         .with_header("X-Docker-Container-Path-Stat", &stat))
 }
@@ -160,6 +164,81 @@ pub fn put(ctx: &Context, req: &Request, key: &str) -> Result<Response, ApiError
     Ok(Response::empty(200))
 }
 
+/// The archive of a directory's content (`path/.`) with every name under `./`: docker's
+/// client renames the entries that start with the base of the path it asked for (`.`), and
+/// the engine's archive (the tar crate) writes `n` for `./n`.
+pub fn dot_prefixed(tar: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = tar::Builder::new(Vec::new());
+    let mut archive = tar::Archive::new(tar);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let mut header = entry.header().clone();
+        let name = prefixed(&entry.path_bytes());
+        set_name(&mut out, &mut header, &name, tar::EntryType::GNULongName)?;
+        if header.entry_type() == tar::EntryType::Link
+            && let Some(link) = entry.link_name_bytes()
+        {
+            let link = prefixed(&link);
+            if link.len() <= 100 {
+                let old = header.as_old_mut();
+                old.linkname = [0; 100];
+                old.linkname[..link.len()].copy_from_slice(&link);
+            } else {
+                long_name(&mut out, &link, tar::EntryType::GNULongLink)?;
+            }
+        }
+        header.set_cksum();
+        let mut data = vec![];
+        std::io::Read::read_to_end(&mut entry, &mut data)?;
+        out.append(&header, data.as_slice())?;
+    }
+    out.into_inner()
+}
+
+fn prefixed(name: &[u8]) -> Vec<u8> {
+    match name {
+        b"." | b"./" => b"./".to_vec(),
+        n if n.starts_with(b"./") => n.to_vec(),
+        n => [b"./", n].concat(),
+    }
+}
+
+/// The name in the header, or in a GNU long-name entry before it when it does not fit.
+fn set_name(
+    out: &mut tar::Builder<Vec<u8>>,
+    header: &mut tar::Header,
+    name: &[u8],
+    kind: tar::EntryType,
+) -> std::io::Result<()> {
+    if name.len() > 100 {
+        long_name(out, name, kind)?;
+    }
+    let n = name.len().min(100);
+    let old = header.as_old_mut();
+    old.name = [0; 100];
+    old.name[..n].copy_from_slice(&name[..n]);
+    if let Some(u) = header.as_ustar_mut() {
+        u.prefix = [0; 155];
+    }
+    Ok(())
+}
+
+fn long_name(
+    out: &mut tar::Builder<Vec<u8>>,
+    name: &[u8],
+    kind: tar::EntryType,
+) -> std::io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+    h.set_entry_type(kind);
+    h.set_mode(0o644);
+    let mut data = name.to_vec();
+    data.push(0);
+    h.set_size(data.len() as u64);
+    h.set_cksum();
+    out.append(&h, data.as_slice())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +250,47 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"{\"a\":1}"), "eyJhIjoxfQ==");
+    }
+
+    #[test]
+    fn content_archives_name_everything_under_dot() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut dir = tar::Header::new_gnu();
+        dir.set_entry_type(tar::EntryType::Directory);
+        dir.set_size(0);
+        b.append_data(&mut dir, ".", std::io::empty()).unwrap();
+        let long = format!("{}/file", "d".repeat(120));
+        for n in ["n", long.as_str()] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(2);
+            b.append_data(&mut h, n, &b"x\n"[..]).unwrap();
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_size(0);
+        b.append_link(&mut h, "hard", "n").unwrap();
+        let out = dot_prefixed(&b.into_inner().unwrap()).unwrap();
+        let mut a = tar::Archive::new(out.as_slice());
+        let got: Vec<(String, Option<String>)> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let link = e
+                    .link_name_bytes()
+                    .map(|l| String::from_utf8_lossy(&l).into_owned());
+                (String::from_utf8_lossy(&e.path_bytes()).into_owned(), link)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("./".to_string(), None),
+                ("./n".to_string(), None),
+                (format!("./{long}"), None),
+                ("./hard".to_string(), Some("./n".to_string())),
+            ]
+        );
     }
 
     #[test]
