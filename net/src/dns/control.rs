@@ -177,9 +177,13 @@ impl DnsControl {
         // SAFETY: only async-signal-safe calls. setsid detaches the server from our session so
         // it outlives this command and ignores the terminal's signals; close_range drops every
         // descriptor the caller may hold without O_CLOEXEC (a container's pty, a lock), which
-        // the long-lived server would otherwise keep open forever.
+        // the long-lived server would otherwise keep open forever. SIGHUP is ignored across
+        // the exec until the server installs its handler: a command that notifies it in
+        // between (its pid file and `__dns` command line are already there) would otherwise
+        // kill it, and DNS would be gone until the next start.
         unsafe {
             cmd.pre_exec(|| {
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
                 libc::setsid();
                 libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
                 Ok(())
