@@ -251,6 +251,35 @@ fn docker_cli_exec_cp_attach_and_foreground_runs() {
     let o = api.docker(&["exec", "no-such-container-here", "true"]);
     assert!(stderr(&o).contains("No such container"), "{}", stderr(&o));
 
+    // top (the container's processes only), stats, commit.
+    let top = api.ok(&["top", &name]);
+    assert!(
+        top.lines().next().unwrap_or_default().contains("PID"),
+        "{top}"
+    );
+    assert_eq!(
+        top.lines().filter(|l| l.contains("sleep 120")).count(),
+        1,
+        "{top}"
+    );
+    assert_eq!(
+        top.lines().count(),
+        2,
+        "only the container's process: {top}"
+    );
+    let stats = api.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}}",
+        &name,
+    ]);
+    assert_eq!(stats.trim(), format!("{name} 1"));
+    let committed = format!("{}:c", common::unique("rcapi-commit"));
+    api.ok(&["commit", "-c", "ENV COMMITTED=yes", &name, &committed]);
+    let env = api.ok(&["inspect", "-f", "{{.Config.Env}}", &committed]);
+    assert!(env.contains("COMMITTED=yes"), "{env}");
+
     // cp both ways, a directory's content with `/.`, and a missing path.
     let host = api.roots.dir.path().join("cp");
     std::fs::create_dir_all(&host).unwrap();

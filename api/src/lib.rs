@@ -22,6 +22,7 @@ pub mod networks;
 pub mod router;
 pub mod server;
 pub mod system;
+pub mod usage;
 pub mod volumes;
 
 use std::path::PathBuf;
@@ -124,6 +125,9 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Route::ContainerResize(id) => c::resize(ctx, req, &id),
         // The exec's PTY belongs to its `container exec` child, which sizes it once.
         Route::ExecResize(_) => Ok(Response::empty(200)),
+        Route::ContainerTop(id) => usage::top(ctx, req, &id),
+        Route::ContainerStats(id) => usage::stats(ctx, req, &id),
+        Route::Commit => usage::commit(ctx, req),
         Route::ContainerArchive(id) => archive::get(ctx, req, &id),
         Route::ContainerArchivePut(id) => archive::put(ctx, req, &id),
         Route::ExecCreate(id) => exec::create(ctx, req, &id),
