@@ -431,3 +431,79 @@ fn docker_cli_exec_cp_attach_and_foreground_runs() {
     assert_eq!(stdout(&o), "echo:one\necho:two\n", "{}", stderr(&o));
     assert_eq!(o.status.code(), Some(4));
 }
+
+#[test]
+fn docker_events_show_what_the_api_and_the_cli_do() {
+    let Some(mut api) = Api::start() else {
+        return;
+    };
+    let tag = api.busybox();
+    let (name, cli, net) = (
+        common::unique("rcapi-ev"),
+        common::unique("rcapi-evcli"),
+        common::unique("rcapi-evn"),
+    );
+    api.names.extend([name.clone(), cli.clone()]);
+    api.networks.push(net.clone());
+    let mut events = api.docker_spawn(&[
+        "events",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    let out = events.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    let expect = |what: &str| {
+        api.wait_until(20, what, || seen.lock().unwrap().contains(what));
+    };
+    // Made through the API…
+    api.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &tag,
+        "sleep",
+        "60",
+    ]);
+    expect(&format!("container start {name}"));
+    api.ok(&["pause", &name]);
+    expect(&format!("container pause {name}"));
+    api.ok(&["unpause", &name]);
+    expect(&format!("container unpause {name}"));
+    api.ok(&["rm", "-f", &name]);
+    expect(&format!("container destroy {name}"));
+    // …and by the CLI.
+    api.roots.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &cli,
+        "--network",
+        "none",
+        &tag,
+        "sleep",
+        "60",
+    ]);
+    expect(&format!("container start {cli}"));
+    api.roots.ok(&["container", "stop", "-t", "0", &cli]);
+    expect(&format!("container die {cli}"));
+    api.roots.ok(&["network", "create", &net]);
+    expect(&format!("network create {net}"));
+    let _ = events.kill();
+    let _ = events.wait();
+    // An unknown filter is refused before the stream starts.
+    let o = api.docker(&["events", "--filter", "nonsense=1"]);
+    assert!(stderr(&o).contains("invalid filter"), "{}", stderr(&o));
+}

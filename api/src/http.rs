@@ -245,8 +245,22 @@ fn read_chunked<R: BufRead>(r: &mut R) -> io::Result<Vec<u8>> {
     }
 }
 
-/// Writes the body as chunks; the last (empty) chunk is written by [`write_response`].
-struct Chunked<'a>(&'a mut dyn Write);
+/// Writes the body as chunks; the last (empty) chunk is written by [`write_response`]. The
+/// socket is there to notice a client that left during a quiet stream (`events`, `logs -f`
+/// of a silent container): `flush` fails once the peer has closed its end.
+struct Chunked<'a>(&'a mut dyn Write, &'a UnixStream);
+
+fn peer_gone(s: &UnixStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd {
+        fd: s.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: poll(2) on one descriptor we hold, without waiting.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) != 0
+}
 
 impl Write for Chunked<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -261,6 +275,12 @@ impl Write for Chunked<'_> {
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
+        if peer_gone(self.1) {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the client closed the connection",
+            ));
+        }
         self.0.flush()
     }
 }
@@ -317,7 +337,8 @@ pub fn write_response(
             if head_only {
                 return Ok(true);
             }
-            let res = f(&mut Chunked(&mut w));
+            let peer = stream.try_clone()?;
+            let res = f(&mut Chunked(&mut w, &peer));
             // A client that went away ends the stream; the connection is done either way.
             if res.is_ok() {
                 w.write_all(b"0\r\n\r\n")?;

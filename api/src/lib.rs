@@ -14,6 +14,7 @@ pub mod attach;
 pub mod containers;
 pub mod create;
 pub mod error;
+pub mod events;
 pub mod exec;
 pub mod http;
 pub mod images;
@@ -106,7 +107,7 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Route::Ping => Ok(system::ping()),
         Route::Version => Ok(system::version()),
         Route::Info => system::info(ctx),
-        Route::Events => Err(ApiError::not_implemented("events")),
+        Route::Events => events::events(ctx, req),
         Route::ContainerList => c::list(ctx, req),
         Route::ContainerCreate => c::create(ctx, req),
         Route::ContainerPrune => c::prune(ctx),

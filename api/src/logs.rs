@@ -151,7 +151,8 @@ pub fn logs(ctx: &Context, req: &Request, key: &str) -> Result<Response, ApiErro
                     w.write_all(&b)?;
                 }
             }
-            Ok(())
+            // Also when nothing came: a follower whose client left stops here.
+            w.flush()
         };
         send(w, &first)?;
         if !following {
