@@ -162,6 +162,17 @@ fn docker_cli_drives_containers_images_networks_and_volumes() {
     let out = api.ok(&["rmi", &retag]);
     assert!(out.contains("Untagged"), "{out}");
 
+    // save, rmi, load: the image comes back under its tag.
+    let saved = api.roots.dir.path().join("saved.tar");
+    api.ok(&["save", "-o", &saved.to_string_lossy(), &tag]);
+    api.ok(&["rmi", &tag]);
+    assert!(!api.docker(&["image", "inspect", &tag]).status.success());
+    let out = api.ok(&["load", "-i", &saved.to_string_lossy()]);
+    assert!(out.contains(&format!("Loaded image: {tag}")), "{out}");
+    api.ok(&["image", "inspect", &tag]);
+    let o = api.docker(&["save", "-o", &saved.to_string_lossy(), "no-such-image:1"]);
+    assert!(stderr(&o).contains("No such image"), "{}", stderr(&o));
+
     // Bad input gets docker's statuses and bodies.
     let (status, body) =
         api.raw("GET /v1.41/nope HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod http;
+pub mod image_archive;
 pub mod images;
 pub mod logs;
 pub mod networks;
@@ -141,6 +142,8 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Route::ImageHistory(n) => images::history(ctx, &n),
         Route::ImageTag(n) => images::tag(ctx, req, &n),
         Route::ImageDelete(n) => images::remove(ctx, req, &n),
+        Route::ImageSave(n) => image_archive::save(ctx, req, n.as_deref()),
+        Route::ImageLoad => image_archive::load(ctx, req),
         Route::NetworkList => networks::list(ctx, req),
         Route::NetworkCreate => networks::create(ctx, req),
         Route::NetworkPrune => networks::prune(ctx, req),

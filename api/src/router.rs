@@ -47,6 +47,8 @@ pub enum Route {
     ImageHistory(String),
     ImageTag(String),
     ImageDelete(String),
+    ImageSave(Option<String>),
+    ImageLoad,
     NetworkList,
     NetworkCreate,
     NetworkPrune,
@@ -135,6 +137,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
         ("GET", ["images", "json"]) => Route::ImageList,
         ("POST", ["images", "create"]) => Route::ImageCreate,
         ("POST", ["images", "prune"]) => Route::ImagePrune,
+        ("GET", ["images", "get"]) => Route::ImageSave(None),
+        ("POST", ["images", "load"]) => Route::ImageLoad,
         ("GET", ["networks"]) => Route::NetworkList,
         ("POST", ["networks", "create"]) => Route::NetworkCreate,
         ("POST", ["networks", "prune"]) => Route::NetworkPrune,
@@ -164,6 +168,9 @@ fn image_route(method: &str, rest: &str) -> Result<Route, ApiError> {
             }
             if let Some(n) = split("/history") {
                 return Ok(Route::ImageHistory(n.into()));
+            }
+            if let Some(n) = split("/get") {
+                return Ok(Route::ImageSave(Some(n.into())));
             }
         }
         "POST" => {
@@ -229,6 +236,11 @@ mod tests {
         assert_eq!(
             route("POST", "/images/a/b/tag").unwrap(),
             Route::ImageTag("a/b".into())
+        );
+        assert_eq!(route("GET", "/images/get").unwrap(), Route::ImageSave(None));
+        assert_eq!(
+            route("GET", "/images/team/app:1/get").unwrap(),
+            Route::ImageSave(Some("team/app:1".into()))
         );
     }
 
