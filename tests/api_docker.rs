@@ -518,3 +518,60 @@ fn docker_events_show_what_the_api_and_the_cli_do() {
     let o = api.docker(&["events", "--filter", "nonsense=1"]);
     assert!(stderr(&o).contains("invalid filter"), "{}", stderr(&o));
 }
+
+/// The service under socket activation, as contrib/systemd/rcompose-api.socket runs it:
+/// `systemd-socket-activate` holds the socket and starts the service on the first
+/// connection with the socket as fd 3 (LISTEN_FDS); `--time` ends it once idle.
+#[test]
+fn socket_activation_serves_and_the_service_exits_when_idle() {
+    const ACTIVATE: &str = "/usr/bin/systemd-socket-activate";
+    if !std::path::Path::new(ACTIVATE).exists()
+        || !std::path::Path::new(common::api::DOCKER).exists()
+    {
+        eprintln!("SKIP: {ACTIVATE} (Debian package systemd) or the docker CLI is missing");
+        return;
+    }
+    let roots = common::Roots::new("rc-api-sa-");
+    let sock = roots.dir.path().join("activated.sock");
+    let mut activator = std::process::Command::new(ACTIVATE)
+        .arg("-l")
+        .arg(&sock)
+        .arg(common::bin())
+        .arg("--root")
+        .arg(roots.root())
+        .arg("--run-root")
+        .arg(roots.run_root())
+        .args(["system", "service", "--time", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting systemd-socket-activate");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the activation socket never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = std::process::Command::new(common::api::DOCKER)
+        .args(["version", "--format", "{{.Server.APIVersion}}"])
+        .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+        .env("DOCKER_CONFIG", roots.dir.path().join("docker-config"))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o).trim(), "1.41", "{}", stderr(&o));
+    // Idle for --time: the service (which the activator became) exits on its own.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = activator.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = activator.kill();
+            panic!("the activated service did not exit when idle");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+}
