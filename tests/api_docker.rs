@@ -575,3 +575,66 @@ fn socket_activation_serves_and_the_service_exits_when_idle() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn docker_build_through_the_api() {
+    let Some(mut api) = Api::start() else {
+        return;
+    };
+    let base = api.busybox();
+    let ctx = api.roots.dir.path().join("build-ctx");
+    std::fs::create_dir_all(ctx.join("sub")).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM {base}\nARG V=0\nRUN echo built-$V > /built\nCOPY sub/hello.txt /hello.txt\nCMD [\"cat\", \"/built\", \"/hello.txt\"]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(ctx.join("sub/hello.txt"), "from the context\n").unwrap();
+    let tag = format!("{}:b", common::unique("rcapi-built"));
+    let out = api.ok(&[
+        "build",
+        "--build-arg",
+        "V=7",
+        "-t",
+        &tag,
+        &ctx.to_string_lossy(),
+    ]);
+    assert!(out.contains("Successfully built"), "{out}");
+    assert!(out.contains(&format!("Successfully tagged {tag}")), "{out}");
+    let name = common::unique("rcapi-b");
+    api.names.push(name.clone());
+    let ran = api.ok(&["run", "--name", &name, "--network", "none", &tag]);
+    assert_eq!(ran, "built-7\nfrom the context\n");
+    // -q prints the id; a failing step fails the build with the builder's message.
+    let id = api.ok(&[
+        "build",
+        "-q",
+        "--build-arg",
+        "V=7",
+        "-t",
+        &tag,
+        &ctx.to_string_lossy(),
+    ]);
+    let inspected = api.ok(&["image", "inspect", "-f", "{{.Id}}", &tag]);
+    assert_eq!(id.trim(), inspected.trim());
+    std::fs::write(
+        ctx.join("Dockerfile.bad"),
+        format!("FROM {base}\nRUN exit 3\n"),
+    )
+    .unwrap();
+    let o = api.docker(&[
+        "build",
+        "-f",
+        &ctx.join("Dockerfile.bad").to_string_lossy(),
+        &ctx.to_string_lossy(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        format!("{}{}", stdout(&o), stderr(&o)).contains("exited with code 3"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}

@@ -11,6 +11,7 @@
 
 pub mod archive;
 pub mod attach;
+pub mod build;
 pub mod containers;
 pub mod create;
 pub mod error;
@@ -130,6 +131,7 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Route::ContainerTop(id) => usage::top(ctx, req, &id),
         Route::ContainerStats(id) => usage::stats(ctx, req, &id),
         Route::Commit => usage::commit(ctx, req),
+        Route::Build => build::build_image(ctx, req),
         Route::ContainerArchive(id) => archive::get(ctx, req, &id),
         Route::ContainerArchivePut(id) => archive::put(ctx, req, &id),
         Route::ExecCreate(id) => exec::create(ctx, req, &id),
