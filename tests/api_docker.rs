@@ -638,3 +638,33 @@ fn docker_build_through_the_api() {
         stderr(&o)
     );
 }
+
+/// `docker push` through the API to a loopback docker-registry, then `docker pull` back.
+#[test]
+fn docker_push_and_pull_through_a_local_registry() {
+    if !std::path::Path::new("/usr/bin/docker-registry").exists() {
+        eprintln!("SKIP: /usr/bin/docker-registry is missing (Debian package docker-registry)");
+        return;
+    }
+    let Some(api) = Api::start() else {
+        return;
+    };
+    let reg = common::registry::start(common::registry::Auth::None);
+    let base = api.busybox();
+    let remote = format!("{}/{}:1", reg.host(), common::unique("rcapi-push"));
+    api.ok(&["tag", &base, &remote]);
+    let out = api.ok(&["push", &remote]);
+    assert!(out.contains("digest: sha256:"), "{out}");
+    let id = api.ok(&["image", "inspect", "-f", "{{.Id}}", &remote]);
+    api.ok(&["rmi", &remote]);
+    let out = api.ok(&["pull", &remote]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+    assert_eq!(api.ok(&["image", "inspect", "-f", "{{.Id}}", &remote]), id);
+    let o = api.docker(&["push", &format!("{}/not-here:1", reg.host())]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("does not exist locally"),
+        "{}",
+        stderr(&o)
+    );
+}

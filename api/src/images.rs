@@ -141,7 +141,7 @@ pub fn prune(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
 }
 
 /// A pull event as docker's JSON progress line.
-fn progress_line(p: &Progress) -> Value {
+pub(crate) fn progress_line(p: &Progress) -> Value {
     match p {
         Progress::Start(s) | Progress::Line(s) => json!({"status": s}),
         Progress::Layer { id, status } => {

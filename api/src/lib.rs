@@ -19,6 +19,7 @@ pub mod events;
 pub mod exec;
 pub mod http;
 pub mod image_archive;
+pub mod image_push;
 pub mod images;
 pub mod logs;
 pub mod networks;
@@ -146,6 +147,7 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Route::ImageDelete(n) => images::remove(ctx, req, &n),
         Route::ImageSave(n) => image_archive::save(ctx, req, n.as_deref()),
         Route::ImageLoad => image_archive::load(ctx, req),
+        Route::ImagePush(n) => image_push::push_image(ctx, req, &n),
         Route::NetworkList => networks::list(ctx, req),
         Route::NetworkCreate => networks::create(ctx, req),
         Route::NetworkPrune => networks::prune(ctx, req),

@@ -50,6 +50,7 @@ pub enum Route {
     ImageDelete(String),
     ImageSave(Option<String>),
     ImageLoad,
+    ImagePush(String),
     NetworkList,
     NetworkCreate,
     NetworkPrune,
@@ -178,6 +179,9 @@ fn image_route(method: &str, rest: &str) -> Result<Route, ApiError> {
         "POST" => {
             if let Some(n) = split("/tag") {
                 return Ok(Route::ImageTag(n.into()));
+            }
+            if let Some(n) = split("/push") {
+                return Ok(Route::ImagePush(n.into()));
             }
         }
         "DELETE" => return Ok(Route::ImageDelete(rest.into())),
