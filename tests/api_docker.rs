@@ -359,6 +359,21 @@ fn docker_cli_exec_cp_attach_and_foreground_runs() {
         !std::path::Path::new("/tmp").join(&outside).exists(),
         "the archive wrote outside the container ({status} {body})"
     );
+    // diff, export, import: the exported filesystem comes back as an image.
+    let diff = api.ok(&["diff", &name]);
+    assert!(diff.lines().any(|l| l == "A /tmp/in.txt"), "{diff}");
+    let exported = host.join("exported.tar");
+    api.ok(&["export", "-o", &exported.to_string_lossy(), &name]);
+    let imported = format!("{}:imp", common::unique("rcapi-import"));
+    api.ok(&[
+        "import",
+        "-c",
+        "CMD [\"cat\", \"/tmp/in.txt\"]",
+        &exported.to_string_lossy(),
+        &imported,
+    ]);
+    let ran = api.ok(&["run", "--rm", "--network", "none", &imported]);
+    assert_eq!(ran, "into the container\n");
     api.ok(&["rm", "-f", &name]);
 
     // Foreground `run --rm`: all output and the exit code, though the container (and its

@@ -61,3 +61,47 @@ pub fn load(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Body::Bytes(out.into_bytes(), "application/json"),
     ))
 }
+
+/// `POST /images/create?fromSrc=-&repo=&tag=&message=&changes=` (`docker import`): the body
+/// is the root filesystem's tar; docker's JSON status line carries the new id.
+pub fn import(ctx: &Context, req: &Request, src: &str) -> Result<Response, ApiError> {
+    if src != "-" {
+        return Err(ApiError::not_implemented(
+            "import from a URL (send the archive in the request body)",
+        ));
+    }
+    let tag = match (
+        req.param("repo").filter(|r| !r.is_empty()),
+        req.param("tag").filter(|t| !t.is_empty()),
+    ) {
+        (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+        (Some(r), None) => Some(r.to_string()),
+        (None, _) => None,
+    };
+    let opts = rcompose_engine::image::import::ImportOptions {
+        changes: req
+            .query
+            .iter()
+            .filter(|(k, v)| k == "changes" && !v.is_empty())
+            .map(|(_, v)| v.clone())
+            .collect(),
+        message: req
+            .param("message")
+            .filter(|m| !m.is_empty())
+            .map(String::from),
+        source_name: "-".into(),
+    };
+    let store = ctx.images()?;
+    let body = std::io::Cursor::new(req.body.clone());
+    let id = rcompose_engine::image::import::import(
+        &store,
+        rcompose_engine::image::import::ImportSource::Tar(Box::new(body)),
+        tag.as_deref(),
+        &opts,
+    )?;
+    let line = json!({ "status": id }).to_string() + "\n";
+    Ok(Response::new(
+        200,
+        Body::Bytes(line.into_bytes(), "application/json"),
+    ))
+}

@@ -12,6 +12,7 @@
 pub mod archive;
 pub mod attach;
 pub mod build;
+pub mod container_fs;
 pub mod containers;
 pub mod create;
 pub mod error;
@@ -130,6 +131,8 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         // The exec's PTY belongs to its `container exec` child, which sizes it once.
         Route::ExecResize(_) => Ok(Response::empty(200)),
         Route::ContainerTop(id) => usage::top(ctx, req, &id),
+        Route::ContainerExport(id) => container_fs::export(ctx, &id),
+        Route::ContainerChanges(id) => container_fs::changes(ctx, &id),
         Route::ContainerStats(id) => usage::stats(ctx, req, &id),
         Route::Commit => usage::commit(ctx, req),
         Route::Build => build::build_image(ctx, req),
