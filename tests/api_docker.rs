@@ -173,6 +173,19 @@ fn docker_cli_drives_containers_images_networks_and_volumes() {
     let o = api.docker(&["save", "-o", &saved.to_string_lossy(), "no-such-image:1"]);
     assert!(stderr(&o).contains("No such image"), "{}", stderr(&o));
 
+    // system df: docker's client sums what the engine reports.
+    let df = api.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    let images = df
+        .lines()
+        .find(|l| l.starts_with("Images "))
+        .unwrap_or_default();
+    let count: usize = images
+        .trim_start_matches("Images ")
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert!(count >= 1, "{df}");
+
     // Bad input gets docker's statuses and bodies.
     let (status, body) =
         api.raw("GET /v1.41/nope HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");

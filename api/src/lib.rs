@@ -112,6 +112,7 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Route::Version => Ok(system::version()),
         Route::Info => system::info(ctx),
         Route::Events => events::events(ctx, req),
+        Route::SystemDf => system::df(ctx),
         Route::ContainerList => c::list(ctx, req),
         Route::ContainerCreate => c::create(ctx, req),
         Route::ContainerPrune => c::prune(ctx),
