@@ -129,3 +129,75 @@ fn docker_compose_up_ps_logs_down_and_the_cli_sees_the_same_project() {
     let vols = api.roots.ok(&["volume", "ls", "-q"]);
     assert!(!vols.lines().any(|v| v.starts_with(&rev)), "{vols}");
 }
+
+/// docker-compose's build (the classic builder protocol), `run --rm` and a foreground `up`
+/// whose exit code comes from a service.
+#[test]
+fn docker_compose_build_run_and_foreground_up() {
+    let Some(mut api) = Api::start() else {
+        return;
+    };
+    let base = api.busybox();
+    let dir = api.roots.dir.path().join("built");
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(
+        dir.join("app/Dockerfile"),
+        format!("FROM {base}\nARG GREETING=none\nRUN echo \"$GREETING\" > /greeting\n"),
+    )
+    .unwrap();
+    let project = common::unique("rcapicb");
+    let image = format!("{project}-app:1");
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!(
+            r#"version: "3.8"
+services:
+  app:
+    build:
+      context: ./app
+      args: {{GREETING: built-by-compose}}
+    image: {image}
+    command: ["sh", "-c", "cat /greeting; exit 3"]
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.226.4.0/24
+"#
+        ),
+    )
+    .unwrap();
+    api.names.push(format!("{project}_app_1"));
+    api.networks.push(format!("{project}_default"));
+
+    let Some(out) = api.compose_ok(&dir, &project, &["build"]) else {
+        return;
+    };
+    assert!(out.contains("Successfully tagged"), "{out}");
+    api.ok(&["image", "inspect", &image]);
+
+    let o = api
+        .compose(&dir, &project, &["run", "--rm", "app"])
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", common::stderr(&o));
+    assert!(
+        common::stdout(&o).contains("built-by-compose"),
+        "{}",
+        common::stdout(&o)
+    );
+
+    let o = api
+        .compose(&dir, &project, &["up", "--exit-code-from", "app"])
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", common::stderr(&o));
+    assert!(
+        common::stdout(&o).contains("built-by-compose"),
+        "{}",
+        common::stdout(&o)
+    );
+
+    api.compose_ok(&dir, &project, &["down", "-v", "-t", "1"])
+        .unwrap();
+    let left = api.roots.ok(&["container", "ps", "-a", "-q"]);
+    assert_eq!(left.trim(), "", "containers left after down");
+}
