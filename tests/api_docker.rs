@@ -304,6 +304,22 @@ fn docker_cli_exec_cp_attach_and_foreground_runs() {
     let env = api.ok(&["inspect", "-f", "{{.Config.Env}}", &committed]);
     assert!(env.contains("COMMITTED=yes"), "{env}");
 
+    // exec -it from a terminal: the container's terminal gets the client's size.
+    let mut cmd = std::process::Command::new(common::api::DOCKER);
+    cmd.args([
+        "exec",
+        "-it",
+        &name,
+        "sh",
+        "-c",
+        "sleep 0.5; stty size; exit 6",
+    ])
+    .env("DOCKER_HOST", format!("unix://{}", api.sock.display()))
+    .env("DOCKER_CONFIG", api.roots.dir.path().join("docker-config"));
+    let mut term = common::container::Pty::spawn_sized(cmd, Some((33, 101)));
+    term.expect("33 101", 20);
+    assert_eq!(term.wait(20), Some(6), "{}", term.output());
+
     // cp both ways, a directory's content with `/.`, and a missing path.
     let host = api.roots.dir.path().join("cp");
     std::fs::create_dir_all(&host).unwrap();

@@ -13,6 +13,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rcompose_engine::container::model::Status;
 use serde::Deserialize;
@@ -46,6 +47,8 @@ struct ExecRecord {
     running: bool,
     exit_code: Option<i32>,
     pid: u32,
+    /// The terminal size the client asked for (`POST /exec/{id}/resize`).
+    size: Option<(u16, u16)>,
 }
 
 /// The exec instances this server made.
@@ -108,6 +111,7 @@ pub fn create(ctx: &Context, req: &Request, container: &str) -> Result<Response,
         running: false,
         exit_code: None,
         pid: 0,
+        size: None,
     };
     ctx.execs
         .0
@@ -195,6 +199,10 @@ pub fn start(ctx: &Context, req: &Request, id: &str) -> Result<Response, ApiErro
     }
     not_running(ctx, &r.container_id)?;
     let tty = start.tty.unwrap_or(r.config.tty);
+    ctx.execs.update(id, |r| r.started = true);
+    if tty && !start.detach {
+        return Ok(start_tty(ctx, id, r));
+    }
     let mut cmd = command(ctx, &r, tty, start.detach);
     cmd.stdin(if r.config.attach_stdin && !start.detach {
         Stdio::piped()
@@ -238,6 +246,103 @@ pub fn start(ctx: &Context, req: &Request, id: &str) -> Result<Response, ApiErro
         let _ = sock.shutdown(std::net::Shutdown::Both);
     };
     Ok(Response::new(101, Body::Hijack(Box::new(hijack))))
+}
+
+/// `POST /exec/{id}/resize?h=&w=`: the size the exec's terminal starts with (the client
+/// sends it right after the start; later changes are not passed on, see [`start_tty`]).
+pub fn resize(ctx: &Context, req: &Request, id: &str) -> Result<Response, ApiError> {
+    ctx.execs.get(id)?;
+    let dim = |k: &str| req.param(k).and_then(|v| v.parse::<u16>().ok());
+    let (Some(h), Some(w)) = (dim("h"), dim("w")) else {
+        return Err(ApiError::bad_request("resize needs numeric h and w"));
+    };
+    ctx.execs.update(id, |r| r.size = Some((h, w)));
+    Ok(Response::empty(200))
+}
+
+/// How long a TTY exec waits for the client's first resize: docker's client sends it as
+/// soon as the connection is hijacked; one without a terminal never does.
+const FIRST_SIZE_WAIT: Duration = Duration::from_millis(300);
+
+/// A TTY exec: the child `container exec -t` gets a terminal of ours (sized as the client
+/// asked) as its stdio, so the container's terminal starts with that size; its output is
+/// the raw stream.
+fn start_tty(ctx: &Context, id: &str, r: ExecRecord) -> Response {
+    let (execs, id, ctx) = (ctx.execs.clone(), id.to_string(), ctx.clone());
+    let hijack = move |sock: UnixStream| {
+        let deadline = Instant::now() + FIRST_SIZE_WAIT;
+        let size = loop {
+            let size = execs.get(&id).ok().and_then(|r| r.size);
+            if size.is_some() || Instant::now() > deadline {
+                break size;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let ws = size.map(|(rows, cols)| nix::pty::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        });
+        let code = match run_on_pty(&ctx, &r, ws.as_ref(), &sock, |pid| {
+            execs.update(&id, |r| {
+                r.started = true;
+                r.running = true;
+                r.pid = pid;
+            })
+        }) {
+            Ok(code) => code,
+            Err(e) => {
+                let _ = (&sock).write_all(format!("rcompose: exec failed: {e}\r\n").as_bytes());
+                126
+            }
+        };
+        execs.update(&id, |r| {
+            r.started = true;
+            r.running = false;
+            r.exit_code = Some(code);
+        });
+        let _ = sock.shutdown(std::net::Shutdown::Both);
+    };
+    Response::new(101, Body::Hijack(Box::new(hijack)))
+}
+
+fn run_on_pty(
+    ctx: &Context,
+    r: &ExecRecord,
+    ws: Option<&nix::pty::Winsize>,
+    sock: &UnixStream,
+    started: impl FnOnce(u32),
+) -> std::io::Result<i32> {
+    let pty = nix::pty::openpty(ws, None).map_err(std::io::Error::from)?;
+    let slave = std::fs::File::from(pty.slave);
+    let mut cmd = command(ctx, r, true, false);
+    cmd.stdin(slave.try_clone()?)
+        .stdout(slave.try_clone()?)
+        .stderr(slave);
+    let mut child = cmd.spawn()?;
+    // The child's copies only: the master reads EIO once the last one is closed.
+    drop(cmd);
+    started(child.id());
+    let mut master = std::fs::File::from(pty.master);
+    if r.config.attach_stdin {
+        let (mut from, mut to) = (sock.try_clone()?, master.try_clone()?);
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut from, &mut to);
+        });
+    }
+    let mut out = sock.try_clone()?;
+    let mut buf = [0u8; 32 * 1024];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            // A client gone: keep draining so the process is not blocked on its terminal.
+            Ok(n) => {
+                let _ = out.write_all(&buf[..n]);
+            }
+        }
+    }
+    Ok(child.wait()?.code().unwrap_or(126))
 }
 
 /// Copies the child's output to the connection and the connection's input to the child until
@@ -319,6 +424,7 @@ mod tests {
             running: false,
             exit_code: None,
             pid: 0,
+            size: None,
         };
         let c = command(&ctx, &rec, true, false);
         let args: Vec<_> = c

@@ -129,8 +129,7 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Route::ContainerUnpause(id) => c::pause(ctx, &id, false),
         Route::ContainerAttach(id) => attach::attach(ctx, req, &id),
         Route::ContainerResize(id) => c::resize(ctx, req, &id),
-        // The exec's PTY belongs to its `container exec` child, which sizes it once.
-        Route::ExecResize(_) => Ok(Response::empty(200)),
+        Route::ExecResize(id) => exec::resize(ctx, req, &id),
         Route::ContainerTop(id) => usage::top(ctx, req, &id),
         Route::ContainerExport(id) => container_fs::export(ctx, &id),
         Route::ContainerChanges(id) => container_fs::changes(ctx, &id),
