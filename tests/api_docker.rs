@@ -440,6 +440,18 @@ fn docker_cli_exec_cp_attach_and_foreground_runs() {
     let left = api.ok(&["ps", "-a", "-q"]);
     assert_eq!(left.trim(), "", "--rm containers left behind");
 
+    // `run -it` from a terminal: an interactive shell, its output and exit code.
+    let mut cmd = std::process::Command::new(common::api::DOCKER);
+    cmd.args(["run", "--rm", "-it", "--network", "none", &tag, "sh"])
+        .env("DOCKER_HOST", format!("unix://{}", api.sock.display()))
+        .env("DOCKER_CONFIG", api.roots.dir.path().join("docker-config"));
+    let mut term = common::container::Pty::spawn_sized(cmd, Some((30, 90)));
+    term.expect("# ", 20);
+    term.send(b"echo typed-$((40+2))\n");
+    term.expect("typed-42", 20);
+    term.send(b"exit 3\n");
+    assert_eq!(term.wait(20), Some(3), "{}", term.output());
+
     // A client that goes away mid-attach leaves the container running.
     let fg = common::unique("rcapi-fg");
     api.names.push(fg.clone());
