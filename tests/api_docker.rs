@@ -505,6 +505,7 @@ fn docker_events_show_what_the_api_and_the_cli_do() {
         return;
     };
     let tag = api.busybox();
+    let quick = common::unique("rcapi-evq");
     let (name, cli, net) = (
         common::unique("rcapi-ev"),
         common::unique("rcapi-evcli"),
@@ -550,6 +551,28 @@ fn docker_events_show_what_the_api_and_the_cli_do() {
     expect(&format!("container unpause {name}"));
     api.ok(&["rm", "-f", &name]);
     expect(&format!("container destroy {name}"));
+    // A `run --rm` faster than a poll: the server's own record of it, each event once.
+    api.ok(&[
+        "run",
+        "--rm",
+        "--name",
+        &quick,
+        "--network",
+        "none",
+        &tag,
+        "true",
+    ]);
+    expect(&format!("container destroy {quick}"));
+    let got = seen.lock().unwrap().clone();
+    let mine: Vec<&str> = got
+        .lines()
+        .filter(|l| l.ends_with(&format!(" {quick}")))
+        .collect();
+    assert_eq!(
+        mine,
+        ["create", "start", "die", "destroy"].map(|a| format!("container {a} {quick}")),
+        "{got}"
+    );
     // …and by the CLI.
     api.roots.ok(&[
         "container",

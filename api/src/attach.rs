@@ -262,6 +262,8 @@ fn session(
     keys: Vec<u8>,
 ) {
     let s = &ctx.sessions;
+    // Read now: an `--rm` container's config is gone when the session ends.
+    let session_cfg = ctx.engine().store.load_config(id).ok();
     if let (Ok(w), Ok(mut live)) = (monitor.try_clone(), s.live.lock()) {
         live.insert(id.to_string(), w);
     }
@@ -286,10 +288,19 @@ fn session(
         .stdin
         .then(|| (Box::new(i) as Box<dyn Read + Send>, keys));
     let end = client::attach(monitor, window, input, &mut out, &mut err);
-    if let Ok(AttachEnd::Exited(code)) = end
-        && let Ok(mut m) = s.exits.lock()
-    {
-        m.insert(id.to_string(), code);
+    if let Ok(AttachEnd::Exited(code)) = end {
+        if let Ok(mut m) = s.exits.lock() {
+            m.insert(id.to_string(), code);
+        }
+        // A `--rm` container is gone before a poll sees it stopped: its die is ours to tell.
+        if let Ok(cfg) = ctx.engine().store.load_config(id) {
+            ctx.journal
+                .container("die", &cfg, &[("exitCode", code.to_string())]);
+        } else if let Some(cfg) = &session_cfg {
+            ctx.journal
+                .container("die", cfg, &[("exitCode", code.to_string())]);
+            ctx.journal.container("destroy", cfg, &[]);
+        }
     }
     if let Ok(mut live) = s.live.lock() {
         live.remove(id);

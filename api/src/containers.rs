@@ -129,6 +129,7 @@ pub fn create(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         &warn,
     )?;
     let cfg = eng.create(&image, r.opts)?;
+    ctx.journal.container("create", &cfg, &[]);
     Ok(Response::json(
         201,
         json!({"Id": cfg.id, "Warnings": warnings.into_inner()}),
@@ -157,6 +158,7 @@ pub fn start(ctx: &Context, key: &str) -> Result<Response, ApiError> {
     // A client attached before the start (`docker run`) gets the monitor from its start.
     let attach = ctx.sessions.take_pending(&c.id);
     netwire::start(&eng, &nets, &c.id, attach)?;
+    ctx.journal.container("start", &c, &[]);
     Ok(Response::empty(204))
 }
 
@@ -245,6 +247,7 @@ pub fn remove(ctx: &Context, req: &Request, key: &str) -> Result<Response, ApiEr
     let nets = ctx.nets()?;
     eng.remove(&c.id, req.flag("force"), req.flag("v"))?;
     netwire::after_stop(&nets, &c);
+    ctx.journal.container("destroy", &c, &[]);
     Ok(Response::empty(204))
 }
 

@@ -3,12 +3,15 @@
 //! is no daemon to see every action, and the CLI, compose, the monitors (restarts, `--rm`)
 //! and this server all change the same state: a diff of it sees what each of them did.
 //!
-//! What a diff cannot give: events older than the request (`since` in the past replays
-//! nothing), actions undone between two polls (a container created and removed within
-//! 250 ms), and docker's events that change no state (`attach`, `exec_start`, `kill`).
+//! What a diff cannot see (a container created, run and removed within one poll, as a quick
+//! `docker run --rm`), the server records itself for what it does: a [`Journal`] of its own
+//! container events, merged into the stream; an event seen both ways goes out once.
+//! Not given: events older than the request (`since` in the past replays nothing), and
+//! docker's events that change no state (`attach`, `exec_start`, `kill`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Write;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcompose_engine::container::model::Status;
@@ -83,6 +86,95 @@ impl Event {
             }
         }
         v
+    }
+}
+
+/// The container events this server caused, numbered, the last [`JOURNAL_LEN`] kept.
+#[derive(Debug, Default)]
+pub struct Journal(Mutex<(u64, VecDeque<(u64, Event)>)>);
+
+const JOURNAL_LEN: usize = 1024;
+/// How long an event from one source waits to be matched by the same from the other.
+const MATCH_WINDOW: Duration = Duration::from_secs(5);
+
+impl Journal {
+    pub fn record(&self, e: Event) {
+        if let Ok(mut j) = self.0.lock() {
+            j.0 += 1;
+            let n = j.0;
+            j.1.push_back((n, e));
+            while j.1.len() > JOURNAL_LEN {
+                j.1.pop_front();
+            }
+        }
+    }
+
+    /// A container event of `cfg` (its name, image and labels as attributes).
+    pub fn container(
+        &self,
+        action: &str,
+        cfg: &rcompose_engine::container::ContainerConfig,
+        extra: &[(&str, String)],
+    ) {
+        let snap = ContainerSnap {
+            name: cfg.name.clone(),
+            image: cfg.image.clone(),
+            labels: cfg.labels.clone().into_iter().collect(),
+            ..Default::default()
+        };
+        let mut e = container_event(action, &cfg.id, &snap);
+        for (k, v) in extra {
+            e.attrs.insert(k.to_string(), v.clone());
+        }
+        self.record(e);
+    }
+
+    /// The number of the last event recorded.
+    fn last(&self) -> u64 {
+        self.0.lock().map(|j| j.0).unwrap_or(0)
+    }
+
+    /// Events after number `after`.
+    fn since(&self, after: u64) -> Vec<(u64, Event)> {
+        self.0
+            .lock()
+            .map(|j| j.1.iter().filter(|(n, _)| *n > after).cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Merges the journal's and the diff's events: each event is sent once, the copy from the
+/// other source (within [`MATCH_WINDOW`]) is dropped. Counted, so a container that really
+/// starts twice reports two starts.
+#[derive(Default)]
+pub struct Merge {
+    from_journal: Vec<(String, std::time::Instant)>,
+    from_diff: Vec<(String, std::time::Instant)>,
+}
+
+impl Merge {
+    fn key(e: &Event) -> String {
+        format!("{} {} {}", e.kind, e.action, e.id)
+    }
+
+    /// Whether to send `e`, which came from the journal (`journal`) or a diff.
+    pub fn admit(&mut self, e: &Event, journal: bool) -> bool {
+        let now = std::time::Instant::now();
+        for l in [&mut self.from_journal, &mut self.from_diff] {
+            l.retain(|(_, t)| now.duration_since(*t) < MATCH_WINDOW);
+        }
+        let key = Self::key(e);
+        let (other, mine) = if journal {
+            (&mut self.from_diff, &mut self.from_journal)
+        } else {
+            (&mut self.from_journal, &mut self.from_diff)
+        };
+        if let Some(i) = other.iter().position(|(k, _)| *k == key) {
+            other.remove(i);
+            return false;
+        }
+        mine.push((key, now));
+        true
     }
 }
 
@@ -282,8 +374,10 @@ pub fn events(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         None => None,
     };
     let mut last = snapshot(ctx)?;
+    let mut seen = ctx.journal.last();
     let ctx = ctx.clone();
     let stream = move |w: &mut dyn Write| -> std::io::Result<()> {
+        let mut merge = Merge::default();
         loop {
             if until.is_some_and(|u| now_nanos() >= u) {
                 return Ok(());
@@ -291,8 +385,16 @@ pub fn events(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
             std::thread::sleep(POLL);
             let Ok(now) = snapshot(&ctx) else { continue };
             let t = now_nanos();
-            for e in diff(&last, &now) {
-                if matches(&e, &filters) {
+            let recorded = ctx.journal.since(seen);
+            if let Some((n, _)) = recorded.last() {
+                seen = *n;
+            }
+            let events = recorded
+                .into_iter()
+                .map(|(_, e)| (e, true))
+                .chain(diff(&last, &now).into_iter().map(|e| (e, false)));
+            for (e, journal) in events {
+                if merge.admit(&e, journal) && matches(&e, &filters) {
                     writeln!(w, "{}", e.to_json(t))?;
                 }
             }
@@ -376,6 +478,22 @@ mod tests {
                 "image delete"
             ]
         );
+    }
+
+    #[test]
+    fn an_event_from_both_sources_goes_out_once_and_repeats_count() {
+        let e = Event::new("container", "start", "abc");
+        let mut m = Merge::default();
+        assert!(m.admit(&e, true));
+        assert!(!m.admit(&e, false), "the diff's copy of a journal event");
+        assert!(m.admit(&e, false), "a second real start");
+        assert!(!m.admit(&e, true));
+        let j = Journal::default();
+        j.record(e.clone());
+        j.record(Event::new("container", "die", "abc"));
+        assert_eq!(j.since(0).len(), 2);
+        assert_eq!(j.since(1)[0].1.action, "die");
+        assert_eq!(j.last(), 2);
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub struct Context {
     pub execs: std::sync::Arc<exec::Execs>,
     /// Attach sessions, shared by `attach`, `start`, `resize` and `wait`.
     pub sessions: std::sync::Arc<attach::Sessions>,
+    /// The container events this server caused (merged into `GET /events`).
+    pub journal: std::sync::Arc<events::Journal>,
 }
 
 impl Context {
@@ -64,6 +66,7 @@ impl Context {
             exe,
             execs: Default::default(),
             sessions: Default::default(),
+            journal: Default::default(),
         }
     }
 
