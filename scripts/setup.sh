@@ -13,6 +13,7 @@ packages=(
   tini                        # tini-static for --init
   debootstrap                 # image bootstrap: Debian base images from Debian's packages
   jq curl openssl python3     # scripts, benchmarks; registry tests (token server, htpasswd)
+  chromium chromium-driver    # tests/dashboard.rs drives the dashboard in headless Chromium
 )
 
 missing=()

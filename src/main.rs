@@ -24,7 +24,33 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    run(cli::Cli::parse_from(words))
+    match cli::Cli::try_parse_from(&words) {
+        Ok(args) => run(args),
+        Err(e) if e.use_stderr() && docker_words(&argv, &words) => {
+            // docker's CLI exits 125 on a bad flag or argument, not clap's 2.
+            let _ = e.print();
+            ExitCode::from(125)
+        }
+        Err(e) => e.exit(),
+    }
+}
+
+/// Whether the command line is docker's: invoked as `docker` / `rcompose docker`, or
+/// `container run|create` (the verbs tutorials copy from docker, exit codes included).
+fn docker_words(argv: &[String], words: &[String]) -> bool {
+    let prog = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str());
+    if prog == Some("docker") || argv.get(1).is_some_and(|a| a == "docker") {
+        return true;
+    }
+    // The first `container` word (global options before it may take values).
+    words
+        .iter()
+        .position(|w| w == "container")
+        .and_then(|i| words.get(i + 1))
+        .is_some_and(|v| v == "run" || v == "create")
 }
 
 fn run(args: cli::Cli) -> ExitCode {

@@ -31,7 +31,7 @@ fn up_build_with_two_built_services_and_one_pulled() {
     std::fs::write(
         api.join("Dockerfile"),
         format!(
-            "FROM {IMAGE}\nARG WHO\nRUN echo \"api built for $WHO\" > /msg\nCMD [\"sh\", \"-c\", \"cat /msg; exec sleep 300\"]\n"
+            "FROM {IMAGE}\nARG WHO\nRUN echo \"api built for $WHO\" > /msg\nRUN df -k /dev/shm | tail -n 1 > /shm\nCMD [\"sh\", \"-c\", \"cat /msg; exec sleep 300\"]\n"
         ),
     )
     .unwrap();
@@ -43,6 +43,7 @@ services:
       context: ./api
       args:
         WHO: compose
+      shm_size: 32m
   web:
     image: web:dev
     build:
@@ -99,5 +100,12 @@ services:
     // `run` builds a missing image first.
     let out = p.ok(&["run", "--rm", "-T", "tool", "cat", "/msg"]);
     assert_eq!(out, "api built for tool\n");
+    // build.shm_size sized /dev/shm of api's RUN steps; tool's had docker's 64 MiB.
+    let shm = |svc: &str| {
+        let df = p.ok(&["run", "--rm", "-T", svc, "cat", "/shm"]);
+        df.split_whitespace().nth(1).unwrap_or_default().to_string()
+    };
+    assert_eq!(shm("api"), "32768");
+    assert_eq!(shm("tool"), "65536");
     p.ok(&["down", "-t", "0"]);
 }

@@ -71,6 +71,18 @@ fn import_ls_inspect_tag_rm() {
     let mut names: Vec<&str> = ls.lines().collect();
     names.sort();
     assert_eq!(names, vec!["busybox:test", "localhost:5000/other:1"]);
+    // As docker: a repository argument lists that repository's tags, not the image's others.
+    let one = ok(
+        root.path(),
+        &[
+            "image",
+            "ls",
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+            "localhost:5000/other",
+        ],
+    );
+    assert_eq!(one.trim(), "localhost:5000/other:1");
 
     // By id with two tags: docker refuses without -f.
     let out = rc(root.path(), &["image", "rm", &id[7..19]]);

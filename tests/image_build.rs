@@ -344,13 +344,20 @@ fn add_extracts_local_tars_and_errors_cite_lines() {
             "should not be blank",
         ),
         (
+            "FROM scratch\n\n\nADD http://127.0.0.1:{closed}/nothing.txt /x\n",
+            "Dockerfile:4",
+            "cannot fetch http://127.0.0.1:",
+        ),
+        (
             "FROM scratch\nCOPY --from=bb / /\nRUN echo some-output; exit 7\n",
             "Dockerfile:3",
             "exited with code 7",
         ),
     ];
+    // A port nobody listens on (bound, then let go).
+    let closed = common::free_port().to_string();
     for (df, line, msg) in cases {
-        write(&env.ctx, "Dockerfile", df);
+        write(&env.ctx, "Dockerfile", &df.replace("{closed}", &closed));
         let o = env.build(&[]);
         let err = stderr(&o);
         assert!(!o.status.success(), "{df}");
@@ -359,6 +366,40 @@ fn add_extracts_local_tars_and_errors_cite_lines() {
             assert!(err.contains("some-output"), "{err}");
         }
     }
+}
+
+/// `--build-context name=docker-image://ref` as a base and a `COPY --from` source, a RUN
+/// bind mount of the context, and `.dockerignore` re-including with `!`.
+#[test]
+fn image_contexts_bind_mounts_and_reincluded_ignores() {
+    let env = Env::new();
+    write(&env.ctx, "Dockerfile", "FROM scratch\nCOPY --from=bb / /\n");
+    env.build_ok(&["-t", "bbimg:1"]);
+    write(
+        &env.ctx,
+        "Dockerfile",
+        "FROM base\nRUN --mount=type=bind,target=/ctx cat /ctx/a.txt > /from-mount\nCOPY --from=tools /bin/busybox /copied-busybox\nCOPY . /all/\nCMD [\"sh\", \"-c\", \"cat /from-mount; ls /all; test -x /copied-busybox && echo copied\"]\n",
+    );
+    write(&env.ctx, "a.txt", "mounted\n");
+    write(&env.ctx, "keep.key", "k\n");
+    write(&env.ctx, "drop.key", "d\n");
+    write(
+        &env.ctx,
+        ".dockerignore",
+        "*.key\n!keep.key\nDockerfile\n.dockerignore\n",
+    );
+    env.build_ok(&[
+        "--build-context",
+        "base=docker-image://bbimg:1",
+        "--build-context",
+        "tools=docker-image://bbimg:1",
+        "-t",
+        "ctx:1",
+    ]);
+    assert_eq!(
+        env.roots.ok(&["container", "run", "--rm", "ctx:1"]),
+        "mounted\na.txt\nkeep.key\ncopied\n"
+    );
 }
 
 #[test]
@@ -436,63 +477,94 @@ fn dockerfile_from_stdin_or_outside_the_context_labels_and_build_args() {
     );
 }
 
-/// A minbase Debian bookworm rootfs made by debootstrap from the host's own apt mirror, kept
-/// in /var/cache/rcompose-tests between runs.
-fn debian_rootfs() -> std::path::PathBuf {
-    let dir = Path::new("/var/cache/rcompose-tests/debian-bookworm-minbase");
-    if dir.join("usr/bin/apt-get").exists() {
-        return dir.to_path_buf();
-    }
-    let sources = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources")
-        .or_else(|_| std::fs::read_to_string("/etc/apt/sources.list"))
-        .expect("the host's apt sources");
-    let mirror = sources
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("URIs:")
-                .or_else(|| l.strip_prefix("deb "))
-                .and_then(|r| r.split_whitespace().next())
-        })
-        .expect("a mirror in the host's apt sources")
-        .to_string();
-    let tmp = dir.with_extension("partial");
-    let _ = std::fs::remove_dir_all(&tmp);
-    let st = std::process::Command::new("debootstrap")
-        .args(["--variant=minbase", "bookworm"])
-        .arg(&tmp)
-        .arg(&mirror)
-        .status()
-        .expect("debootstrap (apt-get install debootstrap)");
-    assert!(st.success(), "debootstrap failed");
-    std::fs::rename(&tmp, dir).unwrap();
-    dir.to_path_buf()
-}
-
-/// apt-get in a RUN step on a Debian base. Needs the network and debootstrap the first time
-/// (minutes): `cargo test --test image_build -- --ignored`.
+/// Heredocs as BuildKit takes them: a whole `RUN <<EOF` script, heredocs after the command
+/// (two on one line, one quoted so the shell leaves `$V` alone), and `COPY <<EOF /path`.
 #[test]
-#[ignore]
-fn apt_get_on_a_debian_base() {
+fn heredocs_in_run_and_copy() {
     let env = Env::new();
-    let rootfs = debian_rootfs();
-    env.roots.ok(&[
-        "image",
-        "import",
-        rootfs.to_str().unwrap(),
-        "debian:bookworm",
-        "-c",
-        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "-c",
-        "CMD [\"bash\"]",
-    ]);
     write(
         &env.ctx,
         "Dockerfile",
-        "FROM debian:bookworm\nRUN apt-get update && apt-get install -y --no-install-recommends hello && rm -rf /var/lib/apt/lists/*\nCMD [\"hello\"]\n",
+        "FROM scratch\nCOPY --from=bb / /\nARG V=val\nRUN <<EOF\nset -e\necho script-$V > /s\nEOF\nRUN cat <<EOF > /a && cat <<'END' > /b\nexpanded $V\nEOF\nliteral $V\nEND\nRUN <<EOF\n#!/bin/awk -f\nBEGIN { print \"from-awk\" > \"/k\" }\nEOF\nCOPY <<EOF /c\ncopied $V\nEOF\nCMD [\"cat\", \"/s\", \"/a\", \"/b\", \"/c\", \"/k\"]\n",
+    );
+    env.build_ok(&["-t", "heredoc:1"]);
+    assert_eq!(
+        env.roots.ok(&["container", "run", "--rm", "heredoc:1"]),
+        "script-val\nexpanded val\nliteral $V\ncopied val\nfrom-awk\n"
+    );
+}
+
+/// `--progress`: on a terminal (`auto`, `tty`) the running step is live (its output shown
+/// below it, then cleared) and each step stays as one line with its time or CACHED; `plain`
+/// prints docker's numbered lines, output included, on a terminal too.
+#[test]
+fn progress_live_on_a_terminal_and_plain_lines() {
+    let env = Env::new();
+    write(
+        &env.ctx,
+        "Dockerfile",
+        "FROM scratch\nCOPY --from=bb / /\nRUN echo live-marker; sleep 1\nENV A=1\n",
+    );
+    let under_pty = |progress: &str| {
+        let mut cmd = env.roots.cmd();
+        cmd.args(["image", "build", "--build-context", &env.bb, "--no-cache"]);
+        if !progress.is_empty() {
+            cmd.arg(format!("--progress={progress}"));
+        }
+        cmd.arg(&env.ctx);
+        let mut pty = common::container::Pty::spawn(cmd);
+        assert_eq!(pty.wait(120), Some(0), "{}", pty.output());
+        pty.output()
+    };
+    for progress in ["", "tty"] {
+        let out = under_pty(progress);
+        assert!(out.contains("live-marker"), "{out:?}");
+        assert!(!out.contains("#3 live-marker"), "{out:?}");
+        let head = "#3 [0] RUN echo live-marker; sleep 1  ";
+        let took = out
+            .split(head)
+            .skip(1)
+            .find_map(|rest| rest.split_once('s')?.0.parse::<f64>().ok());
+        assert!(took.is_some(), "the step stays with its time: {out:?}");
+    }
+    let out = under_pty("plain");
+    assert!(out.contains("#3 live-marker"), "{out:?}");
+    assert!(out.contains("#3 DONE "), "{out:?}");
+    let e = env.build(&["--progress", "fancy"]);
+    assert!(
+        stderr(&e).contains("use auto, plain or tty"),
+        "{}",
+        stderr(&e)
+    );
+}
+
+/// `apt-get update && apt-get install` in a RUN step on the Debian base: the step reaches
+/// Debian's archive through the container's normal network path (the default bridge, NAT),
+/// not the host's namespace. Skips, saying why, when the archive is unreachable from here.
+#[test]
+fn apt_get_on_a_debian_base() {
+    let env = Env::new();
+    if common::debian::base(&|a| env.roots.run(a)).is_none() {
+        return;
+    }
+    write(
+        &env.ctx,
+        "Dockerfile",
+        "FROM debian:bookworm-slim\nRUN apt-get update && apt-get install -y --no-install-recommends hello && rm -rf /var/lib/apt/lists/*\nRUN --network=none hello > /offline\nCMD [\"hello\"]\n",
     );
     env.build_ok(&["-t", "hello:deb"]);
     assert_eq!(
         env.roots.ok(&["container", "run", "--rm", "hello:deb"]),
         "Hello, world!\n"
     );
+    // The RUN containers are gone, and so is the default bridge they were on.
+    assert!(
+        env.roots
+            .ok(&["container", "ps", "-a", "-q"])
+            .trim()
+            .is_empty()
+    );
+    let nets: serde_json::Value =
+        serde_json::from_str(&env.roots.ok(&["network", "inspect", "bridge"])).unwrap();
+    assert_eq!(nets[0]["Containers"], serde_json::json!({}), "{nets}");
 }

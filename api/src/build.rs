@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use rcompose_engine::build::{BuildEvent, BuildOptions, build};
+use rcompose_engine::build::{BuildEvent, BuildOptions, Hooks, build};
 use serde_json::json;
 
 use crate::Context;
@@ -126,7 +126,21 @@ pub fn build_image(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
                 failed_write = Some(e);
             }
         };
-        let res = build(&eng, &opts, Some(&pull), &mut emit);
+        // RUN on the default bridge, as `rcompose image build`.
+        let net = match rcompose_wire::backend::build::BridgeNetwork::open(&eng) {
+            Ok(n) => n,
+            Err(e) => {
+                return line(
+                    w,
+                    json!({"errorDetail": {"message": e.to_string()}, "error": e.to_string()}),
+                );
+            }
+        };
+        let hooks = Hooks {
+            pull: Some(&pull),
+            network: Some(&net),
+        };
+        let res = build(&eng, &opts, hooks, &mut emit);
         if let Some(e) = failed_write {
             return Err(e);
         }

@@ -229,6 +229,7 @@ pub fn parse(
             pid_mode: namespace_mode(store, Syntax::Flag("PidMode"), s(&hc["PidMode"]).as_deref())?,
             ipc_mode: namespace_mode(store, Syntax::Flag("IpcMode"), s(&hc["IpcMode"]).as_deref())?,
             log_opts: log_opts(driver.as_deref(), &log_opt)?,
+            ..Default::default()
         },
     };
     let mode = match s(&hc["NetworkMode"]).as_deref() {

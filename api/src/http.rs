@@ -3,10 +3,40 @@
 //! `logs -f` and pull progress), and the connection hijack of `attach` (`Upgrade: tcp` →
 //! 101). Hand-written because the API is served from plain threads over a
 //! `UnixListener`: the engine forks monitors and must not run inside an async runtime, and
-//! the subset docker needs is a few hundred lines.
+//! the subset docker needs is a few hundred lines. The dashboard serves its page over TCP
+//! with the same code ([`Conn`]).
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
+
+/// A connection requests are served on: the API's unix socket or the dashboard's TCP one.
+pub trait Conn: Read + Write + std::os::fd::AsRawFd + Sized {
+    fn try_clone(&self) -> io::Result<Self>;
+    /// The connection handed to a [`Body::Hijack`] handler (only unix sockets carry one).
+    fn hijack(&self) -> io::Result<UnixStream>;
+}
+
+impl Conn for UnixStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        UnixStream::try_clone(self)
+    }
+    fn hijack(&self) -> io::Result<UnixStream> {
+        UnixStream::try_clone(self)
+    }
+}
+
+impl Conn for TcpStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        TcpStream::try_clone(self)
+    }
+    fn hijack(&self) -> io::Result<UnixStream> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "connection upgrades are served on the unix socket only",
+        ))
+    }
+}
 
 /// Requests larger than this (headers) are refused: docker's clients send a few hundred
 /// bytes.
@@ -248,12 +278,11 @@ fn read_chunked<R: BufRead>(r: &mut R) -> io::Result<Vec<u8>> {
 /// Writes the body as chunks; the last (empty) chunk is written by [`write_response`]. The
 /// socket is there to notice a client that left during a quiet stream (`events`, `logs -f`
 /// of a silent container): `flush` fails once the peer has closed its end.
-struct Chunked<'a>(&'a mut dyn Write, &'a UnixStream);
+struct Chunked<'a>(&'a mut dyn Write, std::os::fd::RawFd);
 
-fn peer_gone(s: &UnixStream) -> bool {
-    use std::os::fd::AsRawFd;
+fn peer_gone(fd: std::os::fd::RawFd) -> bool {
     let mut p = libc::pollfd {
-        fd: s.as_raw_fd(),
+        fd,
         events: libc::POLLRDHUP,
         revents: 0,
     };
@@ -297,8 +326,8 @@ fn common_headers(w: &mut dyn Write) -> io::Result<()> {
 
 /// Writes `resp` on `stream`. Returns false when the connection must not be reused (after a
 /// hijack or a failed stream).
-pub fn write_response(
-    stream: &mut UnixStream,
+pub fn write_response<S: Conn>(
+    stream: &mut S,
     resp: Response,
     head_only: bool,
 ) -> io::Result<bool> {
@@ -328,7 +357,7 @@ pub fn write_response(
             w.write_all(b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")?;
             w.flush()?;
             drop(w);
-            f(stream.try_clone()?);
+            f(stream.hijack()?);
             Ok(false)
         }
         Body::Stream(_, f) => {
@@ -337,8 +366,8 @@ pub fn write_response(
             if head_only {
                 return Ok(true);
             }
-            let peer = stream.try_clone()?;
-            let res = f(&mut Chunked(&mut w, &peer));
+            let peer = stream.as_raw_fd();
+            let res = f(&mut Chunked(&mut w, peer));
             // A client that went away ends the stream; the connection is done either way.
             if res.is_ok() {
                 w.write_all(b"0\r\n\r\n")?;
@@ -364,8 +393,8 @@ pub fn write_response(
 }
 
 /// Reads requests off one connection and answers them until the client closes it.
-pub fn serve_connection(
-    stream: UnixStream,
+pub fn serve_connection<S: Conn>(
+    stream: S,
     handle: &dyn Fn(&Request) -> Response,
 ) -> io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);

@@ -168,6 +168,16 @@ impl Runtime for Libcontainer {
             .build()
             .map_err(|e| lc("create", id, e))?;
         crate::container::proc::trace_phase("runtime.created");
+        // libcgroups always writes oom_kill_disable 0: set what the spec asks between create
+        // and start, while the init still waits.
+        if let Err(e) = crate::container::resources::apply_oom_kill_disable(bundle) {
+            let _ = c.delete(true);
+            return Err(lc(
+                "create",
+                id,
+                libcontainer::error::LibcontainerError::OtherIO(e),
+            ));
+        }
         if let Err(e) = c.start() {
             let _ = c.delete(true);
             return Err(lc("start", id, e));

@@ -2,9 +2,30 @@
 # First start: initialise the data directory and apply the official image's variables; later
 # starts find the data and only run the server.
 set -euo pipefail
+
+# As the official image: VAR_FILE names a file (a compose secret, /run/secrets/...) whose
+# content becomes VAR; setting both is an error.
+file_env() {
+  local var="$1" file_var="${1}_FILE"
+  if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
+    echo "error: both $var and $file_var are set (they are exclusive)" >&2
+    exit 1
+  fi
+  if [ -n "${!file_var:-}" ]; then
+    if [ ! -r "${!file_var}" ]; then
+      echo "error: $file_var: cannot read ${!file_var}" >&2
+      exit 1
+    fi
+    export "$var"="$(<"${!file_var}")"
+  fi
+}
+for v in MYSQL_ROOT_PASSWORD MYSQL_DATABASE MYSQL_USER MYSQL_PASSWORD; do
+  file_env "$v"
+done
+
 if [ "${1:-}" = "mariadbd" ] && [ ! -d /var/lib/mysql/mysql ]; then
   if [ -z "${MYSQL_ROOT_PASSWORD:-}" ]; then
-    echo "error: database is uninitialized and MYSQL_ROOT_PASSWORD is not set" >&2
+    echo "error: database is uninitialized and MYSQL_ROOT_PASSWORD (or MYSQL_ROOT_PASSWORD_FILE) is not set" >&2
     exit 1
   fi
   chown -R mysql:mysql /var/lib/mysql

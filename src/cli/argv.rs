@@ -59,7 +59,7 @@ const DOCKER_VERBS: &[(&str, &[&str])] = &[
     ("search", &["image", "search"]),
     ("build", &["image", "build"]),
     ("info", &["system", "info"]),
-    ("version", &["version"]),
+    ("version", &["version", "--engine"]),
     ("login", &["login"]),
     ("logout", &["logout"]),
     ("inspect", &["inspect"]),
@@ -69,13 +69,26 @@ const DOCKER_VERBS: &[(&str, &[&str])] = &[
     ("volume", &["volume"]),
     ("system", &["system"]),
     ("builder", &["image"]),
+    ("stack", &["stack"]),
 ];
 
 /// Docker's argv (without the program name) as rcompose's, or an error naming what to type.
 pub fn docker_to_rcompose(args: &[String]) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut i = 0;
+    // `-H`: only `stack` talks to a daemon (the swarm manager); it takes the host itself.
+    let mut host: Option<(String, String)> = None;
     while let Some(a) = args.get(i).filter(|a| a.starts_with('-')) {
+        if (a == "-H" || a == "--host") && args.get(i + 1).is_some() {
+            host = Some((a.clone(), args[i + 1].clone()));
+            i += 2;
+            continue;
+        }
+        if let Some(v) = a.strip_prefix("--host=") {
+            host = Some(("--host".into(), v.to_string()));
+            i += 1;
+            continue;
+        }
         match docker_global(a) {
             Some(Some(ours)) => out.push(ours.to_string()),
             Some(None) => {}
@@ -94,6 +107,16 @@ pub fn docker_to_rcompose(args: &[String]) -> Result<Vec<String>, String> {
         );
     };
     let rest = &args[i + 1..];
+    if let Some((flag, value)) = host {
+        if verb != "stack" {
+            return Err(format!(
+                "docker's global option {flag} is not supported by rcompose for `docker {verb}` (one local engine; only `docker stack` talks to a daemon)"
+            ));
+        }
+        out.extend(["stack".to_string(), "-H".into(), value]);
+        out.extend(rest.iter().cloned());
+        return Ok(out);
+    }
     if verb == "compose" {
         out.extend(rest.iter().cloned());
         return Ok(out);
@@ -137,11 +160,16 @@ pub fn normalize(args: &[String], root: impl FnOnce() -> Command) -> Result<Vec<
     } else {
         args[1..].to_vec()
     };
-    // Building clap's tree costs a little: only when a boolean may be written Go's way.
+    // Building clap's tree costs a little: only when a boolean may be written Go's way, or a
+    // command may begin with a dash (`run IMAGE -c …`, where docker stops at the image).
     let go_style = rest.iter().any(|a| {
         a.starts_with("--") && a.split_once('=').is_some_and(|(_, v)| go_bool(v).is_some())
     });
-    out.extend(if go_style {
+    let dash_command = rest
+        .iter()
+        .any(|a| matches!(a.as_str(), "run" | "create" | "exec"))
+        && rest.iter().skip(1).any(|a| a.starts_with('-'));
+    out.extend(if go_style || dash_command {
         rewrite_bools(&rest, &root())
     } else {
         rest
@@ -160,7 +188,9 @@ fn go_bool(s: &str) -> Option<bool> {
 
 /// Rewrites `--flag=true|false` of flags that take no value, walking the clap tree along the
 /// subcommands given. Stops at the first positional argument of a command without
-/// subcommands (`run IMAGE CMD…`: what follows belongs to the container) and after `--`.
+/// subcommands (`run IMAGE CMD…`: what follows belongs to the container) and after `--`;
+/// there, when the command's words begin with a dash, puts a `--` before them, since docker
+/// parses no flag after the image (`run IMAGE -c x` runs `-c x`) while clap would.
 pub fn rewrite_bools(args: &[String], root: &Command) -> Vec<String> {
     let mut cmd = root.clone();
     cmd.build();
@@ -187,7 +217,7 @@ pub fn rewrite_bools(args: &[String], root: &Command) -> Vec<String> {
                     Some(false) => {}
                     None => out.push(a.clone()),
                 },
-                (Some(x), None) if x.get_action().takes_values() => {
+                (Some(x), None) if x.get_action().takes_values() && !x.is_require_equals_set() => {
                     out.push(a.clone());
                     if let Some(next) = args.get(i + 1) {
                         out.push(next.clone());
@@ -217,7 +247,17 @@ pub fn rewrite_bools(args: &[String], root: &Command) -> Vec<String> {
                     cmd = sub;
                 }
                 None => {
-                    out.extend(args[i..].iter().cloned());
+                    out.push(a.clone());
+                    let pos: Vec<_> = cmd.get_positionals().collect();
+                    let trailing = pos.len() == 2 && pos[1].is_trailing_var_arg_set();
+                    if trailing
+                        && args
+                            .get(i + 1)
+                            .is_some_and(|n| n.starts_with('-') && n != "--")
+                    {
+                        out.push("--".into());
+                    }
+                    out.extend(args[i + 1..].iter().cloned());
                     break;
                 }
             }
@@ -258,6 +298,27 @@ mod tests {
         assert_eq!(t(&["-D", "ps", "-a"]), s(&["-v", "container", "ps", "-a"]));
         assert_eq!(t(&["network", "ls"]), s(&["network", "ls"]));
         assert_eq!(t(&["info"]), s(&["system", "info"]));
+        assert_eq!(
+            t(&[
+                "-H",
+                "unix:///m.sock",
+                "stack",
+                "deploy",
+                "-c",
+                "a.yml",
+                "x"
+            ]),
+            s(&[
+                "stack",
+                "-H",
+                "unix:///m.sock",
+                "deploy",
+                "-c",
+                "a.yml",
+                "x"
+            ])
+        );
+        assert_eq!(t(&["stack", "ls"]), s(&["stack", "ls"]));
     }
 
     #[test]
@@ -312,5 +373,46 @@ mod tests {
         // After `--` nothing is touched.
         let dashdash = rewrite_bools(&s(&["container", "run", "--", "--rm=true"]), &root);
         assert_eq!(dashdash[3], "--rm=true");
+    }
+
+    #[test]
+    fn a_command_beginning_with_a_dash_is_the_containers() {
+        let root = crate::cli::Cli::command();
+        // docker stops at the image: `-c` is the command's, not --cpu-shares.
+        let got = rewrite_bools(
+            &s(&[
+                "container",
+                "run",
+                "--sig-proxy",
+                "-e",
+                "A=1",
+                "img",
+                "-c",
+                "x",
+            ]),
+            &root,
+        );
+        assert_eq!(
+            got,
+            s(&[
+                "container",
+                "run",
+                "--sig-proxy",
+                "-e",
+                "A=1",
+                "img",
+                "--",
+                "-c",
+                "x"
+            ])
+        );
+        let plain = rewrite_bools(&s(&["container", "run", "img", "ls", "-l"]), &root);
+        assert_eq!(plain, s(&["container", "run", "img", "ls", "-l"]));
+        let words = normalize(
+            &s(&["docker", "run", "--rm", "img", "-a"]),
+            crate::cli::Cli::command,
+        )
+        .unwrap();
+        assert_eq!(words[words.len() - 2..], s(&["--", "-a"]));
     }
 }

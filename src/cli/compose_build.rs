@@ -66,9 +66,11 @@ pub fn run(g: &GlobalOpts, a: BuildArgs) -> Result<ExitCode> {
     if !a.quiet {
         for (svc, id) in ids {
             let image = project.services[&svc].image_name(&project.name);
-            eprintln!(
-                " ✔ Service {svc:<20} Built  {image} {}",
-                &id[7..19.min(id.len())]
+            let short = &id[7..19.min(id.len())];
+            super::compose_common::outcome_line(
+                "Service",
+                &svc,
+                &format!("Built  {image} {short}"),
             );
         }
     }

@@ -11,8 +11,8 @@ use rcompose_compose::model::Project;
 use rcompose_compose::observe::{ContainerSummary, ObservedState};
 use rcompose_compose::ops;
 
-use super::GlobalOpts;
 use super::config::{load_options, print_warnings};
+use super::{GlobalOpts, ProgressMode};
 use rcompose_wire::backend::{EngineBackend, timing};
 
 /// The project, or only its name when no compose file is needed (`down -p x` without files).
@@ -82,8 +82,47 @@ pub fn check_services(project: &Project, services: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The global `--progress`, set once by `dispatch` (every command's progress follows it).
+static PROGRESS_MODE: std::sync::OnceLock<ProgressMode> = std::sync::OnceLock::new();
+
+pub fn set_progress_mode(mode: ProgressMode) {
+    let _ = PROGRESS_MODE.set(mode);
+}
+
+fn progress_mode() -> ProgressMode {
+    PROGRESS_MODE.get().copied().unwrap_or(ProgressMode::Auto)
+}
+
+/// One progress line in `mode`; None when the mode prints nothing.
+fn progress_line(
+    mode: ProgressMode,
+    kind: &str,
+    name: &str,
+    status: &str,
+    done: bool,
+) -> Option<String> {
+    match mode {
+        ProgressMode::Quiet => None,
+        ProgressMode::Plain => Some(format!("{kind} {name}  {status}")),
+        ProgressMode::Json => {
+            Some(serde_json::json!({"id": format!("{kind} {name}"), "status": status}).to_string())
+        }
+        ProgressMode::Auto | ProgressMode::Tty => {
+            let mark = if done { "✔" } else { "⠿" };
+            Some(format!(" {mark} {kind} {name:<24} {status}"))
+        }
+    }
+}
+
+/// Prints one finished outcome (` ✔ Service web  Built …`) on stderr, shaped by `--progress`.
+pub fn outcome_line(kind: &str, name: &str, status: &str) {
+    if let Some(line) = progress_line(progress_mode(), kind, name, status, true) {
+        eprintln!("{line}");
+    }
+}
+
 /// Prints docker compose style progress lines (` ✔ Container demo-web-1  Started`) on stderr,
-/// or on stdout with `COMPOSE_STATUS_STDOUT` set (as compose v2).
+/// or on stdout with `COMPOSE_STATUS_STDOUT` set (as compose v2), shaped by `--progress`.
 pub struct Progress {
     out: Mutex<()>,
     quiet: bool,
@@ -117,9 +156,10 @@ impl Progress {
         if !done && e.status != "Waiting" {
             return;
         }
+        let Some(line) = progress_line(progress_mode(), e.kind, &e.name, e.status, done) else {
+            return;
+        };
         let _g = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let mark = if done { "✔" } else { "⠿" };
-        let line = format!(" {mark} {} {:<24} {}", e.kind, e.name, e.status);
         let to_stdout = std::env::var("COMPOSE_STATUS_STDOUT")
             .ok()
             .is_some_and(|v| super::env_flag(&v).unwrap_or(false));
@@ -128,5 +168,28 @@ impl Progress {
         } else {
             writeln!(std::io::stderr(), "{line}")
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_modes() {
+        let line = |m| progress_line(m, "Container", "demo-web-1", "Started", true);
+        assert_eq!(
+            line(ProgressMode::Auto).as_deref(),
+            Some(" ✔ Container demo-web-1               Started")
+        );
+        assert_eq!(
+            line(ProgressMode::Plain).as_deref(),
+            Some("Container demo-web-1  Started")
+        );
+        assert_eq!(
+            line(ProgressMode::Json).as_deref(),
+            Some(r#"{"id":"Container demo-web-1","status":"Started"}"#)
+        );
+        assert_eq!(line(ProgressMode::Quiet), None);
     }
 }

@@ -312,6 +312,7 @@ pub fn run(g: &GlobalOpts, a: RunArgs) -> Result<ExitCode> {
         tty,
         detach_keys: vec![0x10, 0x11],
         sig_proxy: !tty,
+        ..Default::default()
     };
     let res = attach_stream(ours, &mode, pid);
     // With --rm the monitor removes the container (and its anonymous volumes) when it exits,

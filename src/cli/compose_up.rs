@@ -329,7 +329,7 @@ pub fn stop_all(b: &EngineBackend, project: &Project, timeout: Option<u32>) {
     let again = || INTERRUPTS.load(Ordering::SeqCst) > first.max(1);
     ops::up::stop_all(b, &list, timeout, &again);
     for c in &list {
-        eprintln!(" ✔ Container {:<24} Stopped", c.name);
+        super::compose_common::outcome_line("Container", &c.name, "Stopped");
     }
 }
 

@@ -177,7 +177,7 @@ pub struct RunArgs {
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
-    /// Security options (no-new-privileges)
+    /// Security options: no-new-privileges, seccomp=unconfined|FILE, apparmor=PROFILE, label=…
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
     /// Signal to stop the container
@@ -192,6 +192,8 @@ pub struct RunArgs {
     pub network: Vec<String>,
     #[command(flatten)]
     pub net: super::container_net::NetworkFlags,
+    #[command(flatten)]
+    pub extra: super::container_run_flags::RunExtraFlags,
     /// Command to run to check health
     #[arg(long = "health-cmd")]
     pub health_cmd: Option<String>,

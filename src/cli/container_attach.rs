@@ -15,9 +15,13 @@ use rcompose_engine::monitor::client::{self, AttachEnd};
 use super::GlobalOpts;
 use super::container::engine;
 
+#[derive(Default)]
 pub struct AttachMode {
     /// Forward our stdin.
     pub stdin: bool,
+    /// Streams left out (`run -a` naming only some): their output is discarded.
+    pub drop_stdout: bool,
+    pub drop_stderr: bool,
     pub tty: bool,
     /// Byte sequence that detaches (only checked with stdin attached).
     pub detach_keys: Vec<u8>,
@@ -83,6 +87,7 @@ pub fn attach(g: &GlobalOpts, a: AttachArgs) -> Result<ExitCode> {
         tty: cfg.tty,
         detach_keys: parse_detach_keys(&a.detach_keys)?,
         sig_proxy: a.sig_proxy && !cfg.tty,
+        ..Default::default()
     };
     match attach_stream(stream, &mode, st.pid)? {
         Some(code) => Ok(ExitCode::from(code.clamp(0, 255) as u8)),
@@ -163,8 +168,17 @@ pub fn attach_stream(stream: UnixStream, mode: &AttachMode, pid: i32) -> Result<
         let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
         (stdin, mode.detach_keys.clone())
     });
-    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-    match client::attach(stream, window, input, &mut out, &mut err)? {
+    let mut out: Box<dyn std::io::Write> = if mode.drop_stdout {
+        Box::new(std::io::sink())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    let mut err: Box<dyn std::io::Write> = if mode.drop_stderr {
+        Box::new(std::io::sink())
+    } else {
+        Box::new(std::io::stderr())
+    };
+    match client::attach(stream, window, input, &mut *out, &mut *err)? {
         AttachEnd::Exited(code) => Ok(Some(code)),
         AttachEnd::Detached => {
             if mode.tty {

@@ -1,6 +1,5 @@
 //! `container run/create/start/stop/restart/kill/rm/exec/wait/pause/unpause/rename/prune`.
 
-use std::collections::BTreeMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -23,6 +22,9 @@ use rcompose_wire::docker::{
     parse_volume,
 };
 use rcompose_wire::netwire;
+
+use super::container_run_flags::{check_cidfile, write_cidfile};
+use rcompose_engine::container::resources;
 
 /// `run` (start = true) and `create`.
 pub fn run(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
@@ -49,6 +51,17 @@ pub fn run(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
 }
 
 fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
+    a.extra.refuse_unsupported()?;
+    a.extra.check_platform()?;
+    if a.detach && !a.extra.attach.is_empty() {
+        bail!("conflicting options: -a and -d (a detached container has nothing attached)");
+    }
+    let (att_in, att_out, att_err) = a.extra.streams(a.interactive)?;
+    let detach_keys = match &a.extra.detach_keys {
+        Some(k) => super::container_attach::parse_detach_keys(k)?,
+        None => vec![0x10, 0x11],
+    };
+    check_cidfile(&a.extra.cidfile)?;
     let eng = engine(g)?;
     let image = image_info(g, &a)?;
     let detach = a.detach || !start;
@@ -57,7 +70,20 @@ fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
     let mut opts = create_options(&eng, &a)?;
     let nets = rcompose_net::Networks::open(&g.root, &g.run_root)?;
     super::container_net::apply(g, &eng, &nets, &a, &mut opts)?;
+    // docker records the streams a foreground run (or a create without -d) would attach.
+    if !a.detach {
+        let x = &mut opts.host.extra;
+        (x.attach_stdin, x.attach_stdout, x.attach_stderr) =
+            (interactive && att_in, att_out, att_err);
+    }
+    for w in resources::discard_unsupported(&mut opts.host, resources::CgroupVersion::host()) {
+        eprintln!("WARNING: {w}");
+    }
     let cfg = eng.create(&image, opts)?;
+    if let Err(e) = write_cidfile(&a.extra.cidfile, &cfg.id) {
+        let _ = eng.remove(&cfg.id, true, true);
+        return Err(e);
+    }
     if !start {
         println!("{}", cfg.id);
         return Ok(ExitCode::SUCCESS);
@@ -76,10 +102,12 @@ fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
         return Err(e.into());
     }
     let mode = AttachMode {
-        stdin: interactive,
+        stdin: interactive && att_in,
+        drop_stdout: !att_out,
+        drop_stderr: !att_err,
         tty,
-        detach_keys: vec![0x10, 0x11],
-        sig_proxy: !tty,
+        detach_keys,
+        sig_proxy: a.extra.sig_proxy.unwrap_or(true) && !tty,
     };
     let res = finish_attach(&eng, &cfg.id, ours, &mode);
     if cfg.host.auto_remove {
@@ -146,7 +174,7 @@ fn create_options(eng: &Containers, a: &RunArgs) -> Result<CreateOptions> {
         }
     }
     env.extend(a.env.iter().map(|e| env_entry(e)));
-    let mut labels = BTreeMap::new();
+    let mut labels = a.extra.file_labels()?;
     for l in &a.labels {
         let (k, v) = l.split_once('=').unwrap_or((l, ""));
         labels.insert(k.to_string(), v.to_string());
@@ -159,16 +187,7 @@ fn create_options(eng: &Containers, a: &RunArgs) -> Result<CreateOptions> {
             }),
         }
     };
-    let mut no_new_privileges = false;
-    for o in &a.security_opt {
-        match o.as_str() {
-            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {
-                no_new_privileges = true
-            }
-            "no-new-privileges:false" | "no-new-privileges=false" => {}
-            other => bail!("not supported yet: --security-opt {other} (only no-new-privileges)"),
-        }
-    }
+    let (extra, no_new_privileges) = a.extra.extras(&a.security_opt)?;
     let mut mounts = vec![];
     for v in &a.volumes {
         mounts.push(parse_volume(v)?);
@@ -258,6 +277,7 @@ fn create_options(eng: &Containers, a: &RunArgs) -> Result<CreateOptions> {
             pid_mode: namespace_mode(&eng.store, Syntax::Flag("--pid"), a.pid.as_deref())?,
             ipc_mode: namespace_mode(&eng.store, Syntax::Flag("--ipc"), a.ipc.as_deref())?,
             log_opts: log_opts(a.log_driver.as_deref(), &a.log_opt)?,
+            extra,
         },
     })
 }
@@ -277,6 +297,7 @@ pub fn start(g: &GlobalOpts, a: StartArgs) -> Result<ExitCode> {
             tty: cfg.tty,
             detach_keys: vec![0x10, 0x11],
             sig_proxy: !cfg.tty,
+            ..Default::default()
         };
         return finish_attach(&eng, &cfg.id, ours, &mode);
     }

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::{ExitStatus, GlobalOpts};
 
 pub mod build;
+mod build_progress;
 pub mod fmt;
 mod ls;
 mod progress;

@@ -29,13 +29,16 @@ pub mod container_files;
 pub mod container_fmt;
 pub mod container_net;
 pub mod container_run;
+pub mod container_run_flags;
 pub mod container_show;
 pub mod convert;
+pub mod dashboard;
 pub mod doctor;
 pub mod image;
 pub mod inspect;
 pub mod login;
 pub mod network;
+pub mod stack;
 pub mod system;
 pub mod version;
 pub mod volume;
@@ -76,6 +79,9 @@ pub struct GlobalOpts {
     /// Control when to print ANSI control characters
     #[arg(long, value_enum, default_value_t = Ansi::Auto, env = "COMPOSE_ANSI")]
     pub ansi: Ansi,
+    /// Set type of progress output (auto, tty, plain, json, quiet)
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, env = "COMPOSE_PROGRESS")]
+    pub progress: ProgressMode,
     /// Show what would be done without changing anything
     #[arg(long)]
     pub dry_run: bool,
@@ -110,6 +116,17 @@ pub fn env_flag(value: &str) -> Result<bool, std::convert::Infallible> {
     ))
 }
 
+/// Compose v2's `--progress`: how the ` ✔ Container x  Started` lines look. `plain` is for
+/// logs and CI (one line per outcome, no symbols), `json` one object per line, `quiet` none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Tty,
+    Plain,
+    Json,
+    Quiet,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Ansi {
     Never,
@@ -136,6 +153,8 @@ pub enum Command {
     Container(container::ContainerArgs),
     /// Convert the project to another engine's format (Kubernetes manifests)
     Convert(convert::ConvertArgs),
+    /// Serve a web dashboard: projects, containers, logs, images, networks, volumes
+    Dashboard(dashboard::DashboardArgs),
     /// Per-container monitor (started by `container run/start`)
     #[command(name = rcompose_engine::monitor::SUBCOMMAND, hide = true)]
     ContainerMonitor(container::MonitorArgs),
@@ -157,6 +176,8 @@ pub enum Command {
     PortProxy(network::PortProxyArgs),
     /// Manage volumes
     Volume(volume::VolumeArgs),
+    /// Manage Swarm stacks (through a Docker daemon that is a swarm manager)
+    Stack(stack::StackArgs),
     /// Manage rcompose: disk usage, system information, prune, doctor
     System(system::SystemArgs),
     /// Check the host for what containers and networks need, with fixes
@@ -231,6 +252,7 @@ fn uses_state_roots(c: &Command) -> bool {
         c,
         Command::Config(_)
             | Command::Convert(_)
+            | Command::Stack(_)
             | Command::Version(_)
             | Command::Doctor(_)
             | Command::System(system::SystemArgs {
@@ -240,6 +262,7 @@ fn uses_state_roots(c: &Command) -> bool {
 }
 
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    compose_common::set_progress_mode(cli.global.progress);
     if uses_state_roots(&cli.command) {
         for dir in [&cli.global.root, &cli.global.run_root] {
             rcompose_engine::store::private::ensure_private_root(dir)
@@ -250,6 +273,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(args) => config::run(&cli.global, args),
         Command::Container(args) => container::run(&cli.global, args),
         Command::Convert(args) => convert::run(&cli.global, args),
+        Command::Dashboard(args) => dashboard::run(&cli.global, args),
         Command::ContainerMonitor(args) => container::monitor(&cli.global, args),
         Command::Image(args) => image::run(&cli.global, args),
         Command::Inspect(args) => inspect::run(&cli.global, args),
@@ -260,6 +284,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::PortProxy(args) => network::run_port_proxy(args),
         Command::Version(args) => version::run(&cli.global, args),
         Command::Volume(args) => volume::run(&cli.global, args),
+        Command::Stack(args) => stack::run(&cli.global, args),
         Command::System(args) => system::run(&cli.global, args),
         Command::Doctor(args) => doctor::run(&cli.global, args),
         Command::Up(args) => compose_up::up(&cli.global, args),

@@ -1,7 +1,7 @@
 //! The one end-to-end harness. Every test file starts with `mod common;` and uses what it
 //! needs: the binary and its state roots (here), the busybox test image (`busybox`), the
 //! fixtures of the compose tests (`compose::Project`), the container tests
-//! (`container::Env`, `container::Pty`), the network tests (`network::Root`, `network::Ns`)
+//! (`container::Env`, `container::Pty`), the Debian base image (`debian`), the network tests (`network::Root`, `network::Ns`)
 //! and a loopback registry (`registry`). Every fixture has its own `--root`/`--run-root` and
 //! unique names, and cleans up in `Drop`, even when the test fails.
 
@@ -11,6 +11,7 @@ pub mod api;
 pub mod busybox;
 pub mod compose;
 pub mod container;
+pub mod debian;
 pub mod network;
 pub mod registry;
 

@@ -295,8 +295,118 @@ pub fn parse_ulimit(u: &str) -> Result<Ulimit> {
     })
 }
 
+/// `--security-opt` / compose `security_opt`, parsed.
+#[derive(Debug, Default, PartialEq)]
+pub struct Security {
+    pub no_new_privileges: bool,
+    /// `unconfined`, or the JSON text of a profile file (docker keeps the text).
+    pub seccomp: Option<String>,
+    pub apparmor: String,
+    pub labels: Vec<String>,
+}
+
+/// Docker's security options (`key=value` and the older `key:value`): no-new-privileges,
+/// seccomp=unconfined|FILE, apparmor=PROFILE, label=…. AppArmor profiles and SELinux labels
+/// are refused on hosts without them: applying neither silently would give a weaker
+/// container than asked for.
+pub fn security_opts(opts: &[String]) -> Result<Security> {
+    let mut s = Security::default();
+    for o in opts {
+        let (k, v) = match o.split_once(['=', ':']) {
+            Some((k, v)) => (k, Some(v)),
+            None => (o.as_str(), None),
+        };
+        match (k, v) {
+            ("no-new-privileges", None | Some("true")) => s.no_new_privileges = true,
+            ("no-new-privileges", Some("false")) => s.no_new_privileges = false,
+            ("seccomp", Some("unconfined")) => s.seccomp = Some("unconfined".into()),
+            ("seccomp", Some(file)) if !file.is_empty() => {
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    OptionError::Invalid(format!(
+                        "security-opt seccomp={file}: cannot read the profile: {e}"
+                    ))
+                })?;
+                if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
+                    invalid!("security-opt seccomp={file}: the profile is not valid JSON: {e}");
+                }
+                s.seccomp = Some(compact_json(&text));
+            }
+            ("apparmor", Some(p)) if !p.is_empty() => {
+                if p != "unconfined" && !apparmor_enabled() {
+                    invalid!(
+                        "security-opt apparmor={p}: this host's kernel has no AppArmor, so the profile cannot be applied; use apparmor=unconfined or leave it out"
+                    );
+                }
+                s.apparmor = p.to_string();
+            }
+            ("label", Some(l)) if !l.is_empty() => {
+                if l != "disable" && !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+                    invalid!(
+                        "security-opt label={l}: this host has no SELinux, so the label cannot be applied; use label=disable or leave it out"
+                    );
+                }
+                s.labels.push(l.to_string());
+            }
+            _ => invalid!(
+                "invalid security-opt {o:?}: use no-new-privileges, seccomp=unconfined|FILE, apparmor=PROFILE or label=…"
+            ),
+        }
+    }
+    Ok(s)
+}
+
+/// JSON text without the whitespace between tokens, keys in their order (Go's
+/// `json.Compact`, which docker's CLI applies to a seccomp profile before sending it).
+fn compact_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_str, mut esc) = (false, false);
+    for c in text.chars() {
+        if in_str {
+            out.push(c);
+            match (esc, c) {
+                (true, _) => esc = false,
+                (false, '\\') => esc = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether the kernel has AppArmor enabled.
+pub fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn security_opts_parse_both_separators() {
+        let s =
+            super::security_opts(&["no-new-privileges:true".into(), "seccomp=unconfined".into()])
+                .unwrap();
+        assert!(s.no_new_privileges);
+        assert_eq!(s.seccomp.as_deref(), Some("unconfined"));
+        assert!(super::security_opts(&["label=disable".into()]).is_ok());
+        assert_eq!(
+            super::compact_json("{ \"a b\": [1, \"x \\\" y\"],\n \"c\" : {} }"),
+            "{\"a b\":[1,\"x \\\" y\"],\"c\":{}}"
+        );
+        assert!(super::security_opts(&["bogus=1".into()]).is_err());
+        assert!(super::security_opts(&["seccomp=/nonexistent/profile.json".into()]).is_err());
+        if !super::apparmor_enabled() {
+            let e = super::security_opts(&["apparmor=docker-default".into()]).unwrap_err();
+            assert!(e.to_string().contains("AppArmor"), "{e}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -5,7 +5,9 @@
 //!   service into an engine container config, its network plan, secrets and pull policy;
 //! - [`docker`]: docker's options (flags and compose keys alike) → the engine's;
 //! - [`netwire`]: a container's network plan and the calls that apply it around every start
-//!   and undo it on stop/rm, shared by plain containers and compose services.
+//!   and undo it on stop/rm, shared by plain containers and compose services;
+//! - [`stack`]: a project converted to swarm objects, deployed through a Docker daemon's
+//!   Engine API (`rcompose stack`), with the small HTTP client it needs.
 //!
 //! It never prints (except the opt-in `RCOMPOSE_TRACE_TIMING` lines of [`backend::timing`]) and
 //! never exits; the binary renders.
@@ -13,3 +15,4 @@
 pub mod backend;
 pub mod docker;
 pub mod netwire;
+pub mod stack;

@@ -16,13 +16,8 @@ use serde_json::{Value, json};
 
 use crate::model::{CONDITION_COMPLETED, CONDITION_HEALTHY, Project, Service};
 
-/// One thing Kubernetes cannot express, and what became of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unsupported {
-    pub service: String,
-    pub key: String,
-    pub why: String,
-}
+pub use super::Unsupported;
+use super::base64;
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -61,27 +56,6 @@ pub fn k8s_name(name: &str) -> String {
         .collect();
     s.truncate(63);
     s.trim_matches('-').to_string()
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Kubernetes quantities: CPUs as millicores, memory in bytes.

@@ -146,6 +146,12 @@ fn allowed_flags(keyword: &str) -> &'static [&'static str] {
 
 /// Parses `text` (the Dockerfile at `name`, for messages).
 pub fn parse(text: &str, name: &str) -> Result<Dockerfile, BuildError> {
+    let lifted = super::heredoc::lift(text).map_err(|(line, message)| BuildError::Parse {
+        file: name.to_string(),
+        line,
+        message,
+    })?;
+    let text = lifted.text.as_str();
     let df = pd::parse(text).map_err(|e| BuildError::Parse {
         file: name.to_string(),
         line: e.line(),
@@ -165,7 +171,7 @@ pub fn parse(text: &str, name: &str) -> Result<Dockerfile, BuildError> {
     let mut global_args = vec![];
     let mut stages: Vec<Stage> = vec![];
     for ins in &df.instructions {
-        let step = convert(text, ins, escape, name)?;
+        let step = convert(text, ins, escape, name, &lifted.bodies)?;
         match (&step.instr, stages.last_mut()) {
             (Instr::From { name: n, .. }, _) => stages.push(Stage {
                 index: stages.len(),
@@ -266,6 +272,7 @@ fn convert(
     ins: &pd::Instruction<'_>,
     escape: char,
     name: &str,
+    bodies: &std::collections::BTreeMap<usize, String>,
 ) -> Result<Step, BuildError> {
     use pd::Instruction as I;
     let (kw, flags): (&pd::Keyword, &[pd::Flag<'_>]) = match ins {
@@ -322,6 +329,12 @@ fn convert(
             name: i.as_.as_ref().map(|(_, n)| n.value.to_string()),
         },
         I::Run(i) => match (cmd(&i.arguments, escape), i.here_docs.last()) {
+            // `RUN cmd <<EOF …`: the command, its heredoc bodies and terminators go to the
+            // shell whole (lifted out of the text before parsing, see `heredoc`).
+            (Cmd::Shell(s), _) if bodies.contains_key(&line) => Instr::Run {
+                cmd: Cmd::Shell(format!("{s}\n{}", bodies[&line])),
+                script: None,
+            },
             // `RUN <<EOF` alone: the heredoc is the script.
             (Cmd::Shell(s), Some(doc)) if s.is_empty() && i.here_docs.len() == 1 => Instr::Run {
                 cmd: Cmd::Shell(String::new()),

@@ -34,12 +34,14 @@ pub const PROXY_ARGS: &[&str] = &[
 pub struct Builder<'a> {
     pub containers: &'a Containers,
     pub store: Store,
-    pub lease: Lease,
+    /// See [`Builder::lease`].
+    pub lease: std::sync::OnceLock<Lease>,
     pub opts: &'a BuildOptions,
     pub df: Dockerfile,
     pub file: String,
     pub ignore: Ignore,
     pub pull: Option<PullFn<'a>>,
+    pub network: Option<&'a dyn super::RunNetwork>,
     pub events: &'a mut dyn FnMut(BuildEvent),
     pub done: BTreeMap<usize, State>,
     /// The cache key of each built stage's last step.
@@ -434,6 +436,7 @@ impl Builder<'_> {
             line: step.line,
             text: shown.clone(),
         });
+        crate::container::proc::trace_phase("build.step");
         if meta {
             // Keyed by the resulting config, so expanded values count; a hit reuses the
             // earlier state and its timestamps, so a rebuild gives the same image id.
@@ -497,11 +500,13 @@ impl Builder<'_> {
         let f = fs::File::open(tar).map_err(super::io_err(tar))?;
         let gz = flate2::read::GzEncoder::new(BufReader::new(f), flate2::Compression::fast());
         let (blob, size) = self.store.ingest_blob(gz, None)?;
-        self.lease.add([blob.clone()])?;
+        crate::container::proc::trace_phase("build.layer.stored");
+        self.lease()?.add([blob.clone()])?;
         let info = self
             .store
             .ensure_layer(&blob, Some(diff_id), cx.state.top_chain())?;
-        self.lease.add([info.chain_id.clone()])?;
+        crate::container::proc::trace_phase("build.layer.unpacked");
+        self.lease()?.add([info.chain_id.clone()])?;
         cx.state.push_layer(LayerRef {
             blob,
             blob_size: size,
@@ -524,40 +529,62 @@ impl Builder<'_> {
         Ok((p, f))
     }
 
+    /// The layer directories to mount for `s` (lowest first).
     pub(super) fn layer_dirs(&self, s: &State) -> Result<Vec<PathBuf>, BuildError> {
-        let mut dirs = vec![];
-        if s.layers.is_empty() {
+        let mut dirs = self.image_dirs(s)?;
+        if dirs.is_empty() {
             // The engine needs one lower dir: an empty layer, not recorded in the image.
             let empty = [0u8; 1024];
             let (blob, _) = self.store.ingest_blob(&empty[..], None)?;
             let info = self.store.ensure_layer(&blob, None, None)?;
-            self.lease.add([blob, info.chain_id.clone()])?;
+            self.lease()?.add([blob, info.chain_id.clone()])?;
             dirs.push(self.store.layer_diff_dir(&info.chain_id)?);
         }
-        for l in &s.layers {
-            dirs.push(self.store.layer_diff_dir(&l.chain_id)?);
-        }
         Ok(dirs)
+    }
+
+    /// The directories of the layers of `s` (lowest first), to look paths up in.
+    pub(super) fn image_dirs(&self, s: &State) -> Result<Vec<PathBuf>, BuildError> {
+        s.layers
+            .iter()
+            .map(|l| Ok(self.store.layer_diff_dir(&l.chain_id)?))
+            .collect()
+    }
+
+    /// The build's lease, taken when the first layer is written: an all-cached build
+    /// writes nothing.
+    pub(super) fn lease(&self) -> Result<&Lease, BuildError> {
+        if let Some(l) = self.lease.get() {
+            return Ok(l);
+        }
+        let l = self.store.lease()?;
+        Ok(self.lease.get_or_init(|| l))
     }
 
     pub(super) fn finish_step(&mut self, cx: &mut Ctx, key: String, text: &str, empty: bool) {
         cx.state
             .history(&crate::units::time::now_rfc3339(), text, empty);
         self.save_cache(&key, &cx.state);
+        crate::container::proc::trace_phase("build.cache.saved");
         cx.key = key;
     }
 
     pub(super) fn try_cache(&mut self, cx: &mut Ctx, key: &str) -> bool {
+        let hit = self.cached(key);
+        self.count_step(cx, key, hit)
+    }
+
+    /// Counts a cacheable step; a hit (`cached`) becomes the stage's state. Says whether
+    /// it was one.
+    pub(super) fn count_step(&mut self, cx: &mut Ctx, key: &str, cached: Option<State>) -> bool {
         self.cacheable += 1;
-        match self.cached(key) {
-            Some(s) => {
-                cx.state = s;
-                cx.key = key.to_string();
-                self.steps_cached += 1;
-                self.emit(BuildEvent::Cached);
-                true
-            }
-            None => false,
-        }
+        let Some(s) = cached else {
+            return false;
+        };
+        cx.state = s;
+        cx.key = key.to_string();
+        self.steps_cached += 1;
+        self.emit(BuildEvent::Cached);
+        true
     }
 }

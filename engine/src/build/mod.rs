@@ -9,6 +9,7 @@ pub mod copy;
 pub mod dockerfile;
 mod exec;
 pub mod expand;
+mod heredoc;
 pub mod ignore;
 pub mod run;
 pub mod state;
@@ -82,6 +83,8 @@ pub struct BuildOptions {
     pub pull: bool,
     /// The default network of RUN steps (`default`, `none`, `host`).
     pub network: Option<String>,
+    /// Bytes of /dev/shm in RUN steps (0: the engine's default, 64 MiB as docker).
+    pub shm_size: i64,
 }
 
 /// Progress of a build, in order.
@@ -113,6 +116,25 @@ pub struct BuildResult {
 /// Pulls an image reference into the store (the CLI's registry client).
 pub type PullFn<'a> = &'a dyn Fn(&str) -> Result<(), String>;
 
+/// The network of `RUN --network=default`: a container's normal path (the default bridge,
+/// with NAT and DNS, as docker gives RUN). The engine wires no networks, so the caller's
+/// network code comes in through this; without it, `default` is the host's network.
+pub trait RunNetwork {
+    /// Sets up the create options of a RUN container for the default network.
+    fn prepare(&self, opts: &mut crate::container::CreateOptions) -> Result<(), String>;
+    /// Starts the created container with its networking.
+    fn start(&self, containers: &Containers, id: &str) -> Result<(), String>;
+    /// Gives back what the container held (after it is gone; errors are only logged).
+    fn release(&self, id: &str);
+}
+
+/// What the builder asks of its caller: pulling base images, and RUN's default network.
+#[derive(Default, Clone, Copy)]
+pub struct Hooks<'a> {
+    pub pull: Option<PullFn<'a>>,
+    pub network: Option<&'a dyn RunNetwork>,
+}
+
 fn read_dockerfile(opts: &BuildOptions) -> Result<(String, String), BuildError> {
     if let Some(t) = &opts.dockerfile_text {
         return Ok((t.clone(), "Dockerfile".into()));
@@ -137,7 +159,7 @@ fn read_dockerfile(opts: &BuildOptions) -> Result<(String, String), BuildError> 
 pub fn build(
     containers: &Containers,
     opts: &BuildOptions,
-    pull: Option<PullFn<'_>>,
+    hooks: Hooks<'_>,
     events: &mut dyn FnMut(BuildEvent),
 ) -> Result<BuildResult, BuildError> {
     let context = opts.context.canonicalize().map_err(|e| {
@@ -161,7 +183,6 @@ pub fn build(
         .collect::<Result<Vec<_>, _>>()?;
     run::remove_orphans(containers);
     let store = crate::store::Store::open(&containers.store.root)?;
-    let lease = store.lease()?;
     let tmp = store.root().join("builder/tmp");
     let mut opts2 = opts.clone();
     opts2.context = context;
@@ -177,12 +198,13 @@ pub fn build(
     let mut b = exec::Builder {
         containers,
         store: store.clone(),
-        lease,
+        lease: Default::default(),
         opts: &opts2,
         df,
         file,
         ignore,
-        pull,
+        pull: hooks.pull,
+        network: hooks.network,
         events,
         done: BTreeMap::new(),
         keys: BTreeMap::new(),
@@ -219,7 +241,9 @@ pub fn build(
     for (k, v) in &opts.labels {
         state.set_label(k, v);
     }
+    crate::container::proc::trace_phase("build.steps-done");
     let id = commit(&store, &state, &tags)?;
+    crate::container::proc::trace_phase("build.committed");
     let cacheable = b.cacheable;
     Ok(BuildResult {
         id,
@@ -238,14 +262,13 @@ fn commit(
     use crate::store::manifest::{Descriptor, Manifest};
     let config =
         serde_json::to_vec(&state.config).map_err(|e| BuildError::Invalid(e.to_string()))?;
-    let locked = store.lock()?;
-    let config_digest = locked.put_blob(&config)?;
+    let config_digest = crate::store::digest::digest_of(&config);
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some("application/vnd.oci.image.manifest.v1+json".into()),
         config: Descriptor {
             media_type: "application/vnd.oci.image.config.v1+json".into(),
-            digest: config_digest,
+            digest: config_digest.clone(),
             size: config.len() as u64,
             platform: None,
             annotations: None,
@@ -263,6 +286,21 @@ fn commit(
             .collect(),
     };
     let bytes = serde_json::to_vec(&manifest).map_err(|e| BuildError::Invalid(e.to_string()))?;
-    let digest = locked.put_blob(&bytes)?;
+    // A rebuild that changed nothing finds its image and tags in place: no lock, no writes.
+    let digest = crate::store::digest::digest_of(&bytes);
+    if store.has_blob(&digest)
+        && store.has_blob(&config_digest)
+        && store
+            .resolve_id(&config_digest)
+            .is_ok_and(|id| id == config_digest)
+        && tags
+            .iter()
+            .all(|t| store.resolve_id(t).is_ok_and(|id| id == config_digest))
+    {
+        return Ok(config_digest);
+    }
+    let locked = store.lock()?;
+    locked.put_blob(&config)?;
+    locked.put_blob(&bytes)?;
     Ok(locked.commit_image(&digest, tags, None)?)
 }

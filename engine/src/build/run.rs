@@ -17,10 +17,12 @@ pub struct RunSpec {
     pub env: Vec<String>,
     pub workdir: String,
     pub user: String,
-    /// `default` (the host's network: the engine wires no networks), `none`, `host`.
+    /// `default` (the caller's [`super::RunNetwork`], else the host's), `none`, `host`.
     pub network: String,
     pub mounts: Vec<MountSpec>,
     pub tmpfs: Vec<String>,
+    /// Bytes of /dev/shm (0: the default).
+    pub shm_size: i64,
 }
 
 pub struct RunOutcome {
@@ -64,12 +66,24 @@ fn follow(
     let path = containers.store.log_path(id);
     let mut pos = Position::default();
     let mut tail = std::collections::VecDeque::new();
+    let mut orphaned_since = None;
+    let mut poll = std::time::Duration::from_millis(1);
     loop {
         let st = containers.observe(id)?;
         let done = !matches!(
             st.status,
             Status::Created | Status::Running | Status::Paused | Status::Restarting
         );
+        // A container still "created" with no monitor left will never change state: its
+        // monitor died before recording one. Waiting for it would never end.
+        let orphaned = st.status == Status::Created && !containers.monitor_alive(&st);
+        if gave_up(&mut orphaned_since, orphaned, std::time::Instant::now()) {
+            return Err(crate::container::ContainerError::Start {
+                id: id.to_string(),
+                message: "the container's monitor exited before it recorded the container's state"
+                    .into(),
+            });
+        }
         // Read after the state: once it says exited, the log is complete.
         if let Ok((entries, p)) = read_from(&path, pos, &Default::default()) {
             pos = p;
@@ -88,8 +102,28 @@ fn follow(
                 tail: tail.into(),
             });
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        // Most RUN steps end within milliseconds: look again soon, then less often.
+        std::thread::sleep(poll);
+        poll = (poll * 2).min(std::time::Duration::from_millis(50));
     }
+}
+
+/// How long a RUN container may stay "created" without a monitor: the monitor records the
+/// running state before it answers the start, so this is only a margin for a slow disk.
+const ORPHAN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether to stop waiting for a container that has been orphaned (see [`follow`]) since
+/// `since`, which this keeps: set when it becomes orphaned, cleared when it is not.
+fn gave_up(
+    since: &mut Option<std::time::Instant>,
+    orphaned: bool,
+    now: std::time::Instant,
+) -> bool {
+    if !orphaned {
+        *since = None;
+        return false;
+    }
+    now.duration_since(*since.get_or_insert(now)) >= ORPHAN_GRACE
 }
 
 /// `--mount=type=cache|bind|tmpfs|secret,…` → an engine mount. Cache mounts live under
@@ -202,6 +236,7 @@ pub fn parse_mount(
 /// container's changes as a tar to `layer`.
 pub fn run(
     containers: &Containers,
+    network: Option<&dyn super::RunNetwork>,
     layer_dirs: Vec<PathBuf>,
     spec: RunSpec,
     layer: &mut dyn Write,
@@ -222,6 +257,8 @@ pub fn run(
         layer_dirs,
         ..Default::default()
     };
+    // `default` is the caller's network (the default bridge); the host's without one.
+    let bridged = spec.network == "default" && network.is_some();
     let host = HostConfig {
         network_mode: match spec.network.as_str() {
             "none" => "none".into(),
@@ -229,34 +266,52 @@ pub fn run(
         },
         mounts: spec.mounts,
         tmpfs: spec.tmpfs,
+        shm_size: spec.shm_size,
         ..Default::default()
     };
-    let cfg = containers.create(
-        &image,
-        CreateOptions {
-            cmd: spec.args,
-            entrypoint: Some(vec![]),
-            env: spec.env,
-            working_dir: Some(spec.workdir),
-            user: Some(spec.user),
-            labels: [(BUILD_LABEL.to_string(), std::process::id().to_string())].into(),
-            host,
-            ..Default::default()
-        },
-    )?;
+    let mut opts = CreateOptions {
+        cmd: spec.args,
+        entrypoint: Some(vec![]),
+        env: spec.env,
+        working_dir: Some(spec.workdir),
+        user: Some(spec.user),
+        labels: [(BUILD_LABEL.to_string(), std::process::id().to_string())].into(),
+        host,
+        ..Default::default()
+    };
+    if let Some(n) = network.filter(|_| bridged) {
+        n.prepare(&mut opts)
+            .map_err(crate::container::ContainerError::Other)?;
+    }
+    let cfg = containers.create(&image, opts)?;
+    crate::container::proc::trace_phase("build.run.created");
     let res = (|| {
-        containers.start(&cfg.id, None)?;
+        match network.filter(|_| bridged) {
+            Some(n) => n.start(containers, &cfg.id).map_err(|message| {
+                crate::container::ContainerError::Start {
+                    id: cfg.id.clone(),
+                    message,
+                }
+            })?,
+            None => containers.start(&cfg.id, None)?,
+        }
         let out = follow(containers, &cfg.id, on_line)?;
+        crate::container::proc::trace_phase("build.run.exited");
         if out.exit_code == 0 {
             let upper = crate::rootfs::Rootfs::new(containers.store.rootfs_dir(&cfg)).upper();
             for t in &targets {
                 remove_stub(&upper, &cfg.layer_dirs, t);
             }
             containers.changes_tar(&cfg.id, layer)?;
+            crate::container::proc::trace_phase("build.run.diffed");
         }
         Ok(out)
     })();
     let _ = containers.remove(&cfg.id, true, false);
+    crate::container::proc::trace_phase("build.run.removed");
+    if let Some(n) = network.filter(|_| bridged) {
+        n.release(&cfg.id);
+    }
     res
 }
 
@@ -299,5 +354,24 @@ fn remove_stub(upper: &Path, lowers: &[PathBuf], target: &str) {
         if !removed {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn an_orphaned_container_is_given_up_after_the_grace() {
+        let t0 = Instant::now();
+        let mut since = None;
+        assert!(!gave_up(&mut since, true, t0));
+        assert!(!gave_up(&mut since, true, t0 + Duration::from_secs(1)));
+        // A monitor seen again starts the count afresh.
+        assert!(!gave_up(&mut since, false, t0 + Duration::from_secs(2)));
+        assert!(!gave_up(&mut since, true, t0 + Duration::from_secs(3)));
+        assert!(!gave_up(&mut since, true, t0 + Duration::from_secs(7)));
+        assert!(gave_up(&mut since, true, t0 + Duration::from_secs(8)));
     }
 }

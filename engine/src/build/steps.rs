@@ -15,6 +15,10 @@ use super::{BuildError, BuildEvent};
 use crate::rootfs::Rootfs;
 use crate::store::digest::{HashingWriter, digest_of};
 
+/// Where a `#!` heredoc script is mounted in its RUN container (/dev is a tmpfs there, so
+/// the mount point never reaches the layer).
+const SCRIPT_PATH: &str = "/dev/pipes/script";
+
 static MOUNT_TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Builder<'_> {
@@ -26,7 +30,11 @@ impl Builder<'_> {
         script: Option<&str>,
         vars: &Vars,
     ) -> Result<(), BuildError> {
+        // A `RUN <<EOF` script starting with `#!` runs as a file with that interpreter, as
+        // BuildKit does; any other goes to the shell.
+        let shebang = script.filter(|s| s.starts_with("#!"));
         let args = match (cmd, script) {
+            (_, Some(_)) if shebang.is_some() => vec![SCRIPT_PATH.to_string()],
             (_, Some(s)) => {
                 let mut v = cx.state.shell();
                 v.push(s.to_string());
@@ -48,7 +56,11 @@ impl Builder<'_> {
         }
         let arg_env: Vec<String> = cx.args.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let key = digest_of(
-            format!("{}\nRUN {args:?}\n{arg_env:?}\n{:?}", cx.key, step.flags).as_bytes(),
+            format!(
+                "{}\nRUN {args:?}\n{arg_env:?}\n{:?}\n{shebang:?}",
+                cx.key, step.flags
+            )
+            .as_bytes(),
         );
         if self.try_cache(cx, &key) {
             return Ok(());
@@ -88,6 +100,20 @@ impl Builder<'_> {
             mounts.extend(spec);
             tmpfs.extend(t);
         }
+        let script_file = match shebang {
+            Some(s) => {
+                let f = self.script_file(s).map_err(|e| self.err(step, e))?;
+                mounts.push(crate::container::model::MountSpec {
+                    kind: "bind".into(),
+                    source: f.display().to_string(),
+                    target: SCRIPT_PATH.into(),
+                    read_only: true,
+                    anonymous: false,
+                });
+                Some(f)
+            }
+            None => None,
+        };
         let dirs = self.layer_dirs(&cx.state)?;
         let (tar, file) = self.new_tar()?;
         let mut hw = HashingWriter::new(file);
@@ -99,11 +125,22 @@ impl Builder<'_> {
             network,
             mounts,
             tmpfs,
+            shm_size: self.opts.shm_size,
         };
         let events = &mut *self.events;
         let mut on_line = |l: &str| events(BuildEvent::Output(l.to_string()));
-        let res = run::run(self.containers, dirs, spec, &mut hw, &mut on_line);
+        let res = run::run(
+            self.containers,
+            self.network,
+            dirs,
+            spec,
+            &mut hw,
+            &mut on_line,
+        );
         let (_, diff_id, _) = hw.finish();
+        if let Some(f) = script_file {
+            let _ = fs::remove_file(f);
+        }
         let out = match res {
             Ok(o) => o,
             Err(e) => {
@@ -139,6 +176,17 @@ impl Builder<'_> {
         );
         self.finish_step(cx, key, &text, false);
         Ok(())
+    }
+
+    /// Writes a heredoc script to an executable file of the build's temporary directory.
+    fn script_file(&self, text: &str) -> Result<PathBuf, String> {
+        use std::os::unix::fs::PermissionsExt;
+        fs::create_dir_all(&self.tmp).map_err(|e| format!("{}: {e}", self.tmp.display()))?;
+        let p = self.tmp.join(crate::store::fsutil::unique_name("script"));
+        fs::write(&p, text)
+            .and_then(|()| fs::set_permissions(&p, fs::Permissions::from_mode(0o755)))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(p)
     }
 
     fn parse_chown(&self, step: &Step, cx: &Ctx, s: &str) -> Result<(u32, u32), BuildError> {
@@ -287,7 +335,7 @@ impl Builder<'_> {
                 }
             },
         };
-        let dirs = self.layer_dirs(&cx.state)?;
+        let dirs = self.image_dirs(&cx.state)?;
         // Symlinked directories on the way (`/bin` → `usr/bin` in merged-/usr images) are
         // followed inside the image, as docker does, so the layer never shadows them.
         let abs = resolve_dest(&dirs, &abs);
@@ -308,9 +356,33 @@ impl Builder<'_> {
             add: add && download.is_none(),
             image_kind: &kind,
         };
-        let (tar, file) = self.new_tar()?;
-        let mut hw = HashingWriter::new(file);
-        let res = copy::write_tar(&spec, &mut hw);
+        // The content hash first, without writing anything: a cached step needs no tar.
+        let text = step.text.clone();
+        let res = copy::write_tar(&spec, &mut std::io::sink()).and_then(|content| {
+            let key =
+                digest_of(format!("{}\n{text}\n{:?}\n{content}", cx.key, spec.dest).as_bytes());
+            if let Some(hit) = self.cached(&key) {
+                return Ok(Err((key, hit)));
+            }
+            let (tar, file) = self.new_tar().map_err(|e| e.to_string())?;
+            let mut hw = HashingWriter::new(file);
+            match copy::write_tar(&spec, &mut hw) {
+                // The sources changed between the two passes: the key would not match.
+                Ok(again) if again != content => {
+                    let _ = fs::remove_file(&tar);
+                    Err("the sources changed while they were copied; build again".into())
+                }
+                Ok(_) => {
+                    let (mut file, diff_id, _) = hw.finish();
+                    let _ = file.rewind();
+                    Ok(Ok((key, tar, diff_id)))
+                }
+                Err(e) => {
+                    let _ = fs::remove_file(&tar);
+                    Err(e)
+                }
+            }
+        });
         if let Some(r) = mounted {
             let _ = r.unmount();
             let _ = crate::store::fsutil::remove_inside(&self.tmp, &r.dir);
@@ -318,10 +390,13 @@ impl Builder<'_> {
         if let Some(dir) = &download {
             let _ = crate::store::fsutil::remove_inside(&self.tmp, dir);
         }
-        let content = match res {
-            Ok(h) => h,
+        let (key, tar, diff_id) = match res {
+            Ok(Ok(new)) => new,
+            Ok(Err((key, hit))) => {
+                self.count_step(cx, &key, Some(hit));
+                return Ok(());
+            }
             Err(e) => {
-                let _ = fs::remove_file(&tar);
                 let where_ = from.as_deref().map_or(
                     format!("in the build context {}", self.opts.context.display()),
                     |f| format!("in {f}"),
@@ -329,16 +404,10 @@ impl Builder<'_> {
                 return Err(self.err(step, format!("{e} ({where_})")));
             }
         };
-        let (mut file, diff_id, _) = hw.finish();
-        let _ = file.rewind();
-        let text = step.text.clone();
-        let key = digest_of(format!("{}\n{text}\n{:?}\n{content}", cx.key, spec.dest).as_bytes());
-        let r = if self.try_cache(cx, &key) {
-            Ok(())
-        } else {
-            self.add_layer(cx, &tar, &diff_id)
-                .map(|()| self.finish_step(cx, key, &text, false))
-        };
+        self.count_step(cx, &key, None);
+        let r = self
+            .add_layer(cx, &tar, &diff_id)
+            .map(|()| self.finish_step(cx, key, &text, false));
         let _ = fs::remove_file(&tar);
         r
     }

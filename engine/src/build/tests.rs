@@ -316,3 +316,28 @@ fn copy_destinations_follow_symlinked_dirs_of_the_image() {
     );
     assert_eq!(r("/app/"), "/app/");
 }
+
+#[test]
+fn run_heredoc_after_the_command_goes_to_the_shell_whole() {
+    let df = parse(
+        "FROM scratch\nRUN --network=none cat <<EOF > /f && cat <<'X' >> /f\nhello $HOME\nEOF\nworld\nX\nUSER 1\n",
+        "D",
+    )
+    .unwrap();
+    let s = &df.stages[0].steps;
+    assert_eq!(s[0].flag("network"), Some("none"));
+    assert_eq!(
+        s[0].instr,
+        Instr::Run {
+            cmd: Cmd::Shell("cat <<EOF > /f && cat <<'X' >> /f\nhello $HOME\nEOF\nworld\nX".into()),
+            script: None
+        }
+    );
+    assert_eq!(s[1].line, 7);
+    let e = parse("FROM scratch\nRUN cat <<EOF > /f\nhello\n", "D").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("D:2: the heredoc <<EOF is never terminated"),
+        "{e}"
+    );
+}

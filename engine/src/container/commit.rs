@@ -111,7 +111,13 @@ impl Containers {
             if let Some(a) = &opts.author {
                 config.set_author(Some(a.clone()));
             }
-            let config_bytes = serde_json::to_vec(&config).map_err(other)?;
+            // docker's image config carries the commit message as `comment` (image
+            // inspect's Comment); the OCI type has no such field.
+            let mut config_value = serde_json::to_value(&config).map_err(other)?;
+            if let Some(m) = &opts.message {
+                config_value["comment"] = serde_json::Value::String(m.clone());
+            }
+            let config_bytes = serde_json::to_vec(&config_value).map_err(other)?;
             let config_digest = locked.put_blob(&config_bytes).map_err(other)?;
             let mut layers = rec.manifest.layers.clone();
             layers.push(Descriptor {

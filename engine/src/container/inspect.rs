@@ -152,24 +152,13 @@ pub fn inspect_json(store: &ContainerStore, c: &ContainerConfig, st: &ContainerS
         .iter()
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
-    let ulimits: Vec<Value> = c
+    let x = &c.host.extra;
+    let volumes: serde_json::Map<String, Value> = c
         .host
-        .ulimits
+        .mounts
         .iter()
-        .map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard}))
-        .collect();
-    let max_retry = match c.host.restart {
-        super::model::RestartPolicy::OnFailure { max_retries } => max_retries,
-        _ => 0,
-    };
-    let tmpfs: serde_json::Map<String, Value> = c
-        .host
-        .tmpfs
-        .iter()
-        .map(|t| {
-            let (d, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
-            (d.to_string(), json!(o))
-        })
+        .filter(|m| m.anonymous)
+        .map(|m| (m.target.clone(), json!({})))
         .collect();
     json!({
         "Id": c.id,
@@ -187,28 +176,7 @@ pub fn inspect_json(store: &ContainerStore, c: &ContainerConfig, st: &ContainerS
         "RestartCount": st.restart_count,
         "Driver": "overlay2",
         "Platform": "linux",
-        "HostConfig": {
-            "Binds": c.host.mounts.iter().filter(|m| m.kind != "tmpfs" && !m.anonymous && m.kind == "bind")
-                .map(|m| format!("{}:{}{}", m.source, m.target, if m.read_only { ":ro" } else { "" })).collect::<Vec<_>>(),
-            "NetworkMode": c.host.network_mode,
-            "RestartPolicy": {"Name": c.host.restart.name(), "MaximumRetryCount": max_retry},
-            "AutoRemove": c.host.auto_remove,
-            "CapAdd": c.host.cap_add,
-            "CapDrop": c.host.cap_drop,
-            "Privileged": c.host.privileged,
-            "ReadonlyRootfs": c.host.read_only,
-            "SecurityOpt": if c.host.no_new_privileges { vec!["no-new-privileges"] } else { vec![] },
-            "Memory": c.host.memory,
-            "NanoCpus": c.host.nano_cpus,
-            "PidsLimit": if c.host.pids_limit > 0 { json!(c.host.pids_limit) } else { Value::Null },
-            "ShmSize": if c.host.shm_size > 0 { c.host.shm_size } else { 64 << 20 },
-            "Ulimits": ulimits,
-            "Init": c.host.init,
-            "Tmpfs": tmpfs,
-            "PidMode": c.host.pid_mode,
-            "IpcMode": if c.host.ipc_mode.is_empty() { "private" } else { c.host.ipc_mode.as_str() },
-            "LogConfig": {"Type": c.host.log_driver(), "Config": c.host.log_opts},
-        },
+        "HostConfig": host_config(c),
         "GraphDriver": {
             "Name": "overlay2",
             "Data": {
@@ -224,7 +192,8 @@ pub fn inspect_json(store: &ContainerStore, c: &ContainerConfig, st: &ContainerS
             "User": c.user,
             "Tty": c.tty,
             "OpenStdin": c.open_stdin,
-            "StdinOnce": c.open_stdin,
+            // docker closes stdin after the first attach when run/create attached it.
+            "StdinOnce": x.attach_stdin,
             "Env": c.env,
             "Cmd": c.cmd,
             "Image": c.image,
@@ -233,7 +202,173 @@ pub fn inspect_json(store: &ContainerStore, c: &ContainerConfig, st: &ContainerS
             "Labels": labels,
             "StopSignal": c.stop_signal,
             "StopTimeout": c.stop_timeout,
+            "Domainname": x.domainname,
+            "AttachStdin": x.attach_stdin,
+            "AttachStdout": x.attach_stdout,
+            "AttachStderr": x.attach_stderr,
+            "Volumes": if volumes.is_empty() { Value::Null } else { Value::Object(volumes) },
+            "OnBuild": Value::Null,
         },
         "NetworkSettings": {"Networks": {}},
+        "ExecIDs": Value::Null,
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": x.apparmor,
     })
+}
+
+/// `null` for an empty list, as docker's Go slices print.
+fn list<T: serde::Serialize>(v: &[T]) -> Value {
+    if v.is_empty() { Value::Null } else { json!(v) }
+}
+
+/// Docker's HostConfig (API 1.41 field set) with docker's defaults for what is unset.
+fn host_config(c: &ContainerConfig) -> Value {
+    let h = &c.host;
+    let x = &h.extra;
+    let version = super::resources::CgroupVersion::host();
+    let max_retry = match h.restart {
+        super::model::RestartPolicy::OnFailure { max_retries } => max_retries,
+        _ => 0,
+    };
+    let tmpfs: serde_json::Map<String, Value> = h
+        .tmpfs
+        .iter()
+        .map(|t| {
+            let (d, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
+            (d.to_string(), json!(o))
+        })
+        .collect();
+    let ulimits: Vec<Value> = h
+        .ulimits
+        .iter()
+        .map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard}))
+        .collect();
+    let binds: Vec<String> = h
+        .mounts
+        .iter()
+        .filter(|m| m.kind == "bind" && !m.anonymous)
+        .map(|m| {
+            format!(
+                "{}:{}{}",
+                m.source,
+                m.target,
+                if m.read_only { ":ro" } else { "" }
+            )
+        })
+        .collect();
+    let mut security = vec![];
+    if h.no_new_privileges {
+        security.push("no-new-privileges".to_string());
+    }
+    if let Some(p) = x.seccomp.as_deref() {
+        security.push(format!("seccomp={p}"));
+    }
+    if !x.apparmor.is_empty() {
+        security.push(format!("apparmor={}", x.apparmor));
+    }
+    security.extend(x.label_opts.iter().map(|l| format!("label={l}")));
+    let devices: Vec<Value> = x
+        .devices
+        .iter()
+        .map(|d| {
+            json!({"PathOnHost": d.path_on_host, "PathInContainer": d.path_in_container,
+                   "CgroupPermissions": d.cgroup_permissions})
+        })
+        .collect();
+    // docker fills in twice the memory limit when only --memory is given.
+    let memory_swap = match (h.memory, x.memory_swap) {
+        (m, 0) if m > 0 => 2 * m,
+        (_, s) => s,
+    };
+    let (masked, readonly) = if h.privileged {
+        (Value::Null, Value::Null)
+    } else {
+        (
+            json!(super::spec::MASKED_PATHS),
+            json!(super::spec::READONLY_PATHS),
+        )
+    };
+    let mut v = json!({
+        "Binds": list(&binds),
+        "ContainerIDFile": x.container_id_file,
+        "LogConfig": {"Type": h.log_driver(), "Config": h.log_opts},
+        "NetworkMode": h.network_mode,
+        "PortBindings": {},
+        "RestartPolicy": {"Name": h.restart.name(), "MaximumRetryCount": max_retry},
+        "AutoRemove": h.auto_remove,
+        "VolumeDriver": "",
+        "VolumesFrom": list(&x.volumes_from),
+        "CapAdd": list(&h.cap_add),
+        "CapDrop": list(&h.cap_drop),
+        "CgroupnsMode": super::resources::cgroupns_name(h, version),
+        "Dns": [],
+        "DnsOptions": [],
+        "DnsSearch": [],
+        "ExtraHosts": Value::Null,
+        "GroupAdd": list(&x.group_add),
+        "IpcMode": if h.ipc_mode.is_empty() { "private" } else { h.ipc_mode.as_str() },
+        "Cgroup": "",
+        "Links": Value::Null,
+        "OomScoreAdj": x.oom_score_adj,
+        "PidMode": h.pid_mode,
+        "Privileged": h.privileged,
+        "PublishAllPorts": false,
+        "ReadonlyRootfs": h.read_only,
+        "SecurityOpt": list(&security),
+        "UTSMode": x.uts_mode,
+        "UsernsMode": x.userns_mode,
+    });
+    // Two literals: one would pass serde_json's macro recursion limit.
+    let resources = json!({
+        "ShmSize": if h.shm_size > 0 { h.shm_size } else { 64 << 20 },
+        "Runtime": "runc",
+        "ConsoleSize": [0, 0],
+        "Isolation": "",
+        "CpuShares": x.cpu_shares,
+        "Memory": h.memory,
+        "NanoCpus": h.nano_cpus,
+        "CgroupParent": x.cgroup_parent,
+        "BlkioWeight": x.blkio_weight,
+        "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": Value::Null,
+        "BlkioDeviceWriteBps": Value::Null,
+        "BlkioDeviceReadIOps": Value::Null,
+        "BlkioDeviceWriteIOps": Value::Null,
+        "CpuPeriod": x.cpu_period,
+        "CpuQuota": x.cpu_quota,
+        "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0,
+        "CpusetCpus": x.cpuset_cpus,
+        "CpusetMems": x.cpuset_mems,
+        "Devices": devices,
+        "DeviceCgroupRules": list(&x.device_cgroup_rules),
+        "DeviceRequests": Value::Null,
+        "KernelMemory": 0,
+        "KernelMemoryTCP": 0,
+        "MemoryReservation": x.memory_reservation,
+        "MemorySwap": memory_swap,
+        "MemorySwappiness": x.memory_swappiness,
+        "OomKillDisable": x.oom_kill_disable,
+        "PidsLimit": if h.pids_limit > 0 { json!(h.pids_limit) } else { Value::Null },
+        "Ulimits": list(&ulimits),
+        "CpuCount": 0,
+        "CpuPercent": 0,
+        "IOMaximumIOps": 0,
+        "IOMaximumBandwidth": 0,
+        "MaskedPaths": masked,
+        "ReadonlyPaths": readonly,
+        "Init": h.init,
+        "Tmpfs": tmpfs,
+    });
+    if let (Some(m), Value::Object(r)) = (v.as_object_mut(), resources) {
+        m.extend(r);
+    }
+    if !x.sysctls.is_empty() {
+        v["Sysctls"] = json!(x.sysctls);
+    }
+    if !x.annotations.is_empty() {
+        v["Annotations"] = json!(x.annotations);
+    }
+    v
 }

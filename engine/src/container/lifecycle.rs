@@ -166,6 +166,7 @@ impl Containers {
         })?;
         // Bad log options fail the create, not the first start.
         opts.host.log_rotation()?;
+        check_modes(&opts)?;
         let mut env = image.env.clone();
         for e in &opts.env {
             let key = e.split('=').next().unwrap_or_default();
@@ -202,6 +203,7 @@ impl Containers {
             }
         };
         let mut host = opts.host.clone();
+        host.extra.volumes_from = opts.volumes_from.clone();
         for from in &opts.volumes_from {
             let (key, ro) = match from.rsplit_once(':') {
                 Some((k, "ro")) => (k, true),
@@ -247,6 +249,8 @@ impl Containers {
                 .clone()
                 .unwrap_or_else(|| image.working_dir.clone()),
             user: opts.user.clone().unwrap_or_else(|| image.user.clone()),
+            // With `--uts host` the process sees the host's name; docker still records
+            // the generated one.
             hostname: opts
                 .hostname
                 .clone()
@@ -676,4 +680,52 @@ fn empty_config() -> ContainerConfig {
         host: HostConfig::default(),
         healthcheck: None,
     }
+}
+
+/// `--uts`, `--userns`, `--cgroupns` and the resource options, checked before anything is
+/// created (docker refuses the same combinations when the container is created).
+fn check_modes(opts: &CreateOptions) -> Result<(), ContainerError> {
+    let x = &opts.host.extra;
+    let bad = |option: &str, value: &str, hint: &str| ContainerError::InvalidOption {
+        option: option.into(),
+        value: value.into(),
+        hint: hint.into(),
+    };
+    match x.uts_mode.as_str() {
+        "" => {}
+        "host" => {
+            if opts.hostname.is_some() {
+                return Err(bad(
+                    "--hostname",
+                    opts.hostname.as_deref().unwrap_or_default(),
+                    "conflicting options: hostname and the UTS mode host (the host's name is used)",
+                ));
+            }
+            if !x.domainname.is_empty() {
+                return Err(bad(
+                    "--domainname",
+                    &x.domainname,
+                    "conflicting options: domainname and the UTS mode host",
+                ));
+            }
+        }
+        m => {
+            return Err(bad(
+                "--uts",
+                m,
+                "use host (or leave it out for the container's own)",
+            ));
+        }
+    }
+    if !matches!(x.userns_mode.as_str(), "" | "host") {
+        return Err(bad(
+            "--userns",
+            &x.userns_mode,
+            "only host: the engine does not remap users (no userns-remap), so containers already use the host's user namespace",
+        ));
+    }
+    if !matches!(x.cgroupns_mode.as_str(), "" | "private" | "host") {
+        return Err(bad("--cgroupns", &x.cgroupns_mode, "use private or host"));
+    }
+    super::resources::validate(&opts.host)
 }

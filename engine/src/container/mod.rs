@@ -11,6 +11,7 @@ pub mod model;
 pub mod netns;
 pub mod prepare;
 pub mod proc;
+pub mod resources;
 pub mod seccomp;
 pub mod spec;
 pub mod stats;

@@ -40,6 +40,17 @@ pub struct ContainerConfig {
     pub healthcheck: Option<HealthConfig>,
 }
 
+impl ContainerConfig {
+    /// The container's names for its /etc/hosts line: `host.domain host` with `--domainname`
+    /// (as docker writes it), else the host name.
+    pub fn fqdn_names(&self) -> String {
+        match self.host.extra.domainname.as_str() {
+            "" => self.hostname.clone(),
+            d => format!("{}.{d} {}", self.hostname, self.hostname),
+        }
+    }
+}
+
 /// Resource and security options (docker's `HostConfig`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct HostConfig {
@@ -80,6 +91,100 @@ pub struct HostConfig {
     /// by [`HostConfig::log_rotation`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub log_opts: BTreeMap<String, String>,
+    /// The rest of docker's `run` surface; every field defaults so configs written before
+    /// they existed still load.
+    #[serde(default, flatten)]
+    pub extra: RunExtras,
+}
+
+/// Devices, cgroup resources, namespaces and security options beyond the basics (docker's
+/// `--device`, `--cpu-shares`, `--sysctl`, `--uts`, `--security-opt seccomp=…`, …).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RunExtras {
+    /// `--device HOST[:CONTAINER[:PERMS]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceMapping>,
+    /// `--device-cgroup-rule 'c 1:3 mr'`, checked at create.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<String>,
+    /// `--group-add` names or gids, resolved in the image's /etc/group at start.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
+    /// cgroup v1 shares (v2: converted to cpu.weight); 0 = the kernel's default.
+    pub cpu_shares: i64,
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    /// CFS period and quota in microseconds; 0 = unset.
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    /// Soft limit in bytes (v1 memory.soft_limit_in_bytes, v2 memory.low).
+    pub memory_reservation: i64,
+    /// Memory + swap in bytes as docker counts it; 0 = twice `memory`, -1 = unlimited.
+    pub memory_swap: i64,
+    /// 0..=100; `None` = inherit (docker's -1).
+    pub memory_swappiness: Option<i64>,
+    pub oom_score_adj: i32,
+    pub oom_kill_disable: bool,
+    /// 10..=1000, 0 = unset.
+    pub blkio_weight: u16,
+    /// `--domainname` (Config.Domainname in docker's inspect).
+    pub domainname: String,
+    /// `--uts`: empty (own namespace) or `host`.
+    pub uts_mode: String,
+    /// `--userns`: empty or `host` (the engine does no user-namespace remapping).
+    pub userns_mode: String,
+    /// `--cgroup-parent`: the cgroup the container's goes under instead of `/rcompose`.
+    pub cgroup_parent: String,
+    /// `--cgroupns`: `private`, `host`, or empty for the engine's default (see
+    /// `resources::cgroupns_private`).
+    pub cgroupns_mode: String,
+    /// `--annotation KEY=VALUE`: passed to the runtime in the OCI spec.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// `--security-opt seccomp=…`: `unconfined`, or a docker-format profile (JSON text, as
+    /// docker keeps it) converted to the OCI form at start; `None` = the default profile.
+    pub seccomp: Option<String>,
+    /// `--security-opt apparmor=…` (only on hosts with AppArmor).
+    pub apparmor: String,
+    /// `--security-opt label=…` (only `disable` on hosts without SELinux).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub label_opts: Vec<String>,
+    /// `--cidfile` (docker's HostConfig.ContainerIDFile).
+    pub container_id_file: String,
+    /// The streams a foreground `run` attached (docker's Config.AttachStdin/out/err).
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    /// `--volumes-from` as given (the mounts themselves are copied at create).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub volumes_from: Vec<String>,
+    /// Compose `post_start` / `pre_stop` hooks, run by the compose backend as execs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_start: Vec<Hook>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pre_stop: Vec<Hook>,
+}
+
+/// A command run inside the container at a lifecycle point (compose's hooks).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Hook {
+    pub command: Vec<String>,
+    pub user: String,
+    pub working_dir: String,
+    pub env: Vec<String>,
+}
+
+/// A host device made available in the container (docker's `DeviceMapping`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DeviceMapping {
+    pub path_on_host: String,
+    pub path_in_container: String,
+    /// Some of `rwm`.
+    pub cgroup_permissions: String,
 }
 
 impl HostConfig {

@@ -57,7 +57,7 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
         let hosts = run_dir.join("hosts");
         let text = format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{}\n",
-            cfg.hostname
+            cfg.fqdn_names()
         );
         if !by_network {
             write_file(&hosts, text.as_bytes(), false)?;
@@ -103,6 +103,8 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
         etc_files: &etc_files,
         pid: join(store, &cfg.host.pid_mode, "pid")?,
         ipc: join(store, &cfg.host.ipc_mode, "ipc")?,
+        group_add: &user::resolve_groups(&merged, &cfg.host.extra.group_add)?,
+        cgroups: super::resources::CgroupVersion::host(),
     })?;
     super::proc::trace_phase("prepare.spec-built");
     let bundle = store.bundle_dir(&cfg.id);

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::ContainerError;
 use super::model::ContainerConfig;
+use super::resources::{self, CgroupVersion};
 use super::user::ResolvedUser;
 
 /// Docker's default capability set (moby `oci/caps/defaults.go`).
@@ -116,6 +117,10 @@ pub struct SpecInput<'a> {
     /// The PID and IPC namespaces (`--pid`, `--ipc`).
     pub pid: Join,
     pub ipc: Join,
+    /// Extra groups of `--group-add`, resolved in the image's /etc/group.
+    pub group_add: &'a [u32],
+    /// The cgroup hierarchy the runtime will write to.
+    pub cgroups: CgroupVersion,
 }
 
 /// Which namespace of a kind the container gets.
@@ -238,10 +243,18 @@ pub fn build_spec(input: &SpecInput) -> Result<Value, ContainerError> {
     } else {
         &cfg.working_dir
     };
+    // As runc's (docker's): the primary group leads the supplementary list.
+    let mut gids = vec![input.user.gid];
+    for g in input.user.additional_gids.iter().chain(input.group_add) {
+        if !gids.contains(g) {
+            gids.push(*g);
+        }
+    }
+    let x = &cfg.host.extra;
     let mut process = json!({
         "terminal": cfg.tty,
         "user": {"uid": input.user.uid, "gid": input.user.gid,
-                 "additionalGids": input.user.additional_gids},
+                 "additionalGids": gids},
         "args": args,
         "env": env,
         "cwd": cwd,
@@ -258,6 +271,12 @@ pub fn build_spec(input: &SpecInput) -> Result<Value, ContainerError> {
     if !rlimits.is_empty() {
         process["rlimits"] = json!(rlimits);
     }
+    if x.oom_score_adj != 0 {
+        process["oomScoreAdj"] = json!(x.oom_score_adj);
+    }
+    if !x.apparmor.is_empty() && x.apparmor != "unconfined" {
+        process["apparmorProfile"] = json!(x.apparmor);
+    }
 
     let shm = if cfg.host.shm_size > 0 {
         cfg.host.shm_size
@@ -271,6 +290,8 @@ pub fn build_spec(input: &SpecInput) -> Result<Value, ContainerError> {
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if cfg.host.privileged {"rw"} else {"ro"}]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
+        // As docker: the container's own cgroup, read-only unless privileged.
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if cfg.host.privileged {"rw"} else {"ro"}]}),
     ];
     for (src, dst) in input.etc_files {
         mounts.push(json!({"destination": dst, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
@@ -298,7 +319,15 @@ pub fn build_spec(input: &SpecInput) -> Result<Value, ContainerError> {
         mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": HOST_INIT, "options": ["bind", "ro"]}));
     }
 
-    let mut namespaces = vec![json!({"type": "uts"}), json!({"type": "mount"})];
+    let mut namespaces = vec![json!({"type": "mount"})];
+    // `--uts host` shares the host's name (docker refuses -h with it, see `validate`).
+    let own_uts = x.uts_mode != "host";
+    if own_uts {
+        namespaces.push(json!({"type": "uts"}));
+    }
+    if resources::cgroupns_private(&cfg.host, input.cgroups) {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
     for (kind, join) in [("pid", &input.pid), ("ipc", &input.ipc)] {
         match join {
             Join::Own => namespaces.push(json!({"type": kind})),
@@ -310,56 +339,49 @@ pub fn build_spec(input: &SpecInput) -> Result<Value, ContainerError> {
         namespaces.push(json!({"type": "network", "path": ns}));
     }
 
-    let mut resources = json!({"devices": [{"allow": false, "access": "rwm"}]});
-    if cfg.host.privileged {
-        resources["devices"] = json!([{"allow": true, "access": "rwm"}]);
-    } else {
-        // Docker's default device allow-list (moby `oci/defaults.go`).
-        resources["devices"] = json!([
-            {"allow": false, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
-            {"allow": true, "type": "c", "major": 136, "access": "rwm"},
-            {"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
-        ]);
-    }
-    if cfg.host.memory > 0 {
-        resources["memory"] = json!({"limit": cfg.host.memory, "swap": cfg.host.memory * 2});
-    }
-    if cfg.host.nano_cpus > 0 {
-        let period: u64 = 100_000;
-        let quota = (cfg.host.nano_cpus as u64).saturating_mul(period) / 1_000_000_000;
-        resources["cpu"] = json!({"period": period, "quota": quota});
-    }
-    if cfg.host.pids_limit > 0 {
-        resources["pids"] = json!({"limit": cfg.host.pids_limit});
-    }
+    let (devices, device_rules) = resources::host_devices(&x.devices)?;
+    let resources = resources::linux_resources(&cfg.host, &device_rules, input.cgroups);
 
     let mut linux = json!({
         "namespaces": namespaces,
         "resources": resources,
-        "cgroupsPath": format!("/rcompose/{}", cfg.id),
+        "cgroupsPath": resources::cgroups_path(cfg),
     });
+    if !devices.is_empty() {
+        linux["devices"] = json!(devices);
+    }
+    if !x.sysctls.is_empty() {
+        linux["sysctl"] = json!(x.sysctls);
+    }
     if !cfg.host.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
-        linux["seccomp"] = super::seccomp::default_profile(&caps);
+    }
+    match x.seccomp.as_deref() {
+        Some("unconfined") => {}
+        Some(profile) => linux["seccomp"] = super::seccomp::from_docker_profile(profile, &caps)?,
+        None if cfg.host.privileged => {}
+        None => linux["seccomp"] = super::seccomp::default_profile(&caps),
     }
 
-    Ok(json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": input.rootfs, "readonly": cfg.host.read_only},
-        "hostname": cfg.hostname,
         "mounts": mounts,
         "linux": linux,
-    }))
+    });
+    // Names belong to the UTS namespace: with the host's, the runtime must not set them.
+    if own_uts {
+        spec["hostname"] = json!(cfg.hostname);
+        if !x.domainname.is_empty() {
+            spec["domainname"] = json!(x.domainname);
+        }
+    }
+    if !x.annotations.is_empty() {
+        spec["annotations"] = json!(x.annotations);
+    }
+    Ok(spec)
 }
 
 /// Docker's entrypoint/cmd rules: `--entrypoint` replaces the image's entrypoint and clears
@@ -384,10 +406,44 @@ pub fn resolve_args(
     (entrypoint, cmd)
 }
 
+/// A minimal config for unit tests of this module and its neighbours.
+#[cfg(test)]
+pub(crate) fn tests_config() -> ContainerConfig {
+    use super::model::HostConfig;
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+    ContainerConfig {
+        id: "abc".into(),
+        name: "n".into(),
+        created: String::new(),
+        image: String::new(),
+        image_id: String::new(),
+        layer_dirs: vec![],
+        args: s(&["true"]),
+        entrypoint: vec![],
+        cmd: s(&["true"]),
+        env: vec![],
+        working_dir: String::new(),
+        user: String::new(),
+        hostname: "abc".into(),
+        labels: Default::default(),
+        tty: false,
+        open_stdin: false,
+        stop_signal: "SIGTERM".into(),
+        stop_timeout: 10,
+        host: HostConfig {
+            memory: 32 << 20,
+            pids_limit: 32,
+            cap_drop: s(&["net_raw"]),
+            cap_add: s(&["SYS_ADMIN"]),
+            ..Default::default()
+        },
+        healthcheck: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::model::HostConfig;
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
@@ -404,34 +460,7 @@ mod tests {
     }
 
     fn cfg() -> ContainerConfig {
-        ContainerConfig {
-            id: "abc".into(),
-            name: "n".into(),
-            created: String::new(),
-            image: String::new(),
-            image_id: String::new(),
-            layer_dirs: vec![],
-            args: s(&["true"]),
-            entrypoint: vec![],
-            cmd: s(&["true"]),
-            env: vec![],
-            working_dir: String::new(),
-            user: String::new(),
-            hostname: "abc".into(),
-            labels: Default::default(),
-            tty: false,
-            open_stdin: false,
-            stop_signal: "SIGTERM".into(),
-            stop_timeout: 10,
-            host: HostConfig {
-                memory: 32 << 20,
-                pids_limit: 32,
-                cap_drop: s(&["net_raw"]),
-                cap_add: s(&["SYS_ADMIN"]),
-                ..Default::default()
-            },
-            healthcheck: None,
-        }
+        super::tests_config()
     }
 
     #[test]
@@ -452,6 +481,8 @@ mod tests {
             etc_files: &[],
             pid: Join::Own,
             ipc: Join::Host,
+            group_add: &[],
+            cgroups: CgroupVersion::V1,
         })
         .unwrap();
         let spec: oci_spec::runtime::Spec = serde_json::from_value(v.clone()).unwrap();

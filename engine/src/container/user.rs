@@ -86,6 +86,27 @@ pub fn resolve_from(passwd: &str, group: &str, spec: &str) -> Result<ResolvedUse
     })
 }
 
+/// `--group-add` entries (names or gids) as gids, names looked up in the image's /etc/group.
+pub fn resolve_groups(rootfs: &Path, groups: &[String]) -> Result<Vec<u32>, ContainerError> {
+    let group = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    groups_from(&group, groups)
+}
+
+pub fn groups_from(group: &str, groups: &[String]) -> Result<Vec<u32>, ContainerError> {
+    groups
+        .iter()
+        .map(|g| match g.parse::<u32>() {
+            Ok(n) => Ok(n),
+            Err(_) => group
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() >= 3 && f[0] == g)
+                .and_then(|f| f[2].parse().ok())
+                .ok_or_else(|| ContainerError::UnknownGroup { group: g.clone() }),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +129,8 @@ mod tests {
         assert!(resolve_from(PW, GR, "ghost").is_err());
         assert!(resolve_from(PW, GR, "root:ghosts").is_err());
         assert_eq!(resolve_from(PW, GR, "").unwrap().uid, 0);
+        let add = ["wheel".to_string(), "4242".to_string()];
+        assert_eq!(groups_from(GR, &add).unwrap(), vec![10, 4242]);
+        assert!(groups_from(GR, &["ghosts".to_string()]).is_err());
     }
 }

@@ -154,6 +154,38 @@ impl Drop for Scratch {
     }
 }
 
+/// Names the debootstrap program to run instead of the installed one.
+pub const DEBOOTSTRAP_ENV: &str = "RCOMPOSE_DEBOOTSTRAP";
+
+/// Where Debian's debootstrap package installs the program.
+const DEBOOTSTRAP_PATHS: &[&str] = &[
+    "/usr/sbin/debootstrap",
+    "/usr/bin/debootstrap",
+    "/sbin/debootstrap",
+];
+
+/// The debootstrap to run: `chosen` (from RCOMPOSE_DEBOOTSTRAP) or the installed one; an error
+/// that says what to install when there is none.
+fn find_debootstrap(chosen: Option<PathBuf>) -> Result<PathBuf> {
+    let not_installed = |what: String| {
+        ImageError::Invalid(format!(
+            "debootstrap is not installed{what}: apt-get install debootstrap (image bootstrap builds the Debian base from Debian's packages with it)"
+        ))
+    };
+    match chosen {
+        Some(p) if p.is_file() => Ok(p),
+        Some(p) => Err(not_installed(format!(
+            " ({DEBOOTSTRAP_ENV}={} does not exist)",
+            p.display()
+        ))),
+        None => DEBOOTSTRAP_PATHS
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .ok_or_else(|| not_installed(format!(" (none of {})", DEBOOTSTRAP_PATHS.join(", ")))),
+    }
+}
+
 /// Bootstraps `reference` into `store` (state root `root`) and tags it; returns the image id.
 /// `progress` gets debootstrap's output lines.
 pub fn bootstrap(
@@ -164,14 +196,8 @@ pub fn bootstrap(
     progress: &dyn Fn(&str),
 ) -> Result<String> {
     let t = parse_target(reference)?;
-    let program = ["/usr/sbin/debootstrap", "/usr/bin/debootstrap", "/sbin/debootstrap"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .ok_or_else(|| {
-            ImageError::Invalid(
-                "debootstrap is not installed: apt-get install debootstrap (it builds the Debian base from Debian's packages)".into(),
-            )
-        })?;
+    let program = find_debootstrap(std::env::var_os(DEBOOTSTRAP_ENV).map(PathBuf::from))?;
+    let program = program.as_path();
     let tmp = root.join("tmp");
     std::fs::create_dir_all(&tmp).map_err(super::io_err(&tmp))?;
     let scratch = Scratch(tmp.join(format!("bootstrap-{}", std::process::id())));

@@ -360,7 +360,7 @@ impl Monitor {
             );
             proc::trace_phase("monitor.exited");
             let _ = log.flush_partial();
-            st.oom_killed = oom_killed(&self.id);
+            st.oom_killed = oom_killed(&crate::container::resources::cgroups_path(&cfg));
             let _ = self.runtime.delete(&self.id);
             proc::trace_phase("monitor.runtime-deleted");
             st.exit_code = code;
@@ -496,9 +496,9 @@ fn shrink_resident_memory() {
 }
 
 /// Whether the kernel OOM killer fired in the container's memory cgroup (v1 or v2).
-fn oom_killed(id: &str) -> bool {
-    let v1 = format!("/sys/fs/cgroup/memory/rcompose/{id}/memory.oom_control");
-    let v2 = format!("/sys/fs/cgroup/rcompose/{id}/memory.events");
+fn oom_killed(cgroup: &str) -> bool {
+    let v1 = format!("/sys/fs/cgroup/memory{cgroup}/memory.oom_control");
+    let v2 = format!("/sys/fs/cgroup{cgroup}/memory.events");
     [v1, v2].iter().any(|p| {
         std::fs::read_to_string(p)
             .map(|s| {

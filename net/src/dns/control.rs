@@ -104,6 +104,51 @@ pub fn resolv_conf_nameservers(text: &str) -> Vec<std::net::IpAddr> {
         .collect()
 }
 
+/// Prepares the server's command: its own session, no inherited descriptors, and SIGHUP
+/// blocked until the server has its handler ([`release_hangup`]).
+///
+/// The pid file names the server as soon as it is spawned, so another attach (compose creates
+/// a project's containers in parallel) sends its reload SIGHUP while the new process is still
+/// starting; SIGHUP's default action would kill it, and every container would then be left
+/// without DNS until the next network change. Blocked, the signal stays pending across exec and
+/// is delivered to the handler once installed (the server loads the state after that anyway).
+fn detach_holding_hangup(cmd: &mut Command) {
+    // SAFETY: only async-signal-safe calls. setsid detaches the server from our session so
+    // it outlives this command and ignores the terminal's signals; close_range drops every
+    // descriptor the caller may hold without O_CLOEXEC (a container's pty, a lock), which
+    // the long-lived server would otherwise keep open forever; sigprocmask blocks SIGHUP
+    // (the mask survives exec).
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGHUP);
+            if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Unblocks SIGHUP in the server once its handler is installed (see [`detach_holding_hangup`]);
+/// a reload signal sent meanwhile is delivered now.
+pub(crate) fn release_hangup() -> Result<(), DnsError> {
+    // SAFETY: plain sigset manipulation and pthread_sigmask on the calling thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        let rc = libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        if rc != 0 {
+            return Err(DnsError::Io(std::io::Error::from_raw_os_error(rc)));
+        }
+    }
+    Ok(())
+}
+
 pub struct DnsControl {
     pub paths: Paths,
     root: PathBuf,
@@ -174,21 +219,7 @@ impl DnsControl {
             .stdout(Stdio::null())
             .stderr(log);
         cmd.current_dir("/");
-        // SAFETY: only async-signal-safe calls. setsid detaches the server from our session so
-        // it outlives this command and ignores the terminal's signals; close_range drops every
-        // descriptor the caller may hold without O_CLOEXEC (a container's pty, a lock), which
-        // the long-lived server would otherwise keep open forever. SIGHUP is ignored across
-        // the exec until the server installs its handler: a command that notifies it in
-        // between (its pid file and `__dns` command line are already there) would otherwise
-        // kill it, and DNS would be gone until the next start.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::signal(libc::SIGHUP, libc::SIG_IGN);
-                libc::setsid();
-                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-                Ok(())
-            });
-        }
+        detach_holding_hangup(&mut cmd);
         let child = cmd.spawn().map_err(|source| DnsError::Spawn {
             exe: self.exe.clone(),
             source,
@@ -249,6 +280,21 @@ mod tests {
         let ns =
             resolv_conf_nameservers("# x\nsearch a\nnameserver 10.255.255.53\nnameserver ::1\n");
         assert_eq!(ns.len(), 2);
+    }
+
+    /// A SIGHUP sent right after the spawn (another attach's reload) must not kill a server
+    /// that has not installed its handler yet: here `sleep`, which never installs one (a
+    /// shell would not do: dash clears its signal mask when it starts).
+    #[test]
+    fn hangup_right_after_spawn_does_not_kill_the_server() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("0.3");
+        detach_holding_hangup(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGHUP) }, 0);
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
     }
 
     #[test]

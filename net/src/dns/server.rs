@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinHandle;
 
-use super::control::{DnsError, Paths, read_generation, upstreams};
+use super::control::{DnsError, Paths, read_generation, release_hangup, upstreams};
 use super::message::{Reply, answer, error};
 use super::table::DnsTable;
 use crate::store::Store;
@@ -78,6 +78,8 @@ async fn serve(root: PathBuf, paths: Paths) -> Result<(), DnsError> {
     });
     let mut hup = signal(SignalKind::hangup()).map_err(DnsError::Io)?;
     let mut term = signal(SignalKind::terminate()).map_err(DnsError::Io)?;
+    // Started by `DnsControl::notify` with SIGHUP blocked: safe to receive it from now on.
+    release_hangup()?;
     let mut listeners: HashMap<Ipv4Addr, Vec<JoinHandle<()>>> = HashMap::new();
     let mut loaded = u64::MAX;
     loop {
@@ -148,7 +150,12 @@ async fn serve(root: PathBuf, paths: Paths) -> Result<(), DnsError> {
     for t in listeners.values().flatten() {
         t.abort();
     }
-    let _ = std::fs::remove_file(&paths.pid);
+    // Only our own pid file: should_exit removed it under the lock already, and a command may
+    // have started the next server since, whose file this must not delete.
+    let ours = std::process::id().to_string();
+    if std::fs::read_to_string(&paths.pid).is_ok_and(|p| p.trim() == ours) {
+        let _ = std::fs::remove_file(&paths.pid);
+    }
     Ok(())
 }
 

@@ -1,15 +1,16 @@
 //! `rcompose image build`: docker build's flags → `engine::build::build` → progress lines.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use rcompose_engine::build::{BuildEvent, BuildOptions, build};
+use rcompose_engine::build::{BuildOptions, Hooks, build};
 use rcompose_engine::store::Store;
 
+use super::build_progress::{Mode, Progress};
 use crate::cli::GlobalOpts;
 
 #[derive(Debug, Args)]
@@ -49,9 +50,15 @@ pub struct BuildArgs {
     /// Secret to expose to the build (id=ID,src=PATH)
     #[arg(long = "secret")]
     pub secrets: Vec<String>,
-    /// Set type of progress output (auto, plain, tty: all print plain step lines)
-    #[arg(long, default_value = "auto")]
-    pub progress: String,
+    /// Set the networking mode for the RUN instructions during build (default, none, host)
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Size of /dev/shm in RUN steps (e.g. 128m)
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Set type of progress output (auto, plain, tty); auto is tty on a terminal
+    #[arg(long)]
+    pub progress: Option<String>,
 }
 
 fn pairs(
@@ -87,6 +94,13 @@ pub fn options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
         contexts: pairs(&a.contexts, "--build-context", false)?,
         no_cache: a.no_cache,
         pull: a.pull,
+        network: a.network.clone(),
+        shm_size: match &a.shm_size {
+            Some(s) => rcompose_engine::units::parse_size(s)
+                .and_then(|n| i64::try_from(n).ok())
+                .with_context(|| format!("--shm-size {s:?}: use a size such as 64m or 1g"))?,
+            None => 0,
+        },
         ..Default::default()
     };
     for s in &a.secrets {
@@ -122,42 +136,26 @@ pub fn options(a: &BuildArgs) -> anyhow::Result<BuildOptions> {
     Ok(opts)
 }
 
-/// Renders build events as docker's plain progress (`#n [stage] STEP`, `CACHED`).
-pub struct Progress {
-    quiet: bool,
-    n: usize,
-}
-
-impl Progress {
-    pub fn new(quiet: bool) -> Self {
-        Progress { quiet, n: 0 }
-    }
-    pub fn event(&mut self, e: BuildEvent) {
-        if self.quiet {
-            return;
-        }
-        match e {
-            BuildEvent::Step { stage, line, text } => {
-                self.n += 1;
-                eprintln!("#{} [{stage}] {text}  (line {line})", self.n);
-            }
-            BuildEvent::Cached => eprintln!("#{} CACHED", self.n),
-            BuildEvent::Output(l) => eprintln!("#{} {l}", self.n),
-            BuildEvent::Warning(w) => eprintln!("WARNING: {w}"),
-        }
-    }
-}
-
 pub fn build_cmd(g: &GlobalOpts, store: &Store, a: BuildArgs) -> anyhow::Result<ExitCode> {
-    if !["auto", "plain", "tty"].contains(&a.progress.as_str()) {
-        bail!("--progress {:?}: use auto, plain or tty", a.progress);
-    }
+    let mode = Mode::pick(
+        a.progress.as_deref(),
+        a.quiet,
+        std::io::stderr().is_terminal(),
+    )?;
     let opts = options(&a)?;
     let containers = crate::cli::container::engine(g)?;
-    let mut progress = Progress::new(a.quiet);
+    let mut progress = Progress::new(mode);
     let pull = rcompose_wire::backend::build::puller(store);
     let started = std::time::Instant::now();
-    let res = build(&containers, &opts, Some(&pull), &mut |e| progress.event(e))?;
+    let net = rcompose_wire::backend::build::BridgeNetwork::open(&containers)
+        .map_err(anyhow::Error::msg)?;
+    let hooks = Hooks {
+        pull: Some(&pull),
+        network: Some(&net),
+    };
+    let res = build(&containers, &opts, hooks, &mut |e| progress.event(e));
+    progress.finish();
+    let res = res?;
     if let Some(p) = &a.iidfile {
         std::fs::write(p, &res.id).with_context(|| format!("writing {}", p.display()))?;
     }

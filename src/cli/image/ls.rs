@@ -183,6 +183,17 @@ pub fn ls(store: &Store, a: LsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows: Vec<Row<'_>> = selected.iter().flat_map(|i| rows_of(i)).collect();
+    // As docker: `images mybox` lists the mybox tags only, not every tag of a matching image.
+    let references: Vec<&String> = filters
+        .iter()
+        .filter(|(k, _)| k == "reference")
+        .map(|(_, v)| v)
+        .collect();
+    rows.retain(|r| {
+        references
+            .iter()
+            .all(|v| glob(v, &format!("{}:{}", r.repo, r.tag)) || glob(v, &r.repo))
+    });
     rows.sort_by(|x, y| {
         y.img
             .created()

@@ -54,6 +54,55 @@ pub struct SearchArgs {
     /// Format output: table, json, or a Go template
     #[arg(long)]
     pub format: Option<String>,
+    /// Filter output: stars=N, is-official=true|false, is-automated=true|false
+    #[arg(short = 'f', long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+/// docker search's filters, checked before the registry is asked.
+#[derive(Debug, Default, PartialEq)]
+pub struct SearchFilter {
+    stars: u64,
+    official: Option<bool>,
+    automated: Option<bool>,
+}
+
+impl SearchFilter {
+    /// `stars=N`, `is-official=BOOL`, `is-automated=BOOL` (keys in any case, as tutorials
+    /// write `--filter=STARS=3000`).
+    pub fn parse(filters: &[String]) -> anyhow::Result<Self> {
+        let mut f = Self::default();
+        for raw in filters {
+            let Some((k, v)) = raw.split_once('=') else {
+                bail!("bad format of filter \"{raw}\" (expected name=value)");
+            };
+            let boolean = |v: &str| match v {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(anyhow::anyhow!("invalid filter '{raw}': use true or false")),
+            };
+            match k.to_ascii_lowercase().as_str() {
+                "stars" => {
+                    f.stars = v.parse().map_err(|_| {
+                        anyhow::anyhow!("invalid filter '{raw}': stars takes a number")
+                    })?
+                }
+                "is-official" => f.official = Some(boolean(v)?),
+                "is-automated" => f.automated = Some(boolean(v)?),
+                _ => bail!(
+                    "invalid filter '{k}': use stars=N, is-official=true|false or is-automated=true|false"
+                ),
+            }
+        }
+        Ok(f)
+    }
+
+    /// Whether a result with these stars and flags passes.
+    pub fn keeps(&self, stars: u64, official: bool, automated: bool) -> bool {
+        stars >= self.stars
+            && self.official.is_none_or(|o| o == official)
+            && self.automated.is_none_or(|a| a == automated)
+    }
 }
 
 pub fn pull_cmd(store: &Store, a: PullArgs) -> anyhow::Result<ExitCode> {
@@ -165,6 +214,10 @@ pub fn push_cmd(store: &Store, a: PushArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn search_cmd(a: SearchArgs) -> anyhow::Result<ExitCode> {
+    let filter = SearchFilter::parse(&a.filter)?;
+    if !(1..=100).contains(&a.limit) {
+        bail!("limit {} is outside the range of [1, 100]", a.limit);
+    }
     let (registry, term) = match a.term.split_once('/') {
         Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
             (first.to_string(), rest.to_string())
@@ -179,7 +232,12 @@ pub fn search_cmd(a: SearchArgs) -> anyhow::Result<ExitCode> {
     let repos = client
         .catalog(&ep)
         .with_context(|| format!("searching the catalog of {registry}"))?;
-    let mut hits: Vec<String> = repos.into_iter().filter(|r| r.contains(&term)).collect();
+    // A registry's catalog has no stars and no official or automated images: every
+    // repository counts as 0 stars, neither official nor automated.
+    let mut hits: Vec<String> = repos
+        .into_iter()
+        .filter(|r| r.contains(&term) && filter.keeps(0, false, false))
+        .collect();
     hits.sort();
     hits.truncate(a.limit);
     let rows: Vec<serde_json::Value> = hits
@@ -221,4 +279,22 @@ pub fn search_cmd(a: SearchArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SearchFilter;
+
+    #[test]
+    fn search_filters() {
+        let f = SearchFilter::parse(&["STARS=3000".into(), "is-official=true".into()]).unwrap();
+        assert!(!f.keeps(0, false, false));
+        assert!(f.keeps(3000, true, false));
+        assert!(!f.keeps(2999, true, false));
+        let f = SearchFilter::parse(&["is-official=false".into()]).unwrap();
+        assert!(f.keeps(0, false, false));
+        assert!(SearchFilter::parse(&["stars=many".into()]).is_err());
+        assert!(SearchFilter::parse(&["color=red".into()]).is_err());
+        assert!(SearchFilter::parse(&["stars".into()]).is_err());
+    }
 }

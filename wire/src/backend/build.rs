@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use rcompose_compose::execute::BackendError;
 use rcompose_compose::model::{Project, Service};
 use rcompose_compose::ops::build::BuildFlags;
-use rcompose_engine::build::{BuildEvent, BuildOptions, build};
+use rcompose_engine::build::{BuildEvent, BuildOptions, Hooks, build};
 use rcompose_engine::container::Containers;
+
+pub use super::build_net::BridgeNetwork;
 use rcompose_engine::image::registry::Client;
 use rcompose_engine::image::registry::pull::{PullOptions, pull};
 use rcompose_engine::store::Store;
@@ -78,6 +80,7 @@ pub fn options(
         no_cache: b.no_cache || flags.no_cache,
         pull: b.pull || flags.pull,
         network: b.network.clone(),
+        shm_size: b.shm_size.map_or(0, |s| s.0),
     })
 }
 
@@ -108,6 +111,11 @@ pub fn build_service(
     };
     let store = Store::open(&containers.store.root).map_err(BackendError::new)?;
     let pull = puller(&store);
-    let res = build(containers, &opts, Some(&pull), &mut on_event).map_err(BackendError::new)?;
+    let net = BridgeNetwork::open(containers).map_err(BackendError)?;
+    let hooks = Hooks {
+        pull: Some(&pull),
+        network: Some(&net),
+    };
+    let res = build(containers, &opts, hooks, &mut on_event).map_err(BackendError::new)?;
     Ok(res.id)
 }

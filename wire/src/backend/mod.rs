@@ -5,7 +5,10 @@
 //! rewritten in place afterwards so service names resolve through the embedded DNS.
 
 pub mod build;
+mod build_net;
+pub mod extras;
 pub mod health;
+pub mod hooks;
 pub mod image;
 pub mod lock;
 pub mod netplan;
@@ -483,7 +486,19 @@ impl Backend for EngineBackend {
                 None => opts.host.mounts.push(spec),
             }
         }
-        let plan = netplan::plan(project, service, name).map_err(chain)?;
+        let mut plan = netplan::plan(project, service, name).map_err(chain)?;
+        // external_links: containers outside the project, by name, known here under the
+        // alias (as a link: a hosts entry with its address on a shared network).
+        for l in &service.external_links {
+            let (target, alias) = l.split_once(':').unwrap_or((l, l));
+            let other = self.containers.store.resolve(target).map_err(|e| {
+                err(format!(
+                    "service {:?}: external_links: {e}; start that container first",
+                    service.name
+                ))
+            })?;
+            plan.links.push((other.id, alias.to_string()));
+        }
         opts.labels.insert(
             netplan::LABEL.into(),
             serde_json::to_string(&plan).map_err(err)?,
@@ -522,11 +537,35 @@ impl Backend for EngineBackend {
     }
 
     fn start_container(&self, id: &str) -> Result<(), BackendError> {
-        self.start_with(id, None)
+        self.start_with(id, None)?;
+        let cfg = self.containers.store.load_config(id).map_err(err)?;
+        hooks::run(
+            &self.containers,
+            id,
+            "post_start",
+            &cfg.host.extra.post_start,
+        )
+        .map_err(err)
     }
 
     fn stop_container(&self, id: &str, timeout: Option<u32>) -> Result<(), BackendError> {
         let t0 = std::time::Instant::now();
+        // pre_stop runs while the container still runs; its failure does not keep the
+        // container from stopping (the stop was asked for), it is reported after.
+        let hook = match self.containers.store.load_config(id) {
+            Ok(cfg) if !cfg.host.extra.pre_stop.is_empty() => {
+                let running = self
+                    .containers
+                    .observe(id)
+                    .is_ok_and(|st| st.status == Status::Running);
+                if running {
+                    hooks::run(&self.containers, id, "pre_stop", &cfg.host.extra.pre_stop)
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        };
         let before = self.containers.observe(id).ok();
         // Only a monitor alive before the stop runs the exit hook: one that died earlier
         // (OOM, kill -9) left the endpoints in place, and the stop records the exit itself.
@@ -557,7 +596,7 @@ impl Backend for EngineBackend {
             self.detach(id);
         }
         timing::took(format_args!("stop {}: detached", short(id)), t0);
-        Ok(())
+        hook.map_err(err)
     }
 
     fn remove_container(&self, id: &str, volumes: bool) -> Result<(), BackendError> {

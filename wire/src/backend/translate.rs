@@ -37,30 +37,10 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
             out.push(key);
         }
     };
-    flag(svc.domainname.is_some(), "domainname");
-    flag(!svc.sysctls.is_empty(), "sysctls");
-    flag(!svc.devices.is_empty(), "devices");
-    flag(svc.cgroup_parent.is_some(), "cgroup_parent");
-    flag(svc.cpu_shares.is_some(), "cpu_shares");
-    flag(svc.cpuset.is_some(), "cpuset");
-    flag(svc.cpu_quota.is_some(), "cpu_quota");
-    flag(svc.cpu_period.is_some(), "cpu_period");
-    flag(svc.mem_reservation.is_some(), "mem_reservation");
-    flag(svc.memswap_limit.is_some(), "memswap_limit");
-    flag(svc.mem_swappiness.is_some(), "mem_swappiness");
-    flag(svc.oom_score_adj.is_some(), "oom_score_adj");
-    flag(svc.oom_kill_disable, "oom_kill_disable");
-    flag(svc.uts.is_some(), "uts");
-    flag(svc.userns_mode.is_some(), "userns_mode");
     flag(svc.runtime.is_some(), "runtime");
-    flag(!svc.group_add.is_empty(), "group_add");
     flag(!svc.storage_opt.is_empty(), "storage_opt");
-    flag(!svc.external_links.is_empty(), "external_links");
     flag(svc.gpus.is_some(), "gpus");
-    flag(svc.post_start.is_some(), "post_start");
-    flag(svc.pre_stop.is_some(), "pre_stop");
     if let Some(b) = &svc.build {
-        flag(b.shm_size.is_some(), "build.shm_size");
         flag(!b.cache_from.is_empty(), "build.cache_from");
         flag(!b.cache_to.is_empty(), "build.cache_to");
         flag(!b.ssh.is_empty(), "build.ssh");
@@ -69,12 +49,6 @@ pub fn unsupported_keys(svc: &Service) -> Vec<&'static str> {
         flag(b.privileged, "build.privileged");
         flag(!b.platforms.is_empty(), "build.platforms");
     }
-    flag(
-        svc.security_opt
-            .iter()
-            .any(|o| !o.starts_with("no-new-privileges")),
-        "security_opt (only no-new-privileges)",
-    );
     flag(
         svc.logging
             .as_ref()
@@ -312,7 +286,8 @@ pub fn create_options(
         .map(|v| volumes_from(project, v))
         .collect();
 
-    Ok(CreateOptions {
+    let (extra, no_new_privileges) = super::extras::extras(svc)?;
+    let mut opts = CreateOptions {
         name: Some(name.to_string()),
         cmd: svc.command.clone().unwrap_or_default(),
         entrypoint: svc.entrypoint.clone(),
@@ -337,10 +312,7 @@ pub fn create_options(
             cap_drop: svc.cap_drop.clone(),
             privileged: svc.privileged,
             read_only: svc.read_only,
-            no_new_privileges: svc
-                .security_opt
-                .iter()
-                .any(|o| matches!(o.as_str(), "no-new-privileges" | "no-new-privileges:true")),
+            no_new_privileges,
             memory: memory.unwrap_or(0),
             nano_cpus: cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
             pids_limit: pids.filter(|p| *p > 0).unwrap_or(0),
@@ -370,8 +342,16 @@ pub fn create_options(
                 _ => String::new(),
             },
             log_opts: log_opts(svc)?,
+            extra,
         },
-    })
+    };
+    // What the host cannot honour is dropped as docker drops it (docker compose shows none
+    // of the daemon's warnings either).
+    let _ = rcompose_engine::container::resources::discard_unsupported(
+        &mut opts.host,
+        rcompose_engine::container::resources::CgroupVersion::host(),
+    );
+    Ok(opts)
 }
 
 /// `logging.options` max-size and max-file for json-file (and `local`, kept as json-file),
@@ -487,13 +467,16 @@ mod tests {
             name: "web".into(),
             domainname: Some("example.org".into()),
             sysctls: [("net.core.somaxconn".to_string(), "1024".to_string())].into(),
+            runtime: Some("kata".into()),
             pull_policy: Some("always".into()),
             platform: Some("linux/amd64".into()),
             ..Default::default()
         };
         let keys = unsupported_keys(&svc);
-        assert!(keys.contains(&"domainname"), "{keys:?}");
-        assert!(keys.contains(&"sysctls"), "{keys:?}");
+        // Honoured now (backend/extras.rs): no warning.
+        assert!(!keys.contains(&"domainname"), "{keys:?}");
+        assert!(!keys.contains(&"sysctls"), "{keys:?}");
+        assert!(keys.contains(&"runtime"), "{keys:?}");
         // Honoured before the plan runs (src/cli/compose_pull.rs): no warning.
         assert!(
             !keys

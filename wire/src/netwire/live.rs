@@ -273,6 +273,7 @@ pub fn network_settings(nets: &Networks, cfg: &ContainerConfig, netns: &std::pat
                 "IPv6Gateway": egw6,
                 "GlobalIPv6Address": eip6,
                 "GlobalIPv6PrefixLen": eprefix6,
+                "DriverOpts": Value::Null,
                 "DNSNames": if n.dns && live.is_some() {
                     let mut d = vec![cfg.name.clone(), cfg.id[..12].to_string()];
                     d.extend(ep.aliases.iter().cloned());
@@ -283,9 +284,14 @@ pub fn network_settings(nets: &Networks, cfg: &ContainerConfig, netns: &std::pat
     }
     let mode = cfg.host.network_mode.as_str();
     if mode == "host" || mode == "none" {
+        // docker lists the pseudo network with every endpoint field, all empty.
+        let id = nets.get(mode).map(|n| n.id).unwrap_or_default();
         networks.insert(
             mode.to_string(),
-            json!({"IPAddress": "", "Gateway": "", "MacAddress": ""}),
+            json!({"IPAMConfig": Value::Null, "Links": Value::Null, "Aliases": Value::Null,
+                   "NetworkID": id, "EndpointID": "", "Gateway": "", "IPAddress": "",
+                   "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                   "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": Value::Null}),
         );
     }
     let mut port_map = Map::new();
@@ -310,6 +316,10 @@ pub fn network_settings(nets: &Networks, cfg: &ContainerConfig, netns: &std::pat
     }
     json!({
         "Bridge": "",
+        // Our sandbox is the container's own namespace, named by the container's id.
+        "SandboxID": if mode == "host" { String::new() } else { cfg.id.clone() },
+        "SecondaryIPAddresses": Value::Null,
+        "SecondaryIPv6Addresses": Value::Null,
         "SandboxKey": if mode == "host" { String::new() } else { netns.display().to_string() },
         "Ports": port_map,
         "HairpinMode": false,

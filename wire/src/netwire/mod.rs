@@ -313,7 +313,7 @@ pub fn write_etc_files_for(
         }
     }
     let hosts = nets.hosts_file_for(&HostsRequest {
-        hostname: cfg.hostname.clone(),
+        hostname: cfg.fqdn_names(),
         ips: ips.to_vec(),
         ips6: plan
             .networks
