@@ -6,6 +6,8 @@ packages=(
   pkg-config libseccomp-dev   # youki's libcontainer links libseccomp
   busybox-static              # the FROM-scratch test image
   docker-registry             # local registry for pull/push tests
+  systemd                     # systemd-socket-activate: the API service under socket activation (tests/api_docker.rs)
+  docker-compose              # docker-compose 1.29, a client of the API server (tests/api_compose.rs; the docker CLI comes with docker.io, scripts/ci-dockerd.sh)
   nftables iproute2           # firewall and netlink tooling used by tests to inspect state
   iptables                    # accepts for our bridges where Docker/ufw/firewalld drop forwarding
   tini                        # tini-static for --init

@@ -129,6 +129,7 @@ pub fn create(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         &warn,
     )?;
     let cfg = eng.create(&image, r.opts)?;
+    ctx.journal.container("create", &cfg, &[]);
     Ok(Response::json(
         201,
         json!({"Id": cfg.id, "Warnings": warnings.into_inner()}),
@@ -154,8 +155,22 @@ pub fn start(ctx: &Context, key: &str) -> Result<Response, ApiError> {
         return Ok(Response::empty(304));
     }
     let nets = ctx.nets()?;
-    netwire::start(&eng, &nets, &c.id, None)?;
+    // A client attached before the start (`docker run`) gets the monitor from its start.
+    let attach = ctx.sessions.take_pending(&c.id);
+    netwire::start(&eng, &nets, &c.id, attach)?;
+    ctx.journal.container("start", &c, &[]);
     Ok(Response::empty(204))
+}
+
+/// `POST /containers/{id}/resize?h=&w=`: the TTY of an attached session.
+pub fn resize(ctx: &Context, req: &Request, key: &str) -> Result<Response, ApiError> {
+    let c = ctx.engine().store.resolve(key)?;
+    let dim = |k: &str| req.param(k).and_then(|v| v.parse::<u16>().ok());
+    let (Some(h), Some(w)) = (dim("h"), dim("w")) else {
+        return Err(ApiError::bad_request("resize needs numeric h and w"));
+    };
+    ctx.sessions.resize(&c.id, h, w);
+    Ok(Response::empty(200))
 }
 
 /// `POST /containers/{id}/stop|restart?t=&signal=`.
@@ -201,8 +216,19 @@ pub fn kill(ctx: &Context, req: &Request, key: &str) -> Result<Response, ApiErro
 pub fn wait(ctx: &Context, key: &str) -> Result<Response, ApiError> {
     let eng = ctx.engine();
     let c = eng.store.resolve(key)?;
+    let sessions = ctx.sessions.clone();
     let stream = move |w: &mut dyn Write| -> std::io::Result<()> {
-        let body = match eng.wait(&c.id) {
+        let code = eng.wait(&c.id).map(|code| {
+            // Removed at its exit (`--rm`): the code an attached session saw.
+            if eng.store.dir(&c.id).exists() {
+                code
+            } else {
+                sessions
+                    .exit_code(&c.id, std::time::Duration::from_secs(10))
+                    .unwrap_or(code)
+            }
+        });
+        let body = match code {
             Ok(code) => json!({"StatusCode": code, "Error": null}),
             Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
         };
@@ -221,6 +247,7 @@ pub fn remove(ctx: &Context, req: &Request, key: &str) -> Result<Response, ApiEr
     let nets = ctx.nets()?;
     eng.remove(&c.id, req.flag("force"), req.flag("v"))?;
     netwire::after_stop(&nets, &c);
+    ctx.journal.container("destroy", &c, &[]);
     Ok(Response::empty(204))
 }
 

@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 
 /// A connection requests are served on: the API's unix socket or the dashboard's TCP one.
-pub trait Conn: Read + Write + Sized {
+pub trait Conn: Read + Write + std::os::fd::AsRawFd + Sized {
     fn try_clone(&self) -> io::Result<Self>;
     /// The connection handed to a [`Body::Hijack`] handler (only unix sockets carry one).
     fn hijack(&self) -> io::Result<UnixStream>;
@@ -275,8 +275,21 @@ fn read_chunked<R: BufRead>(r: &mut R) -> io::Result<Vec<u8>> {
     }
 }
 
-/// Writes the body as chunks; the last (empty) chunk is written by [`write_response`].
-struct Chunked<'a>(&'a mut dyn Write);
+/// Writes the body as chunks; the last (empty) chunk is written by [`write_response`]. The
+/// socket is there to notice a client that left during a quiet stream (`events`, `logs -f`
+/// of a silent container): `flush` fails once the peer has closed its end.
+struct Chunked<'a>(&'a mut dyn Write, std::os::fd::RawFd);
+
+fn peer_gone(fd: std::os::fd::RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: poll(2) on one descriptor we hold, without waiting.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) != 0
+}
 
 impl Write for Chunked<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -291,6 +304,12 @@ impl Write for Chunked<'_> {
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
+        if peer_gone(self.1) {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the client closed the connection",
+            ));
+        }
         self.0.flush()
     }
 }
@@ -347,7 +366,8 @@ pub fn write_response<S: Conn>(
             if head_only {
                 return Ok(true);
             }
-            let res = f(&mut Chunked(&mut w));
+            let peer = stream.as_raw_fd();
+            let res = f(&mut Chunked(&mut w, peer));
             // A client that went away ends the stream; the connection is done either way.
             if res.is_ok() {
                 w.write_all(b"0\r\n\r\n")?;

@@ -141,7 +141,7 @@ pub fn prune(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
 }
 
 /// A pull event as docker's JSON progress line.
-fn progress_line(p: &Progress) -> Value {
+pub(crate) fn progress_line(p: &Progress) -> Value {
     match p {
         Progress::Start(s) | Progress::Line(s) => json!({"status": s}),
         Progress::Layer { id, status } => {
@@ -157,8 +157,11 @@ fn progress_line(p: &Progress) -> Value {
 /// `POST /images/create?fromImage=&tag=` (`docker pull`): docker's JSON progress lines; a
 /// failed pull ends the stream with an `error` line (the status is already 200).
 pub fn create(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
+    if let Some(src) = req.param("fromSrc").filter(|f| !f.is_empty()) {
+        return crate::image_archive::import(ctx, req, src);
+    }
     let Some(from) = req.param("fromImage").filter(|f| !f.is_empty()) else {
-        return Err(ApiError::not_implemented("image import (fromSrc)"));
+        return Err(ApiError::bad_request("fromImage or fromSrc is required"));
     };
     let name = match req.param("tag").filter(|t| !t.is_empty()) {
         Some(t) if t.starts_with("sha256:") => format!("{from}@{t}"),

@@ -9,16 +9,25 @@
 // docker's `info` object is one large `json!` literal.
 #![recursion_limit = "256"]
 
+pub mod archive;
+pub mod attach;
+pub mod build;
+pub mod container_fs;
 pub mod containers;
 pub mod create;
 pub mod error;
+pub mod events;
+pub mod exec;
 pub mod http;
+pub mod image_archive;
+pub mod image_push;
 pub mod images;
 pub mod logs;
 pub mod networks;
 pub mod router;
 pub mod server;
 pub mod system;
+pub mod usage;
 pub mod volumes;
 
 use std::path::PathBuf;
@@ -40,9 +49,37 @@ pub struct Context {
     pub root: PathBuf,
     pub run_root: PathBuf,
     pub exe: PathBuf,
+    /// The exec instances of this server (docker keeps them in memory too: they are gone
+    /// when the daemon restarts).
+    pub execs: std::sync::Arc<exec::Execs>,
+    /// Attach sessions, shared by `attach`, `start`, `resize` and `wait`.
+    pub sessions: std::sync::Arc<attach::Sessions>,
+    /// The container events this server caused (merged into `GET /events`).
+    pub journal: std::sync::Arc<events::Journal>,
 }
 
 impl Context {
+    pub fn new(root: PathBuf, run_root: PathBuf, exe: PathBuf) -> Self {
+        Self {
+            root,
+            run_root,
+            exe,
+            execs: Default::default(),
+            sessions: Default::default(),
+            journal: Default::default(),
+        }
+    }
+
+    /// `rcompose --root … --run-root …`: the CLI as a child, for what must not run in this
+    /// multi-threaded process (the runtime forks: exec).
+    pub fn cli(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(&self.exe);
+        c.arg("--root")
+            .arg(&self.root)
+            .arg("--run-root")
+            .arg(&self.run_root);
+        c
+    }
     pub fn engine(&self) -> Containers {
         Containers::new(&self.root, &self.run_root, self.exe.clone())
     }
@@ -77,7 +114,8 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Route::Ping => Ok(system::ping()),
         Route::Version => Ok(system::version()),
         Route::Info => system::info(ctx),
-        Route::Events => Err(ApiError::not_implemented("events")),
+        Route::Events => events::events(ctx, req),
+        Route::SystemDf => system::df(ctx),
         Route::ContainerList => c::list(ctx, req),
         Route::ContainerCreate => c::create(ctx, req),
         Route::ContainerPrune => c::prune(ctx),
@@ -92,11 +130,20 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Route::ContainerRename(id) => c::rename(ctx, req, &id),
         Route::ContainerPause(id) => c::pause(ctx, &id, true),
         Route::ContainerUnpause(id) => c::pause(ctx, &id, false),
-        Route::ContainerAttach(id) => logs::attach(ctx, req, &id),
-        Route::ContainerResize(_) | Route::ExecResize(_) => Ok(Response::empty(200)),
-        Route::ExecCreate(_) | Route::ExecStart(_) | Route::ExecInspect(_) => {
-            Err(ApiError::not_implemented("exec"))
-        }
+        Route::ContainerAttach(id) => attach::attach(ctx, req, &id),
+        Route::ContainerResize(id) => c::resize(ctx, req, &id),
+        Route::ExecResize(id) => exec::resize(ctx, req, &id),
+        Route::ContainerTop(id) => usage::top(ctx, req, &id),
+        Route::ContainerExport(id) => container_fs::export(ctx, &id),
+        Route::ContainerChanges(id) => container_fs::changes(ctx, &id),
+        Route::ContainerStats(id) => usage::stats(ctx, req, &id),
+        Route::Commit => usage::commit(ctx, req),
+        Route::Build => build::build_image(ctx, req),
+        Route::ContainerArchive(id) => archive::get(ctx, req, &id),
+        Route::ContainerArchivePut(id) => archive::put(ctx, req, &id),
+        Route::ExecCreate(id) => exec::create(ctx, req, &id),
+        Route::ExecStart(id) => exec::start(ctx, req, &id),
+        Route::ExecInspect(id) => exec::inspect(ctx, &id),
         Route::ImageList => images::list(ctx, req),
         Route::ImageCreate => images::create(ctx, req),
         Route::ImagePrune => images::prune(ctx, req),
@@ -104,6 +151,9 @@ fn dispatch(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
         Route::ImageHistory(n) => images::history(ctx, &n),
         Route::ImageTag(n) => images::tag(ctx, req, &n),
         Route::ImageDelete(n) => images::remove(ctx, req, &n),
+        Route::ImageSave(n) => image_archive::save(ctx, req, n.as_deref()),
+        Route::ImageLoad => image_archive::load(ctx, req),
+        Route::ImagePush(n) => image_push::push_image(ctx, req, &n),
         Route::NetworkList => networks::list(ctx, req),
         Route::NetworkCreate => networks::create(ctx, req),
         Route::NetworkPrune => networks::prune(ctx, req),
@@ -168,11 +218,11 @@ mod tests {
 
     #[test]
     fn unknown_paths_and_versions_answer_with_dockers_bodies() {
-        let ctx = Context {
-            root: "/nonexistent-root".into(),
-            run_root: "/nonexistent-run".into(),
-            exe: "/bin/false".into(),
-        };
+        let ctx = Context::new(
+            "/nonexistent-root".into(),
+            "/nonexistent-run".into(),
+            "/bin/false".into(),
+        );
         let get = |p: &str| Request {
             method: "GET".into(),
             path: p.into(),

@@ -79,49 +79,8 @@ fn follow(
     }
 }
 
-/// `POST /containers/{id}/attach?stream=1&stdout=1&stderr=1` (`docker run` without `-d`,
-/// `docker attach`, compose's `up` without `-d`): the connection is hijacked and gets the
-/// output written from now on, framed as `logs`. Output only, no stdin yet: it is read
-/// from the container's log, so a client that goes away leaves the container running.
-pub fn attach(ctx: &Context, req: &Request, key: &str) -> Result<Response, ApiError> {
-    let eng = ctx.engine();
-    let c = eng.store.resolve(key)?;
-    if req.flag("stdin") && c.open_stdin {
-        return Err(ApiError::not_implemented("attaching stdin (docker run -i)"));
-    }
-    if !c.host.keeps_logs() {
-        return Err(ApiError::not_implemented(
-            "attach to a container with log driver none",
-        ));
-    }
-    let (stdout, stderr, tty) = (req.flag("stdout"), req.flag("stderr"), c.tty);
-    let path = eng.store.log_path(&c.id);
-    let opts = ReadOptions::default();
-    // From the end of what is logged now (the start, before the first start).
-    let (_, pos) = logs::read(
-        &path,
-        &ReadOptions {
-            tail: Some(0),
-            ..Default::default()
-        },
-    )
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    let hijack = move |mut sock: std::os::unix::net::UnixStream| {
-        let mut send = |entries: &[LogEntry]| -> std::io::Result<()> {
-            for e in entries {
-                if let Some(b) = encode(e, tty, false, stdout, stderr) {
-                    sock.write_all(&b)?;
-                }
-            }
-            Ok(())
-        };
-        let _ = follow(&eng, &c.id, &path, pos, opts, &mut send);
-    };
-    Ok(Response::new(101, Body::Hijack(Box::new(hijack))))
-}
-
 /// What one entry becomes on the wire.
-fn encode(
+pub(crate) fn encode(
     e: &LogEntry,
     tty: bool,
     timestamps: bool,
@@ -192,7 +151,8 @@ pub fn logs(ctx: &Context, req: &Request, key: &str) -> Result<Response, ApiErro
                     w.write_all(&b)?;
                 }
             }
-            Ok(())
+            // Also when nothing came: a follower whose client left stops here.
+            w.flush()
         };
         send(w, &first)?;
         if !following {

@@ -63,7 +63,7 @@ pub fn list(ctx: &Context, req: &Request) -> Result<Response, ApiError> {
     let filters = filters(req)?;
     let mut all = vec![];
     for n in nets.list()? {
-        all.push(nets.inspect(&n.id)?);
+        all.push(as_docker(&n, nets.inspect(&n.id)?));
     }
     all.push(inspect_predefined("host"));
     all.push(inspect_predefined("none"));
@@ -84,7 +84,27 @@ pub fn inspect(ctx: &Context, name: &str) -> Result<Response, ApiError> {
     if matches!(name, "host" | "none") {
         return Ok(Response::json(200, inspect_predefined(name)));
     }
-    Ok(Response::json(200, ctx.nets()?.inspect(name)?))
+    let nets = ctx.nets()?;
+    let v = nets.inspect(name)?;
+    let id = v["Id"].as_str().unwrap_or_default().to_string();
+    match nets.list()?.into_iter().find(|n| n.id == id) {
+        Some(n) => Ok(Response::json(200, as_docker(&n, v))),
+        None => Ok(Response::json(200, v)),
+    }
+}
+
+/// The bridge's name is an option only when the user chose it (as in docker, whose user
+/// networks do not list it): docker-compose 1.29 compares a network's options with the
+/// file's `driver_opts` and refuses one with an option the file lacks.
+fn as_docker(n: &rcompose_net::network::Network, mut v: Value) -> Value {
+    const KEY: &str = "com.docker.network.bridge.name";
+    if n.name != "bridge"
+        && !n.options.contains_key(KEY)
+        && let Some(o) = v["Options"].as_object_mut()
+    {
+        o.remove(KEY);
+    }
+    v
 }
 
 /// `POST /networks/create` (`docker network create`, compose's project networks).

@@ -15,6 +15,7 @@ pub enum Route {
     Version,
     Info,
     Events,
+    SystemDf,
     ContainerList,
     ContainerCreate,
     ContainerPrune,
@@ -31,6 +32,14 @@ pub enum Route {
     ContainerPause(String),
     ContainerUnpause(String),
     ContainerResize(String),
+    ContainerArchive(String),
+    ContainerTop(String),
+    ContainerExport(String),
+    ContainerChanges(String),
+    ContainerStats(String),
+    Commit,
+    Build,
+    ContainerArchivePut(String),
     ExecCreate(String),
     ExecStart(String),
     ExecInspect(String),
@@ -42,6 +51,9 @@ pub enum Route {
     ImageHistory(String),
     ImageTag(String),
     ImageDelete(String),
+    ImageSave(Option<String>),
+    ImageLoad,
+    ImagePush(String),
     NetworkList,
     NetworkCreate,
     NetworkPrune,
@@ -102,6 +114,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
         ("GET", ["version"]) => Route::Version,
         ("GET", ["info"]) => Route::Info,
         ("GET", ["events"]) => Route::Events,
+        ("GET", ["system", "df"]) => Route::SystemDf,
         ("GET", ["containers", "json"]) => Route::ContainerList,
         ("POST", ["containers", "create"]) => Route::ContainerCreate,
         ("POST", ["containers", "prune"]) => Route::ContainerPrune,
@@ -118,6 +131,14 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
         ("POST", ["containers", id, "unpause"]) => Route::ContainerUnpause(own(id)),
         ("POST", ["containers", id, "resize"]) => Route::ContainerResize(own(id)),
         ("POST", ["containers", id, "exec"]) => Route::ExecCreate(own(id)),
+        ("GET", ["containers", id, "top"]) => Route::ContainerTop(own(id)),
+        ("GET", ["containers", id, "export"]) => Route::ContainerExport(own(id)),
+        ("GET", ["containers", id, "changes"]) => Route::ContainerChanges(own(id)),
+        ("GET", ["containers", id, "stats"]) => Route::ContainerStats(own(id)),
+        ("POST", ["commit"]) => Route::Commit,
+        ("POST", ["build"]) => Route::Build,
+        ("GET", ["containers", id, "archive"]) => Route::ContainerArchive(own(id)),
+        ("PUT", ["containers", id, "archive"]) => Route::ContainerArchivePut(own(id)),
         ("DELETE", ["containers", id]) => Route::ContainerDelete(own(id)),
         ("POST", ["exec", id, "start"]) => Route::ExecStart(own(id)),
         ("POST", ["exec", id, "resize"]) => Route::ExecResize(own(id)),
@@ -125,6 +146,8 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
         ("GET", ["images", "json"]) => Route::ImageList,
         ("POST", ["images", "create"]) => Route::ImageCreate,
         ("POST", ["images", "prune"]) => Route::ImagePrune,
+        ("GET", ["images", "get"]) => Route::ImageSave(None),
+        ("POST", ["images", "load"]) => Route::ImageLoad,
         ("GET", ["networks"]) => Route::NetworkList,
         ("POST", ["networks", "create"]) => Route::NetworkCreate,
         ("POST", ["networks", "prune"]) => Route::NetworkPrune,
@@ -155,10 +178,16 @@ fn image_route(method: &str, rest: &str) -> Result<Route, ApiError> {
             if let Some(n) = split("/history") {
                 return Ok(Route::ImageHistory(n.into()));
             }
+            if let Some(n) = split("/get") {
+                return Ok(Route::ImageSave(Some(n.into())));
+            }
         }
         "POST" => {
             if let Some(n) = split("/tag") {
                 return Ok(Route::ImageTag(n.into()));
+            }
+            if let Some(n) = split("/push") {
+                return Ok(Route::ImagePush(n.into()));
             }
         }
         "DELETE" => return Ok(Route::ImageDelete(rest.into())),
@@ -219,6 +248,11 @@ mod tests {
         assert_eq!(
             route("POST", "/images/a/b/tag").unwrap(),
             Route::ImageTag("a/b".into())
+        );
+        assert_eq!(route("GET", "/images/get").unwrap(), Route::ImageSave(None));
+        assert_eq!(
+            route("GET", "/images/team/app:1/get").unwrap(),
+            Route::ImageSave(Some("team/app:1".into()))
         );
     }
 

@@ -1,4 +1,4 @@
-//! `_ping`, `version`, `info`.
+//! `_ping`, `version`, `info`, `system df`.
 
 use rcompose_engine::container::model::Status;
 use serde_json::{Value, json};
@@ -93,4 +93,67 @@ pub fn info(ctx: &Context) -> Result<Response, ApiError> {
         "InitCommit": {"ID": "", "Expected": ""}, "SecurityOptions": [], "Warnings": []
     });
     Ok(Response::json(200, v))
+}
+
+/// `GET /system/df` (`docker system df`): the engine's disk usage, as `rcompose system df`,
+/// in the shape docker's client sums itself.
+pub fn df(ctx: &Context) -> Result<Response, ApiError> {
+    use rcompose_engine::units::time::parse_rfc3339;
+    let eng = ctx.engine();
+    let du = rcompose_engine::usage::disk_usage(&eng, &ctx.root).map_err(|e| match e {
+        rcompose_engine::usage::UsageError::Store(e) => ApiError::from(*e),
+        rcompose_engine::usage::UsageError::Container(e) => ApiError::from(*e),
+        rcompose_engine::usage::UsageError::Volume(e) => ApiError::from(*e),
+    })?;
+    let images: Vec<_> = du
+        .image_rows
+        .iter()
+        .map(|i| {
+            let tags = if i.repository == "<none>" {
+                vec![]
+            } else {
+                vec![format!("{}:{}", i.repository, i.tag)]
+            };
+            serde_json::json!({
+                "Id": format!("sha256:{}", i.short_id),
+                "RepoTags": tags,
+                "Created": i.created.as_deref().and_then(parse_rfc3339).unwrap_or(0),
+                "Size": i.size, "VirtualSize": i.size, "SharedSize": i.shared,
+                "Containers": i.containers, "Labels": {},
+            })
+        })
+        .collect();
+    let containers: Vec<_> = du
+        .container_rows
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "Id": c.config.id, "Names": [format!("/{}", c.config.name)],
+                "Image": c.config.image, "Command": c.config.args.join(" "),
+                "Created": parse_rfc3339(&c.config.created).unwrap_or(0),
+                "State": c.status.as_str(), "Status": c.status.as_str(),
+                "SizeRw": c.size, "SizeRootFs": c.size,
+            })
+        })
+        .collect();
+    let volumes: Vec<_> = du
+        .volume_rows
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "Name": v.name, "Driver": "local", "Scope": "local",
+                "UsageData": {"Size": v.size, "RefCount": v.links},
+            })
+        })
+        .collect();
+    Ok(Response::json(
+        200,
+        serde_json::json!({
+            "LayersSize": du.images.size,
+            "Images": images,
+            "Containers": containers,
+            "Volumes": volumes,
+            "BuildCache": [],
+        }),
+    ))
 }

@@ -90,11 +90,11 @@ mod tests {
 
     fn state() -> State {
         State {
-            ctx: Context {
-                root: "/nonexistent-dashboard-root".into(),
-                run_root: "/nonexistent-dashboard-run".into(),
-                exe: "/bin/false".into(),
-            },
+            ctx: Context::new(
+                "/nonexistent-dashboard-root".into(),
+                "/nonexistent-dashboard-run".into(),
+                "/bin/false".into(),
+            ),
             cpu: CpuSamples::default(),
             guard: crate::Guard::new("127.0.0.1:1".parse().unwrap(), "t".into()),
         }

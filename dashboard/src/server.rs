@@ -152,11 +152,11 @@ mod tests {
     #[test]
     fn refusals_and_answers_carry_the_security_headers() {
         let state = State {
-            ctx: Context {
-                root: "/nonexistent-dashboard-root".into(),
-                run_root: "/nonexistent-dashboard-run".into(),
-                exe: "/bin/false".into(),
-            },
+            ctx: Context::new(
+                "/nonexistent-dashboard-root".into(),
+                "/nonexistent-dashboard-run".into(),
+                "/bin/false".into(),
+            ),
             cpu: CpuSamples::default(),
             guard: Guard::new("127.0.0.1:9900".parse().unwrap(), "t".into()),
         };

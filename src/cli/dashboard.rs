@@ -23,11 +23,11 @@ pub fn run(g: &GlobalOpts, a: DashboardArgs) -> Result<ExitCode> {
         .context("reading the listening address")?;
     let token = rcompose_dashboard::new_token().context("making the dashboard's token")?;
     let guard = rcompose_dashboard::Guard::new(addr, token);
-    let ctx = rcompose_api::Context {
-        root: g.root.clone(),
-        run_root: g.run_root.clone(),
-        exe: std::env::current_exe().context("locating the rcompose binary for the monitor")?,
-    };
+    let ctx = rcompose_api::Context::new(
+        g.root.clone(),
+        g.run_root.clone(),
+        std::env::current_exe().context("locating the rcompose binary for the monitor")?,
+    );
     let host = match addr {
         SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
         SocketAddr::V4(a) => a.to_string(),

@@ -94,11 +94,11 @@ fn service(g: &GlobalOpts, a: ServiceArgs) -> Result<ExitCode> {
         Some(l) => l,
         None => rcompose_api::bind(&rcompose_api::server::socket_path(&a.uri)?)?,
     };
-    let ctx = rcompose_api::Context {
-        root: g.root.clone(),
-        run_root: g.run_root.clone(),
-        exe: std::env::current_exe().context("locating the rcompose binary for the monitor")?,
-    };
+    let ctx = rcompose_api::Context::new(
+        g.root.clone(),
+        g.run_root.clone(),
+        std::env::current_exe().context("locating the rcompose binary for the monitor")?,
+    );
     let idle = (a.time > 0).then(|| std::time::Duration::from_secs(a.time));
     rcompose_api::serve(ctx, listener, idle)?;
     Ok(ExitCode::SUCCESS)

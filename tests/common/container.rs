@@ -111,17 +111,29 @@ pub struct Pty {
 }
 
 impl Pty {
-    pub fn spawn(mut cmd: Command) -> Self {
+    pub fn spawn(cmd: Command) -> Self {
+        Self::spawn_sized(cmd, None)
+    }
+
+    /// [`Self::spawn`] on a terminal of `rows` × `cols` from the start.
+    pub fn spawn_sized(mut cmd: Command, size: Option<(u16, u16)>) -> Self {
         use std::os::fd::FromRawFd;
         let (mut m, mut s) = (0, 0);
-        // SAFETY: openpty fills two fresh fds.
+        let ws = size.map(|(rows, cols)| libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        });
+        // SAFETY: openpty fills two fresh fds; the size is read from a local.
         let rc = unsafe {
             libc::openpty(
                 &mut m,
                 &mut s,
                 std::ptr::null_mut(),
                 std::ptr::null(),
-                std::ptr::null(),
+                ws.as_ref()
+                    .map_or(std::ptr::null(), |w| w as *const libc::winsize),
             )
         };
         assert_eq!(rc, 0, "openpty");

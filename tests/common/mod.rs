@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod api;
 pub mod busybox;
 pub mod compose;
 pub mod container;
