@@ -1,8 +1,8 @@
 //! Issue 13, item 5: docker's `run` flags beyond the basics (devices, cgroup resources,
 //! sysctls, namespaces, security options, attach options, cidfile, label-file), run the same
 //! way under rcompose and, when a Docker daemon is reachable here (`/usr/bin/docker`), under
-//! Docker: the effect inside the container (cgroup files, /proc, `id`, `hostname`) and the
-//! `inspect` fields must agree. Without Docker the effects are checked against what the
+//! Docker: the effect on the container (its cgroup files, read from the host; /proc, `id`,
+//! `hostname` inside it) and the `inspect` fields must agree. Without Docker the effects are checked against what the
 //! flags ask for (cgroup values through the engine's v1/v2 mapping). Also docker's exit codes
 //! (125/126/127) and the flags rcompose refuses by name.
 
@@ -83,6 +83,10 @@ struct Case {
     fields: Vec<&'static str>,
     /// Docker 20.10 lacks the flag (e.g. --annotation): rcompose only.
     docker: bool,
+    /// cgroup files read from the host while the container runs (neither engine's container
+    /// may write its own cgroup): `(controller, file, line)`, printing the file's first line,
+    /// or 1/0 for whether `line` is one of its lines. Empty controller: cgroup v2.
+    host_files: Vec<(String, String, Option<String>)>,
 }
 
 fn case(flags: &[&str], script: &str, expect: Option<String>, fields: &[&'static str]) -> Case {
@@ -92,12 +96,52 @@ fn case(flags: &[&str], script: &str, expect: Option<String>, fields: &[&'static
         expect,
         fields: fields.to_vec(),
         docker: true,
+        host_files: vec![],
     }
+}
+
+/// The container's cgroup directory for `controller` (empty: v2), from /proc/<pid>/cgroup.
+fn cgroup_dir(pid: i64, controller: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in text.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+        let hit = if controller.is_empty() {
+            ctls.is_empty()
+        } else {
+            ctls.split(',').any(|c| c == controller)
+        };
+        if hit {
+            return Path::new("/sys/fs/cgroup")
+                .join(controller)
+                .join(path.trim_start_matches('/'));
+        }
+    }
+    panic!("no {controller:?} cgroup for pid {pid}: {text}");
+}
+
+/// What `c.host_files` holds for the running container `pid`.
+fn read_host_files(pid: i64, c: &Case) -> String {
+    c.host_files
+        .iter()
+        .map(|(ctl, file, line)| {
+            let text = std::fs::read_to_string(cgroup_dir(pid, ctl).join(file)).unwrap();
+            match line {
+                Some(l) => (text.lines().any(|x| x == l) as u8).to_string(),
+                None => text.lines().next().unwrap_or_default().to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Runs `case` in the foreground under one engine; returns (stdout, inspect JSON).
 fn run_case(run: &dyn Fn(&[&str]) -> Output, image: &str, name: &str, c: &Case) -> (String, Value) {
+    let detached = !c.host_files.is_empty();
     let mut args: Vec<&str> = vec!["run", "--name", name, "--network", "none"];
+    if detached {
+        args.push("-d");
+    }
     args.extend(c.flags.iter().map(String::as_str));
     args.extend([image, "sh", "-c", &c.script]);
     let o = run(&args);
@@ -111,8 +155,15 @@ fn run_case(run: &dyn Fn(&[&str]) -> Output, image: &str, name: &str, c: &Case) 
     let i = run(&["inspect", name]);
     assert!(i.status.success(), "inspect {name}: {}", stderr(&i));
     let v: Value = serde_json::from_slice(&i.stdout).expect("inspect JSON");
+    let out = if detached {
+        let pid = v[0]["State"]["Pid"].as_i64().unwrap_or(0);
+        assert!(pid > 0, "{name} is not running: {}", v[0]["State"]);
+        read_host_files(pid, c)
+    } else {
+        stdout(&o).trim().to_string()
+    };
     let _ = run(&["rm", "-f", name]);
-    (stdout(&o).trim().to_string(), v[0].clone())
+    (out, v[0].clone())
 }
 
 /// Reads the cgroup files the engine's mapping names for `host`, and what they must hold.
@@ -127,20 +178,17 @@ fn cgroup_case(flags: &[&str], host: &HostConfig, fields: &[&'static str]) -> Ca
         })
         .collect();
     assert!(!files.is_empty(), "nothing to read for {flags:?}");
-    let script = files
-        .iter()
-        .map(|(ctl, f, _)| {
-            let p = Path::new("/sys/fs/cgroup").join(ctl).join(f);
-            format!("head -n1 {}", p.display())
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
     let expect = files
         .iter()
         .map(|(_, _, val)| val.clone())
         .collect::<Vec<_>>()
         .join("\n");
-    case(flags, &script, Some(expect), fields)
+    let mut c = case(flags, "sleep 60", Some(expect), fields);
+    c.host_files = files
+        .into_iter()
+        .map(|(ctl, f, _)| (ctl, f, None))
+        .collect();
+    c
 }
 
 fn host_stat(path: &str) -> (u64, u64) {
@@ -253,12 +301,18 @@ fn run_flags_match_docker() {
         &["/HostConfig/OomScoreAdj"],
     ));
     let blkio = Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists();
-    cases.push(case(
+    let mut c = case(
         &["--blkio-weight", "300"],
-        "cat /sys/fs/cgroup/blkio/blkio.weight 2>/dev/null || echo none",
-        Some(if blkio { "300" } else { "none" }.into()),
+        "true",
+        None,
         &["/HostConfig/BlkioWeight"],
-    ));
+    );
+    if blkio {
+        c.script = "sleep 60".into();
+        c.expect = Some("300".into());
+        c.host_files = vec![("blkio".into(), "blkio.weight".into(), None)];
+    }
+    cases.push(c);
     cases.push(case(
         &[
             "--sysctl",
@@ -322,12 +376,18 @@ fn run_flags_match_docker() {
         &["/HostConfig/Devices"],
     ));
     if v1 {
-        cases.push(case(
+        let mut c = case(
             &["--device-cgroup-rule", "c 42:* rmw"],
-            "grep -c '^c 42:\\* rwm$' /sys/fs/cgroup/devices/devices.list",
+            "sleep 60",
             Some("1".into()),
             &["/HostConfig/DeviceCgroupRules"],
-        ));
+        );
+        c.host_files = vec![(
+            "devices".into(),
+            "devices.list".into(),
+            Some("c 42:* rwm".into()),
+        )];
+        cases.push(c);
     }
     cases.push(case(
         &["--security-opt", "seccomp=unconfined"],
