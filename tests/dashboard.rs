@@ -3,7 +3,8 @@
 //! dashboard listens on the project network's gateway (an address beyond loopback, so every
 //! request must carry the token); the page lists the running containers, its logs view shows
 //! a line written after it opened, and its Stop button (with the confirmation) stops the
-//! container. Writes the screenshot `docs/dashboard.png` that the README shows.
+//! container. With `RCOMPOSE_SCREENSHOT=1` it rewrites `docs/dashboard.png`, the README's
+//! screenshot.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`; skips with a message without them.
 
@@ -539,8 +540,20 @@ fn dashboard_in_chromium_lists_follows_logs_and_stops_with_the_token() {
                 .is_some_and(|t| t.contains('%'))
         })
     });
-    let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/dashboard.png");
+    // The README's picture is rewritten only when asked, so a test run leaves the tree clean;
+    // otherwise the screenshot is still taken (a failure to take one fails the test).
+    let shot = match std::env::var_os("RCOMPOSE_SCREENSHOT") {
+        Some(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/dashboard.png"),
+        None => std::env::temp_dir().join(common::unique("dashboard-") + ".png"),
+    };
     s.screenshot(&shot);
+    assert!(
+        std::fs::metadata(&shot).is_ok_and(|m| m.len() > 1000),
+        "no screenshot"
+    );
+    if std::env::var_os("RCOMPOSE_SCREENSHOT").is_none() {
+        let _ = std::fs::remove_file(&shot);
+    }
 
     // Images with their users, networks with subnet and members, volumes with their users.
     let db = format!("{}-db-1", p.name);
