@@ -225,6 +225,25 @@ fn multi_stage_from_scratch_builds_runs_and_caches() {
     assert_eq!(art, "built\n");
 }
 
+/// `COPY f .` after `WORKDIR` puts the file into that directory (Docker's rule for a `.`
+/// destination), and a later COPY into the same directory keeps the first file.
+#[test]
+fn copy_to_dot_goes_into_the_workdir() {
+    let env = Env::new();
+    write(
+        &env.ctx,
+        "Dockerfile",
+        "FROM scratch\nCOPY --from=bb / /\nWORKDIR /srv/app\nCOPY one.txt .\nCOPY two.txt ./\nCMD [\"cat\", \"/srv/app/one.txt\", \"two.txt\"]\n",
+    );
+    write(&env.ctx, "one.txt", "one\n");
+    write(&env.ctx, "two.txt", "two\n");
+    env.build_ok(&["-t", "dot:1"]);
+    assert_eq!(
+        env.roots.ok(&["container", "run", "--rm", "dot:1"]),
+        "one\ntwo\n"
+    );
+}
+
 #[test]
 fn onbuild_triggers_in_a_child_build() {
     let env = Env::new();

@@ -174,9 +174,38 @@ pub fn join_workdir(prev: &str, dir: &str) -> String {
     }
 }
 
+/// A `COPY`/`ADD` destination made absolute against `WORKDIR`. A trailing `/` marks a
+/// directory, and so does a last component `.` (`COPY f .`, `COPY f /app/.`), as in Docker:
+/// the file goes into that directory rather than replacing it.
+pub fn copy_dest(workdir: &str, dest: &str) -> String {
+    let is_dir = dest.ends_with('/') || dest == "." || dest.ends_with("/.");
+    let abs = if dest.starts_with('/') && !is_dir {
+        dest.to_string()
+    } else {
+        join_workdir(workdir, dest)
+    };
+    if is_dir && !abs.ends_with('/') {
+        format!("{abs}/")
+    } else {
+        abs
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_destinations() {
+        assert_eq!(copy_dest("/app", "."), "/app/");
+        assert_eq!(copy_dest("", "."), "/");
+        assert_eq!(copy_dest("/app", "./"), "/app/");
+        assert_eq!(copy_dest("/app", "x"), "/app/x");
+        assert_eq!(copy_dest("/app", "x/"), "/app/x/");
+        assert_eq!(copy_dest("/app", "/srv/."), "/srv/");
+        assert_eq!(copy_dest("/app", "/srv/f"), "/srv/f");
+        assert_eq!(copy_dest("/app", "/srv/"), "/srv/");
+    }
 
     #[test]
     fn workdirs_and_env() {

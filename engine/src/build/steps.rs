@@ -10,7 +10,7 @@ use super::dockerfile::{Cmd, Step};
 use super::exec::{Builder, Ctx, PROXY_ARGS, step_err};
 use super::expand::{self, Vars};
 use super::run::{self, RunSpec};
-use super::state::join_workdir;
+use super::state::copy_dest;
 use super::{BuildError, BuildEvent};
 use crate::rootfs::Rootfs;
 use crate::store::digest::{HashingWriter, digest_of};
@@ -265,16 +265,7 @@ impl Builder<'_> {
             download = Some(dir);
         }
         let dest = w(dest)?;
-        let abs = if dest.starts_with('/') {
-            dest.clone()
-        } else {
-            let j = join_workdir(&cx.state.workdir(), &dest);
-            if dest.ends_with('/') && !j.ends_with('/') {
-                format!("{j}/")
-            } else {
-                j
-            }
-        };
+        let abs = copy_dest(&cx.state.workdir(), &dest);
         let chown = step
             .flag("chown")
             .map(&w)
