@@ -72,6 +72,15 @@ impl Libcontainer {
     }
 
     fn builder(&self, id: &str, op: &'static str) -> Result<ContainerBuilder, RuntimeError> {
+        // libcontainer keeps a copy of the spec (the environment) here: 0700 before it
+        // creates the directory with the umask's mode. An error shows up in its own mkdir.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.state_root);
+        }
         ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_root_path(&self.state_root)
             .map_err(|e| lc(op, id, e))
