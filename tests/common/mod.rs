@@ -12,6 +12,7 @@ pub mod compose;
 pub mod container;
 pub mod network;
 pub mod registry;
+pub mod reliability;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -540,6 +540,9 @@ impl Containers {
         }
         // The image loses this user with the config removed here (store/users.rs).
         self.remove_dirs(id)?;
+        // Cheap (one directory read each): what an earlier killed removal left goes now.
+        // Another command may be removing the same tombstone: its errors are not ours.
+        let _ = self.sweep_tombstones();
         proc::trace_phase("remove.dirs");
         Ok(())
     }
@@ -556,10 +559,39 @@ impl Containers {
             }
             Rootfs::new(&dir).unmount()?;
             Rootfs::new(dir.join("fs")).unmount()?;
-            match fs::remove_dir_all(&dir) {
+            // Renamed away first, in one step: a removal killed half-way must not leave a
+            // container whose config survived its upper or work directory (the next start
+            // failed with ENOENT, and `up` could not converge; tests/reliability_crash.rs).
+            let tomb = dir.with_file_name(format!("{TOMBSTONE}{id}"));
+            match fs::rename(&dir, &tomb) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(ContainerError::io(&dir, e)),
+            }
+            remove_tree(&tomb)?;
+        }
+        Ok(())
+    }
+
+    /// Finishes removals a killed command left (`.rm-<id>` directories).
+    fn sweep_tombstones(&self) -> Result<(), ContainerError> {
+        for base in [
+            self.store.containers_dir(),
+            self.store.run_root.join("containers"),
+        ] {
+            let Ok(rd) = fs::read_dir(&base) else {
+                continue;
+            };
+            for ent in rd.flatten() {
+                let name = ent.file_name();
+                let Some(id) = name.to_str().and_then(|n| n.strip_prefix(TOMBSTONE)) else {
+                    continue;
+                };
+                if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    Rootfs::new(ent.path()).unmount()?;
+                    Rootfs::new(ent.path().join("fs")).unmount()?;
+                    remove_tree(&ent.path())?;
+                }
             }
         }
         Ok(())
@@ -639,6 +671,7 @@ impl Containers {
     /// `mkdir` and the first write; returns their ids.
     pub fn remove_orphans(&self) -> Result<Vec<String>, ContainerError> {
         let _lock = self.store.lock_all()?;
+        self.sweep_tombstones()?;
         let mut out = vec![];
         let Ok(rd) = fs::read_dir(self.store.containers_dir()) else {
             return Ok(out);
@@ -671,6 +704,17 @@ impl Containers {
             })
             .map(|c| c.name)
             .collect())
+    }
+}
+
+/// Prefix of a container directory being removed (`remove_dirs`); never a container id.
+const TOMBSTONE: &str = ".rm-";
+
+fn remove_tree(dir: &Path) -> Result<(), ContainerError> {
+    match fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ContainerError::io(dir, e)),
     }
 }
 

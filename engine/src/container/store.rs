@@ -132,6 +132,10 @@ impl ContainerStore {
         for ent in rd.flatten() {
             let name = ent.file_name();
             let Some(id) = name.to_str() else { continue };
+            // Only ids: not a removal's tombstone (`.rm-<id>`) or a temporary file.
+            if id.starts_with('.') {
+                continue;
+            }
             if let Ok(cfg) = self.load_config(id) {
                 out.push(cfg);
             }
