@@ -135,4 +135,11 @@ configs:
 
     let _ = exec.kill();
     let _ = exec.wait();
+    common::reliability::report(
+        "permissions: nobody greps opened roots (new, migrated, next command)",
+        3,
+        3,
+        0,
+        "env, logs, exec specs, secrets, configs",
+    );
 }

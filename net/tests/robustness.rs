@@ -16,7 +16,7 @@ fn config() -> ProptestConfig {
         cases: std::env::var("PROPTEST_CASES")
             .ok()
             .and_then(|c| c.parse().ok())
-            .unwrap_or(512),
+            .unwrap_or(256),
         ..ProptestConfig::default()
     }
 }
