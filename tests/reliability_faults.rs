@@ -1,6 +1,6 @@
 //! Issue 15, resource faults and load: an OOM kill reported as docker does (`OOMKilled`), a
-//! fork bomb held by `--pids-limit`, a full disk while a container logs and while an image
-//! builds (a small tmpfs state root), the store lock left by a killed process, 50 parallel
+//! fork bomb held by `--pids-limit`, a full disk while a container logs, an image builds and
+//! an image is pulled from a loopback registry (a small tmpfs state root), the store lock left by a killed process, 50 parallel
 //! `run --rm`, 10 parallel `up` of different projects, and `logs -f` of 20 containers
 //! writing as fast as they can with no line lost or repeated.
 
@@ -167,7 +167,7 @@ impl Drop for SmallRoot {
 }
 
 #[test]
-fn a_full_disk_while_logging_and_building_fails_cleanly() {
+fn a_full_disk_while_logging_building_and_pulling_fails_cleanly() {
     let small = SmallRoot::new(12);
     common::busybox::busybox_image(Path::new(BIN), &small.root(), "busybox:full");
     let (mut faults, mut survived) = (0, 0);
@@ -231,8 +231,57 @@ fn a_full_disk_while_logging_and_building_fails_cleanly() {
             String::from_utf8_lossy(&after.stderr)
         ));
     }
+    // Pulling: an image larger than the disk, from a loopback registry.
+    if Path::new("/usr/bin/docker-registry").exists() {
+        faults += 1;
+        let reg = common::registry::start(common::registry::Auth::None);
+        let big = format!("{}/rel/big:1", reg.host());
+        let small_img = format!("{}/rel/small:1", reg.host());
+        let env = Env::new();
+        let fs = env.tmp.path().join("bigfs");
+        common::busybox::build_rootfs(&fs);
+        // Random bytes: compression cannot shrink them below the disk's size.
+        let mut noise = vec![0u8; 16 << 20];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for b in noise.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        std::fs::write(fs.join("noise"), &noise).unwrap();
+        env.ok(&["image", "import", fs.to_str().unwrap(), &big]);
+        env.ok(&["image", "push", &big]);
+        env.ok(&["image", "tag", IMAGE, &small_img]);
+        env.ok(&["image", "push", &small_img]);
+        let used = || {
+            let c = std::ffi::CString::new(small.root().to_str().unwrap()).unwrap();
+            // SAFETY: statvfs fills the zeroed struct for a valid C string.
+            let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+            assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut st) }, 0);
+            (st.f_blocks - st.f_bfree) as u64 * st.f_frsize as u64
+        };
+        let before = used();
+        let pull = small.run(&["image", "pull", "-q", &big]);
+        let grown = used().saturating_sub(before);
+        let images = small.run(&["image", "ls"]);
+        let listed = String::from_utf8_lossy(&images.stdout).contains("rel/big");
+        let again = small.run(&["image", "pull", "-q", &small_img]);
+        if !pull.status.success() && !listed && grown < (1 << 20) && again.status.success() {
+            survived += 1;
+        } else {
+            problems.push(format!(
+                "pull: {:?} {}; listed {listed}; {grown} bytes left behind; small pull after: {}",
+                pull.status.code(),
+                String::from_utf8_lossy(&pull.stderr),
+                String::from_utf8_lossy(&again.stderr)
+            ));
+        }
+    } else {
+        println!("skipping the pull on a full disk: /usr/bin/docker-registry is not installed");
+    }
     report(
-        "disk full (12 MiB tmpfs root) while logging and building",
+        "disk full (12 MiB tmpfs root) while logging, building and pulling",
         faults,
         survived,
         0,
