@@ -26,7 +26,8 @@ export RCOMPOSE_RELIABILITY_REPORT=$report
 
 status=0
 cargo build --quiet
-cargo test --quiet --test reliability_perms --test reliability_crash --test reliability_cve \
+cargo test --quiet --no-fail-fast --test reliability_perms --test reliability_crash \
+  --test reliability_cve --test reliability_regressions \
   --test reliability_faults -- --test-threads 2 || status=1
 
 # Bad input: the properties hold for every generated case, or the run fails.
@@ -53,4 +54,5 @@ echo "rcompose reliability suite ($mode mode, $(date -u +%Y-%m-%dT%H:%MZ), $(npr
   END { for (r = 1; r <= rows; r++) {
           line = ""; for (i = 1; i <= cols; i++) line = line sprintf("%-" w[i] "s  ", cell[r, i])
           sub(/ +$/, "", line); print line } }'
+[ "$status" -eq 0 ] || echo "FAILED: a suite failed (see above); a failed suite's line may be missing"
 exit $status

@@ -192,7 +192,15 @@ fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
                 format!("rel-commit:{n}"),
             ],
             "volume-rm" => {
-                p.ok(&["volume", "create", &scratch]);
+                let o = p.run(&["volume", "create", &scratch]);
+                if !o.status.success() {
+                    // Recorded, not a panic: the table must still get its line.
+                    failures.push(format!(
+                        "point {n}: volume create before the crash failed ({:?}): {}",
+                        o.status,
+                        String::from_utf8_lossy(&o.stderr)
+                    ));
+                }
                 vec!["volume".into(), "rm".into(), scratch.clone()]
             }
             "network-connect" => {
