@@ -69,6 +69,17 @@ fn container_ids(p: &Project) -> Vec<String> {
         .collect()
 }
 
+/// Removes the extra network even when the test fails: the project's own cleanup only knows
+/// the project's networks, and a bridge left behind would hold its subnet on the host.
+struct ExtraNetwork<'a>(&'a Project, String);
+
+impl Drop for ExtraNetwork<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.run(&["down", "-v", "-t", "0", "--remove-orphans"]);
+        let _ = self.0.run(&["network", "rm", &self.1]);
+    }
+}
+
 /// What one crash point did, for the failure message.
 struct Point {
     n: usize,
@@ -149,6 +160,7 @@ fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
     ]);
     let extra = format!("{}-x", p.name);
     p.ok(&["network", "create", "--subnet", &extra_subnet, &extra]);
+    let _extra_guard = ExtraNetwork(&p, extra.clone());
     // The registry is optional: without Debian's docker-registry the pull points are skipped.
     let registry = Path::new("/usr/bin/docker-registry")
         .exists()

@@ -129,6 +129,10 @@ fn remove_cgroups(path: &Path) -> bool {
                 Ok(()) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
                 Err(_) if attempt < 5 => {
+                    // A command killed inside libcontainer's kill (freeze, signal, thaw) leaves
+                    // the cgroup frozen, and SIGKILL waits for a thaw (seen after a crash run).
+                    let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+                    let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
                     if let Ok(pids) = std::fs::read_to_string(dir.join("cgroup.procs")) {
                         for pid in pids.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
                             // SAFETY: kill(2); these pids are in the container's own cgroup.
