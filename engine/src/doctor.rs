@@ -37,6 +37,7 @@ pub fn check(root: &Path, run_root: &Path) -> Vec<(&'static str, Outcome)> {
         ),
         ("permissions", permissions(root)),
         ("permissions", permissions(run_root)),
+        ("permissions", file_permissions(root, run_root)),
         ("disk", disk(root)),
     ]
 }
@@ -147,6 +148,24 @@ pub fn permissions(dir: &Path) -> Outcome {
             "{} is closed to other users (mode {mode:04o})",
             dir.display()
         ))
+    }
+}
+
+/// The second wall: container files 0600 in 0700 directories, whatever the roots' modes.
+pub fn file_permissions(root: &Path, run_root: &Path) -> Outcome {
+    let loose = crate::store::perms::loose(root, run_root);
+    match loose.first() {
+        None => Outcome::Ok("container configs, logs and secrets are private to root".into()),
+        Some(first) => problem(
+            format!(
+                "{} file(s) or directories of containers are open to other users (first: {} has mode {:04o}, wants {:04o})",
+                loose.len(),
+                first.path.display(),
+                first.mode,
+                first.want
+            ),
+            "rcompose system migrate-perms",
+        ),
     }
 }
 

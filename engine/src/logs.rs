@@ -8,6 +8,7 @@ mod options;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -58,10 +59,12 @@ pub struct LogWriter {
 impl LogWriter {
     /// Opens (or creates) the current file at `path`, appending after what is there.
     pub fn open(path: &Path, rotation: Rotation) -> Result<Self, LogError> {
+        // 0600: whatever the container prints (passwords included) is for root only.
         let mut file = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
+            .mode(0o600)
             .open(path)
             .map_err(|source| LogError::Io {
                 path: path.into(),
@@ -197,6 +200,7 @@ impl LogWriter {
             .create(true)
             .truncate(true)
             .write(true)
+            .mode(0o600)
             .open(&fresh_path)
             .map_err(files::io_err(&fresh_path))?;
         files::rotate(

@@ -53,6 +53,16 @@ impl Rootfs {
         if layer_dirs.is_empty() {
             return Err(RootfsError::NoLayers);
         }
+        // The directories above (a container's own, or its run directory for `--rm`) are
+        // private (`store::perms`); upper, work and merged keep ordinary modes below them.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.dir)
+                .map_err(io_err(&self.dir))?;
+        }
         for d in ["upper", "work", "merged", "l"] {
             let p = self.dir.join(d);
             fs::create_dir_all(&p).map_err(io_err(&p))?;

@@ -72,6 +72,15 @@ impl Libcontainer {
     }
 
     fn builder(&self, id: &str, op: &'static str) -> Result<ContainerBuilder, RuntimeError> {
+        // libcontainer keeps a copy of the spec (the environment) here: 0700 before it
+        // creates the directory with the umask's mode. An error shows up in its own mkdir.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.state_root);
+        }
         ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_root_path(&self.state_root)
             .map_err(|e| lc(op, id, e))
@@ -120,6 +129,10 @@ fn remove_cgroups(path: &Path) -> bool {
                 Ok(()) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
                 Err(_) if attempt < 5 => {
+                    // A command killed inside libcontainer's kill (freeze, signal, thaw) leaves
+                    // the cgroup frozen, and SIGKILL waits for a thaw (seen after a crash run).
+                    let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+                    let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
                     if let Ok(pids) = std::fs::read_to_string(dir.join("cgroup.procs")) {
                         for pid in pids.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
                             // SAFETY: kill(2); these pids are in the container's own cgroup.
@@ -200,7 +213,29 @@ impl Runtime for Libcontainer {
         if !self.exists(id) {
             return Ok(());
         }
-        let mut c = self.load(id, "delete")?;
+        let mut c = match self.load(id, "delete") {
+            Ok(c) => c,
+            // libcontainer rewrites its state file in place: a process killed meanwhile
+            // leaves it empty or torn, and every later delete (so `rm` and `down`) failed on
+            // it (tests/reliability_crash.rs). Delete by hand what it would have: the
+            // container's cgroups (killing what is left in them) and the state directory.
+            Err(e) if self.state_unreadable(id) => {
+                let root = self.state_root.join(id);
+                let guarded = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+                if !guarded || !remove_cgroups(Path::new(&format!("/rcompose/{id}"))) {
+                    return Err(e);
+                }
+                return match std::fs::remove_dir_all(&root) {
+                    Err(io) if io.kind() != std::io::ErrorKind::NotFound => Err(lc(
+                        "delete",
+                        id,
+                        libcontainer::error::LibcontainerError::OtherIO(io),
+                    )),
+                    _ => Ok(()),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         // Nothing left to kill: remove the cgroups and the state ourselves. libcontainer's
         // delete does the same, but first probes every cgroup controller through
         // /proc/self/mountinfo (two dozen reads): a few ms on every stop and `run --rm`.
@@ -240,9 +275,30 @@ impl Runtime for Libcontainer {
     }
 }
 
+impl Libcontainer {
+    /// Whether libcontainer's state file for `id` is there but not JSON (torn by a kill).
+    fn state_unreadable(&self, id: &str) -> bool {
+        std::fs::read(self.state_root.join(id).join("state.json"))
+            .is_ok_and(|b| serde_json::from_slice::<serde_json::Value>(&b).is_err())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (issue 15): a state file torn by a kill made every later delete fail.
+    #[test]
+    fn delete_gets_past_a_torn_state_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rt = Libcontainer::new(tmp.path());
+        let id = "e".repeat(64);
+        std::fs::create_dir_all(tmp.path().join(&id)).unwrap();
+        std::fs::write(tmp.path().join(&id).join("state.json"), b"").unwrap();
+        rt.delete(&id).unwrap();
+        assert!(!tmp.path().join(&id).exists());
+        assert!(!rt.exists(&id));
+    }
 
     #[test]
     fn cgroup_removal_refuses_paths_we_did_not_make() {

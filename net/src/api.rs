@@ -417,21 +417,25 @@ impl Networks {
             options: req.options,
             endpoints: BTreeMap::new(),
         };
-        bridge::ensure_bridge(
-            &net.bridge,
-            net.gateway,
-            net.subnet.prefix_len(),
-            net.gateway6(),
-        )?;
-        // The subnet is visible to other roots now (the bridge's route).
-        drop(host_lock);
         let undo = |e: NetError| {
             let _ = bridge::delete_link(&net.bridge);
             let _ = self.store.remove(&net.name);
             let _ = self.apply_firewall(&lock);
             e
         };
-        self.store.save(&net).map_err(|e| undo(e.into()))?;
+        // The file before the bridge: a command killed in between leaves a network whose
+        // bridge the next attach creates, never a bridge no file names (whose route would
+        // then block its subnet for good; found by tests/reliability_crash.rs).
+        self.store.save(&net)?;
+        bridge::ensure_bridge(
+            &net.bridge,
+            net.gateway,
+            net.subnet.prefix_len(),
+            net.gateway6(),
+        )
+        .map_err(|e| undo(e.into()))?;
+        // The subnet is visible to other roots now (the bridge's route).
+        drop(host_lock);
         if !net.internal {
             // Masquerading out of the host needs forwarding, as with Docker.
             bridge::write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
@@ -467,9 +471,11 @@ impl Networks {
                 containers: names.join(", "),
             });
         }
+        // The bridge before the file, for the same reason as in `create`: killed in between,
+        // the network is still listed and the next `rm` (or `down`) finishes the job.
+        bridge::delete_link(&net.bridge)?;
         self.store.remove(&net.name)?;
         self.apply_firewall(&lock)?;
-        bridge::delete_link(&net.bridge)?;
         bump_generation(self.store.dir())?;
         Ok(net)
     }

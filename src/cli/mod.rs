@@ -264,9 +264,17 @@ fn uses_state_roots(c: &Command) -> bool {
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     compose_common::set_progress_mode(cli.global.progress);
     if uses_state_roots(&cli.command) {
+        let mut reopened = false;
         for dir in [&cli.global.root, &cli.global.run_root] {
-            rcompose_engine::store::private::ensure_private_root(dir)
-                .map_err(|e| anyhow::anyhow!("state directory {}: {e}", dir.display()))?;
+            reopened |= rcompose_engine::store::private::ensure_private_root(dir)
+                .map_err(|e| anyhow::anyhow!("state directory {}: {e}", dir.display()))?
+                && dir.join("containers").exists();
+        }
+        // A root that was open (made by an older version, or opened by hand) may hold files
+        // others could read while it was: close them too, once, as `system migrate-perms`.
+        if reopened {
+            rcompose_engine::store::perms::tighten(&cli.global.root, &cli.global.run_root)
+                .map_err(|e| anyhow::anyhow!("tightening {}: {e}", cli.global.root.display()))?;
         }
     }
     match cli.command {

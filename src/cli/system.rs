@@ -31,6 +31,9 @@ pub enum SystemCommand {
     Info(InfoArgs),
     /// Remove unused data
     Prune(PruneArgs),
+    /// Close the files of an existing state root to other users (configs, logs, bundles
+    /// and sockets 0600 in 0700 directories)
+    MigratePerms,
     /// Check the host for what containers and networks need, with fixes
     Doctor(super::doctor::DoctorArgs),
     /// Serve the Docker Engine API (v1.41) on a unix socket, for docker's CLI, docker-compose
@@ -83,9 +86,18 @@ pub fn run(g: &GlobalOpts, a: SystemArgs) -> Result<ExitCode> {
         SystemCommand::Df(a) => df(g, a),
         SystemCommand::Info(a) => info(g, a),
         SystemCommand::Prune(a) => prune(g, a),
+        SystemCommand::MigratePerms => migrate_perms(g),
         SystemCommand::Doctor(a) => super::doctor::run(g, a),
         SystemCommand::Service(a) => service(g, a),
     }
+}
+
+/// `system migrate-perms`: what `doctor` reports as readable by others, closed.
+fn migrate_perms(g: &GlobalOpts) -> Result<ExitCode> {
+    let n = rcompose_engine::store::perms::tighten(&g.root, &g.run_root)
+        .with_context(|| format!("tightening the modes under {}", g.root.display()))?;
+    println!("{n} file(s) and directories closed to other users");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `system service`: the API server over this invocation's roots, until idle.

@@ -14,6 +14,7 @@ pub mod container;
 pub mod debian;
 pub mod network;
 pub mod registry;
+pub mod reliability;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

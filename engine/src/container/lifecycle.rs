@@ -268,7 +268,7 @@ impl Containers {
         };
         let dir = self.store.dir(&id);
         let res = (|| {
-            fs::create_dir_all(&dir).map_err(|e| ContainerError::io(&dir, e))?;
+            super::store::create_private_dir(&dir)?;
             self.setup_volumes(&cfg)
                 .and_then(|cfg| self.store.save_config(&cfg).map(|()| cfg))
         })();
@@ -327,22 +327,43 @@ impl Containers {
     /// The state with liveness checked: a container recorded as running whose process is
     /// gone (its monitor was killed) is reported as exited.
     pub fn observe(&self, id: &str) -> Result<ContainerState, ContainerError> {
-        let mut st = self.store.load_state(id)?;
-        if matches!(
-            st.status,
-            Status::Running | Status::Paused | Status::Restarting
-        ) && !proc::alive(st.pid, st.pid_start_ticks)
-            && !self.monitor_alive(&st)
-        {
-            st.status = Status::Exited;
-            st.pid = 0;
-            if st.finished_at.is_empty() {
-                st.finished_at = now_rfc3339();
-            }
-        }
-        Ok(st)
+        let st = self.store.load_state(id)?;
+        let pid_alive = st.pid > 0 && proc::alive(st.pid, st.pid_start_ticks);
+        let monitor_alive = self.monitor_alive(&st);
+        Ok(repair(st, pid_alive, monitor_alive))
     }
+}
 
+/// What a recorded state means given who is still alive. Running, paused or restarting with
+/// neither the container nor its monitor left: exited. Created with a monitor recorded that
+/// is gone: the monitor was killed while starting the container (a monitor that fails a start
+/// clears its pid before it leaves), so no start is coming any more; without this, `wait` and
+/// `logs -f` waited for it forever.
+pub(crate) fn repair(
+    mut st: ContainerState,
+    pid_alive: bool,
+    monitor_alive: bool,
+) -> ContainerState {
+    let active = matches!(
+        st.status,
+        Status::Running | Status::Paused | Status::Restarting
+    );
+    let abandoned = st.status == Status::Created && st.monitor_pid > 0;
+    if (active || abandoned) && !pid_alive && !monitor_alive {
+        if abandoned {
+            st.error = "the container's monitor died while starting it".into();
+            st.exit_code = 128;
+        }
+        st.status = Status::Exited;
+        st.pid = 0;
+        if st.finished_at.is_empty() {
+            st.finished_at = now_rfc3339();
+        }
+    }
+    st
+}
+
+impl Containers {
     pub fn monitor_alive(&self, st: &ContainerState) -> bool {
         st.monitor_pid > 0 && proc::alive(st.monitor_pid, st.monitor_start_ticks)
     }
@@ -523,6 +544,9 @@ impl Containers {
         }
         // The image loses this user with the config removed here (store/users.rs).
         self.remove_dirs(id)?;
+        // Cheap (one directory read each): what an earlier killed removal left goes now.
+        // Another command may be removing the same tombstone: its errors are not ours.
+        let _ = self.sweep_tombstones();
         proc::trace_phase("remove.dirs");
         Ok(())
     }
@@ -539,10 +563,39 @@ impl Containers {
             }
             Rootfs::new(&dir).unmount()?;
             Rootfs::new(dir.join("fs")).unmount()?;
-            match fs::remove_dir_all(&dir) {
+            // Renamed away first, in one step: a removal killed half-way must not leave a
+            // container whose config survived its upper or work directory (the next start
+            // failed with ENOENT, and `up` could not converge; tests/reliability_crash.rs).
+            let tomb = dir.with_file_name(format!("{TOMBSTONE}{id}"));
+            match fs::rename(&dir, &tomb) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(ContainerError::io(&dir, e)),
+            }
+            remove_tree(&tomb)?;
+        }
+        Ok(())
+    }
+
+    /// Finishes removals a killed command left (`.rm-<id>` directories).
+    fn sweep_tombstones(&self) -> Result<(), ContainerError> {
+        for base in [
+            self.store.containers_dir(),
+            self.store.run_root.join("containers"),
+        ] {
+            let Ok(rd) = fs::read_dir(&base) else {
+                continue;
+            };
+            for ent in rd.flatten() {
+                let name = ent.file_name();
+                let Some(id) = name.to_str().and_then(|n| n.strip_prefix(TOMBSTONE)) else {
+                    continue;
+                };
+                if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    Rootfs::new(ent.path()).unmount()?;
+                    Rootfs::new(ent.path().join("fs")).unmount()?;
+                    remove_tree(&ent.path())?;
+                }
             }
         }
         Ok(())
@@ -622,6 +675,7 @@ impl Containers {
     /// `mkdir` and the first write; returns their ids.
     pub fn remove_orphans(&self) -> Result<Vec<String>, ContainerError> {
         let _lock = self.store.lock_all()?;
+        self.sweep_tombstones()?;
         let mut out = vec![];
         let Ok(rd) = fs::read_dir(self.store.containers_dir()) else {
             return Ok(out);
@@ -654,6 +708,17 @@ impl Containers {
             })
             .map(|c| c.name)
             .collect())
+    }
+}
+
+/// Prefix of a container directory being removed (`remove_dirs`); never a container id.
+const TOMBSTONE: &str = ".rm-";
+
+fn remove_tree(dir: &Path) -> Result<(), ContainerError> {
+    match fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ContainerError::io(dir, e)),
     }
 }
 
@@ -728,4 +793,62 @@ fn check_modes(opts: &CreateOptions) -> Result<(), ContainerError> {
         return Err(bad("--cgroupns", &x.cgroupns_mode, "use private or host"));
     }
     super::resources::validate(&opts.host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created_by(monitor_pid: i32) -> ContainerState {
+        ContainerState {
+            status: Status::Created,
+            monitor_pid,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn repair_ends_what_nobody_is_left_to_finish() {
+        // A created container nobody started yet stays created.
+        assert_eq!(repair(created_by(0), false, false).status, Status::Created);
+        // Its monitor is still starting it.
+        assert_eq!(repair(created_by(42), false, true).status, Status::Created);
+        // The monitor was killed before it recorded the start.
+        let st = repair(created_by(42), false, false);
+        assert_eq!(st.status, Status::Exited);
+        assert!(st.error.contains("monitor died"), "{}", st.error);
+        let running = ContainerState {
+            status: Status::Running,
+            pid: 7,
+            ..Default::default()
+        };
+        assert_eq!(repair(running.clone(), true, false).status, Status::Running);
+        assert_eq!(repair(running.clone(), false, true).status, Status::Running);
+        assert_eq!(repair(running, false, false).status, Status::Exited);
+    }
+
+    /// Regression (issue 15): `wait` looped forever on a container whose monitor was killed
+    /// before it recorded the container's start.
+    #[test]
+    fn wait_returns_when_the_monitor_died_before_recording_the_start() {
+        let tmp = tempfile::tempdir().unwrap();
+        let eng = Containers::new(
+            &tmp.path().join("root"),
+            &tmp.path().join("run"),
+            "x".into(),
+        );
+        let id = "c".repeat(64);
+        crate::container::store::create_private_dir(&eng.store.dir(&id)).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id() as i32;
+        child.wait().unwrap();
+        eng.store.save_state(&id, &created_by(dead)).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(eng.wait(&id)));
+        let code = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("wait still waits for a container nobody will start")
+            .unwrap();
+        assert_eq!(code, 128);
+    }
 }

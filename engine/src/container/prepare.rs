@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::model::ContainerConfig;
 use super::spec::{Join, SpecInput, build_spec};
-use super::store::{ContainerStore, write_file};
+use super::store::{ContainerStore, write_file, write_file_mode};
 use super::{ContainerError, netns, user};
 use crate::rootfs::Rootfs;
 
@@ -26,7 +26,7 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
     }
 
     let run_dir = store.run_dir(&cfg.id);
-    fs::create_dir_all(&run_dir).map_err(|e| ContainerError::io(&run_dir, e))?;
+    super::store::create_private_dir(&run_dir)?;
 
     let netns_path = match cfg.host.network_mode.as_str() {
         "host" => None,
@@ -53,14 +53,19 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
     let by_network = run_dir.join("etc-by-network").exists();
     if cfg.host.network_mode != "host" {
         let hostname = run_dir.join("hostname");
-        write_file(&hostname, format!("{}\n", cfg.hostname).as_bytes(), false)?;
+        write_file_mode(
+            &hostname,
+            format!("{}\n", cfg.hostname).as_bytes(),
+            false,
+            0o644,
+        )?;
         let hosts = run_dir.join("hosts");
         let text = format!(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.0.1\t{}\n",
             cfg.fqdn_names()
         );
         if !by_network {
-            write_file(&hosts, text.as_bytes(), false)?;
+            write_file_mode(&hosts, text.as_bytes(), false, 0o644)?;
         }
         etc_files.push((hostname, "/etc/hostname"));
         etc_files.push((hosts, "/etc/hosts"));
@@ -70,7 +75,7 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
     let resolv = run_dir.join("resolv.conf");
     let host_resolv = fs::read("/etc/resolv.conf").unwrap_or_default();
     if !by_network {
-        write_file(&resolv, &host_resolv, false)?;
+        write_file_mode(&resolv, &host_resolv, false, 0o644)?;
     }
     etc_files.push((resolv, "/etc/resolv.conf"));
 
@@ -108,7 +113,7 @@ pub fn prepare(store: &ContainerStore, cfg: &ContainerConfig) -> Result<PathBuf,
     })?;
     super::proc::trace_phase("prepare.spec-built");
     let bundle = store.bundle_dir(&cfg.id);
-    fs::create_dir_all(&bundle).map_err(|e| ContainerError::io(&bundle, e))?;
+    super::store::create_private_dir(&bundle)?;
     let data = serde_json::to_vec(&spec).map_err(|e| ContainerError::Other(e.to_string()))?;
     write_file(&bundle.join("config.json"), &data, false)?;
     Ok(bundle)

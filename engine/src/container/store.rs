@@ -70,7 +70,7 @@ impl ContainerStore {
     /// Exclusive lock over the whole container set (names, creation, removal).
     pub fn lock_all(&self) -> Result<Lock, ContainerError> {
         let dir = self.containers_dir();
-        fs::create_dir_all(&dir).map_err(|e| ContainerError::io(&dir, e))?;
+        create_private_dir(&dir)?;
         flock(&self.root.join("containers.lock"))
     }
 
@@ -132,6 +132,10 @@ impl ContainerStore {
         for ent in rd.flatten() {
             let name = ent.file_name();
             let Some(id) = name.to_str() else { continue };
+            // Only ids: not a removal's tombstone (`.rm-<id>`) or a temporary file.
+            if id.starts_with('.') {
+                continue;
+            }
             if let Ok(cfg) = self.load_config(id) {
                 out.push(cfg);
             }
@@ -177,7 +181,9 @@ impl ContainerStore {
 }
 
 fn flock(path: &Path) -> Result<Lock, ContainerError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let f = File::options()
+        .mode(0o600)
         .create(true)
         .truncate(false)
         .write(true)
@@ -188,6 +194,17 @@ fn flock(path: &Path) -> Result<Lock, ContainerError> {
         return Err(ContainerError::io(path, std::io::Error::last_os_error()));
     }
     Ok(Lock(f))
+}
+
+/// `create_dir_all` with 0700 for what it creates: a container's directories hold its
+/// environment and logs.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), ContainerError> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| ContainerError::io(dir, e))
 }
 
 pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ContainerError> {
@@ -221,8 +238,21 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), ContainerErro
     write_file(path, data, true)
 }
 
-/// temp + rename (+ fsync of file and directory when `durable`).
+/// temp + rename (+ fsync of file and directory when `durable`). The file is 0600: configs,
+/// states, specs and exec processes carry the container's environment (`perms.rs`).
 pub(crate) fn write_file(path: &Path, data: &[u8], durable: bool) -> Result<(), ContainerError> {
+    write_file_mode(path, data, durable, 0o600)
+}
+
+/// [`write_file`] with an explicit mode, for the files a container must read through a bind
+/// mount (`/etc/hosts`, `/etc/resolv.conf`), which their 0700 directory protects.
+pub(crate) fn write_file_mode(
+    path: &Path,
+    data: &[u8],
+    durable: bool,
+    mode: u32,
+) -> Result<(), ContainerError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp{}",
@@ -230,7 +260,14 @@ pub(crate) fn write_file(path: &Path, data: &[u8], durable: bool) -> Result<(), 
         std::process::id()
     ));
     let io = |e| ContainerError::io(path, e);
-    let mut f = File::create(&tmp).map_err(io)?;
+    // A temp file left by a crashed process may have an older mode: start afresh.
+    let _ = fs::remove_file(&tmp);
+    let mut f = File::options()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io)?;
     f.write_all(data).map_err(io)?;
     if durable {
         f.sync_all().map_err(io)?;

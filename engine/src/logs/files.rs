@@ -4,7 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{FlockOperation, flock};
@@ -72,6 +72,7 @@ impl WriterLock {
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(&lock)
             .map_err(io_err(&lock))?;
         Ok(Self { file, path: lock })

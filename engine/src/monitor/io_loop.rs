@@ -121,10 +121,18 @@ pub fn recv_fd(conn: &UnixStream) -> std::io::Result<OwnedFd> {
 /// The attach socket; `None` if it cannot be created (attach then reports an error).
 pub fn listen(path: &Path) -> Option<UnixListener> {
     if let Some(d) = path.parent() {
-        let _ = std::fs::create_dir_all(d);
+        // The container's run directory: 0700, as `prepare` makes it (`store::perms`).
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(d);
     }
     let _ = std::fs::remove_file(path);
     let l = bind_unix(path).ok()?;
+    // Attaching is writing to the container's stdin: root only, as docker.sock's owner.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).ok()?;
     l.set_nonblocking(true).ok()?;
     Some(l)
 }

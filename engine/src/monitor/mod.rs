@@ -271,6 +271,9 @@ impl Monitor {
         let mut st = self.store.load_state(&self.id).unwrap_or_default();
         st.monitor_pid = std::process::id() as i32;
         st.monitor_start_ticks = proc::start_ticks(st.monitor_pid);
+        // Recorded before anything can fail or be killed: a created container whose monitor
+        // is gone is then known to be abandoned (`lifecycle::repair`), not still starting.
+        let _ = self.store.save_state(&self.id, &st);
         let mut clients = io_loop::Clients::new(attach);
         let log = if cfg.host.keeps_logs() {
             cfg.host
@@ -305,6 +308,10 @@ impl Monitor {
                     st.error = msg.clone();
                     st.exit_code = if first { 0 } else { 128 };
                     st.pid = 0;
+                    if first {
+                        // Leaving on purpose: the start failed, it was not abandoned.
+                        st.monitor_pid = 0;
+                    }
                     let _ = self.store.save_state(&self.id, &st);
                     let _ = prepare::teardown(&self.store, &self.id);
                     let _ = self.runtime.delete(&self.id);

@@ -38,6 +38,7 @@ mod index;
 mod layers;
 mod lease;
 pub mod manifest;
+pub mod perms;
 pub mod private;
 mod users;
 

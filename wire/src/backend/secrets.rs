@@ -114,7 +114,18 @@ fn materialize(
             r.source
         )));
     };
-    let dir = project_dir(root, &project.name).join(kind).join(&svc.name);
+    // The project's directory is 0700: the files keep the mode the container's user needs
+    // (they are bind-mounted), so it is the directory that shuts other host users out.
+    let pdir = project_dir(root, &project.name);
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&pdir)
+            .map_err(io(format!("creating {}", pdir.display())))?;
+    }
+    let dir = pdir.join(kind).join(&svc.name);
     std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
     // Source names are validated by the loader as identifiers; keep the file name plain.
     let file_name: String = r
@@ -123,7 +134,19 @@ fn materialize(
         .map(|c| if c == '/' { '_' } else { c })
         .collect();
     let path = dir.join(file_name);
-    std::fs::write(&path, &data).map_err(io(format!("writing {}", path.display())))?;
+    // Written 0600 and only then given its mode: never readable by others half-written.
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::remove_file(&path);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&data))
+            .map_err(io(format!("writing {}", path.display())))?;
+    }
     let default_mode = 0o444;
     let mode = match &r.mode {
         Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8).map_err(|source| {

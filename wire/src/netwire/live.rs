@@ -85,6 +85,14 @@ pub fn connect(
         ipv6: ip6.map(str::to_string),
         mac: None,
     };
+    if net.endpoints.contains_key(&cfg.id) {
+        // A connect killed between attaching and saving the plan: the network holds an
+        // endpoint the container does not know. Release it and attach afresh.
+        match nets.detach(&net.name, &cfg.id) {
+            Ok(()) | Err(rcompose_net::NetError::NotAttached { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     if is_running(eng, &cfg.id) {
         attach_one(nets, &eng.store, &cfg, &ep)?;
     }
@@ -102,14 +110,22 @@ pub fn connect(
 /// `network disconnect NET CTR`.
 pub fn disconnect(eng: &Containers, nets: &Networks, container: &str, network: &str) -> Result<()> {
     let mut cfg = eng.store.resolve(container)?;
-    let name = nets
-        .get(network)
-        .map(|n| n.name)
-        .unwrap_or_else(|_| network.to_string());
+    let net = nets.get(network).ok();
+    let name = net
+        .as_ref()
+        .map(|n| n.name.clone())
+        .unwrap_or_else(|| network.to_string());
     let mut plan = from_labels(&cfg.labels).unwrap_or_default();
     let before = plan.networks.len();
     plan.networks.retain(|e| e.network != name);
     if plan.networks.len() == before {
+        // Only the network knows the endpoint (a connect killed half-way): release it.
+        if net.is_some_and(|n| n.endpoints.contains_key(&cfg.id)) {
+            match nets.detach(&name, &cfg.id) {
+                Ok(()) | Err(rcompose_net::NetError::NotAttached { .. }) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
         invalid!("container {} is not connected to network {name}", cfg.name);
     }
     match nets.detach(&name, &cfg.id) {

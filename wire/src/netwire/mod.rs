@@ -287,7 +287,7 @@ pub fn write_etc_files_for(
     ips: &[Ipv4Addr],
 ) -> Result<()> {
     let run_dir = store.run_dir(&cfg.id);
-    std::fs::create_dir_all(&run_dir).ctx(|| format!("creating {}", run_dir.display()))?;
+    private_dir(&run_dir).ctx(|| format!("creating {}", run_dir.display()))?;
     let names: Vec<String> = plan.networks.iter().map(|e| e.network.clone()).collect();
     let mut dns = vec![];
     for d in &plan.dns {
@@ -331,6 +331,16 @@ pub fn write_etc_files_for(
     rewrite_in_place(&run_dir.join("hosts"), hosts.as_bytes())?;
     rewrite_in_place(&run_dir.join(ETC_MARKER), b"")?;
     Ok(())
+}
+
+/// A container's run directory is 0700 (its bundle holds the environment); the engine makes
+/// it so too, whichever of the two comes first.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 fn rewrite_in_place(path: &Path, data: &[u8]) -> Result<()> {
@@ -412,7 +422,7 @@ pub fn check_container_mode(eng: &Containers, cfg: &ContainerConfig) -> Result<(
     // As docker: the joiner resolves names like the container it joins.
     let (from, to) = (eng.store.run_dir(&o.id), eng.store.run_dir(&cfg.id));
     if from.join(ETC_MARKER).exists() {
-        std::fs::create_dir_all(&to).ctx(|| format!("creating {}", to.display()))?;
+        private_dir(&to).ctx(|| format!("creating {}", to.display()))?;
         for f in ["hosts", "resolv.conf"] {
             let data = std::fs::read(from.join(f))
                 .ctx(|| format!("reading {}", from.join(f).display()))?;

@@ -1,0 +1,163 @@
+//! Issue 15: the states `tests/reliability_crash.rs` found a `kill -9` could leave, built by
+//! hand so each stays fixed: a container removal killed half-way, a network whose bridge is
+//! gone (a killed create or rm), and an endpoint a killed `network connect` recorded in the
+//! network but not in the container. Subnets: 10.253.x.0/24 (no other test uses 10.253).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::container::{Env, IMAGE};
+
+fn subnet(k: u32) -> String {
+    format!("10.253.{}.0/24", 240 + (std::process::id() % 4) * 3 + k)
+}
+
+/// Removes the networks it names, whatever the test did.
+struct Nets<'a>(&'a Env, Vec<String>);
+
+impl Drop for Nets<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.run(&["container", "rm", "-f", "c"]);
+        for n in &self.1 {
+            let _ = self.0.run(&["network", "rm", n]);
+        }
+    }
+}
+
+#[test]
+fn a_removal_killed_half_way_is_invisible_and_finished_by_the_next_one() {
+    let env = Env::new();
+    let id = env
+        .ok(&[
+            "container",
+            "create",
+            "--name",
+            "half",
+            "--network",
+            "none",
+            IMAGE,
+        ])
+        .trim()
+        .to_string();
+    env.ok(&[
+        "container",
+        "create",
+        "--name",
+        "other",
+        "--network",
+        "none",
+        IMAGE,
+    ]);
+    // Killed after the rename, with part of the tree deleted.
+    let dir = env.container_dir(&id);
+    let tomb = dir.with_file_name(format!(".rm-{id}"));
+    std::fs::rename(&dir, &tomb).unwrap();
+    let _ = std::fs::remove_dir_all(tomb.join("upper"));
+    let all = env.ok(&["container", "ls", "-a", "--format", "{{.Names}}"]);
+    assert!(!all.contains("half"), "{all}");
+    // The name is free again, and the next removal finishes the job.
+    env.ok(&[
+        "container",
+        "create",
+        "--name",
+        "half",
+        "--network",
+        "none",
+        IMAGE,
+    ]);
+    env.ok(&["container", "rm", "other"]);
+    assert!(!tomb.exists(), "{} is still there", tomb.display());
+}
+
+#[test]
+fn a_network_whose_bridge_is_gone_still_works_and_goes() {
+    let env = Env::new();
+    let net = common::unique("relbr");
+    let _guard = Nets(&env, vec![net.clone()]);
+    env.ok(&["network", "create", "--subnet", &subnet(0), &net]);
+    let id = env.ok(&["network", "inspect", "-f", "{{.Id}}", &net]);
+    let bridge = format!("br-{}", &id.trim()[..12]);
+    assert!(Path::new("/sys/class/net").join(&bridge).exists());
+    // What a create killed after its file, or an rm killed after the bridge, leaves.
+    assert!(
+        Command::new("ip")
+            .args(["link", "del", &bridge])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = env.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        IMAGE,
+        "sh",
+        "-c",
+        "ip -4 addr show eth0",
+    ]);
+    assert!(out.contains("10.253."), "{out}");
+    env.ok(&["network", "rm", &net]);
+    assert!(!Path::new("/sys/class/net").join(&bridge).exists());
+}
+
+#[test]
+fn an_endpoint_left_by_a_killed_connect_is_released_by_the_next_connect_or_disconnect() {
+    let env = Env::new();
+    let (a, b) = (common::unique("rela"), common::unique("relb"));
+    let _guard = Nets(&env, vec![a.clone(), b.clone()]);
+    env.ok(&["network", "create", "--subnet", &subnet(1), &a]);
+    env.ok(&["network", "create", "--subnet", &subnet(2), &b]);
+    let id = env
+        .ok(&[
+            "container",
+            "run",
+            "-d",
+            "--name",
+            "c",
+            "--network",
+            &a,
+            IMAGE,
+            "sleep",
+            "300",
+        ])
+        .trim()
+        .to_string();
+    // The connect attached the endpoint, then died before it saved the container's plan:
+    // put the plan back as it was before the connect.
+    let config = env.container_dir(&id).join("config.json");
+    let before = std::fs::read_to_string(&config).unwrap();
+    env.ok(&["network", "connect", &b, "c"]);
+    let mut attached: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    let old: serde_json::Value = serde_json::from_str(&before).unwrap();
+    attached["labels"]["io.rcompose.network-plan"] =
+        old["labels"]["io.rcompose.network-plan"].clone();
+    std::fs::write(&config, serde_json::to_vec(&attached).unwrap()).unwrap();
+
+    env.ok(&["network", "connect", &b, "c"]);
+    let inspect = env.ok(&["container", "inspect", "c"]);
+    assert!(inspect.contains(&b), "{inspect}");
+    env.ok(&["network", "disconnect", &b, "c"]);
+
+    // And a disconnect alone releases such an endpoint too.
+    env.ok(&["network", "connect", &b, "c"]);
+    std::fs::write(
+        &config,
+        serde_json::to_vec(&{
+            let mut v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+            v["labels"]["io.rcompose.network-plan"] =
+                old["labels"]["io.rcompose.network-plan"].clone();
+            v
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    env.ok(&["network", "disconnect", &b, "c"]);
+    env.ok(&["container", "rm", "-f", "c"]);
+    env.ok(&["network", "rm", &b]);
+}
