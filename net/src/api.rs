@@ -30,6 +30,9 @@ use crate::store::{Lock, Store, StoreError};
 
 mod attach;
 mod publish;
+mod release;
+
+pub use release::{DEFAULT_BRIDGE_LINGER, Released};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
@@ -457,6 +460,8 @@ impl Networks {
         }
         self.store.remove(&net.name)?;
         self.apply_firewall(&lock)?;
+        // Nothing of the network may be left when this returns (`ip link` after `rm`).
+        self.delete_released_ports(&net.bridge)?;
         bridge::delete_link(&net.bridge)?;
         bump_generation(self.store.dir())?;
         Ok(net)
@@ -570,12 +575,17 @@ impl Networks {
         Ok(())
     }
 
-    fn apply_firewall(&self, _lock: &Lock) -> Result<(), NetError> {
+    fn apply_firewall(&self, lock: &Lock) -> Result<(), NetError> {
+        self.apply_firewall_with(lock, false)
+    }
+
+    /// `only_if_changed`: see [`Firewall::apply_if_changed`] (releasing endpoints).
+    fn apply_firewall_with(&self, _lock: &Lock, only_if_changed: bool) -> Result<(), NetError> {
         let nets = self.store.load_all()?;
         let mut desired = Desired::default();
         for n in &nets {
-            // The default bridge is only live while it has containers.
-            if n.name == DEFAULT_NETWORK && n.endpoints.is_empty() {
+            // The default bridge is only live while it has containers (or lingers).
+            if n.name == DEFAULT_NETWORK && n.endpoints.is_empty() && !self.default_lingers() {
                 continue;
             }
             desired.networks.push(FwNetwork {
@@ -594,7 +604,11 @@ impl Networks {
                 }));
             }
         }
-        self.firewall.apply(&desired)?;
+        if only_if_changed {
+            self.firewall.apply_if_changed(&desired)?;
+        } else {
+            self.firewall.apply(&desired)?;
+        }
         let proxies: Vec<ProxySpec> = nets
             .iter()
             .flat_map(|n| n.endpoints.values())

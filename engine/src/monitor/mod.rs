@@ -203,8 +203,13 @@ fn own_cgroup_procs() -> Option<PathBuf> {
 /// unpublished, endpoints and DNS names released) to [`main`], since the engine does not
 /// depend on the network crate. Arguments: root, run root, the container's config. It runs beside the
 /// engine's own clean-up (unmount, namespace and, with `--rm`, the container's removal), in
-/// a thread: it must not read the container's files.
-pub type ExitHook = fn(&Path, &Path, &crate::container::ContainerConfig);
+/// a thread: it must not read the container's files. What it returns runs after the exit
+/// was reported, in a child of the monitor, so neither the exit nor a `stop` waiting for the
+/// monitor waits for it (the kernel's slow part of a network teardown).
+pub type ExitHook = fn(&Path, &Path, &crate::container::ContainerConfig) -> Option<Deferred>;
+
+/// Work left for after the exit was reported (see [`ExitHook`]).
+pub type Deferred = Box<dyn FnOnce() + Send>;
 
 /// Body of the hidden subcommand. Returns the process exit code. `on_exit` runs once the
 /// container exited for good (see [`ExitHook`]).
@@ -392,7 +397,7 @@ impl Monitor {
         // The network teardown (deleting a veth costs the kernel ~15 ms) runs beside the
         // engine's own; both are done before the exit is reported, so a `run --rm` leaves
         // nothing behind when it returns. No container process is left to fork for.
-        std::thread::scope(|scope| {
+        let deferred = std::thread::scope(|scope| {
             let network = self.on_exit.map(|hook| {
                 let (root, run_root, cfg) = (&self.store.root, &self.store.run_root, &cfg);
                 scope.spawn(move || hook(root, run_root, cfg))
@@ -410,14 +415,17 @@ impl Monitor {
             } else {
                 let _ = self.store.save_state(&self.id, &st);
             }
-            if let Some(t) = network {
-                let _ = t.join();
-            }
+            let deferred = network.and_then(|t| t.join().ok().flatten());
             proc::trace_phase("monitor.exit-hook");
+            deferred
         });
         let _ = std::fs::remove_file(self.store.attach_socket(&self.id));
         clients.send_exit(exit_code);
         proc::trace_phase("monitor.sent-exit");
+        drop(clients);
+        if let Some(work) = deferred {
+            run_detached(work);
+        }
         0
     }
 
@@ -442,6 +450,25 @@ impl Monitor {
         st.oom_killed = false;
         self.store.save_state(&self.id, st)?;
         Ok((pid, stdio))
+    }
+}
+
+/// Runs `work` in a child process, so the monitor can exit now: whoever waits for the
+/// monitor to be gone (`stop`, `rm -f`) does not wait for it. The child holds none of the
+/// monitor's descriptors (attach clients see their EOF now).
+fn run_detached(work: Deferred) {
+    // SAFETY: the monitor is single-threaded here (the exit hook's thread was joined).
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            // SAFETY: closing every descriptor above stdio (which is /dev/null) in the child.
+            unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+            work();
+            // SAFETY: leaves the child without running the monitor's exit path twice.
+            unsafe { libc::_exit(0) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { .. }) => {}
+        // No child: do it here, late rather than never.
+        Err(_) => work(),
     }
 }
 

@@ -86,6 +86,10 @@ impl Networks {
                 net.gateway6(),
             )?;
             drop(host_lock);
+            if net.name == DEFAULT_NETWORK {
+                // In use again: a lingering default bridge stays.
+                self.clear_linger();
+            }
             let host_ifname = format!("veth{}", &random_id()[..7]);
             let ifname = bridge::attach_veth(&VethPlan {
                 bridge: net.bridge.clone(),
@@ -168,9 +172,14 @@ impl Networks {
             };
             bridge::detach_veth(&ep.host_ifname)?;
             self.store.save_endpoints(&net)?;
+            let idle_default = net.name == DEFAULT_NETWORK && net.endpoints.is_empty();
+            if idle_default {
+                self.clear_linger();
+            }
             self.apply_firewall(&lock)?;
-            if net.name == DEFAULT_NETWORK && net.endpoints.is_empty() {
+            if idle_default {
                 // Nothing left behind: the default bridge comes back with the next container.
+                self.delete_released_ports(&net.bridge)?;
                 bridge::delete_link(&net.bridge)?;
             }
             let generation = bump_generation(self.store.dir())?;
