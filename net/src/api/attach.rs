@@ -121,11 +121,15 @@ impl Networks {
                     ports: Vec::new(),
                 },
             );
+            // An endpoint without ports rarely changes our rules (a network's first one does
+            // on the default bridge): re-checking the whole ruleset on every start would run
+            // `nft` and `iptables` whenever another tool touched its rules since (Docker does
+            // on each of its starts). Repairs happen at network create/rm and `doctor --fix`.
             let committed = self
                 .store
                 .save_endpoints(&net)
                 .map_err(NetError::from)
-                .and_then(|_| self.apply_firewall(&lock));
+                .and_then(|_| self.apply_firewall_with(&lock, true));
             if let Err(e) = committed {
                 let _ = bridge::detach_veth(&host_ifname);
                 net.endpoints.remove(&req.container_id);
