@@ -509,6 +509,7 @@ fn shrink_resident_memory() {
         }
     }
     candidates.extend(current);
+    trim_stack(&smaps);
     for (start, end, clean) in candidates {
         if clean {
             // SAFETY: clean, read-only, file-backed pages of our own binary: unmapping them
@@ -520,6 +521,37 @@ fn shrink_resident_memory() {
     }
     // SAFETY: glibc call without preconditions.
     unsafe { libc::malloc_trim(0) };
+}
+
+/// Gives back the main thread's stack pages below the current frame: start-up went deep
+/// (argument handling, libcontainer), the monitor's loop stays shallow. Pages below the stack
+/// pointer hold nothing live; touched again, they come back zero-filled.
+fn trim_stack(smaps: &str) {
+    const MARGIN: usize = 32 * 1024;
+    let here = 0u8;
+    let sp = std::hint::black_box(&here) as *const u8 as usize;
+    let Some((start, end)) = smaps.lines().find_map(|l| {
+        let range = l.strip_suffix("[stack]")?.split(' ').next()?;
+        let (a, b) = range.split_once('-')?;
+        Some((
+            usize::from_str_radix(a, 16).ok()?,
+            usize::from_str_radix(b, 16).ok()?,
+        ))
+    }) else {
+        return;
+    };
+    // Only when this frame is on that stack (the main thread's).
+    if !(start..end).contains(&sp) {
+        return;
+    }
+    let top = (sp.saturating_sub(MARGIN)) & !4095;
+    if top > start {
+        // SAFETY: anonymous private stack pages strictly below the live frames (with a
+        // margin): their contents are dead, and a later touch faults in a zero page.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, top - start, libc::MADV_DONTNEED);
+        }
+    }
 }
 
 /// Whether the kernel OOM killer fired in the container's memory cgroup (v1 or v2).
