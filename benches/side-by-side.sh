@@ -37,6 +37,8 @@ mount -t tmpfs -o mode=0700 rcompose-bench "$WORK/run"
 
 have_docker() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
 have_podman() { command -v podman >/dev/null 2>&1 && podman --runtime runc info >/dev/null 2>&1; }
+# Podman raises RLIMIT_NOFILE/NPROC above this host's hard limits unless told otherwise.
+PODMAN_RUN=(podman --runtime runc run --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 DC=""
 if have_docker; then
     if command -v docker-compose >/dev/null 2>&1; then DC="docker-compose"
@@ -53,6 +55,7 @@ cleanup() {
     for id in $("$BIN" "${R[@]}" container ps -aq 2>/dev/null); do
         "$BIN" "${R[@]}" container rm -f "$id" >/dev/null 2>&1
     done
+    have_docker && docker network rm "${PROJ}_default" >/dev/null 2>&1
     have_docker && docker rmi "$IMG" >/dev/null 2>&1
     have_podman && podman rmi "$IMG" >/dev/null 2>&1
     grep -o " $WORK[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
@@ -62,7 +65,7 @@ trap cleanup EXIT
 
 # The image: Debian's static busybox in a FROM-scratch root, loaded into every engine.
 FS=$WORK/fs
-mkdir -p "$FS/bin" "$FS/etc" "$FS/tmp" "$FS/www"
+mkdir -p "$FS/bin" "$FS/etc" "$FS/tmp" "$FS/www" "$FS/proc"
 cp /bin/busybox "$FS/bin/"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$FS/bin/$a"; done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$FS/etc/passwd"
@@ -110,16 +113,16 @@ have_podman && echo "# podman $(podman --version | awk '{print $3}') (--runtime 
 echo "container run --rm --network none IMG true ($N runs)"
 timeit rc_none rcompose "$BIN" "${R[@]}" container run --rm --network none "$IMG" true
 have_docker && timeit docker_none docker docker run --rm --network none "$IMG" true
-have_podman && timeit podman_none podman podman --runtime runc run --rm --network none "$IMG" true
+have_podman && timeit podman_none podman "${PODMAN_RUN[@]}" --rm --network none "$IMG" true
 timeit floor "unshare+chroot (floor)" unshare -fpmn --mount-proc="$FS/proc" chroot "$FS" /bin/true
 
 echo "container run --rm IMG true, default bridge ($N runs)"
 timeit rc_bridge rcompose "$BIN" "${R[@]}" container run --rm "$IMG" true
 have_docker && timeit docker_bridge docker docker run --rm "$IMG" true
-have_podman && timeit podman_bridge podman podman --runtime runc run --rm "$IMG" true
+have_podman && timeit podman_bridge podman "${PODMAN_RUN[@]}" --rm "$IMG" true
 
 # Compose: services are busybox httpd servers that exit on SIGTERM.
-write_compose() { # $1 = services, $2 = indep|fanout
+write_compose() { # $1 = services, $2 = indep|fanout, $3 = subnet
     {
         echo "services:"
         local i=1
@@ -133,7 +136,7 @@ write_compose() { # $1 = services, $2 = indep|fanout
         echo "networks:"
         echo "  default:"
         echo "    ipam:"
-        echo "      config: [{subnet: 10.236.0.0/22}]"
+        echo "      config: [{subnet: $3}]"
     } > "$WORK/proj/compose.yaml"
 }
 
@@ -163,33 +166,36 @@ compose_rounds() { # $1 = rounds, $2 = key, $3 = label, $4.. = command prefix
         "$(perl -e "print ${MED[${key}_up]} / 1000")" "$(perl -e "print ${MED[${key}_down]} / 1000")" "$rounds"
 }
 
-# SHAPES="10 indep,100 fanout" picks the compose shapes (default: all three).
-IFS=, read -r -a shapes <<< "${SHAPES:-10 indep,100 indep,100 fanout}"
+# SHAPES="10 indep,100 fanout" picks the compose shapes (default: all three; empty: none).
+IFS=, read -r -a shapes <<< "${SHAPES-10 indep,100 indep,100 fanout}"
 for shape in "${shapes[@]}"; do
     set -- $shape
-    write_compose "$1" "$2"
+    # Each engine its own subnet: another engine's network may outlive its `down` briefly.
+    write_compose "$1" "$2" 10.236.16.0/22
     echo "compose: $1 services ($2), up -d and down"
     # One untimed round first: page cache, the firewall table.
     (cd "$WORK/proj" && "$BIN" "${R[@]}" -p "$PROJ" up -d >/dev/null 2>&1 && "$BIN" "${R[@]}" -p "$PROJ" down -t 10 >/dev/null 2>&1) || true
     compose_rounds "$ROUNDS" "rc_$1_$2" rcompose "$BIN" "${R[@]}" -p "$PROJ"
+    write_compose "$1" "$2" 10.236.20.0/22
     [ -n "$DC" ] && compose_rounds "$OTHER_ROUNDS" "dc_$1_$2" "$DC" $DC -p "$PROJ"
+    write_compose "$1" "$2" 10.236.24.0/22
     [ -n "$PC" ] && compose_rounds "$OTHER_ROUNDS" "pc_$1_$2" "$PC" $PC -p "$PROJ"
 done
 
 if [ -n "${BIG:-}" ]; then
-    write_compose "$BIG" indep
+    write_compose "$BIG" indep 10.236.16.0/22
     echo "compose: $BIG services (rcompose only)"
     (cd "$WORK/proj" && "$BIN" "${R[@]}" -p "$PROJ" up -d >/dev/null 2>&1 && "$BIN" "${R[@]}" -p "$PROJ" down -t 10 >/dev/null 2>&1) || true
     t0=$(date +%s%N)
     (cd "$WORK/proj" && "$BIN" "${R[@]}" -p "$PROJ" up -d >/dev/null 2>&1)
     t1=$(date +%s%N)
-    printf '  %-34s %8.2f s\n' "up -d" "$(perl -e "print ($t1 - $t0) / 1e9")"
+    printf '  %-34s %8.2f s\n' "up -d" "$(perl -e "print(($t1 - $t0) / 1e9)")"
     (cd "$WORK/proj" && timeit big_ps "ps" "$BIN" "${R[@]}" -p "$PROJ" ps -a)
     (cd "$WORK/proj" && timeit big_logs "logs" "$BIN" "${R[@]}" -p "$PROJ" logs)
     t0=$(date +%s%N)
     (cd "$WORK/proj" && "$BIN" "${R[@]}" -p "$PROJ" down -t 10 >/dev/null 2>&1)
     t1=$(date +%s%N)
-    printf '  %-34s %8.2f s\n' "down" "$(perl -e "print ($t1 - $t0) / 1e9")"
+    printf '  %-34s %8.2f s\n' "down" "$(perl -e "print(($t1 - $t0) / 1e9)")"
 fi
 
 echo "memory of the per-container helper (RSS, one detached sleeping container)"
@@ -209,7 +215,7 @@ if have_docker; then
     docker rm -f "$c" >/dev/null
 fi
 if have_podman; then
-    c=$(podman --runtime runc run -d --network none "$IMG" sleep 60)
+    c=$("${PODMAN_RUN[@]}" -d --network none "$IMG" sleep 60)
     sleep 1
     conmon=$(pgrep -f "conmon.*-c $c" | head -1 || true)
     [ -n "$conmon" ] && printf '  %-34s %6s kB\n' "podman conmon" "$(rss "$conmon")"
