@@ -9,6 +9,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::container::monitor_fast_path() {
+        return code;
+    }
     let argv: Vec<String> = match std::env::args_os()
         .map(|a| a.into_string())
         .collect::<Result<_, _>>()

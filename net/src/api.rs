@@ -30,6 +30,9 @@ use crate::store::{Lock, Store, StoreError};
 
 mod attach;
 mod publish;
+mod release;
+
+pub use release::{DEFAULT_BRIDGE_LINGER, Released};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
@@ -471,8 +474,10 @@ impl Networks {
                 containers: names.join(", "),
             });
         }
-        // The bridge before the file, for the same reason as in `create`: killed in between,
-        // the network is still listed and the next `rm` (or `down`) finishes the job.
+        // Nothing of the network may be left when this returns (`ip link` after `rm`); the
+        // bridge before the file, for the same reason as in `create`: killed in between, the
+        // network is still listed and the next `rm` (or `down`) finishes the job.
+        self.delete_released_ports(&net.bridge)?;
         bridge::delete_link(&net.bridge)?;
         self.store.remove(&net.name)?;
         self.apply_firewall(&lock)?;
@@ -588,12 +593,17 @@ impl Networks {
         Ok(())
     }
 
-    fn apply_firewall(&self, _lock: &Lock) -> Result<(), NetError> {
+    fn apply_firewall(&self, lock: &Lock) -> Result<(), NetError> {
+        self.apply_firewall_with(lock, false)
+    }
+
+    /// `only_if_changed`: see [`Firewall::apply_if_changed`] (releasing endpoints).
+    fn apply_firewall_with(&self, _lock: &Lock, only_if_changed: bool) -> Result<(), NetError> {
         let nets = self.store.load_all()?;
         let mut desired = Desired::default();
         for n in &nets {
-            // The default bridge is only live while it has containers.
-            if n.name == DEFAULT_NETWORK && n.endpoints.is_empty() {
+            // The default bridge is only live while it has containers (or lingers).
+            if n.name == DEFAULT_NETWORK && n.endpoints.is_empty() && !self.default_lingers() {
                 continue;
             }
             desired.networks.push(FwNetwork {
@@ -612,7 +622,11 @@ impl Networks {
                 }));
             }
         }
-        self.firewall.apply(&desired)?;
+        if only_if_changed {
+            self.firewall.apply_if_changed(&desired)?;
+        } else {
+            self.firewall.apply(&desired)?;
+        }
         let proxies: Vec<ProxySpec> = nets
             .iter()
             .flat_map(|n| n.endpoints.values())

@@ -31,6 +31,9 @@ pub fn ensure_bridge(
     prefix: u8,
     gateway6: Option<(Ipv6Addr, u8)>,
 ) -> Result<(), BridgeError> {
+    if gateway6.is_none() && bridge_ready(name, gateway) {
+        return Ok(());
+    }
     let br = name.to_string();
     run_in(None, move |h| async move {
         let index = match link_index(&h, &br).await? {
@@ -81,6 +84,31 @@ pub fn ensure_bridge(
     )
 }
 
+/// Whether the bridge is there, up, with `gateway` as its IPv4 address and `route_localnet`
+/// on: the state `ensure_bridge` makes, read with three cheap calls instead of a netlink
+/// worker thread (every container start asks).
+fn bridge_ready(name: &str, gateway: Ipv4Addr) -> bool {
+    let Ok((sock, mut ifr)) = ifreq(name) else {
+        return false;
+    };
+    // SAFETY: SIOCGIFFLAGS/SIOCGIFADDR on our own socket with an ifreq naming the link; the
+    // address is read as the sockaddr_in the kernel wrote for AF_INET.
+    let (up, addr) = unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) < 0 {
+            return false;
+        }
+        let up = ifr.ifr_ifru.ifru_flags & (libc::IFF_UP as libc::c_short) != 0;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFADDR, &mut ifr) < 0 {
+            return false;
+        }
+        let sin = &*(&ifr.ifr_ifru.ifru_addr as *const libc::sockaddr as *const libc::sockaddr_in);
+        (up, Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)))
+    };
+    up && addr == gateway
+        && std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"))
+            .is_ok_and(|v| v.trim() == "1")
+}
+
 /// Adds an IPv6 address without duplicate address detection: the address is ours by
 /// allocation, and DAD would keep it "tentative", unusable, for a second or two after every
 /// container start.
@@ -118,11 +146,93 @@ pub fn delete_link(name: &str) -> Result<(), BridgeError> {
     Ok(())
 }
 
-pub fn link_exists(name: &str) -> Result<bool, BridgeError> {
+/// Sets a host link down; a missing link is fine. A veth end that is down takes no part in
+/// its bridge any more (no forwarding, its learnt addresses flushed) and answers no ARP, so
+/// the address of a released endpoint can go to the next container at once, while the
+/// deletion itself (which waits for RCU grace periods in the kernel) happens later.
+/// Through ioctl on the calling thread (which must be in the host's namespace): no netlink
+/// worker thread for one flag.
+pub fn set_down(name: &str) -> Result<(), BridgeError> {
+    let res = (|| -> std::io::Result<()> {
+        let (sock, mut ifr) = ifreq(name)?;
+        // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS on our own socket with an ifreq naming the link.
+        unsafe {
+            if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            ifr.ifr_ifru.ifru_flags &= !(libc::IFF_UP as libc::c_short);
+            if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    })();
+    match res {
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(()),
+        other => other.map_err(|e| {
+            NetnsError::Io(std::io::Error::other(format!("set {name} down: {e}"))).into()
+        }),
+    }
+}
+
+/// A datagram socket in the calling thread's namespace and an ifreq naming `name`.
+fn ifreq(name: &str) -> std::io::Result<(std::os::fd::OwnedFd, libc::ifreq)> {
+    use std::os::fd::FromRawFd;
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+        return Err(std::io::Error::from_raw_os_error(libc::ENODEV));
+    }
+    // SAFETY: plain socket(2); the fd is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let sock = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // SAFETY: ifreq is plain data; all zeroes is a valid value.
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (i, b) in name.bytes().enumerate() {
+        ifr.ifr_name[i] = b as libc::c_char;
+    }
+    Ok((sock, ifr))
+}
+
+/// Names of the links plugged into bridge `name` (none when it does not exist).
+pub fn ports_of(name: &str) -> Result<Vec<String>, BridgeError> {
+    use futures::TryStreamExt;
+    use rtnetlink::packet_route::link::LinkAttribute;
     let n = name.to_string();
     Ok(run_in(None, move |h| async move {
-        Ok(link_index(&h, &n).await?.is_some())
+        let Some(index) = link_index(&h, &n).await? else {
+            return Ok(vec![]);
+        };
+        let mut out = vec![];
+        let mut links = h.link().get().execute();
+        while let Some(msg) = links.try_next().await.map_err(nl("list links"))? {
+            let attrs = &msg.attributes;
+            if attrs.contains(&LinkAttribute::Controller(index))
+                && let Some(LinkAttribute::IfName(name)) =
+                    attrs.iter().find(|a| matches!(a, LinkAttribute::IfName(_)))
+            {
+                out.push(name.clone());
+            }
+        }
+        Ok(out)
     })?)
+}
+
+/// Whether a link exists in the calling thread's namespace (the host's). if_nametoindex is
+/// one ioctl: no netlink worker thread.
+pub fn link_exists(name: &str) -> Result<bool, BridgeError> {
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return Ok(false);
+    };
+    // SAFETY: if_nametoindex reads the NUL-terminated name.
+    if unsafe { libc::if_nametoindex(c.as_ptr()) } != 0 {
+        return Ok(true);
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::ENODEV) | Some(libc::ENXIO) | None => Ok(false),
+        Some(e) => Err(NetnsError::Io(std::io::Error::from_raw_os_error(e)).into()),
+    }
 }
 
 /// What to configure inside the container for one attachment.
@@ -160,105 +270,106 @@ pub fn attach_veth(plan: &VethPlan) -> Result<String, BridgeError> {
         plan.host_ifname.clone(),
         peer_tmp.clone(),
     );
-    let created = run_in(None, move |h| async move {
-        let br_index = link_index(&h, &bridge).await?.ok_or_else(|| {
-            NetnsError::Io(std::io::Error::other(format!("bridge {bridge} is missing")))
-        })?;
-        let peer_msg = LinkUnspec::new_with_name(&peer)
-            .setns_by_fd(ns_file.as_raw_fd())
-            .build();
-        let veth = LinkVeth::new(&host, &peer)
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
-            .controller(br_index)
-            .up()
-            .build();
-        h.link().add(veth).execute().await.map_err(nl(format!(
-            "create veth pair {host}/{peer} on {bridge} into the container's namespace"
-        )))
-    });
-    if let Err(e) = created {
-        let _ = delete_link(&plan.host_ifname);
-        return Err(e.into());
-    }
-    match configure_inside(plan, &peer_tmp) {
+    let inside_plan = plan.clone();
+    let res = crate::netns::run_host_then_in(
+        &plan.netns,
+        move |h| async move {
+            let br_index = link_index(&h, &bridge).await?.ok_or_else(|| {
+                NetnsError::Io(std::io::Error::other(format!("bridge {bridge} is missing")))
+            })?;
+            let peer_msg = LinkUnspec::new_with_name(&peer)
+                .setns_by_fd(ns_file.as_raw_fd())
+                .build();
+            let veth = LinkVeth::new(&host, &peer)
+                .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+                .controller(br_index)
+                .up()
+                .build();
+            h.link().add(veth).execute().await.map_err(nl(format!(
+                "create veth pair {host}/{peer} on {bridge} into the container's namespace"
+            )))
+        },
+        move |h, ()| async move { configure_inside(h, inside_plan, peer_tmp).await },
+    );
+    match res {
         Ok(name) => Ok(name),
         Err(e) => {
+            // Whichever half failed: the pair goes (deleting the host end deletes both).
             let _ = delete_link(&plan.host_ifname);
-            Err(e)
+            Err(e.into())
         }
     }
 }
 
-fn configure_inside(plan: &VethPlan, peer_tmp: &str) -> Result<String, BridgeError> {
-    let plan = plan.clone();
-    let peer = peer_tmp.to_string();
-    let netns = plan.netns.clone();
-    Ok(run_in(Some(&netns), move |h| async move {
-        let names = link_names(&h).await?;
-        let ifname = (0..)
-            .map(|i| format!("eth{i}"))
-            .find(|n| !names.contains(n))
-            .expect("an unused ethN exists");
-        let index = link_index(&h, &peer)
-            .await?
-            .ok_or_else(|| NetnsError::Io(std::io::Error::other(format!("{peer} vanished"))))?;
+async fn configure_inside(
+    h: rtnetlink::Handle,
+    plan: VethPlan,
+    peer: String,
+) -> Result<String, NetnsError> {
+    let names = link_names(&h).await?;
+    let ifname = (0..)
+        .map(|i| format!("eth{i}"))
+        .find(|n| !names.contains(n))
+        .expect("an unused ethN exists");
+    let index = link_index(&h, &peer)
+        .await?
+        .ok_or_else(|| NetnsError::Io(std::io::Error::other(format!("{peer} vanished"))))?;
+    h.link()
+        .set(
+            LinkUnspec::new_with_index(index)
+                .name(ifname.clone())
+                .address(plan.mac.to_vec())
+                .build(),
+        )
+        .execute()
+        .await
+        .map_err(nl(format!("rename {peer} to {ifname}")))?;
+    h.address()
+        .add(index, IpAddr::V4(plan.ip), plan.prefix)
+        .execute()
+        .await
+        .map_err(nl(format!("add {}/{} to {ifname}", plan.ip, plan.prefix)))?;
+    if let Some((ip6, prefix6)) = plan.ip6 {
+        add_address6(&h, index, ip6, prefix6, &ifname).await?;
+    }
+    h.link()
+        .set(LinkUnspec::new_with_index(index).up().build())
+        .execute()
+        .await
+        .map_err(nl(format!("set {ifname} up")))?;
+    if let Some(lo) = link_index(&h, "lo").await? {
         h.link()
-            .set(
-                LinkUnspec::new_with_index(index)
-                    .name(ifname.clone())
-                    .address(plan.mac.to_vec())
-                    .build(),
-            )
+            .set(LinkUnspec::new_with_index(lo).up().build())
             .execute()
             .await
-            .map_err(nl(format!("rename {peer} to {ifname}")))?;
-        h.address()
-            .add(index, IpAddr::V4(plan.ip), plan.prefix)
-            .execute()
-            .await
-            .map_err(nl(format!("add {}/{} to {ifname}", plan.ip, plan.prefix)))?;
-        if let Some((ip6, prefix6)) = plan.ip6 {
-            add_address6(&h, index, ip6, prefix6, &ifname).await?;
+            .map_err(nl("set lo up"))?;
+    }
+    if let Some(gw) = plan.default_gateway {
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(Ipv4Addr::UNSPECIFIED, 0)
+            .gateway(gw)
+            .output_interface(index)
+            .build();
+        match h.route().add(route).execute().await {
+            Ok(()) => {}
+            // The container already has a default route through its first network.
+            Err(e) if is_exists(&e) => {}
+            Err(e) => return Err(nl(format!("default route via {gw}"))(e)),
         }
-        h.link()
-            .set(LinkUnspec::new_with_index(index).up().build())
-            .execute()
-            .await
-            .map_err(nl(format!("set {ifname} up")))?;
-        if let Some(lo) = link_index(&h, "lo").await? {
-            h.link()
-                .set(LinkUnspec::new_with_index(lo).up().build())
-                .execute()
-                .await
-                .map_err(nl("set lo up"))?;
+    }
+    if let Some(gw6) = plan.default_gateway6 {
+        let route = RouteMessageBuilder::<Ipv6Addr>::new()
+            .destination_prefix(Ipv6Addr::UNSPECIFIED, 0)
+            .gateway(gw6)
+            .output_interface(index)
+            .build();
+        match h.route().add(route).execute().await {
+            Ok(()) => {}
+            Err(e) if is_exists(&e) => {}
+            Err(e) => return Err(nl(format!("IPv6 default route via {gw6}"))(e)),
         }
-        if let Some(gw) = plan.default_gateway {
-            let route = RouteMessageBuilder::<Ipv4Addr>::new()
-                .destination_prefix(Ipv4Addr::UNSPECIFIED, 0)
-                .gateway(gw)
-                .output_interface(index)
-                .build();
-            match h.route().add(route).execute().await {
-                Ok(()) => {}
-                // The container already has a default route through its first network.
-                Err(e) if is_exists(&e) => {}
-                Err(e) => return Err(nl(format!("default route via {gw}"))(e)),
-            }
-        }
-        if let Some(gw6) = plan.default_gateway6 {
-            let route = RouteMessageBuilder::<Ipv6Addr>::new()
-                .destination_prefix(Ipv6Addr::UNSPECIFIED, 0)
-                .gateway(gw6)
-                .output_interface(index)
-                .build();
-            match h.route().add(route).execute().await {
-                Ok(()) => {}
-                Err(e) if is_exists(&e) => {}
-                Err(e) => return Err(nl(format!("IPv6 default route via {gw6}"))(e)),
-            }
-        }
-        Ok(ifname)
-    })?)
+    }
+    Ok(ifname)
 }
 
 /// Removes an attachment: deleting the host end removes both ends. If the namespace is gone the

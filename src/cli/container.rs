@@ -417,6 +417,33 @@ pub struct MonitorArgs {
     pub attach: bool,
 }
 
+/// The monitor as `monitor::spawn` starts it (`--root R --run-root RR container-monitor ID
+/// [--attach]`), run without building the CLI's command tree: one monitor lives per
+/// container, and the heap that clap's tree and the tracing set-up leave fragmented stays
+/// resident for the container's whole life. Anything else goes through clap as usual.
+pub fn monitor_fast_path() -> Option<ExitCode> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let (root, run_root, id, attach) = match args.as_slice() {
+        [r, root, rr, run_root, sub, id, rest @ ..]
+            if r == "--root"
+                && rr == "--run-root"
+                && sub == rcompose_engine::monitor::SUBCOMMAND
+                && (rest.is_empty() || (rest.len() == 1 && rest[0] == "--attach")) =>
+        {
+            (root, run_root, id.to_str()?, !rest.is_empty())
+        }
+        _ => return None,
+    };
+    let code = rcompose_engine::monitor::main(
+        std::path::Path::new(root),
+        std::path::Path::new(run_root),
+        id,
+        attach,
+        Some(rcompose_wire::netwire::on_container_exit),
+    );
+    Some(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
 pub fn monitor(g: &GlobalOpts, args: MonitorArgs) -> Result<ExitCode> {
     let code = rcompose_engine::monitor::main(
         &g.root,

@@ -111,8 +111,9 @@ fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
     };
     let res = finish_attach(&eng, &cfg.id, ours, &mode);
     if cfg.host.auto_remove {
-        // The monitor removed the container; its networking goes with it.
-        netwire::after_stop(&nets, &cfg);
+        // The monitor removed the container and released its networks (a killed monitor
+        // could not: then it is done here).
+        netwire::after_auto_remove(&nets, &cfg);
     }
     res
 }

@@ -178,6 +178,7 @@ impl Containers {
 
         proc::trace_phase("create");
         let _lock = self.store.lock_all()?;
+        self.store.ensure_name_index()?;
         let id = new_id()?;
         let name = match &opts.name {
             Some(n) => {
@@ -268,6 +269,7 @@ impl Containers {
         };
         let dir = self.store.dir(&id);
         let res = (|| {
+            self.store.index_name(&cfg.name, &cfg.id)?;
             super::store::create_private_dir(&dir)?;
             self.setup_volumes(&cfg)
                 .and_then(|cfg| self.store.save_config(&cfg).map(|()| cfg))
@@ -280,6 +282,7 @@ impl Containers {
                         .map_err(|e| ContainerError::Other(e.to_string()))?;
                     if let Err(e) = store.confirm_image_user(&cfg.image_id) {
                         let _ = self.remove_dirs(&cfg.id);
+                        self.store.unindex_name(&cfg.name, &cfg.id);
                         return Err(ContainerError::Other(e.to_string()));
                     }
                 }
@@ -288,6 +291,7 @@ impl Containers {
             }
             Err(e) => {
                 let _ = self.remove_dirs(&id);
+                self.store.unindex_name(&cfg.name, &id);
                 Err(e)
             }
         }
@@ -544,6 +548,7 @@ impl Containers {
         }
         // The image loses this user with the config removed here (store/users.rs).
         self.remove_dirs(id)?;
+        self.store.unindex_name(&cfg.name, id);
         // Cheap (one directory read each): what an earlier killed removal left goes now.
         // Another command may be removing the same tombstone: its errors are not ours.
         let _ = self.sweep_tombstones();
@@ -660,6 +665,7 @@ impl Containers {
         let new_name = new_name.strip_prefix('/').unwrap_or(new_name);
         validate_name(new_name)?;
         let _lock = self.store.lock_all()?;
+        self.store.ensure_name_index()?;
         if let Some(holder) = self.store.by_name(new_name)? {
             return Err(ContainerError::NameInUse {
                 name: new_name.into(),
@@ -667,8 +673,11 @@ impl Containers {
             });
         }
         let mut cfg = self.store.load_config(id)?;
-        cfg.name = new_name.into();
-        self.store.save_config(&cfg)
+        let old_name = std::mem::replace(&mut cfg.name, new_name.into());
+        self.store.index_name(&cfg.name, &cfg.id)?;
+        self.store.save_config(&cfg)?;
+        self.store.unindex_name(&old_name, &cfg.id);
+        Ok(())
     }
 
     /// Removes container directories left without a readable config by a crash between
@@ -722,7 +731,7 @@ fn remove_tree(dir: &Path) -> Result<(), ContainerError> {
     }
 }
 
-fn empty_config() -> ContainerConfig {
+pub(crate) fn empty_config() -> ContainerConfig {
     ContainerConfig {
         id: String::new(),
         name: String::new(),

@@ -8,6 +8,7 @@ pub mod files;
 pub mod inspect;
 pub mod lifecycle;
 pub mod model;
+mod names;
 pub mod netns;
 pub mod prepare;
 pub mod proc;

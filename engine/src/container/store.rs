@@ -146,8 +146,18 @@ impl ContainerStore {
 
     /// Resolves a name, full id or unique id prefix, as docker does.
     pub fn resolve(&self, key: &str) -> Result<ContainerConfig, ContainerError> {
-        let all = self.list()?;
         let key = key.strip_prefix('/').unwrap_or(key);
+        // A full id or a name: no need to read every config.
+        if key.len() == 64
+            && key.bytes().all(|b| b.is_ascii_hexdigit())
+            && let Ok(c) = self.load_config(key)
+        {
+            return Ok(c);
+        }
+        if let Some(c) = self.by_name(key)? {
+            return Ok(c);
+        }
+        let all = self.list()?;
         if let Some(c) = all.iter().find(|c| c.id == key || c.name == key) {
             return Ok(c.clone());
         }
@@ -172,11 +182,6 @@ impl ContainerStore {
             key: key.into(),
             suggestion,
         })
-    }
-
-    /// The container holding `name`, if any.
-    pub fn by_name(&self, name: &str) -> Result<Option<ContainerConfig>, ContainerError> {
-        Ok(self.list()?.into_iter().find(|c| c.name == name))
     }
 }
 

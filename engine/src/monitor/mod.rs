@@ -203,8 +203,13 @@ fn own_cgroup_procs() -> Option<PathBuf> {
 /// unpublished, endpoints and DNS names released) to [`main`], since the engine does not
 /// depend on the network crate. Arguments: root, run root, the container's config. It runs beside the
 /// engine's own clean-up (unmount, namespace and, with `--rm`, the container's removal), in
-/// a thread: it must not read the container's files.
-pub type ExitHook = fn(&Path, &Path, &crate::container::ContainerConfig);
+/// a thread: it must not read the container's files. What it returns runs after the exit
+/// was reported, in a child of the monitor, so neither the exit nor a `stop` waiting for the
+/// monitor waits for it (the kernel's slow part of a network teardown).
+pub type ExitHook = fn(&Path, &Path, &crate::container::ContainerConfig) -> Option<Deferred>;
+
+/// Work left for after the exit was reported (see [`ExitHook`]).
+pub type Deferred = Box<dyn FnOnce() + Send>;
 
 /// Body of the hidden subcommand. Returns the process exit code. `on_exit` runs once the
 /// container exited for good (see [`ExitHook`]).
@@ -399,7 +404,7 @@ impl Monitor {
         // The network teardown (deleting a veth costs the kernel ~15 ms) runs beside the
         // engine's own; both are done before the exit is reported, so a `run --rm` leaves
         // nothing behind when it returns. No container process is left to fork for.
-        std::thread::scope(|scope| {
+        let deferred = std::thread::scope(|scope| {
             let network = self.on_exit.map(|hook| {
                 let (root, run_root, cfg) = (&self.store.root, &self.store.run_root, &cfg);
                 scope.spawn(move || hook(root, run_root, cfg))
@@ -417,14 +422,17 @@ impl Monitor {
             } else {
                 let _ = self.store.save_state(&self.id, &st);
             }
-            if let Some(t) = network {
-                let _ = t.join();
-            }
+            let deferred = network.and_then(|t| t.join().ok().flatten());
             proc::trace_phase("monitor.exit-hook");
+            deferred
         });
         let _ = std::fs::remove_file(self.store.attach_socket(&self.id));
         clients.send_exit(exit_code);
         proc::trace_phase("monitor.sent-exit");
+        drop(clients);
+        if let Some(work) = deferred {
+            run_detached(work);
+        }
         0
     }
 
@@ -449,6 +457,25 @@ impl Monitor {
         st.oom_killed = false;
         self.store.save_state(&self.id, st)?;
         Ok((pid, stdio))
+    }
+}
+
+/// Runs `work` in a child process, so the monitor can exit now: whoever waits for the
+/// monitor to be gone (`stop`, `rm -f`) does not wait for it. The child holds none of the
+/// monitor's descriptors (attach clients see their EOF now).
+fn run_detached(work: Deferred) {
+    // SAFETY: the monitor is single-threaded here (the exit hook's thread was joined).
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            // SAFETY: closing every descriptor above stdio (which is /dev/null) in the child.
+            unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+            work();
+            // SAFETY: leaves the child without running the monitor's exit path twice.
+            unsafe { libc::_exit(0) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { .. }) => {}
+        // No child: do it here, late rather than never.
+        Err(_) => work(),
     }
 }
 
@@ -489,6 +516,7 @@ fn shrink_resident_memory() {
         }
     }
     candidates.extend(current);
+    trim_stack(&smaps);
     for (start, end, clean) in candidates {
         if clean {
             // SAFETY: clean, read-only, file-backed pages of our own binary: unmapping them
@@ -500,6 +528,37 @@ fn shrink_resident_memory() {
     }
     // SAFETY: glibc call without preconditions.
     unsafe { libc::malloc_trim(0) };
+}
+
+/// Gives back the main thread's stack pages below the current frame: start-up went deep
+/// (argument handling, libcontainer), the monitor's loop stays shallow. Pages below the stack
+/// pointer hold nothing live; touched again, they come back zero-filled.
+fn trim_stack(smaps: &str) {
+    const MARGIN: usize = 32 * 1024;
+    let here = 0u8;
+    let sp = std::hint::black_box(&here) as *const u8 as usize;
+    let Some((start, end)) = smaps.lines().find_map(|l| {
+        let range = l.strip_suffix("[stack]")?.split(' ').next()?;
+        let (a, b) = range.split_once('-')?;
+        Some((
+            usize::from_str_radix(a, 16).ok()?,
+            usize::from_str_radix(b, 16).ok()?,
+        ))
+    }) else {
+        return;
+    };
+    // Only when this frame is on that stack (the main thread's).
+    if !(start..end).contains(&sp) {
+        return;
+    }
+    let top = (sp.saturating_sub(MARGIN)) & !4095;
+    if top > start {
+        // SAFETY: anonymous private stack pages strictly below the live frames (with a
+        // margin): their contents are dead, and a later touch faults in a zero page.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, top - start, libc::MADV_DONTNEED);
+        }
+    }
 }
 
 /// Whether the kernel OOM killer fired in the container's memory cgroup (v1 or v2).

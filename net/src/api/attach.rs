@@ -86,6 +86,10 @@ impl Networks {
                 net.gateway6(),
             )?;
             drop(host_lock);
+            if net.name == DEFAULT_NETWORK {
+                // In use again: a lingering default bridge stays.
+                self.clear_linger();
+            }
             let host_ifname = format!("veth{}", &random_id()[..7]);
             let ifname = bridge::attach_veth(&VethPlan {
                 bridge: net.bridge.clone(),
@@ -117,11 +121,15 @@ impl Networks {
                     ports: Vec::new(),
                 },
             );
+            // An endpoint without ports rarely changes our rules (a network's first one does
+            // on the default bridge): re-checking the whole ruleset on every start would run
+            // `nft` and `iptables` whenever another tool touched its rules since (Docker does
+            // on each of its starts). Repairs happen at network create/rm and `doctor --fix`.
             let committed = self
                 .store
                 .save_endpoints(&net)
                 .map_err(NetError::from)
-                .and_then(|_| self.apply_firewall(&lock));
+                .and_then(|_| self.apply_firewall_with(&lock, true));
             if let Err(e) = committed {
                 let _ = bridge::detach_veth(&host_ifname);
                 net.endpoints.remove(&req.container_id);
@@ -168,9 +176,14 @@ impl Networks {
             };
             bridge::detach_veth(&ep.host_ifname)?;
             self.store.save_endpoints(&net)?;
+            let idle_default = net.name == DEFAULT_NETWORK && net.endpoints.is_empty();
+            if idle_default {
+                self.clear_linger();
+            }
             self.apply_firewall(&lock)?;
-            if net.name == DEFAULT_NETWORK && net.endpoints.is_empty() {
+            if idle_default {
                 // Nothing left behind: the default bridge comes back with the next container.
+                self.delete_released_ports(&net.bridge)?;
                 bridge::delete_link(&net.bridge)?;
             }
             let generation = bump_generation(self.store.dir())?;

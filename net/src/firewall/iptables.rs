@@ -254,6 +254,23 @@ impl HostChains {
             .map(|d| d.join(format!("{}.iptables", self.prefix)))
     }
 
+    fn last_bridges_path(&self) -> Option<PathBuf> {
+        self.memo_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.iptables-last", self.prefix)))
+    }
+
+    fn bridges_key(bridges: &[String], bridges6: &[String]) -> String {
+        format!("{}\n--\n{}", bridges.join("\n"), bridges6.join("\n"))
+    }
+
+    /// Whether our last successful [`HostChains::apply`] was for these very bridges.
+    pub fn unchanged_since_last_apply(&self, bridges: &[String], bridges6: &[String]) -> bool {
+        self.last_bridges_path().is_some_and(|p| {
+            std::fs::read_to_string(p).is_ok_and(|m| m == Self::bridges_key(bridges, bridges6))
+        })
+    }
+
     /// Makes every iptables `filter` table on the host accept our `bridges`' traffic where it
     /// would drop it (and every ip6tables one for `bridges6`, our dual-stack bridges), and
     /// removes our chains from every table when the lists are empty.
@@ -288,6 +305,10 @@ impl HostChains {
         {
             return Ok(());
         }
+        let last = self.last_bridges_path();
+        if let Some(path) = &last {
+            let _ = std::fs::remove_file(path);
+        }
         for (family, list, legacy) in [
             (Family::V4, bridges, legacy[0]),
             (Family::V6, bridges6, legacy[1]),
@@ -298,6 +319,12 @@ impl HostChains {
                 }
                 self.apply_backend(backend, family, list)?;
             }
+        }
+        if let Some(path) = &last
+            && let Some(dir) = path.parent()
+            && std::fs::create_dir_all(dir).is_ok()
+        {
+            let _ = std::fs::write(path, Self::bridges_key(bridges, bridges6));
         }
         if let (Some(path), Some(g), Some(print)) =
             (&memo, ruleset_generation(), fingerprint(legacy))

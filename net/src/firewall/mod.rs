@@ -65,6 +65,16 @@ pub struct Desired {
 pub trait Firewall {
     /// Makes the kernel's rules match `desired` exactly, atomically.
     fn apply(&self, desired: &Desired) -> Result<(), FirewallError>;
+
+    /// As `apply`, but does nothing when `desired` is what this backend applied last, even if
+    /// another tool changed the kernel's rulesets since: for changes that only take rules
+    /// away or leave them as they are (a container leaving a network), where re-checking the
+    /// whole ruleset (an `nft` and `iptables` run each) would be paid on every container stop
+    /// on hosts where other tools keep changing their rules. Repairs happen on the next
+    /// `apply`.
+    fn apply_if_changed(&self, desired: &Desired) -> Result<(), FirewallError> {
+        self.apply(desired)
+    }
 }
 
 /// The firewall of a real host: our own nftables table, plus accepts in the host's iptables
@@ -90,5 +100,23 @@ impl Firewall for HostFirewall {
         }
         self.nftables.apply(desired)?;
         self.host_chains.apply(&bridges, &bridges6)
+    }
+
+    fn apply_if_changed(&self, desired: &Desired) -> Result<(), FirewallError> {
+        let bridges: Vec<String> = desired.networks.iter().map(|n| n.bridge.clone()).collect();
+        let bridges6: Vec<String> = desired
+            .networks
+            .iter()
+            .filter(|n| n.subnet6.is_some())
+            .map(|n| n.bridge.clone())
+            .collect();
+        if self.nftables.unchanged_since_last_apply(desired)
+            && self
+                .host_chains
+                .unchanged_since_last_apply(&bridges, &bridges6)
+        {
+            return Ok(());
+        }
+        self.apply(desired)
     }
 }

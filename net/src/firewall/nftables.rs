@@ -56,6 +56,21 @@ impl Nftables {
         &self.table
     }
 
+    /// Where the last transaction we applied is kept, whatever happened in the kernel since.
+    fn last_doc_path(&self) -> Option<PathBuf> {
+        self.memo_dir
+            .as_ref()
+            .map(|d| d.join(format!("{}.last", self.table)))
+    }
+
+    /// Whether `desired` renders to the transaction we applied last (see
+    /// [`super::Firewall::apply_if_changed`]).
+    pub fn unchanged_since_last_apply(&self, desired: &Desired) -> bool {
+        let doc = self.render(desired).to_string();
+        self.last_doc_path()
+            .is_some_and(|p| std::fs::read_to_string(p).is_ok_and(|m| m == doc))
+    }
+
     /// The JSON transaction that makes the kernel match `desired`.
     pub fn render(&self, desired: &Desired) -> Value {
         let t = self.table.as_str();
@@ -284,7 +299,19 @@ impl Firewall for Nftables {
         if let Some(path) = &memo {
             let _ = std::fs::remove_file(path);
         }
+        if let Some(path) = self.last_doc_path() {
+            let _ = std::fs::remove_file(&path);
+        }
         self.run(&doc)?;
+        if let Some(path) = self.last_doc_path()
+            && let Some(dir) = path.parent()
+            && std::fs::create_dir_all(dir).is_ok()
+        {
+            let tmp = path.with_extension("last-tmp");
+            if std::fs::write(&tmp, &doc).is_ok() {
+                let _ = std::fs::rename(&tmp, &path);
+            }
+        }
         // Only our own transaction in between (one generation step): remember it.
         if let (Some(path), Some(g0)) = (&memo, before)
             && let Some(g1) = ruleset_generation()

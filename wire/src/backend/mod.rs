@@ -346,6 +346,17 @@ impl EngineBackend {
                 tracing::warn!("detaching container {id} from its networks: {e}");
             }
         }
+        self.reap_idle_default();
+    }
+
+    /// A container released by its monitor may have left the default bridge lingering for
+    /// the next container (see `netwire::after_stop`): stops and removals leave nothing.
+    fn reap_idle_default(&self) {
+        if let Ok(n) = self.nets()
+            && let Err(e) = n.reap_idle_default()
+        {
+            tracing::warn!("deleting the idle default bridge: {e}");
+        }
     }
 }
 
@@ -592,6 +603,7 @@ impl Backend for EngineBackend {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(id.to_string());
+            self.reap_idle_default();
         } else {
             self.detach(id);
         }
@@ -608,7 +620,9 @@ impl Backend for EngineBackend {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
-        if !released {
+        if released {
+            self.reap_idle_default();
+        } else {
             self.detach(id);
         }
         timing::took(format_args!("remove {}: detached", short(id)), t0);

@@ -438,19 +438,53 @@ pub fn check_container_mode(eng: &Containers, cfg: &ContainerConfig) -> Result<(
 pub fn after_stop(nets: &Networks, cfg: &ContainerConfig) {
     if from_labels(&cfg.labels).is_some_and(|p| !p.networks.is_empty()) {
         teardown(nets, &cfg.id);
+        // The monitor released the container and left an idle default bridge lingering for
+        // the next container: a stop or removal leaves nothing behind when it returns.
+        if let Err(e) = nets.reap_idle_default() {
+            tracing::warn!("deleting the idle default bridge: {e}");
+        }
+    }
+}
+
+/// After a foreground `run --rm`: undoes what the monitor could not (it was killed), but
+/// leaves the default bridge lingering for the next `run`.
+pub fn after_auto_remove(nets: &Networks, cfg: &ContainerConfig) {
+    if from_labels(&cfg.labels).is_some_and(|p| !p.networks.is_empty()) {
+        teardown(nets, &cfg.id);
     }
 }
 
 /// The monitor's exit hook: a container whose process ended for good (not restarting) gives
 /// back its ports, addresses and DNS names, as docker does; its plan stays, so a later start
 /// attaches again. Runs while the engine removes the container (`--rm`): uses only `cfg`.
-pub fn on_container_exit(root: &Path, run_root: &Path, cfg: &ContainerConfig) {
+/// Addresses, names and ports are free when it returns; deleting the veths (and an idle
+/// default bridge) is returned as deferred work, which the monitor runs after reporting the
+/// exit: the kernel's RCU waits are not on the path of the command that waits for it.
+pub fn on_container_exit(
+    root: &Path,
+    run_root: &Path,
+    cfg: &ContainerConfig,
+) -> Option<rcompose_engine::monitor::Deferred> {
     if from_labels(&cfg.labels).is_none_or(|p| p.networks.is_empty()) {
-        return;
+        return None;
     }
-    match Networks::open(root, run_root) {
-        Ok(nets) => teardown(&nets, &cfg.id),
-        Err(e) => tracing::warn!("container {}: releasing its networks: {e}", cfg.id),
+    let nets = match Networks::open(root, run_root) {
+        Ok(nets) => nets,
+        Err(e) => {
+            tracing::warn!("container {}: releasing its networks: {e}", cfg.id);
+            return None;
+        }
+    };
+    // The endpoints go with their published ports.
+    match nets.release(&cfg.id) {
+        Ok(released) if released.is_empty() => None,
+        Ok(released) => Some(Box::new(move || nets.finish_release(&released))),
+        Err(e) => {
+            // Fall back to the synchronous detach, which also deletes the veths.
+            tracing::warn!("container {}: releasing its networks: {e}", cfg.id);
+            teardown(&nets, &cfg.id);
+            None
+        }
     }
 }
 

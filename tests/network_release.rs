@@ -1,0 +1,102 @@
+//! A container that exits gives its network resources back in two steps: its address, name
+//! and ports before the exit is reported (the next container can take them at once), the
+//! kernel's objects (veth, an idle default bridge) afterwards, in the background. Commands that
+//! stop or remove containers still leave nothing behind when they return.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::container::{Env, IMAGE};
+
+fn link_exists(name: &str) -> bool {
+    Command::new("ip")
+        .args(["link", "show", name])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn table_exists(table: &str) -> bool {
+    Command::new("nft")
+        .args(["list", "table", "inet", table])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Polls `cond` for up to 10 s (the background step is not on anyone's path, so it gets time).
+fn eventually(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn eth0_address(env: &Env) -> String {
+    let out = env.ok(&[
+        "container",
+        "run",
+        "--rm",
+        IMAGE,
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0 | awk '{print $4}'",
+    ]);
+    let addr = out.trim().to_string();
+    assert!(addr.contains('/'), "no IPv4 address on eth0: {out:?}");
+    addr
+}
+
+#[test]
+fn bridged_run_rm_frees_its_address_at_once_and_leaves_nothing_behind() {
+    let env = Env::new();
+    let bridge = rcompose_net::api::default_bridge_name(&env.root);
+    let table = rcompose_net::api::table_name(&env.root);
+
+    // Back to back: the second run gets the address the first one had, so it was free when
+    // the first `run --rm` returned (the lowest free address is handed out).
+    let first = eth0_address(&env);
+    let second = eth0_address(&env);
+    assert_eq!(first, second, "the first run's address was not free yet");
+
+    // The idle default bridge and its rules go by themselves shortly after.
+    eventually(&format!("idle default bridge {bridge} left behind"), || {
+        !link_exists(&bridge)
+    });
+    eventually(&format!("nft table {table} left behind"), || {
+        !table_exists(&table)
+    });
+
+    // A stop or removal leaves nothing behind when it returns: no waiting for the background.
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "rel-a",
+        IMAGE,
+        "sleep",
+        "60",
+    ]);
+    let veth = {
+        let nets = rcompose_net::Networks::open(&env.root, &env.run_root).unwrap();
+        let net = nets.get("bridge").unwrap();
+        let ep = net.endpoints.values().next().expect("an endpoint").clone();
+        ep.host_ifname
+    };
+    assert!(
+        link_exists(&veth),
+        "{veth} missing while the container runs"
+    );
+    // A short-lived container on the same bridge exits meanwhile: the bridge stays in use.
+    let third = eth0_address(&env);
+    assert_ne!(third, first, "an address in use was handed out again");
+    env.ok(&["container", "rm", "-f", "rel-a"]);
+    assert!(
+        !link_exists(&bridge),
+        "default bridge {bridge} left after rm -f"
+    );
+    assert!(!link_exists(&veth), "{veth} left after rm -f");
+    assert!(!table_exists(&table), "nft table {table} left after rm -f");
+}
