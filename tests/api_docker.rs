@@ -859,6 +859,29 @@ fn docker_run_extras_reach_the_container() {
         confined.split_whitespace().collect::<Vec<_>>(),
         ["Seccomp:", "2"]
     );
+    // A profile file: docker's client sends its JSON text, which the engine applies.
+    let profile = api.roots.dir.path().join("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let o = api.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--security-opt",
+        &opt,
+        &tag,
+        "sh",
+        "-c",
+        "mkdir /made && echo made; echo done",
+    ]);
+    assert_eq!(stdout(&o), "done\n", "{}", stderr(&o));
+    assert!(stderr(&o).contains("mkdir"), "{}", stderr(&o));
     // The cgroup files the engine's mapping writes for these flags hold their values.
     let mut host = HostConfig::default();
     host.extra.cpu_shares = 512;
