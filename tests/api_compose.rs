@@ -201,3 +201,62 @@ networks:
     let left = api.roots.ok(&["container", "ps", "-a", "-q"]);
     assert_eq!(left.trim(), "", "containers left after down");
 }
+
+/// docker-compose 1.29's create body for a service with resource, device, namespace and
+/// security keys reaches the engine: the values show inside the container and in inspect.
+#[test]
+fn docker_compose_run_keys_reach_the_container() {
+    let Some(mut api) = Api::start() else {
+        return;
+    };
+    let image = api.busybox();
+    let dir = api.roots.dir.path().join("extras");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!(
+            r#"version: "2.4"
+services:
+  box:
+    image: {image}
+    network_mode: none
+    command: ["sleep", "300"]
+    cpu_shares: 256
+    mem_reservation: 16m
+    sysctls: {{kernel.shmmax: "987654321"}}
+    group_add: ["4343"]
+    devices: ["/dev/null:/dev/mynull"]
+    domainname: example.org
+    security_opt: ["seccomp:unconfined"]
+"#
+        ),
+    )
+    .unwrap();
+    let project = common::unique("rcapixt");
+    let name = format!("{project}_box_1");
+    api.names.push(name.clone());
+    let Some(_) = api.compose_ok(&dir, &project, &["up", "-d"]) else {
+        return;
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(&api.ok(&["inspect", &name])).expect("inspect JSON");
+    let h = &v[0]["HostConfig"];
+    assert_eq!(h["CpuShares"], 256, "{h}");
+    assert_eq!(h["MemoryReservation"], 16 << 20, "{h}");
+    assert_eq!(h["GroupAdd"], serde_json::json!(["4343"]), "{h}");
+    assert_eq!(h["Devices"][0]["PathInContainer"], "/dev/mynull", "{h}");
+    assert_eq!(v[0]["Config"]["Domainname"], "example.org");
+    let inside = api.ok(&[
+        "exec",
+        &name,
+        "sh",
+        "-c",
+        "cat /proc/sys/kernel/shmmax /proc/sys/kernel/domainname; grep Seccomp: /proc/1/status; [ -c /dev/mynull ] && echo dev-ok",
+    ]);
+    assert_eq!(
+        inside.split_whitespace().collect::<Vec<_>>(),
+        ["987654321", "example.org", "Seccomp:", "0", "dev-ok"]
+    );
+    api.compose_ok(&dir, &project, &["down", "-t", "1"])
+        .unwrap();
+}

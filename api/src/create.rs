@@ -167,20 +167,7 @@ pub fn parse(
         );
         ulimits.push(parse_ulimit(&text)?);
     }
-    let mut no_new_privileges = false;
-    for o in strs(&hc["SecurityOpt"]) {
-        match o.as_str() {
-            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {
-                no_new_privileges = true
-            }
-            "no-new-privileges:false" | "no-new-privileges=false" => {}
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "not supported yet: security option {other} (only no-new-privileges)"
-                )));
-            }
-        }
-    }
+    let (extra, no_new_privileges) = crate::create_extras::extras(&c, hc)?;
     let driver = s(&hc["LogConfig"]["Type"]);
     let log_opt: Vec<String> = map(&hc["LogConfig"]["Config"])
         .into_iter()
@@ -229,7 +216,7 @@ pub fn parse(
             pid_mode: namespace_mode(store, Syntax::Flag("PidMode"), s(&hc["PidMode"]).as_deref())?,
             ipc_mode: namespace_mode(store, Syntax::Flag("IpcMode"), s(&hc["IpcMode"]).as_deref())?,
             log_opts: log_opts(driver.as_deref(), &log_opt)?,
-            ..Default::default()
+            extra,
         },
     };
     let mode = match s(&hc["NetworkMode"]).as_deref() {
@@ -325,6 +312,78 @@ mod tests {
         let d =
             parse_json(json!({"Image": "x", "HostConfig": {"NetworkMode": "default"}})).unwrap();
         assert_eq!(d.networks, ["bridge"]);
+    }
+
+    #[test]
+    fn run_extras_map_onto_the_engine() {
+        // What docker 20.10's client sends for `--cpu-shares 512 --memory-reservation 32m
+        // --sysctl k=v --group-add 4242 --device /dev/null:/dev/mynull --security-opt
+        // seccomp=unconfined --security-opt no-new-privileges --domainname example.org`.
+        let r = parse_json(json!({
+            "Image": "x", "Domainname": "example.org", "AttachStdout": true,
+            "HostConfig": {
+                "CpuShares": 512, "MemoryReservation": 33554432, "MemorySwappiness": null,
+                "Sysctls": {"kernel.shmmax": "123"}, "GroupAdd": ["4242"],
+                "Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/mynull",
+                             "CgroupPermissions": "rwm"}],
+                "SecurityOpt": ["seccomp=unconfined", "no-new-privileges"],
+                "UTSMode": "host", "CgroupnsMode": "private", "OomScoreAdj": 300,
+                "Runtime": "runc", "Isolation": "", "KernelMemory": 0, "BlkioWeightDevice": [],
+                "DeviceRequests": null
+            }
+        }))
+        .unwrap();
+        let h = &r.opts.host;
+        let x = &h.extra;
+        assert!(h.no_new_privileges);
+        assert_eq!(x.cpu_shares, 512);
+        assert_eq!(x.memory_reservation, 32 << 20);
+        assert_eq!(x.memory_swappiness, None);
+        assert_eq!(x.sysctls["kernel.shmmax"], "123");
+        assert_eq!(x.group_add, ["4242"]);
+        assert_eq!(x.devices[0].path_in_container, "/dev/mynull");
+        assert_eq!(x.seccomp.as_deref(), Some("unconfined"));
+        assert_eq!(x.domainname, "example.org");
+        assert_eq!(
+            (x.uts_mode.as_str(), x.cgroupns_mode.as_str()),
+            ("host", "private")
+        );
+        assert_eq!(x.oom_score_adj, 300);
+        assert!(x.attach_stdout && !x.attach_stdin);
+    }
+
+    #[test]
+    fn unsupported_options_are_refused_by_name() {
+        for (hc, named) in [
+            (json!({"Runtime": "kata"}), "--runtime kata"),
+            (json!({"StorageOpt": {"size": "1G"}}), "--storage-opt"),
+            (json!({"Isolation": "hyperv"}), "--isolation hyperv"),
+            (
+                json!({"VolumeDriver": "flocker"}),
+                "--volume-driver flocker",
+            ),
+            (
+                json!({"DeviceRequests": [{"Count": -1, "Capabilities": [["gpu"]]}]}),
+                "--gpus all",
+            ),
+            (json!({"KernelMemory": 4194304}), "--kernel-memory"),
+            (
+                json!({"Devices": [{"PathOnHost": "/dev/null", "CgroupPermissions": "x"}]}),
+                "device",
+            ),
+            (
+                json!({"DeviceCgroupRules": ["z 1:1 r"]}),
+                "--device-cgroup-rule",
+            ),
+            (json!({"SecurityOpt": ["bogus=1"]}), "security-opt"),
+            (json!({"SecurityOpt": ["seccomp={nope"]}), "seccomp"),
+            (json!({"OomScoreAdj": 1_i64 << 40}), "--oom-score-adj"),
+            (json!({"BlkioWeight": 70000}), "--blkio-weight"),
+        ] {
+            let e = parse_json(json!({"Image": "x", "HostConfig": hc})).unwrap_err();
+            assert_eq!(e.status, 400, "{hc}: {}", e.message);
+            assert!(e.message.contains(named), "{hc}: {}", e.message);
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod build;
 pub mod container_fs;
 pub mod containers;
 pub mod create;
+pub mod create_extras;
 pub mod error;
 pub mod events;
 pub mod exec;

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use rcompose_engine::container::model::RunExtras;
-use rcompose_engine::container::resources;
 use rcompose_engine::units::parse_size;
+use rcompose_wire::run_extras::{self, Unsupported};
 
 #[derive(Debug, Args, Default)]
 pub struct RunExtraFlags {
@@ -119,37 +119,14 @@ pub struct RunExtraFlags {
 impl RunExtraFlags {
     /// Docker's flags that rcompose cannot honour, refused by name with the reason.
     pub fn refuse_unsupported(&self) -> Result<()> {
-        if let Some(r) = &self.runtime
-            && !matches!(r.as_str(), "runc" | "youki" | "default")
-        {
-            bail!(
-                "--runtime {r} is not supported: rcompose runs containers with its built-in runtime (youki's libcontainer, runc-compatible); leave --runtime out"
-            );
+        Unsupported {
+            runtime: self.runtime.as_deref(),
+            storage_opt: !self.storage_opt.is_empty(),
+            isolation: self.isolation.as_deref(),
+            volume_driver: self.volume_driver.as_deref(),
+            gpus: self.gpus.as_deref(),
         }
-        if !self.storage_opt.is_empty() {
-            bail!(
-                "--storage-opt is not supported: container layers are plain overlay directories without a size quota"
-            );
-        }
-        if let Some(i) = &self.isolation
-            && !matches!(i.as_str(), "default" | "")
-        {
-            bail!(
-                "--isolation {i} is not supported: it is a Windows option; Linux has only the default"
-            );
-        }
-        if let Some(d) = &self.volume_driver
-            && d != "local"
-        {
-            bail!(
-                "--volume-driver {d} is not supported: volume plugins do not exist in rcompose; only the local driver"
-            );
-        }
-        if let Some(g) = &self.gpus {
-            bail!(
-                "--gpus {g} is not supported: rcompose has no GPU device plugin (NVIDIA container toolkit); pass device nodes with --device instead"
-            );
-        }
+        .refuse()?;
         Ok(())
     }
 
@@ -224,27 +201,10 @@ impl RunExtraFlags {
                 }),
             }
         };
-        let mut sysctls = BTreeMap::new();
-        for s in &self.sysctl {
-            let Some((k, v)) = s.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-                bail!("invalid --sysctl {s:?}: use KEY=VALUE, e.g. net.ipv4.ip_forward=1");
-            };
-            sysctls.insert(k.to_string(), v.to_string());
-        }
-        let mut annotations = BTreeMap::new();
-        for s in &self.annotation {
-            let Some((k, v)) = s.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-                bail!("invalid --annotation {s:?}: use KEY=VALUE");
-            };
-            annotations.insert(k.to_string(), v.to_string());
-        }
-        let mut devices = vec![];
-        for d in &self.device {
-            devices.push(resources::parse_device(d)?);
-        }
-        for r in &self.device_cgroup_rule {
-            resources::device_cgroup_rule(r)?;
-        }
+        let sysctls = run_extras::key_values("--sysctl", &self.sysctl)?;
+        let annotations = run_extras::key_values("--annotation", &self.annotation)?;
+        let devices = run_extras::devices(&self.device)?;
+        run_extras::check_cgroup_rules(&self.device_cgroup_rule)?;
         let sec = rcompose_wire::docker::security_opts(security_opt)?;
         let x = RunExtras {
             devices,

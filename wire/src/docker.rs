@@ -310,6 +310,16 @@ pub struct Security {
 /// are refused on hosts without them: applying neither silently would give a weaker
 /// container than asked for.
 pub fn security_opts(opts: &[String]) -> Result<Security> {
+    security(opts, false)
+}
+
+/// The security options of docker's API body: docker's client has already read a
+/// `seccomp=FILE` and sends `seccomp=<the profile's JSON>` instead of the path.
+pub fn security_opts_inline(opts: &[String]) -> Result<Security> {
+    security(opts, true)
+}
+
+fn security(opts: &[String], inline_profiles: bool) -> Result<Security> {
     let mut s = Security::default();
     for o in opts {
         let (k, v) = match o.split_once(['=', ':']) {
@@ -320,6 +330,12 @@ pub fn security_opts(opts: &[String]) -> Result<Security> {
             ("no-new-privileges", None | Some("true")) => s.no_new_privileges = true,
             ("no-new-privileges", Some("false")) => s.no_new_privileges = false,
             ("seccomp", Some("unconfined")) => s.seccomp = Some("unconfined".into()),
+            ("seccomp", Some(text)) if inline_profiles && !text.is_empty() => {
+                if let Err(e) = serde_json::from_str::<serde_json::Value>(text) {
+                    invalid!("security-opt seccomp: the profile is not valid JSON: {e}");
+                }
+                s.seccomp = Some(compact_json(text));
+            }
             ("seccomp", Some(file)) if !file.is_empty() => {
                 let text = std::fs::read_to_string(file).map_err(|e| {
                     OptionError::Invalid(format!(
@@ -400,6 +416,15 @@ mod tests {
             "{\"a b\":[1,\"x \\\" y\"],\"c\":{}}"
         );
         assert!(super::security_opts(&["bogus=1".into()]).is_err());
+        // The API's body carries the profile itself, compacted by docker's client.
+        let s =
+            super::security_opts_inline(&[r#"seccomp={"defaultAction": "SCMP_ACT_ALLOW"}"#.into()])
+                .unwrap();
+        assert_eq!(
+            s.seccomp.as_deref(),
+            Some(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#)
+        );
+        assert!(super::security_opts_inline(&["seccomp={nope".into()]).is_err());
         assert!(super::security_opts(&["seccomp=/nonexistent/profile.json".into()]).is_err());
         if !super::apparmor_enabled() {
             let e = super::security_opts(&["apparmor=docker-default".into()]).unwrap_err();

@@ -15,4 +15,5 @@
 pub mod backend;
 pub mod docker;
 pub mod netwire;
+pub mod run_extras;
 pub mod stack;
