@@ -1,7 +1,7 @@
 //! `rcompose stack deploy/ls/services/ps/rm` against a real one-node Docker Swarm.
 //!
 //! The swarm runs in a private dockerd the test starts (its own data root, exec root, pid
-//! file, socket, containerd namespaces and cgroup parent; no default bridge, no iptables
+//! file, socket, containerd namespaces and cgroup parent; a default bridge of its own, no iptables
 //! rules, its `docker_gwbridge` on a bridge of its own name), so the host's dockerd and its
 //! firewall are never touched. The busybox test image goes in through `rcompose image save`
 //! and `docker load`. Skipped with a message when dockerd or the docker CLI is absent.
@@ -31,6 +31,8 @@ struct PrivateDockerd {
     child: Option<Child>,
     id: String,
     bridge: String,
+    /// The private dockerd's default bridge (made by the fixture, so the host's docker0 stays).
+    default_bridge: String,
 }
 
 impl PrivateDockerd {
@@ -54,13 +56,34 @@ impl PrivateDockerd {
         std::fs::create_dir_all(&dir).expect("private dockerd directory");
         std::fs::write(dir.join("daemon.json"), "{}").unwrap();
         let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        // A default bridge of its own: with `--bridge none` dockerd deletes the host's
+        // `docker0` at start (moby's removeDefaultBridgeInterface), i.e. the host dockerd's.
+        let default_bridge = format!("db{}", &id[4..]);
+        let octet = std::process::id() % 200 + 20;
+        for args in [
+            vec!["link", "add", &default_bridge, "type", "bridge"],
+            vec![
+                "addr",
+                "add",
+                &format!("10.217.{octet}.1/24"),
+                "dev",
+                &default_bridge,
+            ],
+            vec!["link", "set", &default_bridge, "up"],
+        ] {
+            assert!(
+                Command::new("ip").args(&args).status().unwrap().success(),
+                "ip {args:?}"
+            );
+        }
         let p = |x: &str| dir.join(x).display().to_string();
         let child = Command::new(dockerd)
             .args(["--config-file", &p("daemon.json")])
             .args(["--data-root", &p("data"), "--exec-root", &p("exec")])
             .args(["--pidfile", &p("dockerd.pid")])
             .args(["-H", &format!("unix://{}", p("sock"))])
-            .args(["--bridge", "none", "--iptables=false", "--ip-masq=false"])
+            .args(["--bridge", &default_bridge])
+            .args(["--iptables=false", "--ip-masq=false"])
             .args(["--ip-forward=false", "--userland-proxy=false"])
             .args(["--containerd-namespace", &id])
             .args(["--containerd-plugins-namespace", &format!("{id}p")])
@@ -74,6 +97,7 @@ impl PrivateDockerd {
             .expect("starting dockerd");
         let d = PrivateDockerd {
             bridge: format!("gw{}", &id[4..]),
+            default_bridge,
             dir,
             docker,
             child: Some(child),
@@ -207,11 +231,13 @@ impl Drop for PrivateDockerd {
             let _ = child.wait();
         }
         // What a dockerd leaves on the host: its bridge, its containerd namespaces, cgroups.
-        if !self.bridge.is_empty() {
-            let _ = Command::new("ip")
-                .args(["link", "del", &self.bridge])
-                .stderr(Stdio::null())
-                .status();
+        for bridge in [&self.bridge, &self.default_bridge] {
+            if !bridge.is_empty() {
+                let _ = Command::new("ip")
+                    .args(["link", "del", bridge])
+                    .stderr(Stdio::null())
+                    .status();
+            }
         }
         // A task stopped half-way through its setup can leave a veth pair in the host's
         // namespace. Docker derives a container's MAC from its address, so ours are the ones
