@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     if let Some(code) = cli::container::monitor_fast_path() {
         return code;
     }
+    quiet_on_closed_stdout();
     let argv: Vec<String> = match std::env::args_os()
         .map(|a| a.into_string())
         .collect::<Result<_, _>>()
@@ -36,6 +37,26 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(),
     }
+}
+
+/// `rcompose network inspect x | head`: once the reader has gone, `println!` panics on the
+/// broken pipe. SIGPIPE stays ignored (the API server, dashboard and attach write to sockets
+/// whose peers may leave and must see EPIPE, not die), so the CLI ends as a shell expects a
+/// pipeline's writer to end (status 141, nothing on stderr) instead of printing a panic.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// Whether the command line is docker's: invoked as `docker` / `rcompose docker`, or

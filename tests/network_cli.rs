@@ -286,3 +286,32 @@ fn a_bridge_name_taken_by_a_host_interface_is_refused_and_left_alone() {
     );
     assert!(kept, "the host's interface was removed");
 }
+
+/// `network inspect bridge | head -0`: a reader that has gone ends the CLI as a pipeline's
+/// writer ends (status 141, or 0 when it wrote first), never with a panic.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    setup();
+    let root = Root::new();
+    assert!(root.cli(&["network", "ls"]).status.success());
+    for _ in 0..5 {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(common::BIN)
+            .arg("--root")
+            .arg(root.root())
+            .arg("--run-root")
+            .arg(root.run_root())
+            .args(["network", "inspect", "bridge"])
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            matches!(out.status.code(), Some(141 | 0)),
+            "{:?}: {err}",
+            out.status
+        );
+    }
+}
