@@ -249,11 +249,8 @@ fn exists_beneath(dir: &File, rel: &str) -> bool {
 }
 
 fn read_beneath(dir: &File, rel: &str) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    open_beneath(dir, rel)?
-        .read_to_end(&mut buf)
-        .map_err(|e| ImageError::Invalid(format!("reading archive member {rel:?}: {e}")))?;
-    Ok(buf)
+    super::read_metadata(open_beneath(dir, rel)?, &format!("archive member {rel:?}"))
+        .map_err(ImageError::Invalid)
 }
 
 fn layer_media_type(locked: &Locked<'_>, digest: &str) -> Result<&'static str> {
@@ -406,10 +403,8 @@ fn ingest_manifest(locked: &Locked<'_>, dir: &File, desc: &Descriptor) -> Result
             .ok_or_else(|| ImageError::Invalid(format!("invalid digest {d:?} in the layout")))?;
         open_beneath(dir, &format!("blobs/sha256/{hex}"))
     };
-    let mut bytes = Vec::new();
-    blob(&desc.digest)?
-        .read_to_end(&mut bytes)
-        .map_err(|e| ImageError::Invalid(e.to_string()))?;
+    let bytes = super::read_metadata(blob(&desc.digest)?, &format!("manifest {}", desc.digest))
+        .map_err(ImageError::Invalid)?;
     let digest = locked.put_blob(&bytes)?;
     if digest != desc.digest {
         return Err(crate::store::StoreError::DigestMismatch {

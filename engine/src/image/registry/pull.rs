@@ -173,6 +173,16 @@ fn pull_from(
         digest_of(&manifest_bytes),
     ])?;
     lease.add(manifest.layers.iter().map(|l| l.digest.clone()))?;
+    if manifest.config.size > super::super::MAX_METADATA_BYTES {
+        return Err(proto(
+            ep,
+            format!(
+                "the manifest declares an image config of {} bytes (at most {} MiB is accepted)",
+                manifest.config.size,
+                super::super::MAX_METADATA_BYTES >> 20
+            ),
+        ));
+    }
     if !store.has_blob(&config_digest) {
         download(
             client,
