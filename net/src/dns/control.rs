@@ -120,14 +120,16 @@ fn detach_holding_hangup(cmd: &mut Command) {
     // (the mask survives exec).
     unsafe {
         cmd.pre_exec(|| {
-            libc::setsid();
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            // SIGHUP first: closing the descriptors also closes std's exec-report pipe, which
+            // lets `spawn` return in the parent, and a reload sent then must find it blocked.
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             libc::sigaddset(&mut set, libc::SIGHUP);
             if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            libc::setsid();
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
             Ok(())
         });
     }
