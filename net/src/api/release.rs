@@ -8,11 +8,11 @@
 //! down in the first step, so it takes no part in its bridge any more and the next container
 //! can take the same address at once.
 //!
-//! The default bridge exists only while it has containers, but a `run --rm` loop would create
-//! and delete it (and its firewall rules) on every run: once idle it lingers for
-//! [`DEFAULT_BRIDGE_LINGER`], marked by a token file under the run root, and goes unless a
-//! container attached meanwhile. Commands that stop or remove containers delete an idle
-//! default bridge at once ([`Networks::reap_idle_default`]).
+//! The default bridge exists only while it has containers: [`Networks::release`] deletes it
+//! with its last container. (The linger machinery below, a token file under the run root and
+//! [`DEFAULT_BRIDGE_LINGER`], is no longer armed: a root removed within the linger left the
+//! bridge and its firewall table behind.) Commands that stop or remove containers delete an
+//! idle default bridge at once ([`Networks::reap_idle_default`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,7 +20,7 @@ use std::time::Duration;
 use super::{DNS_READY_TIMEOUT, NetError, Networks};
 use crate::bridge;
 use crate::dns::control::bump_generation;
-use crate::network::{DEFAULT_NETWORK, random_id};
+use crate::network::DEFAULT_NETWORK;
 
 /// How long the idle default bridge stays for the next container.
 pub const DEFAULT_BRIDGE_LINGER: Duration = Duration::from_secs(1);
@@ -64,6 +64,7 @@ impl Networks {
             let lock = self.store.lock()?;
             let mut out = Released::default();
             let mut dns = false;
+            let mut idle_default = None;
             for mut net in self.store.load_all()? {
                 let Some(ep) = net.endpoints.remove(container_id) else {
                     continue;
@@ -71,15 +72,11 @@ impl Networks {
                 bridge::set_down(&ep.host_ifname)?;
                 self.store.save_endpoints(&net)?;
                 if net.name == DEFAULT_NETWORK && net.endpoints.is_empty() {
-                    let token = random_id();
-                    let marker = self.linger_marker();
-                    std::fs::write(&marker, &token).map_err(|source| {
-                        crate::store::StoreError::Io {
-                            path: marker.clone(),
-                            source,
-                        }
-                    })?;
-                    out.idle_default = Some(token);
+                    // Deleted now rather than lingering in the background: a state root
+                    // removed right after the command (tests, CI, a user's `rm -rf`) left the
+                    // bridge, its subnet's route and its firewall table behind for good, and
+                    // enough of those exhaust the default address pools.
+                    idle_default = Some(net.bridge.clone());
                 }
                 dns |= net.dns;
                 out.veths.push(ep.host_ifname);
@@ -88,6 +85,10 @@ impl Networks {
                 return Ok(out);
             }
             self.apply_firewall_with(&lock, true)?;
+            if let Some(br) = idle_default {
+                self.delete_released_ports(&br)?;
+                bridge::delete_link(&br)?;
+            }
             let generation = bump_generation(self.store.dir())?;
             if dns {
                 self.dns.notify(self.dns_needed()?)?;
