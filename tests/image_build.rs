@@ -576,7 +576,7 @@ fn apt_get_on_a_debian_base() {
         env.roots.ok(&["container", "run", "--rm", "hello:deb"]),
         "Hello, world!\n"
     );
-    // The RUN containers are gone, and so is the default bridge they were on.
+    // The RUN containers are gone, and nothing is left on the default bridge they were on.
     assert!(
         env.roots
             .ok(&["container", "ps", "-a", "-q"])

@@ -138,7 +138,7 @@ fn cli_create_ls_inspect_rm_prune_and_errors() {
 }
 
 #[test]
-fn default_bridge_comes_and_goes_with_its_containers_and_has_no_dns() {
+fn default_bridge_stays_after_its_containers_until_prune_and_has_no_dns() {
     setup();
     let root = Root::new();
     let nets = root.nets();
@@ -159,8 +159,63 @@ fn default_bridge_comes_and_goes_with_its_containers_and_has_no_dns() {
     assert_eq!(inspect["Containers"].as_object().unwrap().len(), 2);
     nets.detach_all(&a.id_for("first")).unwrap();
     nets.detach_all(&b.id_for("second")).unwrap();
-    assert!(!link_exists(&bridge), "default bridge {bridge} left behind");
+    // As docker0: the next container finds it ready.
+    assert!(link_exists(&bridge), "idle default bridge {bridge} deleted");
+    assert!(table_exists(&root.table()));
+    // `network prune` takes the idle bridge and its rules; the network itself stays.
+    let pruned = root.cli(&["network", "prune", "-f"]);
+    assert!(pruned.status.success(), "{}", text(&pruned));
+    assert!(
+        !link_exists(&bridge),
+        "default bridge {bridge} left after prune"
+    );
     assert!(!table_exists(&root.table()));
+    assert!(
+        nets.get("bridge").is_ok(),
+        "prune removed the default network"
+    );
+}
+
+/// A state root removed by hand leaves its idle default bridge; the next root that creates
+/// its own collects it, with its nftables table and iptables chain.
+#[test]
+fn the_default_bridge_of_a_removed_root_is_collected() {
+    setup();
+    let gone = Root::new();
+    let gone_bridge = rcompose_net::api::default_bridge_name(&gone.root());
+    let gone_table = gone.table();
+    let a = Ns::new();
+    a.attach(&gone.nets(), "bridge", "first", &[]);
+    gone.nets().detach_all(&a.id_for("first")).unwrap();
+    assert!(
+        link_exists(&gone_bridge),
+        "default bridge {gone_bridge} missing"
+    );
+    let chain = rcompose_net::firewall::iptables::chain_prefix(&gone_table);
+    assert!(iptables_has(&chain), "no iptables chain {chain}");
+    // Removed as a user's `rm -rf` would: no command ran on it.
+    std::fs::remove_dir_all(gone.root()).unwrap();
+
+    let next = Root::new();
+    let b = Ns::new();
+    b.attach(&next.nets(), "bridge", "second", &[]);
+    assert!(
+        !link_exists(&gone_bridge),
+        "orphan {gone_bridge} not collected"
+    );
+    assert!(!table_exists(&gone_table), "orphan table {gone_table} left");
+    assert!(!iptables_has(&chain), "orphan chain {chain} left");
+    // Only the orphan: the live root's bridge is there.
+    let own = rcompose_net::api::default_bridge_name(&next.root());
+    assert!(link_exists(&own));
+}
+
+fn iptables_has(chain: &str) -> bool {
+    let out = std::process::Command::new("iptables")
+        .arg("-S")
+        .output()
+        .expect("iptables -S");
+    String::from_utf8_lossy(&out.stdout).contains(chain)
 }
 
 #[test]

@@ -32,7 +32,7 @@ mod attach;
 mod publish;
 mod release;
 
-pub use release::{DEFAULT_BRIDGE_LINGER, Released};
+pub use release::{Released, collect_orphan_default_bridges};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
@@ -506,7 +506,8 @@ impl Networks {
     }
 
     /// Removes every custom network without containers whose labels match all `labels`
-    /// (`key` or `key=value`). Returns the removed names.
+    /// (`key` or `key=value`), and without filters an idle default bridge too (the default
+    /// network itself stays). Returns the removed networks' names.
     pub fn prune(&self, labels: &[String]) -> Result<Vec<String>, NetError> {
         let candidates: Vec<Network> = {
             let _lock = self.store.lock()?;
@@ -528,12 +529,17 @@ impl Networks {
                 Err(e) => return Err(e),
             }
         }
+        if labels.is_empty() {
+            // The default network stays (as docker's `bridge`), but an idle bridge of its own
+            // goes: the next container creates it again.
+            self.remove_idle_default()?;
+        }
         Ok(removed)
     }
 
-    /// The default network's bridge only exists while it has containers, so its subnet was
-    /// chosen when it was not on the host: pick again if a host route took it meanwhile (say
-    /// another tool's bridge came up).
+    /// The default network's bridge is created by its first container, and its subnet may
+    /// have been chosen when it was not on the host: pick again if a host route took it
+    /// meanwhile (say another tool's bridge came up).
     fn refresh_default_subnet(&self, net: &mut Network) -> Result<(), NetError> {
         if bridge::link_exists(&net.bridge)? {
             return Ok(());
@@ -602,8 +608,11 @@ impl Networks {
         let nets = self.store.load_all()?;
         let mut desired = Desired::default();
         for n in &nets {
-            // The default bridge is only live while it has containers (or lingers).
-            if n.name == DEFAULT_NETWORK && n.endpoints.is_empty() && !self.default_lingers() {
+            // The default bridge is live from its first container until `network prune`.
+            if n.name == DEFAULT_NETWORK
+                && n.endpoints.is_empty()
+                && !bridge::link_exists(&n.bridge).unwrap_or(false)
+            {
                 continue;
             }
             desired.networks.push(FwNetwork {

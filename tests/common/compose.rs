@@ -135,6 +135,7 @@ impl Drop for Project {
                 let _ = self.run(&["container", "rm", "-f", id]);
             }
         }
+        super::prune_default_bridge(&self.root, &self.run_root);
         unmount_under(self.tmp.path());
     }
 }

@@ -98,6 +98,7 @@ impl Drop for Env {
                 let _ = self.cmd().args(["container", "rm", "-f", id]).output();
             }
         }
+        super::prune_default_bridge(&self.root, &self.run_root);
         // Anything still mounted under our tempdir (a test that failed half-way).
         unmount_under(self.tmp.path());
     }

@@ -123,6 +123,30 @@ impl Roots {
     }
 }
 
+/// Deletes the idle default bridge of a test's state root (and its firewall rules) with
+/// `network prune`: it outlives the root's containers, as docker0 does, and a root that is
+/// about to be removed must not leave it on the host. No-op when there is none.
+#[allow(dead_code)]
+pub fn prune_default_bridge(root: &Path, run_root: &Path) {
+    let bridge = rcompose_net::api::default_bridge_name(root);
+    if !Path::new("/sys/class/net").join(&bridge).exists() {
+        return;
+    }
+    let _ = Command::new(BIN)
+        .arg("--root")
+        .arg(root)
+        .arg("--run-root")
+        .arg(run_root)
+        .args(["network", "prune", "-f"])
+        .output();
+}
+
+impl Drop for Roots {
+    fn drop(&mut self) {
+        prune_default_bridge(&self.root(), &self.run_root());
+    }
+}
+
 /// Unmounts (lazily) everything still mounted under `base`, deepest first: what a test that
 /// failed half-way left behind.
 pub fn unmount_under(base: &Path) {

@@ -69,6 +69,13 @@ impl Drop for Root {
                         let _ = nets.detach(&n.name, id);
                     }
                     let _ = nets.remove(&n.name);
+                }
+            }
+            // The default network stays; this takes its idle bridge with the rules (the
+            // iptables chains too, which deleting the bridge by hand would leave).
+            let _ = nets.prune(&[]);
+            if let Ok(list) = nets.list() {
+                for n in list {
                     let _ = Command::new("ip")
                         .args(["link", "del", &n.bridge])
                         .stderr(Stdio::null())

@@ -17,11 +17,15 @@ impl Networks {
         let (att, generation) = {
             let lock = self.store.lock()?;
             let mut net = self.find(&lock, network)?;
-            // The default bridge exists only while it has containers: re-checking its subnet
-            // and creating it again is a choice other roots must not make at the same time.
-            let host_lock =
-                (net.name == DEFAULT_NETWORK && net.endpoints.is_empty()).then(host_ipam_lock);
-            if host_lock.is_some() {
+            // The default bridge is created by its first container (and stays, as docker0
+            // does): re-checking its subnet and creating it is a choice other roots must not
+            // make at the same time.
+            let creating_default =
+                net.name == DEFAULT_NETWORK && !bridge::link_exists(&net.bridge)?;
+            let host_lock = creating_default.then(host_ipam_lock);
+            if creating_default {
+                // Orphans of removed roots first: their subnets may be the ones to take.
+                super::release::collect_orphan_default_bridges();
                 self.refresh_default_subnet(&mut net)?;
             }
             let mut req = req;
@@ -85,11 +89,10 @@ impl Networks {
                 net.subnet.prefix_len(),
                 net.gateway6(),
             )?;
-            drop(host_lock);
-            if net.name == DEFAULT_NETWORK {
-                // In use again: a lingering default bridge stays.
-                self.clear_linger();
+            if creating_default {
+                self.mark_default_bridge(&net.bridge);
             }
+            drop(host_lock);
             let host_ifname = format!("veth{}", &random_id()[..7]);
             let ifname = bridge::attach_veth(&VethPlan {
                 bridge: net.bridge.clone(),
@@ -176,16 +179,7 @@ impl Networks {
             };
             bridge::detach_veth(&ep.host_ifname)?;
             self.store.save_endpoints(&net)?;
-            let idle_default = net.name == DEFAULT_NETWORK && net.endpoints.is_empty();
-            if idle_default {
-                self.clear_linger();
-            }
             self.apply_firewall(&lock)?;
-            if idle_default {
-                // Nothing left behind: the default bridge comes back with the next container.
-                self.delete_released_ports(&net.bridge)?;
-                bridge::delete_link(&net.bridge)?;
-            }
             let generation = bump_generation(self.store.dir())?;
             if net.dns {
                 self.dns.notify(self.dns_needed()?)?;

@@ -346,17 +346,6 @@ impl EngineBackend {
                 tracing::warn!("detaching container {id} from its networks: {e}");
             }
         }
-        self.reap_idle_default();
-    }
-
-    /// A container released by its monitor may have left the default bridge lingering for
-    /// the next container (see `netwire::after_stop`): stops and removals leave nothing.
-    fn reap_idle_default(&self) {
-        if let Ok(n) = self.nets()
-            && let Err(e) = n.reap_idle_default()
-        {
-            tracing::warn!("deleting the idle default bridge: {e}");
-        }
     }
 }
 
@@ -603,7 +592,6 @@ impl Backend for EngineBackend {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(id.to_string());
-            self.reap_idle_default();
         } else {
             self.detach(id);
         }
@@ -620,9 +608,7 @@ impl Backend for EngineBackend {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
-        if released {
-            self.reap_idle_default();
-        } else {
+        if !released {
             self.detach(id);
         }
         timing::took(format_args!("remove {}: detached", short(id)), t0);

@@ -438,16 +438,10 @@ pub fn check_container_mode(eng: &Containers, cfg: &ContainerConfig) -> Result<(
 pub fn after_stop(nets: &Networks, cfg: &ContainerConfig) {
     if from_labels(&cfg.labels).is_some_and(|p| !p.networks.is_empty()) {
         teardown(nets, &cfg.id);
-        // The monitor released the container and left an idle default bridge lingering for
-        // the next container: a stop or removal leaves nothing behind when it returns.
-        if let Err(e) = nets.reap_idle_default() {
-            tracing::warn!("deleting the idle default bridge: {e}");
-        }
     }
 }
 
-/// After a foreground `run --rm`: undoes what the monitor could not (it was killed), but
-/// leaves the default bridge lingering for the next `run`.
+/// After a foreground `run --rm`: undoes what the monitor could not (it was killed).
 pub fn after_auto_remove(nets: &Networks, cfg: &ContainerConfig) {
     if from_labels(&cfg.labels).is_some_and(|p| !p.networks.is_empty()) {
         teardown(nets, &cfg.id);
@@ -457,9 +451,9 @@ pub fn after_auto_remove(nets: &Networks, cfg: &ContainerConfig) {
 /// The monitor's exit hook: a container whose process ended for good (not restarting) gives
 /// back its ports, addresses and DNS names, as docker does; its plan stays, so a later start
 /// attaches again. Runs while the engine removes the container (`--rm`): uses only `cfg`.
-/// Addresses, names and ports are free when it returns; deleting the veths (and an idle
-/// default bridge) is returned as deferred work, which the monitor runs after reporting the
-/// exit: the kernel's RCU waits are not on the path of the command that waits for it.
+/// Addresses, names and ports are free when it returns; deleting the veths is returned as
+/// deferred work, which the monitor runs after reporting the exit: the kernel's RCU waits are
+/// not on the path of the command that waits for it.
 pub fn on_container_exit(
     root: &Path,
     run_root: &Path,
