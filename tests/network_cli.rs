@@ -197,6 +197,13 @@ fn the_default_bridge_of_a_removed_root_is_collected() {
     std::fs::remove_dir_all(gone.root()).unwrap();
 
     let next = Root::new();
+    // `doctor` names it and what to do.
+    let doctor = next.cli(&["system", "doctor"]);
+    let report = text(&doctor);
+    assert!(
+        report.contains(&gone_bridge) && report.contains("no longer exists"),
+        "{report}"
+    );
     let b = Ns::new();
     b.attach(&next.nets(), "bridge", "second", &[]);
     assert!(

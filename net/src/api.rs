@@ -32,7 +32,7 @@ mod attach;
 mod publish;
 mod release;
 
-pub use release::{Released, collect_orphan_default_bridges};
+pub use release::{Released, collect_orphan_default_bridges, orphan_default_bridges};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {

@@ -208,7 +208,12 @@ pub fn check(root: &Path) -> Vec<Finding> {
         .unwrap_or_default();
     let live: Vec<_> = nets
         .iter()
-        .filter(|n| !(n.name == crate::network::DEFAULT_NETWORK && n.endpoints.is_empty()))
+        .filter(|n| {
+            // An idle default bridge stays (as docker0), with its rules, until `network prune`.
+            !(n.name == crate::network::DEFAULT_NETWORK
+                && n.endpoints.is_empty()
+                && !crate::bridge::link_exists(&n.bridge).unwrap_or(false))
+        })
         .collect();
     let bridges: Vec<String> = live.iter().map(|n| n.bridge.clone()).collect();
     let prefix = iptables::chain_prefix(&crate::api::table_name(root));
@@ -234,6 +239,18 @@ pub fn check(root: &Path) -> Vec<Finding> {
         let found = forward_findings(backend, &table, &prefix, &bridges, have_restore);
         any_table |= !found.is_empty();
         out.extend(found);
+    }
+    for (bridge, gone) in crate::api::orphan_default_bridges() {
+        out.push(
+            Finding::new(
+                "bridges",
+                Level::Problem,
+                format!(
+                    "default bridge {bridge} belongs to the state root {gone}, which no longer exists: its subnet stays taken"
+                ),
+            )
+            .fix("rcompose doctor --fix deletes it with its firewall rules (so does the next state root that creates its default bridge)"),
+        );
     }
     let blockers = traffic_blockers();
     any_table |= !blockers.is_empty();

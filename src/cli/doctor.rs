@@ -38,6 +38,9 @@ pub fn findings(g: &GlobalOpts) -> Vec<Finding> {
 }
 
 pub fn run(g: &GlobalOpts, a: DoctorArgs) -> Result<ExitCode> {
+    if a.fix {
+        rcompose_net::api::collect_orphan_default_bridges();
+    }
     if a.fix && g.root.join("networks").is_dir() {
         rcompose_net::Networks::open(&g.root, &g.run_root)?.sync()?;
     }

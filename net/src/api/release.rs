@@ -135,22 +135,9 @@ impl Networks {
 /// bridge outlives its containers; left there, it keeps its subnet out of every root's pool.
 /// Returns the bridges deleted.
 pub fn collect_orphan_default_bridges() -> Vec<String> {
-    let Ok(links) = std::fs::read_dir("/sys/class/net") else {
-        return vec![];
-    };
     let mut collected = vec![];
-    for link in links.flatten() {
-        let name = link.file_name().to_string_lossy().into_owned();
-        let Some(hash) = name.strip_prefix("rc0_") else {
-            continue;
-        };
-        let alias = std::fs::read_to_string(link.path().join("ifalias")).unwrap_or_default();
-        let Some(root) = alias.trim_end().strip_prefix(ROOT_ALIAS) else {
-            continue;
-        };
-        if root.is_empty() || !root.starts_with('/') || Path::new(root).exists() {
-            continue;
-        }
+    for (name, root) in orphan_default_bridges() {
+        let hash = name.trim_start_matches("rc0_");
         if let Err(e) = delete_orphan(&name, hash) {
             tracing::warn!("collecting the orphaned default bridge {name} (root {root}): {e}");
             continue;
@@ -158,6 +145,29 @@ pub fn collect_orphan_default_bridges() -> Vec<String> {
         collected.push(name);
     }
     collected
+}
+
+/// Default bridges (`rc0_<hash>`) on the host whose state root, named in their alias, no
+/// longer exists: (bridge, root).
+pub fn orphan_default_bridges() -> Vec<(String, String)> {
+    let Ok(links) = std::fs::read_dir("/sys/class/net") else {
+        return vec![];
+    };
+    let mut out = vec![];
+    for link in links.flatten() {
+        let name = link.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("rc0_") {
+            continue;
+        }
+        let alias = std::fs::read_to_string(link.path().join("ifalias")).unwrap_or_default();
+        let Some(root) = alias.trim_end().strip_prefix(ROOT_ALIAS) else {
+            continue;
+        };
+        if root.starts_with('/') && !Path::new(root).exists() {
+            out.push((name, root.to_string()));
+        }
+    }
+    out
 }
 
 fn delete_orphan(bridge_name: &str, hash: &str) -> Result<(), NetError> {
