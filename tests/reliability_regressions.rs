@@ -1,7 +1,8 @@
 //! Issue 15: the states `tests/reliability_crash.rs` found a `kill -9` could leave, built by
 //! hand so each stays fixed: a container removal killed half-way, a network whose bridge is
 //! gone (a killed create or rm), and an endpoint a killed `network connect` recorded in the
-//! network but not in the container. Subnets: 10.253.x.0/24 (no other test uses 10.253).
+//! network but not in the container, and a volume directory a killed `volume create`/`rm`
+//! left without its metadata. Subnets: 10.253.x.0/24 (no other test uses 10.253).
 
 mod common;
 
@@ -160,4 +161,34 @@ fn an_endpoint_left_by_a_killed_connect_is_released_by_the_next_connect_or_disco
     env.ok(&["network", "disconnect", &b, "c"]);
     env.ok(&["container", "rm", "-f", "c"]);
     env.ok(&["network", "rm", &b]);
+}
+
+/// Seen once in the crash suite (seed 1796386632271338963) as a main-thread stack overflow of
+/// `volume create`: a volume directory without `meta.json` (a killed create, or a killed rm
+/// before removals renamed the directory away first) made every lookup of a missing name
+/// recurse through the listing. Every volume command must work around it, and `rm` clears it.
+#[test]
+fn a_volume_directory_without_metadata_breaks_no_volume_command() {
+    let env = Env::new();
+    env.ok(&["volume", "create", "half"]);
+    env.ok(&["volume", "create", "kept"]);
+    let half = env.root.join("volumes/half");
+    std::fs::remove_file(half.join("meta.json")).unwrap();
+
+    assert_eq!(env.ok(&["volume", "create", "fresh"]).trim(), "fresh");
+    let ls = env.ok(&["volume", "ls", "-q"]);
+    let mut names: Vec<&str> = ls.split_whitespace().collect();
+    names.sort();
+    assert_eq!(names, ["fresh", "kept"]);
+    let missing = env.run(&["volume", "inspect", "nothere"]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no such volume"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    env.ok(&["volume", "rm", "half"]);
+    assert!(!half.exists(), "{} is still there", half.display());
+    env.ok(&["volume", "rm", "fresh", "kept"]);
+    assert_eq!(env.ok(&["volume", "ls", "-q"]).trim(), "");
 }
