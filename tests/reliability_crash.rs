@@ -186,6 +186,7 @@ fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
     let mut ids: Vec<String> = vec![];
     let mut ifnames: Vec<String> = vec![];
     for n in 0..points {
+        let started = std::time::Instant::now();
         let op = ops[rng.below(ops.len() as u64) as usize];
         let delay_ms = rng.below(300);
         let point = Point { n, op, delay_ms };
@@ -291,6 +292,13 @@ fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
         }
         ids.extend(container_ids(&p));
         ifnames.extend(veths(&p.root));
+        // Progress for the long mode (its 200 points take a while): which point, whether the
+        // kill landed, and how long the point with its recovery took.
+        println!(
+            "reliability: point {n} {op} +{delay_ms} ms {} {:.1} s",
+            if hit { "killed" } else { "ended" },
+            started.elapsed().as_secs_f64()
+        );
     }
     ids.sort();
     ids.dedup();
