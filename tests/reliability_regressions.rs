@@ -1,8 +1,8 @@
 //! Issue 15: the states `tests/reliability_crash.rs` found a `kill -9` could leave, built by
 //! hand so each stays fixed: a container removal killed half-way, a network whose bridge is
 //! gone (a killed create or rm), and an endpoint a killed `network connect` recorded in the
-//! network but not in the container, and a volume directory a killed `volume create`/`rm`
-//! left without its metadata. Subnets: 10.253.x.0/24 (no other test uses 10.253).
+//! network but not in the container, a volume directory a killed `volume create`/`rm` left
+//! without its metadata, and what a killed `image build` left. Subnets: 10.253.x.0/24 (no other test uses 10.253).
 
 mod common;
 
@@ -191,4 +191,70 @@ fn a_volume_directory_without_metadata_breaks_no_volume_command() {
     assert!(!half.exists(), "{} is still there", half.display());
     env.ok(&["volume", "rm", "fresh", "kept"]);
     assert_eq!(env.ok(&["volume", "ls", "-q"]).trim(), "");
+}
+
+fn mounted(path: &Path) -> bool {
+    let p = path.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(p.as_str()))
+}
+
+/// What the crash suite's build points found a killed `image build` leaves: layer tars and
+/// the read-only overlay of a `COPY --from` in `builder/tmp`, and the build's network
+/// namespace when it was killed before it attached it to the bridge. The next build clears
+/// them; what a build still running (this test's pid) owns stays.
+#[test]
+fn what_a_killed_build_left_is_cleared_by_the_next_build() {
+    let env = Env::new();
+    // No process has this pid (above the kernel's pid_max).
+    let dead = 2_147_483_646u32;
+    let tmp = env.root.join("builder/tmp");
+    let from = tmp.join(format!("from-{dead}-0-0"));
+    std::fs::create_dir_all(from.join("merged")).unwrap();
+    std::fs::create_dir_all(from.join("l")).unwrap();
+    // Any mount on `merged` stands for the overlay the killed build had mounted.
+    let merged = from.join("merged");
+    assert!(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "relbuild"])
+            .arg(&merged)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let tar = tmp.join(format!("layer-{dead}-1-0"));
+    std::fs::write(&tar, "a partial layer").unwrap();
+    let live = tmp.join(format!("layer-{}-0-0", std::process::id()));
+    std::fs::write(&live, "a build in progress").unwrap();
+    let ns = env.run_root.join(format!("netns/rcompose-build-{dead}-0"));
+    std::fs::create_dir_all(ns.parent().unwrap()).unwrap();
+    std::fs::write(&ns, "").unwrap();
+    assert!(
+        Command::new("mount")
+            .args(["--bind", "/proc/self/ns/net"])
+            .arg(&ns)
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let ctx = env.tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY f /f\n").unwrap();
+    std::fs::write(ctx.join("f"), "x").unwrap();
+    env.ok(&[
+        "image",
+        "build",
+        "-q",
+        "-t",
+        "swept:1",
+        ctx.to_str().unwrap(),
+    ]);
+
+    assert!(!mounted(&merged) && !from.exists(), "{}", from.display());
+    assert!(!tar.exists(), "{}", tar.display());
+    assert!(!mounted(&ns) && !ns.exists(), "{}", ns.display());
+    assert!(live.exists(), "a live build's file was removed");
 }
