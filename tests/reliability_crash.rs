@@ -323,12 +323,19 @@ fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
     let mut failures = vec![];
     let mut ids: Vec<String> = vec![];
     let mut ifnames: Vec<String> = vec![];
+    let mut took_ms: std::collections::HashMap<&str, u64> = Default::default();
     for n in 0..points {
         let started = std::time::Instant::now();
         let op = ops[rng.below(ops.len() as u64) as usize];
         // A build takes up to a second uncached: one in four rebuilds everything.
         let no_cache = op == "build" && rng.below(4) == 0;
-        let delay_ms = rng.below(if no_cache { 1200 } else { 300 });
+        // A point within the time the operation took when it last ran to its end, so that
+        // most kills land mid-command (with a fixed 300 ms, three in four commands had
+        // finished first). The seed replays the operations and the draws; the delays follow
+        // the durations measured in the replay.
+        let span = if no_cache { 1200 } else { 300 };
+        let took = *took_ms.get(op).unwrap_or(&span);
+        let delay_ms = rng.below(span) * took / span;
         let point = Point { n, op, delay_ms };
         // Give the operation something to do.
         let scratch = format!("{}-v{n}", p.name);
@@ -385,8 +392,17 @@ fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let hit = child.try_wait().unwrap().is_none();
+        let launched = std::time::Instant::now();
+        let deadline = launched + Duration::from_millis(delay_ms);
+        let mut ended = child.try_wait().unwrap().is_some();
+        while !ended && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+            ended = child.try_wait().unwrap().is_some();
+        }
+        let hit = !ended;
+        if ended && !no_cache {
+            took_ms.insert(op, (launched.elapsed().as_millis() as u64).max(10));
+        }
         if hit {
             kill9(child.id() as i32);
             landed += 1;
@@ -438,6 +454,16 @@ fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
                     "point {n}: volume rm after the crash: {}",
                     String::from_utf8_lossy(&o.stderr)
                 ));
+            }
+            // Nothing of the volume stays on disk: no half-deleted directory, no tomb.
+            let vols = p.root.join("volumes");
+            for left in [vols.join(&scratch), vols.join(format!(".rm-{scratch}"))] {
+                if left.exists() {
+                    failures.push(format!(
+                        "point {n}: {} is left after volume rm",
+                        left.display()
+                    ));
+                }
             }
         }
         ids.extend(container_ids(&p));

@@ -205,6 +205,9 @@ impl Volumes {
         {
             return Err(VolumeError::InvalidName(name.into()));
         }
+        // First, so that `rm -f` of a name whose removal was killed after its rename (no
+        // volume any more) still finishes that removal.
+        self.sweep();
         match self.get(name) {
             Ok(_) => {}
             Err(VolumeError::NotFound { .. }) if dir.is_dir() => {}
@@ -231,9 +234,11 @@ impl Volumes {
             }
             Err(e) => return Err(io_err(&dir)(e)),
         }
-        fs::remove_dir_all(&tomb).map_err(io_err(&tomb))?;
-        self.sweep();
-        Ok(())
+        // Another command's sweep may be deleting the same tomb: gone is done.
+        match fs::remove_dir_all(&tomb) {
+            Err(e) if tomb.exists() => Err(io_err(&tomb)(e)),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -347,6 +352,13 @@ mod tests {
             vols.get("gone"),
             Err(VolumeError::NotFound { .. })
         ));
+        // `rm` of the name (no volume now) finishes the deletion too, as `rm -f` relies on.
+        assert!(matches!(
+            vols.remove("gone", vec![]),
+            Err(VolumeError::NotFound { .. })
+        ));
+        assert!(!tomb.exists());
+        fs::create_dir_all(tomb.join("_data")).unwrap();
         vols.create("gone", BTreeMap::new(), false).unwrap();
         assert!(!tomb.exists());
         assert_eq!(vols.list().unwrap().len(), 1);
