@@ -2,11 +2,12 @@
 //! hand so each stays fixed: a container removal killed half-way, a network whose bridge is
 //! gone (a killed create or rm), and an endpoint a killed `network connect` recorded in the
 //! network but not in the container, a volume directory a killed `volume create`/`rm` left
-//! without its metadata, and what a killed `image build` left. Subnets: 10.253.x.0/24 (no other test uses 10.253).
+//! without its metadata, what a killed `image build` left, and a container a killed `commit`
+//! left frozen. Subnets: 10.253.x.0/24 (no other test uses 10.253).
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::container::{Env, IMAGE};
@@ -257,4 +258,69 @@ fn what_a_killed_build_left_is_cleared_by_the_next_build() {
     assert!(!tar.exists(), "{}", tar.display());
     assert!(!mounted(&ns) && !ns.exists(), "{}", ns.display());
     assert!(live.exists(), "a live build's file was removed");
+}
+
+/// The freezer of the container's cgroup (v1 `freezer.state`, v2 `cgroup.freeze`) and the
+/// values that mean frozen and thawed.
+fn freezer(pid: &str) -> (PathBuf, &'static str, &'static str) {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for l in cg.lines() {
+        let mut f = l.splitn(3, ':');
+        let (_, ctrl, path) = (f.next(), f.next().unwrap(), f.next().unwrap());
+        if ctrl == "freezer" {
+            let d = PathBuf::from(format!("/sys/fs/cgroup/freezer{path}"));
+            return (d.join("freezer.state"), "FROZEN", "THAWED");
+        }
+    }
+    let path = cg.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+    let d = PathBuf::from(format!("/sys/fs/cgroup{path}"));
+    (d.join("cgroup.freeze"), "1", "0")
+}
+
+/// Seen as a 50 s `down -t 0` after a `container commit` killed while it had the container
+/// frozen (it freezes it while it reads the upper dir): the container stayed frozen but
+/// recorded as running, so exec hung and every SIGKILL waited for a thaw. The commit leaves
+/// a marker with its pid; the next command that looks at the container thaws it.
+#[test]
+fn a_container_a_killed_commit_left_frozen_is_thawed_by_the_next_command() {
+    let env = Env::new();
+    env.ok(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "--network",
+        "none",
+        IMAGE,
+        "sleep",
+        "300",
+    ]);
+    let id = env.inspect("c", "{{.Id}}");
+    let pid = env.inspect("c", "{{.State.Pid}}");
+    let (file, frozen, thawed) = freezer(&pid);
+    // What the commit did before it was killed: its marker (a pid no process has, above the
+    // kernel's pid_max), then the freeze.
+    let marker = env.container_dir(&id).join("frozen-by");
+    std::fs::write(&marker, "2147483646 1").unwrap();
+    std::fs::write(&file, frozen).unwrap();
+    let state = |f: &Path| std::fs::read_to_string(f).unwrap().trim().to_string();
+    assert_eq!(state(&file), frozen);
+
+    env.ok(&["container", "ls", "-a"]);
+    assert_eq!(state(&file), thawed, "{}", file.display());
+    assert!(!marker.exists());
+    // Bounded: a frozen container would hang the exec.
+    let exec = Command::new("timeout")
+        .arg("30")
+        .arg(common::BIN)
+        .arg("--root")
+        .arg(&env.root)
+        .arg("--run-root")
+        .arg(&env.run_root)
+        .args(["container", "exec", "c", "echo", "alive"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&exec.stdout).trim(), "alive");
+    env.ok(&["container", "rm", "-f", "c"]);
 }

@@ -332,6 +332,9 @@ impl Containers {
     /// gone (its monitor was killed) is reported as exited.
     pub fn observe(&self, id: &str) -> Result<ContainerState, ContainerError> {
         let st = self.store.load_state(id)?;
+        if st.status == Status::Running {
+            self.thaw_abandoned(id);
+        }
         let pid_alive = st.pid > 0 && proc::alive(st.pid, st.pid_start_ticks);
         let monitor_alive = self.monitor_alive(&st);
         Ok(repair(st, pid_alive, monitor_alive))
