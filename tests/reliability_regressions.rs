@@ -2,8 +2,8 @@
 //! hand so each stays fixed: a container removal killed half-way, a network whose bridge is
 //! gone (a killed create or rm), and an endpoint a killed `network connect` recorded in the
 //! network but not in the container, a volume directory a killed `volume create`/`rm` left
-//! without its metadata, what a killed `image build` left, and a container a killed `commit`
-//! left frozen. Subnets: 10.253.x.0/24 (no other test uses 10.253).
+//! without its metadata, what a killed `image build` left, a container a killed `commit`
+//! left frozen, and the directory of a killed create. Subnets: 10.253.x.0/24 (no other test uses 10.253).
 
 mod common;
 
@@ -323,4 +323,50 @@ fn a_container_a_killed_commit_left_frozen_is_thawed_by_the_next_command() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&exec.stdout).trim(), "alive");
     env.ok(&["container", "rm", "-f", "c"]);
+}
+
+/// Seen as two overlay mounts left after the crash suite's `down -v`: a `create` (of `up`)
+/// killed after it mounted the image to populate a new volume and before it saved the
+/// config left a directory that no command saw as a container. It carries a creation marker
+/// with the creator's pid; the next removal sweeps it.
+#[test]
+fn the_directory_of_a_killed_create_is_swept_by_the_next_removal() {
+    let env = Env::new();
+    let half = env.root.join("containers").join("ab".repeat(32));
+    std::fs::create_dir_all(half.join("merged")).unwrap();
+    // A pid no process has (above the kernel's pid_max).
+    std::fs::write(half.join("creating"), "2147483646 1").unwrap();
+    assert!(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "relcreate"])
+            .arg(half.join("merged"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    // A create in progress (this process) is left alone.
+    let busy = env.root.join("containers").join("cd".repeat(32));
+    std::fs::create_dir_all(&busy).unwrap();
+    let me = std::process::id();
+    let stat = std::fs::read_to_string(format!("/proc/{me}/stat")).unwrap();
+    let ticks = stat[stat.rfind(')').unwrap() + 2..]
+        .split(' ')
+        .nth(19)
+        .unwrap()
+        .to_string();
+    std::fs::write(busy.join("creating"), format!("{me} {ticks}")).unwrap();
+
+    env.ok(&[
+        "container",
+        "create",
+        "--name",
+        "x",
+        "--network",
+        "none",
+        IMAGE,
+    ]);
+    env.ok(&["container", "rm", "x"]);
+    assert!(!mounted(&half.join("merged")));
+    assert!(!half.exists(), "{}", half.display());
+    assert!(busy.exists(), "a create in progress was swept");
 }

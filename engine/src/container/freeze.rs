@@ -20,10 +20,8 @@ impl Containers {
 
     /// Freezes `id` until [`Self::thaw_marked`], or until a command sees this process gone.
     pub(crate) fn freeze_marked(&self, id: &str) -> Result<(), ContainerError> {
-        let me = std::process::id() as i32;
         let marker = self.freeze_marker(id);
-        let text = format!("{me} {}", proc::start_ticks(me));
-        super::store::write_atomic(&marker, text.as_bytes())?;
+        super::store::write_atomic(&marker, owner_marker().as_bytes())?;
         if let Err(e) = self.runtime.pause(id) {
             let _ = fs::remove_file(&marker);
             return Err(e.into());
@@ -54,7 +52,7 @@ impl Containers {
         let Ok(text) = fs::read_to_string(&marker) else {
             return;
         };
-        if marker_owner_alive(&text) {
+        if owner_alive(&text) {
             return;
         }
         tracing::warn!("container {id}: thawing it, the command that froze it was killed");
@@ -62,9 +60,15 @@ impl Containers {
     }
 }
 
+/// This process as a marker's content: `<pid> <start ticks>`.
+pub(super) fn owner_marker() -> String {
+    let me = std::process::id() as i32;
+    format!("{me} {}", proc::start_ticks(me))
+}
+
 /// Whether the process named by a marker (`<pid> <start ticks>`) still runs. A torn marker
-/// (the freezer was killed while writing it, so before it froze anything) names nobody.
-fn marker_owner_alive(text: &str) -> bool {
+/// (its writer was killed while writing it, so before it did anything) names nobody.
+pub(super) fn owner_alive(text: &str) -> bool {
     let mut it = text.split_whitespace().map(str::parse::<u64>);
     match (it.next(), it.next()) {
         (Some(Ok(pid)), Some(Ok(ticks))) => proc::alive(pid as i32, ticks),
@@ -79,21 +83,15 @@ mod tests {
     #[test]
     fn a_marker_names_its_live_owner_only() {
         let me = std::process::id() as i32;
-        assert!(marker_owner_alive(&format!(
-            "{me} {}",
-            proc::start_ticks(me)
-        )));
+        assert!(owner_alive(&format!("{me} {}", proc::start_ticks(me))));
         // Same pid, another start time: the pid was reused.
-        assert!(!marker_owner_alive(&format!(
-            "{me} {}",
-            proc::start_ticks(me) + 1
-        )));
+        assert!(!owner_alive(&format!("{me} {}", proc::start_ticks(me) + 1)));
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id() as i32;
         let ticks = proc::start_ticks(pid);
         child.wait().unwrap();
-        assert!(!marker_owner_alive(&format!("{pid} {ticks}")));
-        assert!(!marker_owner_alive(""));
-        assert!(!marker_owner_alive("12"));
+        assert!(!owner_alive(&format!("{pid} {ticks}")));
+        assert!(!owner_alive(""));
+        assert!(!owner_alive("12"));
     }
 }
