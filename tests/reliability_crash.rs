@@ -1,15 +1,17 @@
 //! Issue 15, crash consistency and reboot. `kill -9` of the CLI at random points across
-//! `image pull` (a loopback docker-registry), `up`, `down`, `container commit`, `volume rm`
-//! and `network connect`; after each one every command still works, `up` converges, the data
-//! in the project's volume is intact, and once the project is down nothing of it is left on
-//! the host (mounts, netns bind mounts, veths, nft rules, cgroups, helper processes).
+//! `image pull` (a loopback docker-registry), `up`, `down`, `container commit`, `volume rm`,
+//! `network connect` and `image build`; after each one every command still works, `up`
+//! converges, the data in the project's volume is intact, the next build succeeds and leaves
+//! no build container, mount or temporary file, and once the project is down nothing of it is
+//! left on the host (mounts, netns bind mounts, veths, nft rules, cgroups, helper processes).
+//! `RCOMPOSE_RELIABILITY_OPS=build,up` limits the points to some operations.
 //! A reboot (monitors, containers and the run root gone at once) is undone by
 //! `container boot`. Fast mode (CI): 20 points; `RCOMPOSE_RELIABILITY=long`: 200.
 //! Subnets: 10.253.x.0/24 (no other test uses 10.253).
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -144,6 +146,127 @@ fn recover(p: &Project, registry_image: Option<&str>) -> Result<bool, String> {
     Ok(std::fs::read_to_string(keep).is_ok_and(|t| t.trim() == MARKER))
 }
 
+/// The build of the `build` points, FROM scratch: busybox from a named context, a file that
+/// changes every point (so the steps after it are never cached), a `COPY --from` of the
+/// first stage (mounted read-only under `builder/tmp` while it copies) and a RUN (a container
+/// of the engine, in the build's sandbox on the default bridge).
+const DOCKERFILE: &str = "FROM scratch AS base
+COPY --from=bb / /
+
+FROM base
+COPY data.txt /data.txt
+COPY --from=base /etc/passwd /passwd-copy
+RUN cat /data.txt > /built
+";
+
+/// Label of the engine's RUN containers (`rcompose_engine::build::run::BUILD_LABEL`).
+const BUILD_LABEL: &str = "com.rcompose.build.pid";
+
+struct Build {
+    ctx: PathBuf,
+    bb: PathBuf,
+}
+
+impl Build {
+    fn new(p: &Project) -> Build {
+        let bb = p.tmp.path().join("bb");
+        common::busybox::build_rootfs(&bb);
+        let ctx = p.tmp.path().join("ctx");
+        std::fs::create_dir_all(&ctx).unwrap();
+        std::fs::write(ctx.join("Dockerfile"), DOCKERFILE).unwrap();
+        Build { ctx, bb }
+    }
+
+    /// `image build` of point `n` (whose data the RUN writes to /built).
+    fn args(&self, n: usize, no_cache: bool) -> Vec<String> {
+        std::fs::write(self.ctx.join("data.txt"), format!("point-{n}\n")).unwrap();
+        let mut a: Vec<String> = vec![
+            "image".into(),
+            "build".into(),
+            "-q".into(),
+            "--build-context".into(),
+            format!("bb={}", self.bb.display()),
+            "-t".into(),
+            format!("rel-build:{n}"),
+        ];
+        if no_cache {
+            a.push("--no-cache".into());
+        }
+        a.push(self.ctx.display().to_string());
+        a
+    }
+}
+
+/// Ids of the RUN containers of builds present in the root.
+fn build_containers(root: &Path) -> Vec<String> {
+    std::fs::read_dir(root.join("containers"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("config.json"))
+                .is_ok_and(|t| t.contains(BUILD_LABEL))
+        })
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .collect()
+}
+
+/// After a killed build: the next build of the same point succeeds, its image runs with the
+/// point's data, and it leaves no RUN container, mount, sandbox or temporary file behind.
+fn check_build(p: &Project, b: &Build, n: usize) -> Result<(), String> {
+    let o = p.cmd().args(b.args(n, false)).output().unwrap();
+    if !o.status.success() {
+        return Err(format!(
+            "the build after the crash failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    let tag = format!("rel-build:{n}");
+    let o = p.run(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &tag,
+        "cat",
+        "/built",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    if !o.status.success() || out.trim() != format!("point-{n}") {
+        return Err(format!(
+            "the image built after the crash has /built {out:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ));
+    }
+    let mut left: Vec<String> = build_containers(&p.root)
+        .into_iter()
+        .map(|id| format!("RUN container {id}"))
+        .collect();
+    for dir in [p.root.join("builder/tmp"), p.root.join("tmp")] {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            left.push(format!("file {}", e.path().display()));
+        }
+    }
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let base = p.tmp.path().to_string_lossy().into_owned();
+    for l in info.lines() {
+        if let Some(m) = l.split(' ').nth(4)
+            && m.starts_with(&base)
+            && (m.contains("/builder/") || m.contains("rcompose-build-"))
+        {
+            left.push(format!("mount {m}"));
+        }
+    }
+    // Keep the store small: `recover` inspects every image at every point.
+    let _ = p.run(&["image", "rm", &tag]);
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("the build after the crash left: {left:?}"))
+    }
+}
+
 #[test]
 fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
     let p = Project::new("crash");
@@ -175,9 +298,24 @@ fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
         println!("skipping the pull points: /usr/bin/docker-registry is not installed");
     }
 
-    let mut ops = vec!["up", "down", "commit", "volume-rm", "network-connect"];
+    let build = Build::new(&p);
+    let mut ops = vec![
+        "up",
+        "down",
+        "commit",
+        "volume-rm",
+        "network-connect",
+        "build",
+    ];
     if remote.is_some() {
         ops.push("pull");
+    }
+    if let Ok(only) = std::env::var("RCOMPOSE_RELIABILITY_OPS") {
+        ops.retain(|op| only.split(',').any(|o| o == *op));
+        assert!(
+            !ops.is_empty(),
+            "RCOMPOSE_RELIABILITY_OPS={only} names no operation"
+        );
     }
     let points = size(20, 200);
     let mut rng = Rng::new();
@@ -185,9 +323,19 @@ fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
     let mut failures = vec![];
     let mut ids: Vec<String> = vec![];
     let mut ifnames: Vec<String> = vec![];
+    let mut took_ms: std::collections::HashMap<&str, u64> = Default::default();
     for n in 0..points {
+        let started = std::time::Instant::now();
         let op = ops[rng.below(ops.len() as u64) as usize];
-        let delay_ms = rng.below(300);
+        // A build takes up to a second uncached: one in four rebuilds everything.
+        let no_cache = op == "build" && rng.below(4) == 0;
+        // A point within the time the operation took when it last ran to its end, so that
+        // most kills land mid-command (with a fixed 300 ms, three in four commands had
+        // finished first). The seed replays the operations and the draws; the delays follow
+        // the durations measured in the replay.
+        let span = if no_cache { 1200 } else { 300 };
+        let took = *took_ms.get(op).unwrap_or(&span);
+        let delay_ms = rng.below(span) * took / span;
         let point = Point { n, op, delay_ms };
         // Give the operation something to do.
         let scratch = format!("{}-v{n}", p.name);
@@ -230,6 +378,7 @@ fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
                     format!("{}-worker-1", p.name),
                 ]
             }
+            "build" => build.args(n, no_cache),
             _ => {
                 let remote = remote.as_deref().unwrap();
                 let _ = p.run(&["image", "rm", "-f", remote]);
@@ -243,8 +392,17 @@ fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let hit = child.try_wait().unwrap().is_none();
+        let launched = std::time::Instant::now();
+        let deadline = launched + Duration::from_millis(delay_ms);
+        let mut ended = child.try_wait().unwrap().is_some();
+        while !ended && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+            ended = child.try_wait().unwrap().is_some();
+        }
+        let hit = !ended;
+        if ended && !no_cache {
+            took_ms.insert(op, (launched.elapsed().as_millis() as u64).max(10));
+        }
         if hit {
             kill9(child.id() as i32);
             landed += 1;
@@ -280,6 +438,15 @@ fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
                 ));
             }
         }
+        if op == "build" {
+            ids.extend(build_containers(&p.root));
+            if let Err(e) = check_build(&p, &build, n) {
+                failures.push(format!(
+                    "point {} ({}, +{} ms): {e}",
+                    point.n, point.op, point.delay_ms
+                ));
+            }
+        }
         if op == "volume-rm" {
             let o = p.run(&["volume", "rm", "-f", &scratch]);
             if !o.status.success() {
@@ -288,9 +455,26 @@ fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
                     String::from_utf8_lossy(&o.stderr)
                 ));
             }
+            // Nothing of the volume stays on disk: no half-deleted directory, no tomb.
+            let vols = p.root.join("volumes");
+            for left in [vols.join(&scratch), vols.join(format!(".rm-{scratch}"))] {
+                if left.exists() {
+                    failures.push(format!(
+                        "point {n}: {} is left after volume rm",
+                        left.display()
+                    ));
+                }
+            }
         }
         ids.extend(container_ids(&p));
         ifnames.extend(veths(&p.root));
+        // Progress for the long mode (its 200 points take a while): which point, whether the
+        // kill landed, and how long the point with its recovery took.
+        println!(
+            "reliability: point {n} {op} +{delay_ms} ms {} {:.1} s",
+            if hit { "killed" } else { "ended" },
+            started.elapsed().as_secs_f64()
+        );
     }
     ids.sort();
     ids.dedup();
@@ -301,7 +485,7 @@ fn kill_9_of_the_cli_at_random_points_leaves_state_that_converges() {
     p.ok(&["network", "rm", &extra]);
     let left = leftovers(p.tmp.path(), &p.root, &ids, &ifnames);
     report(
-        "crash: kill -9 of the CLI (pull, up, down, commit, volume rm, network connect)",
+        "crash: kill -9 of the CLI (pull, up, down, commit, volume rm, network connect, build)",
         landed,
         survived,
         lost,

@@ -87,6 +87,46 @@ impl Libcontainer {
     }
 }
 
+/// The directories of the cgroup `path` (`/rcompose/<id>`) in every cgroup hierarchy mounted;
+/// `None` for a hierarchy's root or a path with anything but plain names.
+fn cgroup_dirs(path: &Path) -> Option<Vec<PathBuf>> {
+    let rel = match path.strip_prefix("/") {
+        Ok(r) if r.components().count() >= 2 => r,
+        // Never a hierarchy's root or a relative path we did not make.
+        _ => return None,
+    };
+    if rel
+        .components()
+        .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return None;
+    }
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mounts = info.lines().filter_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        let fstype = post.split(' ').next()?;
+        let mp = pre.split(' ').nth(4)?;
+        matches!(fstype, "cgroup" | "cgroup2").then(|| PathBuf::from(mp).join(rel))
+    });
+    Some(mounts.collect())
+}
+
+/// Thaws one cgroup directory (v1 freezer or v2); a controller it lacks is no error.
+fn thaw(dir: &Path) {
+    let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+    let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+}
+
+/// Thaws the cgroup `path` (`/rcompose/<id>`) in every hierarchy, whatever libcontainer's
+/// state says (a command killed between its freeze and its thaw left both behind).
+pub(crate) fn thaw_cgroups(path: &Path) {
+    for dir in cgroup_dirs(path).unwrap_or_default() {
+        if dir.is_dir() {
+            thaw(&dir);
+        }
+    }
+}
+
 fn lc(op: &'static str, id: &str, e: libcontainer::error::LibcontainerError) -> RuntimeError {
     RuntimeError::Libcontainer {
         op,
@@ -100,29 +140,11 @@ fn lc(op: &'static str, id: &str, e: libcontainer::error::LibcontainerError) -> 
 /// (none once the container's init is gone: its PID namespace died with it). False when one
 /// cannot be removed (the caller then lets libcontainer try).
 fn remove_cgroups(path: &Path) -> bool {
-    let rel = match path.strip_prefix("/") {
-        Ok(r) if r.components().count() >= 2 => r,
-        // Never a hierarchy's root or a relative path we did not make.
-        _ => return false,
-    };
-    if rel
-        .components()
-        .any(|c| !matches!(c, std::path::Component::Normal(_)))
-    {
-        return false;
-    }
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+    let Some(dirs) = cgroup_dirs(path) else {
         return false;
     };
-    let mounts = info.lines().filter_map(|l| {
-        let (pre, post) = l.split_once(" - ")?;
-        let fstype = post.split(' ').next()?;
-        let mp = pre.split(' ').nth(4)?;
-        matches!(fstype, "cgroup" | "cgroup2").then(|| PathBuf::from(mp))
-    });
     let mut ok = true;
-    for mp in mounts {
-        let dir = mp.join(rel);
+    for dir in dirs {
         let mut delay = std::time::Duration::from_millis(1);
         for attempt in 0..6 {
             match std::fs::remove_dir(&dir) {
@@ -131,8 +153,7 @@ fn remove_cgroups(path: &Path) -> bool {
                 Err(_) if attempt < 5 => {
                     // A command killed inside libcontainer's kill (freeze, signal, thaw) leaves
                     // the cgroup frozen, and SIGKILL waits for a thaw (seen after a crash run).
-                    let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
-                    let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+                    thaw(&dir);
                     if let Ok(pids) = std::fs::read_to_string(dir.join("cgroup.procs")) {
                         for pid in pids.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
                             // SAFETY: kill(2); these pids are in the container's own cgroup.

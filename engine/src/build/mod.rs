@@ -19,7 +19,7 @@ mod steps;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::container::Containers;
 
@@ -184,6 +184,7 @@ pub fn build(
     run::remove_orphans(containers);
     let store = crate::store::Store::open(&containers.store.root)?;
     let tmp = store.root().join("builder/tmp");
+    sweep_tmp(&tmp);
     let mut opts2 = opts.clone();
     opts2.context = context;
     for (k, v) in opts2.contexts.iter_mut() {
@@ -251,6 +252,27 @@ pub fn build(
         cacheable_steps: cacheable,
         cached_steps: b.steps_cached,
     })
+}
+
+/// Removes what builds that are gone (killed) left in `builder/tmp`: layer tars, scripts,
+/// downloads, and the read-only overlay of a `COPY --from` with its mount. Every entry is a
+/// `unique_name` carrying its builder's pid; entries of live builds (in parallel) are theirs.
+fn sweep_tmp(tmp: &Path) {
+    use crate::store::fsutil;
+    for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+        if fsutil::owner_alive(&e.file_name().to_string_lossy()) {
+            continue;
+        }
+        let rootfs = crate::rootfs::Rootfs::new(e.path());
+        if rootfs.is_mounted() {
+            let _ = rootfs.unmount();
+            // Never delete through a mount that would not go: it shows image layers.
+            if rootfs.is_mounted() {
+                continue;
+            }
+        }
+        let _ = fsutil::remove_inside(tmp, &e.path());
+    }
 }
 
 /// Writes the config and manifest of `state` and registers the image under `tags`.

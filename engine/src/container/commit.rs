@@ -6,7 +6,6 @@ use std::io::{BufReader, Seek};
 use oci_spec::image::{HistoryBuilder, ImageConfiguration};
 
 use super::{ContainerError, Containers, Status, proc};
-use crate::runtime::Runtime;
 use crate::store::Store;
 use crate::store::digest::HashingWriter;
 use crate::store::manifest::{Descriptor, Manifest, OCI_LAYER_GZIP};
@@ -59,7 +58,7 @@ impl Containers {
         let paused =
             opts.pause && st.status == Status::Running && proc::alive(st.pid, st.pid_start_ticks);
         if paused {
-            self.runtime.pause(id)?;
+            self.freeze_marked(id)?;
         }
         let store = Store::open(&self.store.root).map_err(other)?;
         let tmp = tempfile_in(&self.store.dir(id))?;
@@ -74,7 +73,7 @@ impl Containers {
             self.changes_tar(id, &mut w).map(|()| w.finish())
         };
         if paused {
-            let _ = self.runtime.resume(id);
+            self.thaw_marked(id);
         }
         let result = (|| {
             let (mut file, diff_id, _) = tar_res?;

@@ -271,11 +271,17 @@ impl Containers {
         let res = (|| {
             self.store.index_name(&cfg.name, &cfg.id)?;
             super::store::create_private_dir(&dir)?;
+            // Until its config is saved the directory is no container: the marker lets the
+            // next removal sweep what a killed create left (with the overlay that
+            // setup_volumes mounts; tests/reliability_crash.rs found them).
+            let creating = super::freeze::owner_marker();
+            super::store::write_atomic(&dir.join(CREATING), creating.as_bytes())?;
             self.setup_volumes(&cfg)
                 .and_then(|cfg| self.store.save_config(&cfg).map(|()| cfg))
         })();
         match res {
             Ok(cfg) => {
+                let _ = fs::remove_file(dir.join(CREATING));
                 proc::trace_phase("create.config-saved");
                 if !cfg.image_id.is_empty() {
                     let store = crate::store::Store::open(&self.store.root)
@@ -332,6 +338,9 @@ impl Containers {
     /// gone (its monitor was killed) is reported as exited.
     pub fn observe(&self, id: &str) -> Result<ContainerState, ContainerError> {
         let st = self.store.load_state(id)?;
+        if st.status == Status::Running {
+            self.thaw_abandoned(id);
+        }
         let pid_alive = st.pid > 0 && proc::alive(st.pid, st.pid_start_ticks);
         let monitor_alive = self.monitor_alive(&st);
         Ok(repair(st, pid_alive, monitor_alive))
@@ -603,6 +612,31 @@ impl Containers {
                 }
             }
         }
+        self.sweep_abandoned_creations()
+    }
+
+    /// Removes the directories of creates that were killed before they saved the config:
+    /// no `config.json`, and a creation marker naming a dead process.
+    fn sweep_abandoned_creations(&self) -> Result<(), ContainerError> {
+        let base = self.store.containers_dir();
+        for ent in fs::read_dir(&base).into_iter().flatten().flatten() {
+            let dir = ent.path();
+            let is_id = ent
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()));
+            if !is_id || dir.join("config.json").exists() {
+                continue;
+            }
+            let Ok(marker) = fs::read_to_string(dir.join(CREATING)) else {
+                continue;
+            };
+            if super::freeze::owner_alive(&marker) {
+                continue;
+            }
+            Rootfs::new(&dir).unmount()?;
+            remove_tree(&dir)?;
+        }
         Ok(())
     }
 
@@ -722,6 +756,9 @@ impl Containers {
 
 /// Prefix of a container directory being removed (`remove_dirs`); never a container id.
 const TOMBSTONE: &str = ".rm-";
+
+/// Marker of a container directory whose create has not saved the config yet.
+const CREATING: &str = "creating";
 
 fn remove_tree(dir: &Path) -> Result<(), ContainerError> {
     match fs::remove_dir_all(dir) {

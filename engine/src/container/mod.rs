@@ -5,6 +5,7 @@
 pub mod commit;
 pub mod exec;
 pub mod files;
+mod freeze;
 pub mod inspect;
 pub mod lifecycle;
 pub mod model;

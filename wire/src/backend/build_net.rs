@@ -17,6 +17,14 @@ use rcompose_net::{AttachRequest, Networks};
 /// Endpoint names of build sandboxes: `<prefix><pid>-<n>`.
 const PREFIX: &str = "rcompose-build-";
 
+/// Whether `id` names a build sandbox whose build process is gone.
+fn owner_gone(id: &str) -> bool {
+    id.strip_prefix(PREFIX)
+        .and_then(|r| r.split('-').next())
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
 pub struct BridgeNetwork {
     nets: Networks,
     store: rcompose_engine::container::ContainerStore,
@@ -37,21 +45,24 @@ impl BridgeNetwork {
         Ok(me)
     }
 
-    /// Sandboxes of builds that are gone (killed before they could detach theirs).
+    /// Sandboxes of builds that are gone (killed before they could detach theirs): the
+    /// endpoints on the bridge, and the namespaces of builds killed before they attached.
     fn remove_orphans(&self) {
-        let Ok(bridge) = self.nets.get(DEFAULT_NETWORK) else {
-            return;
-        };
-        for id in bridge.endpoints.keys() {
-            let Some(pid) = id
-                .strip_prefix(PREFIX)
-                .and_then(|r| r.split('-').next())
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                self.detach(id);
+        if let Ok(bridge) = self.nets.get(DEFAULT_NETWORK) {
+            for id in bridge.endpoints.keys() {
+                if owner_gone(id) {
+                    self.detach(id);
+                }
+            }
+        }
+        // Where `ContainerStore::netns_path` puts namespaces.
+        let dir = self.store.run_root.join("netns");
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if owner_gone(&name)
+                && let Err(err) = netns::remove(&e.path())
+            {
+                tracing::warn!("build sandbox {name}: removing its namespace: {err}");
             }
         }
     }
