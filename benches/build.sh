@@ -20,6 +20,8 @@ DOCKER=${DOCKER:-$(command -v /usr/bin/docker || command -v docker || true)}
 WORK=$(mktemp -d /tmp/rc-bench-build.XXXXXX)
 TAG="rcbench-build-$$"
 cleanup() {
+    # RUN on the default bridge leaves it (as docker0): take it with the root.
+    "${RCOMPOSE_BIN:-rcompose}" --root "$WORK/root" --run-root "$WORK/run" network prune -f >/dev/null 2>&1 || true
     grep " $WORK" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
     if [ "${HAVE_DOCKER:-0}" = 1 ]; then "$DOCKER" rmi -f "$TAG" >/dev/null 2>&1 || true; fi
     case "$WORK" in /tmp/rc-bench-build.*) rm -rf "$WORK" ;; esac

@@ -20,6 +20,7 @@ mount -t tmpfs -o mode=0700 rcompose-bench "$TMP/run"
 cleanup() {
     for id in $($BIN $R container ps -aq 2>/dev/null); do $BIN $R container rm -f "$id" >/dev/null 2>&1 || true; done
     $BIN $R network rm benchnet >/dev/null 2>&1 || true
+    $BIN $R network prune -f >/dev/null 2>&1 || true
     grep -o "$TMP[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$TMP"
 }

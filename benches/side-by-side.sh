@@ -55,6 +55,8 @@ cleanup() {
     for id in $("$BIN" "${R[@]}" container ps -aq 2>/dev/null); do
         "$BIN" "${R[@]}" container rm -f "$id" >/dev/null 2>&1
     done
+    # The default bridge outlives its containers (as docker0): take it with the root.
+    "$BIN" "${R[@]}" network prune -f >/dev/null 2>&1
     have_docker && docker network rm "${PROJ}_default" >/dev/null 2>&1
     have_docker && docker rmi "$IMG" >/dev/null 2>&1
     have_podman && podman rmi "$IMG" >/dev/null 2>&1
