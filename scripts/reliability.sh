@@ -32,7 +32,7 @@ cargo test --quiet --no-fail-fast --test reliability_perms --test reliability_cr
 
 # Bad input: the properties hold for every generated case, or the run fails.
 cases=${PROPTEST_CASES:-256}
-for crate in rcompose-engine rcompose-net; do
+for crate in rcompose-compose rcompose-engine rcompose-net; do
   props=$(grep -c '^    fn ' "${crate#rcompose-}/tests/robustness.rs" || true)
   if cargo test --quiet -p "$crate" --test robustness; then
     printf 'bad input (%s proptests)\t%s\t%s\t0\tno panic; %s properties\n' \

@@ -20,10 +20,22 @@ fn load_text(text: &str) -> bool {
     load(&opts).is_ok()
 }
 
+/// `PROPTEST_CASES` cases (256 by default), as the engine's and net's properties: the
+/// reliability script's long mode raises it for all of them.
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(256),
+        ..ProptestConfig::default()
+    }
+}
+
 const TEMPLATE: &str = "services:\n  web:\n    image: nginx\n    KEY: VALUE\n";
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn random_text_never_panics(text in "[ -~\\n]{0,200}") {
