@@ -5,27 +5,7 @@
 mod common;
 
 use common::api::Api;
-use common::{stderr, stdout};
-
-/// The cgroup directory of `pid` for one v1 controller (`""`: the v2 unified one).
-fn cgroup_dir(pid: i64, controller: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    for line in text.lines() {
-        let mut f = line.splitn(3, ':');
-        let (_, ctls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
-        let hit = if controller.is_empty() {
-            ctls.is_empty()
-        } else {
-            ctls.split(',').any(|c| c == controller)
-        };
-        if hit {
-            return std::path::Path::new("/sys/fs/cgroup")
-                .join(controller)
-                .join(path.trim_start_matches('/'));
-        }
-    }
-    panic!("no {controller:?} cgroup for pid {pid}: {text}");
-}
+use common::{cgroup_dir, stderr, stdout};
 
 /// `docker run`'s resource, device, namespace and security flags reach the engine through
 /// the create body: their effect shows inside the container and in `docker inspect`; the

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::container::{Env, IMAGE};
-use common::{stderr, stdout, unique};
+use common::{cgroup_dir, stderr, stdout, unique};
 use rcompose_engine::container::model::HostConfig;
 use rcompose_engine::container::resources::{CgroupVersion, cgroup_files};
 use serde_json::Value;
@@ -98,26 +98,6 @@ fn case(flags: &[&str], script: &str, expect: Option<String>, fields: &[&'static
         docker: true,
         host_files: vec![],
     }
-}
-
-/// The container's cgroup directory for `controller` (empty: v2), from /proc/<pid>/cgroup.
-fn cgroup_dir(pid: i64, controller: &str) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    for line in text.lines() {
-        let mut f = line.splitn(3, ':');
-        let (_, ctls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
-        let hit = if controller.is_empty() {
-            ctls.is_empty()
-        } else {
-            ctls.split(',').any(|c| c == controller)
-        };
-        if hit {
-            return Path::new("/sys/fs/cgroup")
-                .join(controller)
-                .join(path.trim_start_matches('/'));
-        }
-    }
-    panic!("no {controller:?} cgroup for pid {pid}: {text}");
 }
 
 /// What `c.host_files` holds for the running container `pid`.

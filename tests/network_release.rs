@@ -5,23 +5,8 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::container::{Env, IMAGE};
-
-fn link_exists(name: &str) -> bool {
-    Command::new("ip")
-        .args(["link", "show", name])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn table_exists(table: &str) -> bool {
-    Command::new("nft")
-        .args(["list", "table", "inet", table])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use common::network::{link_exists, table_exists};
 
 fn eth0_address(env: &Env) -> String {
     let out = env.ok(&[

@@ -608,11 +608,7 @@ impl Networks {
         let nets = self.store.load_all()?;
         let mut desired = Desired::default();
         for n in &nets {
-            // The default bridge is live from its first container until `network prune`.
-            if n.name == DEFAULT_NETWORK
-                && n.endpoints.is_empty()
-                && !bridge::link_exists(&n.bridge).unwrap_or(false)
-            {
+            if !n.is_live() {
                 continue;
             }
             desired.networks.push(FwNetwork {

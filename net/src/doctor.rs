@@ -206,15 +206,7 @@ pub fn check(root: &Path) -> Vec<Finding> {
     let nets = Store::open(root)
         .and_then(|s| s.load_all())
         .unwrap_or_default();
-    let live: Vec<_> = nets
-        .iter()
-        .filter(|n| {
-            // An idle default bridge stays (as docker0), with its rules, until `network prune`.
-            !(n.name == crate::network::DEFAULT_NETWORK
-                && n.endpoints.is_empty()
-                && !crate::bridge::link_exists(&n.bridge).unwrap_or(false))
-        })
-        .collect();
+    let live: Vec<_> = nets.iter().filter(|n| n.is_live()).collect();
     let bridges: Vec<String> = live.iter().map(|n| n.bridge.clone()).collect();
     let prefix = iptables::chain_prefix(&crate::api::table_name(root));
     let mut any_table = false;

@@ -76,6 +76,14 @@ pub struct Endpoint {
 }
 
 impl Network {
+    /// Whether its bridge and firewall rules are live: a custom network always, the default
+    /// one from its first container until `network prune` deletes its idle bridge.
+    pub fn is_live(&self) -> bool {
+        self.name != DEFAULT_NETWORK
+            || !self.endpoints.is_empty()
+            || crate::bridge::link_exists(&self.bridge).unwrap_or(false)
+    }
+
     pub fn plan(&self) -> ipam::Plan {
         ipam::Plan {
             subnet: self.subnet,

@@ -169,3 +169,25 @@ pub fn unmount_under(base: &Path) {
         unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
     }
 }
+
+/// The cgroup directory of `pid` for one v1 controller (`""`: the v2 unified one), from
+/// /proc/<pid>/cgroup.
+#[allow(dead_code)]
+pub fn cgroup_dir(pid: i64, controller: &str) -> PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in text.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+        let hit = if controller.is_empty() {
+            ctls.is_empty()
+        } else {
+            ctls.split(',').any(|c| c == controller)
+        };
+        if hit {
+            return Path::new("/sys/fs/cgroup")
+                .join(controller)
+                .join(path.trim_start_matches('/'));
+        }
+    }
+    panic!("no {controller:?} cgroup for pid {pid}: {text}");
+}

@@ -122,11 +122,15 @@ impl Networks {
     /// Deletes what is still plugged into `bridge_name`: veths of released containers whose
     /// deletion is still on its way (call when no endpoint is left on the network).
     pub(super) fn delete_released_ports(&self, bridge_name: &str) -> Result<(), NetError> {
-        for port in bridge::ports_of(bridge_name)? {
-            bridge::delete_link(&port)?;
-        }
-        Ok(())
+        delete_ports(bridge_name)
     }
+}
+
+fn delete_ports(bridge_name: &str) -> Result<(), NetError> {
+    for port in bridge::ports_of(bridge_name)? {
+        bridge::delete_link(&port)?;
+    }
+    Ok(())
 }
 
 /// Default bridges of state roots that no longer exist (their alias names a missing
@@ -172,9 +176,7 @@ pub fn orphan_default_bridges() -> Vec<(String, String)> {
 
 fn delete_orphan(bridge_name: &str, hash: &str) -> Result<(), NetError> {
     debug_assert_ne!(bridge_name, DEFAULT_BRIDGE_IFNAME);
-    for port in bridge::ports_of(bridge_name)? {
-        bridge::delete_link(&port)?;
-    }
+    delete_ports(bridge_name)?;
     bridge::delete_link(bridge_name)?;
     // The same names `Networks::open` gives that root's firewall (see `table_name`).
     let table = format!("rcompose_{hash}");
