@@ -337,4 +337,63 @@ mod tests {
             "/rcompose-test-none/0000000000000000000000000000000000000000000000000000000000000000"
         )));
     }
+
+    /// The patched libcgroups (third_party/README.md) reads mountinfo once and may stop
+    /// early: for every v1 controller it must give the answer of upstream's full scan.
+    #[test]
+    fn patched_cgroup_v1_mount_points_match_a_full_scan() {
+        use libcgroups::v1::ControllerType;
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let cgroup_mounts: Vec<PathBuf> = mountinfo
+            .lines()
+            .filter_map(|l| {
+                let (pre, post) = l.split_once(" - ")?;
+                (post.split(' ').next() == Some("cgroup"))
+                    .then(|| PathBuf::from(pre.split(' ').nth(4).unwrap()))
+            })
+            .collect();
+        use ControllerType::*;
+        for c in &[
+            Cpu,
+            CpuAcct,
+            CpuSet,
+            Devices,
+            HugeTlb,
+            Memory,
+            Pids,
+            PerfEvent,
+            Blkio,
+            NetworkPriority,
+            NetworkClassifier,
+            Freezer,
+        ] {
+            let names: Vec<String> = match c {
+                ControllerType::NetworkClassifier => {
+                    vec![
+                        "net_cls,net_prio".into(),
+                        "net_prio,net_cls".into(),
+                        "net_cls".into(),
+                    ]
+                }
+                ControllerType::NetworkPriority => {
+                    vec![
+                        "net_cls,net_prio".into(),
+                        "net_prio,net_cls".into(),
+                        "net_prio".into(),
+                    ]
+                }
+                ControllerType::Cpu => vec!["cpu,cpuacct".into(), "cpu".into()],
+                ControllerType::CpuAcct => vec!["cpu,cpuacct".into(), "cpuacct".into()],
+                other => vec![other.to_string()],
+            };
+            let full_scan = cgroup_mounts
+                .iter()
+                .find(|p| names.iter().any(|n| p.ends_with(n)));
+            // Twice: the second answer comes from the per-process list.
+            for _ in 0..2 {
+                let patched = libcgroups::v1::util::get_subsystem_mount_point(c).ok();
+                assert_eq!(patched.as_ref(), full_scan, "{c}");
+            }
+        }
+    }
 }
