@@ -71,6 +71,7 @@ impl ContainerStore {
     pub fn lock_all(&self) -> Result<Lock, ContainerError> {
         let dir = self.containers_dir();
         create_private_dir(&dir)?;
+        crate::store::fsutil::spread_subdirs(&dir);
         flock(&self.root.join("containers.lock"))
     }
 

@@ -96,3 +96,30 @@ pub fn owner_alive(name: &str) -> bool {
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
+
+/// Asks the filesystem to spread `dir`'s subdirectories over its allocation groups, as ext4
+/// does for the children of `/` and of a directory marked `T` (`chattr +T`, FS_TOPDIR_FL).
+/// Used on `<root>/containers`: on ext4 without a journal (common on VM images), allocating
+/// an inode skips every inode of the same group freed in the last minutes, one by one, so
+/// after `down` of a large stack each file the next `up` creates first walked past thousands
+/// of them (a fifth of `up -d`'s CPU at 100 services). Spread over groups, each container's
+/// files share a group with few others. Best effort: filesystems without the flag (xfs,
+/// tmpfs, overlay) refuse it, and nothing else depends on it.
+pub fn spread_subdirs(dir: &Path) {
+    use std::os::fd::AsRawFd;
+    const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
+    let Ok(f) = std::fs::File::open(dir) else {
+        return;
+    };
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS/SETFLAGS read and write one int through the pointer given (the
+    // kernel's filesystems use an int, whatever the ioctl number's declared size says).
+    unsafe {
+        if libc::ioctl(f.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) == 0
+            && flags & FS_TOPDIR_FL == 0
+        {
+            flags |= FS_TOPDIR_FL;
+            libc::ioctl(f.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags);
+        }
+    }
+}
