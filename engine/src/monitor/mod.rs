@@ -12,6 +12,7 @@
 pub mod client;
 mod health;
 mod io_loop;
+mod launch;
 pub mod protocol;
 
 pub use io_loop::{bind_unix, connect_unix, recv_fd, wait_code};
@@ -19,9 +20,8 @@ pub use io_loop::{bind_unix, connect_unix, recv_fd, wait_code};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::time::{Duration, Instant};
 
 use crate::container::model::{ContainerState, Status, now_rfc3339};
@@ -75,43 +75,26 @@ pub fn spawn(
     let sync_raw = sync_w.as_raw_fd();
     let attach_raw = attach.as_ref().map(|a| a.as_raw_fd());
 
-    let mut cmd = Command::new(exe);
-    cmd.arg("--root")
-        .arg(&store.root)
-        .arg("--run-root")
-        .arg(&store.run_root)
-        .arg(SUBCOMMAND)
-        .arg(id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if attach_raw.is_some() {
-        cmd.arg("--attach");
-    }
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::dup2(sync_raw, SYNC_FD) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if let Some(a) = attach_raw
-                && libc::dup2(a, ATTACH_FD) < 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--root".as_ref(),
+        store.root.as_os_str(),
+        "--run-root".as_ref(),
+        store.run_root.as_os_str(),
+        SUBCOMMAND.as_ref(),
+        id.as_ref(),
+    ];
+    let mut fds = vec![(sync_raw, SYNC_FD)];
+    if let Some(a) = attach_raw {
+        args.push("--attach".as_ref());
+        fds.push((a, ATTACH_FD));
     }
     proc::trace_phase("spawn");
     let _warm = CgroupWarmth::start();
-    let mut child = cmd.spawn().map_err(|e| ContainerError::io(exe, e))?;
+    let child = launch::spawn_detached(exe, &args, &fds)?;
     drop(sync_w);
     drop(attach);
     // The first process forks the real monitor and exits at once.
-    let _ = child.wait();
+    launch::wait_pid(child);
     proc::trace_phase("spawn.first-child-exited");
     let mut msg = String::new();
     let _ = File::from(sync_r).read_to_string(&mut msg);
