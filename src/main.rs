@@ -21,14 +21,26 @@ fn main() -> ExitCode {
         // Not UTF-8: nothing to translate; clap reports what it cannot read.
         Err(_) => return run(cli::Cli::parse()),
     };
-    let words = match cli::argv::normalize(&argv, <cli::Cli as clap::CommandFactory>::command) {
+    // One clap tree for the whole parse: building it is most of the CLI's start-up work.
+    let tree = std::cell::OnceCell::new();
+    let command = || <cli::Cli as clap::CommandFactory>::command();
+    let words = match cli::argv::normalize(&argv, || tree.get_or_init(command)) {
         Ok(w) => w,
         Err(msg) => {
             eprintln!("{msg}");
             return ExitCode::from(1);
         }
     };
-    match cli::Cli::try_parse_from(&words) {
+    let parsed = tree
+        .into_inner()
+        .unwrap_or_else(command)
+        .try_get_matches_from(&words)
+        .and_then(|mut m| {
+            <cli::Cli as clap::FromArgMatches>::from_arg_matches_mut(&mut m)
+                // As clap's own try_parse_from: render the error against the tree.
+                .map_err(|e| e.format(&mut command()))
+        });
+    match parsed {
         Ok(args) => run(args),
         Err(e) if e.use_stderr() && docker_words(&argv, &words) => {
             // docker's CLI exits 125 on a bad flag or argument, not clap's 2.

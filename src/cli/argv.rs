@@ -144,7 +144,10 @@ pub fn docker_to_rcompose(args: &[String]) -> Result<Vec<String>, String> {
 /// The words rcompose parses for this process's argv: docker's translated when invoked as
 /// `docker` or `rcompose docker`, booleans rewritten; Err with the message for docker words
 /// that have no rcompose equivalent. `args[0]` is the program as invoked.
-pub fn normalize(args: &[String], root: impl FnOnce() -> Command) -> Result<Vec<String>, String> {
+pub fn normalize<'a>(
+    args: &[String],
+    root: impl FnOnce() -> &'a Command,
+) -> Result<Vec<String>, String> {
     let Some(program) = args.first() else {
         return Ok(Vec::new());
     };
@@ -170,7 +173,7 @@ pub fn normalize(args: &[String], root: impl FnOnce() -> Command) -> Result<Vec<
         .any(|a| matches!(a.as_str(), "run" | "create" | "exec"))
         && rest.iter().skip(1).any(|a| a.starts_with('-'));
     out.extend(if go_style || dash_command {
-        rewrite_bools(&rest, &root())
+        rewrite_bools(&rest, root())
     } else {
         rest
     });
@@ -191,9 +194,14 @@ fn go_bool(s: &str) -> Option<bool> {
 /// subcommands (`run IMAGE CMD…`: what follows belongs to the container) and after `--`;
 /// there, when the command's words begin with a dash, puts a `--` before them, since docker
 /// parses no flag after the image (`run IMAGE -c x` runs `-c x`) while clap would.
+///
+/// Walks the unbuilt tree by reference: building or cloning it (every subcommand of the
+/// docker-compatible CLI) cost more than the rest of a `container run`'s argument handling.
+/// What building would add and the walk needs, the ancestors' global flags (`stack`'s
+/// `-H HOST` after a subcommand), it looks up itself.
 pub fn rewrite_bools(args: &[String], root: &Command) -> Vec<String> {
-    let mut cmd = root.clone();
-    cmd.build();
+    let mut cmd = root;
+    let mut globals: Vec<&clap::Arg> = root.get_arguments().filter(|a| a.is_global_set()).collect();
     let mut out = Vec::with_capacity(args.len());
     let mut i = 0;
     while i < args.len() {
@@ -207,10 +215,13 @@ pub fn rewrite_bools(args: &[String], root: &Command) -> Vec<String> {
                 Some((n, v)) => (n, Some(v)),
                 None => (body, None),
             };
-            let arg = cmd.get_arguments().find(|x| {
-                x.get_long() == Some(name)
-                    || x.get_all_aliases().is_some_and(|al| al.contains(&name))
-            });
+            let arg = cmd
+                .get_arguments()
+                .chain(globals.iter().copied())
+                .find(|x| {
+                    x.get_long() == Some(name)
+                        || x.get_all_aliases().is_some_and(|al| al.contains(&name))
+                });
             match (arg, value) {
                 (Some(x), Some(v)) if !x.get_action().takes_values() => match go_bool(v) {
                     Some(true) => out.push(format!("--{name}")),
@@ -232,6 +243,7 @@ pub fn rewrite_bools(args: &[String], root: &Command) -> Vec<String> {
             let last = a.chars().last().unwrap_or('-');
             let takes = cmd
                 .get_arguments()
+                .chain(globals.iter().copied())
                 .find(|x| x.get_short() == Some(last))
                 .is_some_and(|x| x.get_action().takes_values());
             if takes && a.len() == 2 {
@@ -241,9 +253,13 @@ pub fn rewrite_bools(args: &[String], root: &Command) -> Vec<String> {
                 }
             }
         } else {
-            match cmd.find_subcommand(a).cloned() {
+            match cmd.find_subcommand(a) {
                 Some(sub) => {
                     out.push(a.clone());
+                    globals.extend(
+                        cmd.get_arguments()
+                            .filter(|x| x.is_global_set() && !std::ptr::eq(cmd, root)),
+                    );
                     cmd = sub;
                 }
                 None => {
@@ -408,11 +424,7 @@ mod tests {
         );
         let plain = rewrite_bools(&s(&["container", "run", "img", "ls", "-l"]), &root);
         assert_eq!(plain, s(&["container", "run", "img", "ls", "-l"]));
-        let words = normalize(
-            &s(&["docker", "run", "--rm", "img", "-a"]),
-            crate::cli::Cli::command,
-        )
-        .unwrap();
+        let words = normalize(&s(&["docker", "run", "--rm", "img", "-a"]), || &root).unwrap();
         assert_eq!(words[words.len() - 2..], s(&["--", "-a"]));
     }
 }
