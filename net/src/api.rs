@@ -452,7 +452,7 @@ impl Networks {
             }
         }
         self.apply_firewall(&lock).map_err(undo)?;
-        bump_generation(self.store.dir())?;
+        bump_generation(&self.dns.paths.dir)?;
         Ok(net)
     }
 
@@ -481,7 +481,7 @@ impl Networks {
         bridge::delete_link(&net.bridge)?;
         self.store.remove(&net.name)?;
         self.apply_firewall(&lock)?;
-        bump_generation(self.store.dir())?;
+        bump_generation(&self.dns.paths.dir)?;
         Ok(net)
     }
 

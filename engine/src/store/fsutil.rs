@@ -99,12 +99,12 @@ pub fn owner_alive(name: &str) -> bool {
 
 /// Asks the filesystem to spread `dir`'s subdirectories over its allocation groups, as ext4
 /// does for the children of `/` and of a directory marked `T` (`chattr +T`, FS_TOPDIR_FL).
-/// Used on `<root>/containers`: on ext4 without a journal (common on VM images), allocating
-/// an inode skips every inode of the same group freed in the last minutes, one by one, so
-/// after `down` of a large stack each file the next `up` creates first walked past thousands
-/// of them (a fifth of `up -d`'s CPU at 100 services). Spread over groups, each container's
-/// files share a group with few others. Best effort: filesystems without the flag (xfs,
-/// tmpfs, overlay) refuse it, and nothing else depends on it.
+/// Used on new state roots and on `<root>/containers`. On ext4 without a journal (common
+/// on VM images), allocating an inode skips every inode of the same group freed in the last
+/// minutes, one by one, so after `down` of a large stack each file the next `up` created
+/// first walked past thousands of them (a fifth of `up -d`'s CPU at 100 services). Spread
+/// over groups, each container's files share a group with few others. Best effort:
+/// filesystems without the flag (xfs, tmpfs, overlay) refuse it, and nothing depends on it.
 pub fn spread_subdirs(dir: &Path) {
     use std::os::fd::AsRawFd;
     const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;

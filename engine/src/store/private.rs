@@ -44,6 +44,9 @@ pub fn ensure_private_root(dir: &Path) -> io::Result<bool> {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),
             }
+            // Its subdirectories (containers, networks, names…) each get a block group of
+            // their own, so one's churn does not slow the others' file creation.
+            super::fsutil::spread_subdirs(dir);
             // The umask may have taken bits away, never added them: 0700 or tighter.
             Ok(true)
         }

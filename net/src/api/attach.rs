@@ -139,7 +139,7 @@ impl Networks {
                 let _ = self.store.save_endpoints(&net);
                 return Err(e);
             }
-            let generation = bump_generation(self.store.dir())?;
+            let generation = bump_generation(&self.dns.paths.dir)?;
             if net.dns {
                 self.dns.notify(true)?;
             }
@@ -180,7 +180,7 @@ impl Networks {
             bridge::detach_veth(&ep.host_ifname)?;
             self.store.save_endpoints(&net)?;
             self.apply_firewall(&lock)?;
-            let generation = bump_generation(self.store.dir())?;
+            let generation = bump_generation(&self.dns.paths.dir)?;
             if net.dns {
                 self.dns.notify(self.dns_needed()?)?;
             }
@@ -213,7 +213,7 @@ impl Networks {
             if !changed {
                 return Ok(());
             }
-            (bump_generation(self.store.dir())?, dns)
+            (bump_generation(&self.dns.paths.dir)?, dns)
         };
         if dns {
             self.dns.notify(true)?;

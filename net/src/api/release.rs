@@ -62,7 +62,7 @@ impl Networks {
                 return Ok(out);
             }
             self.apply_firewall_with(&lock, true)?;
-            let generation = bump_generation(self.store.dir())?;
+            let generation = bump_generation(&self.dns.paths.dir)?;
             if dns {
                 self.dns.notify(self.dns_needed()?)?;
             }

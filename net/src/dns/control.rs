@@ -1,6 +1,6 @@
 //! Starting, signalling and waiting for the DNS server process from `rcompose` commands.
 //!
-//! Files: `<root>/networks/.generation` (bumped by every network change, under the state lock),
+//! Files: `<run_root>/dns/generation` (bumped by every network change, under the state lock),
 //! `<run_root>/dns/pid`, `<run_root>/dns/loaded` (the generation the server serves),
 //! `<run_root>/dns/log` (its stderr).
 
@@ -49,20 +49,27 @@ impl Paths {
     }
 }
 
-pub fn read_generation(networks_dir: &Path) -> u64 {
-    std::fs::read_to_string(networks_dir.join(".generation"))
+/// The generation file lives in the run root (`Paths::dir`), not beside the networks' state:
+/// it is rewritten on every attach and detach and only signals the running server, so it
+/// has no business on the disk (where each rewrite also cost an inode allocation, slow on
+/// ext4 without a journal after much churn).
+pub fn read_generation(dns_dir: &Path) -> u64 {
+    std::fs::read_to_string(dns_dir.join("generation"))
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0)
 }
 
-/// Bumps the generation; call with the state lock held. Returns the new value. Not synced
-/// to disk: it only tells the running DNS server to reload, and a server started after a
-/// reboot loads everything whatever the number.
-pub fn bump_generation(networks_dir: &Path) -> Result<u64, StoreError> {
-    let next = read_generation(networks_dir) + 1;
+/// Bumps the generation; call with the state lock held. Returns the new value. Not synced:
+/// a server started after a reboot loads everything whatever the number.
+pub fn bump_generation(dns_dir: &Path) -> Result<u64, StoreError> {
+    let next = read_generation(dns_dir) + 1;
+    std::fs::create_dir_all(dns_dir).map_err(|source| StoreError::Io {
+        path: dns_dir.to_path_buf(),
+        source,
+    })?;
     crate::store::write_file(
-        &networks_dir.join(".generation"),
+        &dns_dir.join("generation"),
         next.to_string().as_bytes(),
         false,
     )?;

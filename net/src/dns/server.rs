@@ -59,9 +59,9 @@ pub fn run(root: &Path, run_root: &Path) -> Result<(), DnsError> {
     rt.block_on(serve(root.to_path_buf(), Paths::new(run_root)))
 }
 
-fn load(store: &Store) -> Result<(u64, DnsTable), DnsError> {
+fn load(store: &Store, paths: &Paths) -> Result<(u64, DnsTable), DnsError> {
     // Generation first: what we load is at least as new as the number we report.
-    let generation = read_generation(store.dir());
+    let generation = read_generation(&paths.dir);
     let mut networks = store.load_all()?;
     networks.retain(|n| n.dns && !n.endpoints.is_empty());
     Ok((generation, DnsTable::from_networks(&networks)))
@@ -89,14 +89,14 @@ async fn serve(root: PathBuf, paths: Paths) -> Result<(), DnsError> {
             tracing::warn!("{} is gone; stopping", store.dir().display());
             break;
         }
-        let generation = read_generation(store.dir());
+        let generation = read_generation(&paths.dir);
         let missing = shared
             .table()
             .listen_addresses()
             .iter()
             .any(|a| !listeners.contains_key(a));
         if generation != loaded || missing {
-            let (generation, table) = match load(&store) {
+            let (generation, table) = match load(&store, &paths) {
                 Ok(loaded) => loaded,
                 // A broken state file must not take DNS down for every network: keep
                 // answering from the last good table and try again on the next change.
@@ -163,7 +163,7 @@ async fn serve(root: PathBuf, paths: Paths) -> Result<(), DnsError> {
 /// and the removal of the pid file (it would signal a server that is going away).
 fn should_exit(store: &Store, paths: &Paths) -> Result<bool, DnsError> {
     let _lock = store.lock()?;
-    let (_, table) = load(store)?;
+    let (_, table) = load(store, paths)?;
     if table.networks.is_empty() {
         let _ = std::fs::remove_file(&paths.pid);
         return Ok(true);
