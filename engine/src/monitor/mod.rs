@@ -14,6 +14,7 @@ mod health;
 mod io_loop;
 mod launch;
 pub mod protocol;
+mod warmth;
 
 pub use io_loop::{bind_unix, connect_unix, recv_fd, wait_code};
 
@@ -89,7 +90,7 @@ pub fn spawn(
         fds.push((a, ATTACH_FD));
     }
     proc::trace_phase("spawn");
-    let _warm = CgroupWarmth::start();
+    let _warm = warmth::CgroupWarmth::start();
     let child = launch::spawn_detached(exe, &args, &fds)?;
     drop(sync_w);
     drop(attach);
@@ -110,75 +111,6 @@ pub fn spawn(
             message: msg.trim_start_matches("err ").trim().to_string(),
         }),
     }
-}
-
-/// Moving a process into a cgroup (libcontainer moves the container's into its new cgroups)
-/// takes the kernel's global cgroup threadgroup lock for writing, which first waits for an
-/// RCU grace period unless the lock is already in writer mode: 5-20 ms on kernels built
-/// without CONFIG_CGROUP_FAVOR_DYNMODS (most), the largest single cost of a start, spent
-/// asleep. The lock stays in writer mode for about one grace period after a write, and
-/// writers arriving meanwhile, or during a wait under way, do not wait again. So while a
-/// monitor starts, a background thread "moves" this process into the cgroup it is already
-/// in (a no-op for the host) every couple of milliseconds: the first move starts the wait
-/// early, in parallel with the monitor's start-up, and the next ones keep the lock warm until
-/// libcontainer's move is done. Stops when dropped (once the start is reported) or after a
-/// second at most. Errors are ignored: libcontainer's move then just pays the wait itself.
-struct CgroupWarmth(std::sync::Arc<std::sync::atomic::AtomicBool>);
-
-impl CgroupWarmth {
-    const EVERY: Duration = Duration::from_millis(2);
-    const AT_MOST: Duration = Duration::from_secs(1);
-
-    fn start() -> Self {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        if let Some(procs) = own_cgroup_procs() {
-            let flag = stop.clone();
-            let _ = std::thread::Builder::new()
-                .name("cgroup-warmth".into())
-                .spawn(move || {
-                    let begin = Instant::now();
-                    while !flag.load(std::sync::atomic::Ordering::Relaxed)
-                        && begin.elapsed() < Self::AT_MOST
-                        && std::fs::write(&procs, b"0").is_ok()
-                    {
-                        std::thread::sleep(Self::EVERY);
-                    }
-                });
-        }
-        Self(stop)
-    }
-}
-
-impl Drop for CgroupWarmth {
-    fn drop(&mut self) {
-        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// `cgroup.procs` of the cgroup this process is in: in the v2 hierarchy (pure v2, or the
-/// unified one of a hybrid host) if mounted, else in a v1 hierarchy under /sys/fs/cgroup.
-fn own_cgroup_procs() -> Option<PathBuf> {
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let candidate = |l: &str| -> Option<PathBuf> {
-        let mut f = l.splitn(3, ':');
-        let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
-        let base = if ctrls.is_empty() {
-            ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
-                .into_iter()
-                .find(|b| Path::new(b).join("cgroup.controllers").exists())?
-                .to_string()
-        } else {
-            format!("/sys/fs/cgroup/{}", ctrls.trim_start_matches("name="))
-        };
-        let p = Path::new(&base)
-            .join(path.trim_start_matches('/'))
-            .join("cgroup.procs");
-        p.exists().then_some(p)
-    };
-    own.lines()
-        .filter(|l| l.starts_with("0::"))
-        .chain(own.lines().filter(|l| !l.starts_with("0::")))
-        .find_map(candidate)
 }
 
 /// Called by the monitor once the container's process exited for good (no restart coming),
