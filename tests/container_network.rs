@@ -650,6 +650,56 @@ fn several_networks_and_a_mac_address() {
     assert!(!all.contains(&late), "a refused create left {late}: {all}");
 }
 
+/// As Docker: an interface on an IPv4-only network has IPv6 turned off, one on a dual-stack
+/// network keeps its address; host-side ports never get IPv6 (each port's link-local
+/// announcements were flooded to every other port of the bridge).
+#[test]
+fn ipv6_only_on_interfaces_whose_network_has_it() {
+    let mut env = Env::new();
+    let v4 = env.network("10.242.21.0/24");
+    let dual = env.network_with(
+        &["--ipv6", "--subnet", "fd00:242:21::/64"],
+        "10.242.22.0/24",
+    );
+    let web = env.daemon(&["--network", &v4, "--network", &dual], &httpd("80"));
+    let inside = env.ok(&[
+        "container",
+        "exec",
+        &web,
+        "cat",
+        "/proc/sys/net/ipv6/conf/eth0/disable_ipv6",
+        "/proc/sys/net/ipv6/conf/eth1/disable_ipv6",
+    ]);
+    assert_eq!(
+        inside.split_whitespace().collect::<Vec<_>>(),
+        ["1", "0"],
+        "{inside}"
+    );
+    let addrs = env.ok(&[
+        "container",
+        "exec",
+        &web,
+        "ip",
+        "-6",
+        "addr",
+        "show",
+        "eth1",
+    ]);
+    assert!(addrs.contains("fd00:242:21::"), "{addrs}");
+    for net in [&v4, &dual] {
+        let id = env.ok(&["network", "inspect", net, "--format", "{{.Id}}"]);
+        let brif = format!("/sys/class/net/br-{}/brif", &id.trim()[..12]);
+        let ports: Vec<String> = std::fs::read_dir(&brif)
+            .unwrap_or_else(|e| panic!("{brif}: {e}"))
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(ports.len(), 1, "{brif}: {ports:?}");
+        let off =
+            std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", ports[0]));
+        assert_eq!(off.unwrap().trim(), "1", "{} on {net}", ports[0]);
+    }
+}
+
 #[test]
 fn internal_network_has_no_route_out_and_unknown_names_are_nxdomain() {
     let mut env = Env::new();
