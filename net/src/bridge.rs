@@ -4,8 +4,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use rtnetlink::packet_route::link::{InfoData, InfoVeth};
-use rtnetlink::{LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::packet_route::link::{
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoVeth, LinkAttribute,
+};
+use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::netns::{NetnsError, is_exists, link_index, link_names, nl, run_in};
 
@@ -290,7 +292,7 @@ pub fn attach_veth(plan: &VethPlan) -> Result<String, BridgeError> {
             )))?;
             // A bridge port needs no address of its own (bridged IPv6 flows all the same);
             // before its peer comes up, so that it never makes one.
-            disable_ipv6(&host);
+            no_ipv6_addresses(&h, LinkUnspec::new_with_name(&host)).await;
             Ok(())
         },
         move |h, ()| async move { configure_inside(h, inside_plan, peer_tmp).await },
@@ -305,16 +307,21 @@ pub fn attach_veth(plan: &VethPlan) -> Result<String, BridgeError> {
     }
 }
 
-/// Turns IPv6 off on an interface of the calling thread's network namespace, before it
-/// comes up. Otherwise each new port makes a link-local address and announces it (duplicate
-/// address detection, MLD, router solicitations): multicast the bridge floods to every other
-/// port, so the cost of a start grew with the number of containers on the network (a tenth
-/// of the CPU of `up -d` at 300 services). A host booted without IPv6 has nothing to turn off.
-fn disable_ipv6(ifname: &str) {
-    let _ = std::fs::write(
-        format!("/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"),
-        "1",
-    );
+/// Keeps an interface from making IPv6 addresses (addr_gen_mode none), before it comes up.
+/// Otherwise each new port makes a link-local address and announces it (duplicate address
+/// detection, MLD, router solicitations): multicast the bridge floods to every other port,
+/// so the cost of a start grew with the number of containers on the network (a tenth of
+/// the CPU of `up -d` at 300 services). Netlink, not /proc/sys/net/ipv6/conf/IF/disable_ipv6:
+/// each network namespace has its own `ipv6` entry under the one `/proc/sys/net`, so a
+/// lookup there walks past those of every other namespace. Best effort: a host booted
+/// without IPv6 refuses the attribute, and has nothing to keep quiet.
+async fn no_ipv6_addresses(h: &rtnetlink::Handle, link: LinkMessageBuilder<LinkUnspec>) {
+    let msg = link
+        .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+            vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+        )]))
+        .build();
+    let _ = h.link().set(msg).execute().await;
 }
 
 async fn configure_inside(
@@ -341,8 +348,8 @@ async fn configure_inside(
         .await
         .map_err(nl(format!("rename {peer} to {ifname}")))?;
     if plan.ip6.is_none() {
-        // As Docker: no IPv6 on an interface whose network has none.
-        disable_ipv6(&ifname);
+        // As Docker: no IPv6 address on an interface whose network has none.
+        no_ipv6_addresses(&h, LinkUnspec::new_with_index(index)).await;
     }
     h.address()
         .add(index, IpAddr::V4(plan.ip), plan.prefix)
