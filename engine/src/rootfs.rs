@@ -158,7 +158,7 @@ fn is_mountpoint_by_mountinfo(path: &Path) -> bool {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape_mount_path(s: &str) -> String {
+pub(crate) fn unescape_mount_path(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let b = s.as_bytes();
     let mut i = 0;
