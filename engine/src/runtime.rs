@@ -406,6 +406,31 @@ mod tests {
         assert_eq!(kinds, all, "{found:?}");
     }
 
+    /// The patched libcgroups' list of v1 mounts (libcontainer bind-mounts them into a
+    /// container) may stop early: it must still hold a mount of every v1 hierarchy.
+    #[test]
+    fn patched_cgroup_v1_mount_list_has_every_hierarchy() {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let v1 = |l: &str| -> Option<(PathBuf, String)> {
+            let (pre, post) = l.split_once(" - ")?;
+            let f: Vec<&str> = post.split(' ').collect();
+            let mp = PathBuf::from(pre.split(' ').nth(4)?);
+            (f[0] == "cgroup").then(|| (mp, f[2].to_string()))
+        };
+        let all: Vec<(PathBuf, String)> = info.lines().filter_map(v1).collect();
+        let listed = libcgroups::v1::util::list_subsystem_mount_points().unwrap();
+        let kinds = |v: &mut dyn Iterator<Item = String>| -> std::collections::BTreeSet<String> {
+            v.collect()
+        };
+        let want = kinds(&mut all.iter().map(|(_, o)| o.clone()));
+        let got = kinds(
+            &mut listed
+                .iter()
+                .filter_map(|p| all.iter().find(|(mp, _)| mp == p).map(|(_, o)| o.clone())),
+        );
+        assert_eq!(got, want, "{listed:?}");
+    }
+
     /// The patched libcgroups (third_party/README.md) reads mountinfo once and may stop
     /// early: for every v1 controller it must give the answer of upstream's full scan.
     #[test]

@@ -24,27 +24,57 @@ pub enum V1MountPointError {
 
 /// List all cgroup v1 subsystem mount points on the system. This can include unsupported
 /// subsystems, comounted controllers and named hierarchies.
+///
+/// rcompose patch (third_party/README.md): stops reading mountinfo once every v1 hierarchy
+/// this process is in (`/proc/self/cgroup`, named ones included) has a mount; the cgroup
+/// mounts come first, and the rest of the table grows with the containers running.
 pub fn list_subsystem_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> {
+    // Per v1 hierarchy, the options its mount must carry ("cpu", "name=systemd", ...).
+    let mut wanted: Vec<Vec<String>> = own_hierarchies();
     let reader = BufReader::new(ProcfsHandle::new()?.open(
         ProcfsBase::ProcSelf,
         "mountinfo",
         OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
     )?);
+    let mut mount_points = Vec::new();
+    for line in reader.lines() {
+        let line = line?;
+        let m = MountInfo::from_line(&line).map_err(V1MountPointError::MountInfo)?;
+        if m.fs_type != "cgroup" {
+            continue;
+        }
+        let carries = |opt: &String| match opt.split_once('=') {
+            Some((k, v)) => m.super_options.get(k) == Some(&Some(v.to_string())),
+            None => m.super_options.contains_key(opt.as_str()),
+        };
+        let had_wanted = !wanted.is_empty();
+        wanted.retain(|opts| !opts.iter().all(carries));
+        mount_points.push(m.mount_point);
+        if had_wanted && wanted.is_empty() {
+            break;
+        }
+    }
+    Ok(mount_points)
+}
 
-    reader
+/// The v1 hierarchies of `/proc/self/cgroup`, each as the list of its controllers and name.
+fn own_hierarchies() -> Vec<Vec<String>> {
+    let Ok(f) = ProcfsHandle::new().and_then(|h| {
+        h.open(
+            ProcfsBase::ProcSelf,
+            "cgroup",
+            OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
+        )
+    }) else {
+        return Vec::new();
+    };
+    BufReader::new(f)
         .lines()
-        .map(|lr| {
-            lr.map_err(V1MountPointError::Io)
-                .and_then(|line| MountInfo::from_line(&line).map_err(V1MountPointError::MountInfo))
-        })
-        .try_fold(Vec::new(), |mut mount_points, r| {
-            r.map(|m| {
-                if m.fs_type == "cgroup" {
-                    mount_points.push(m.mount_point);
-                }
-                mount_points
-            })
-        })
+        .map_while(Result::ok)
+        .filter_map(|l| l.splitn(3, ':').nth(1).map(str::to_string))
+        .filter(|c| !c.is_empty())
+        .map(|c| c.split(',').map(str::to_string).collect())
+        .collect()
 }
 
 /// List the mount points of all currently supported cgroup subsystems.
@@ -120,21 +150,10 @@ fn mount_view_key() -> Option<(u64, u64, u64)> {
 
 /// The v1 controllers this process has a hierarchy for (`/proc/self/cgroup`).
 fn own_controllers() -> Vec<String> {
-    let Ok(f) = ProcfsHandle::new().and_then(|h| {
-        h.open(
-            ProcfsBase::ProcSelf,
-            "cgroup",
-            OpenFlags::O_RDONLY | OpenFlags::O_CLOEXEC,
-        )
-    }) else {
-        return Vec::new();
-    };
-    BufReader::new(f)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| l.splitn(3, ':').nth(1).map(str::to_string))
-        .flat_map(|c| c.split(',').map(str::to_string).collect::<Vec<_>>())
-        .filter(|c| !c.is_empty() && !c.starts_with("name="))
+    own_hierarchies()
+        .into_iter()
+        .flatten()
+        .filter(|c| !c.starts_with("name="))
         .collect()
 }
 
