@@ -158,6 +158,29 @@ pub(crate) fn release_hangup() -> Result<(), DnsError> {
     Ok(())
 }
 
+/// In `Paths::dir`: written before starting a server that watches the generation there. A
+/// running server without it was started by an rcompose from before the generation moved to
+/// the run root: it watches `<root>/networks/.generation`, which no longer changes, and
+/// would never load a new name.
+const RUN_GENERATION_MARK: &str = "watches-generation";
+
+/// Stops a server from before the move (see [`RUN_GENERATION_MARK`]) so that a current one
+/// can start: once, on the first network change after an upgrade. True once it is gone.
+fn retire(pid: i32) -> bool {
+    tracing::info!("replacing the DNS server {pid}, started by an older rcompose");
+    // SAFETY: kill(2) on a pid whose command line says it is our server.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        // SAFETY: signal 0 only checks that the process exists.
+        if unsafe { libc::kill(pid, 0) } != 0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
 pub struct DnsControl {
     pub paths: Paths,
     root: PathBuf,
@@ -204,7 +227,9 @@ impl DnsControl {
     /// After a state change (state lock held): wake the server, or start it if it is needed
     /// and not running. A server that is no longer needed exits on its own when woken.
     pub fn notify(&self, needed: bool) -> Result<(), DnsError> {
-        if let Some(pid) = self.running_pid() {
+        if let Some(pid) = self.running_pid()
+            && (self.paths.dir.join(RUN_GENERATION_MARK).exists() || !retire(pid))
+        {
             // SAFETY: plain kill(2) on a pid we verified is our server.
             unsafe { libc::kill(pid, libc::SIGHUP) };
             return Ok(());
@@ -213,6 +238,7 @@ impl DnsControl {
             return Ok(());
         }
         std::fs::create_dir_all(&self.paths.dir).map_err(DnsError::Io)?;
+        let _ = std::fs::write(self.paths.dir.join(RUN_GENERATION_MARK), b"");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -289,6 +315,49 @@ mod tests {
         let ns =
             resolv_conf_nameservers("# x\nsearch a\nnameserver 10.255.255.53\nnameserver ::1\n");
         assert_eq!(ns.len(), 2);
+    }
+
+    /// A stand-in for a server: its command line names the subcommand; reaped by a thread
+    /// so that it is gone, not a zombie, once it exits. Returns its pid and how it ended.
+    fn fake_server() -> (i32, std::sync::mpsc::Receiver<Option<i32>>) {
+        use std::os::unix::process::ExitStatusExt;
+        let mut child = Command::new("sh")
+            .args(["-c", "while :; do sleep 0.05; done", SUBCOMMAND])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait().ok().and_then(|s| s.signal()));
+        });
+        (pid, rx)
+    }
+
+    /// After an upgrade, a server from before the generation moved to the run root is
+    /// replaced, not signalled (it would keep serving the names it had).
+    #[test]
+    fn a_server_from_before_the_move_is_stopped_and_a_current_one_is_told() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ctl = DnsControl::new(
+            &tmp.path().join("root"),
+            &tmp.path().join("run"),
+            PathBuf::from("/nonexistent/rcompose"),
+        );
+        std::fs::create_dir_all(&ctl.paths.dir).unwrap();
+        let (old, ended) = fake_server();
+        std::fs::write(&ctl.paths.pid, old.to_string()).unwrap();
+        ctl.notify(false).unwrap();
+        let signal = ended.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(signal, Some(libc::SIGTERM));
+
+        // A server started with the mark present is woken with SIGHUP (which ends the
+        // stand-in, having no handler).
+        std::fs::write(ctl.paths.dir.join(RUN_GENERATION_MARK), b"").unwrap();
+        let (current, ended) = fake_server();
+        std::fs::write(&ctl.paths.pid, current.to_string()).unwrap();
+        ctl.notify(false).unwrap();
+        let signal = ended.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(signal, Some(libc::SIGHUP));
     }
 
     /// A SIGHUP sent right after the spawn (another attach's reload) must not kill a server
