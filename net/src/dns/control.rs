@@ -326,6 +326,16 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
+        // spawn returns while the exec is still under way, before the new command line is
+        // in place: wait for it, as a server's is long before any command looks at it.
+        let named = || {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == SUBCOMMAND.as_bytes()))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !named() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let _ = tx.send(child.wait().ok().and_then(|s| s.signal()));
