@@ -11,6 +11,7 @@ pub mod api;
 pub mod busybox;
 pub mod compose;
 pub mod container;
+pub mod container_net;
 pub mod debian;
 pub mod network;
 pub mod registry;
