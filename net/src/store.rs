@@ -150,11 +150,26 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8], durable: bool) -> Result<(),
         f.sync_all().map_err(io(&tmp))?;
     }
     drop(f);
-    fs::rename(&tmp, path).map_err(io(path))?;
-    if durable {
-        sync_dir(dir)?;
+    if !durable {
+        return replace_unsynced(&tmp, path).map_err(io(path));
     }
-    Ok(())
+    fs::rename(&tmp, path).map_err(io(path))?;
+    sync_dir(dir)
+}
+
+/// Swaps the unsynced `tmp` in for an existing `path` (RENAME_EXCHANGE) and unlinks the old
+/// content: a plain rename over a file makes ext4 (auto_da_alloc) write the new one out at
+/// once, 200 µs instead of 35 for each endpoint added to a network. A rename where there is
+/// nothing to swap with, or the filesystem cannot.
+fn replace_unsynced(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    match renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RenameFlags::RENAME_EXCHANGE) {
+        Ok(()) => {
+            let _ = fs::remove_file(tmp);
+            Ok(())
+        }
+        Err(_) => fs::rename(tmp, path),
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
@@ -165,6 +180,19 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn unsynced_rewrites_replace_the_file_and_leave_no_temp_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("n1.json");
+        for content in [&b"one"[..], b"two", b"three"] {
+            write_file(&path, content, false).unwrap();
+            assert_eq!(fs::read(&path).unwrap(), content);
+        }
+        write_file(&path, b"four", true).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"four");
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
 
     #[test]
     fn save_load_remove_round_trip() {

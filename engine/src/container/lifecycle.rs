@@ -274,8 +274,11 @@ impl Containers {
             // Until its config is saved the directory is no container: the marker lets the
             // next removal sweep what a killed create left (with the overlay that
             // setup_volumes mounts; tests/reliability_crash.rs found them).
+            // Not fsynced: it guards against a killed process, and a power loss takes the
+            // overlay with it (two fsyncs here made every create wait on the disk, with the
+            // container-set lock held).
             let creating = super::freeze::owner_marker();
-            super::store::write_atomic(&dir.join(CREATING), creating.as_bytes())?;
+            super::store::write_file(&dir.join(CREATING), creating.as_bytes(), false)?;
             self.setup_volumes(&cfg)
                 .and_then(|cfg| self.store.save_config(&cfg).map(|()| cfg))
         })();

@@ -278,9 +278,13 @@ pub(crate) fn write_file_mode(
     if durable {
         f.sync_all().map_err(io)?;
     }
-    fs::rename(&tmp, path).map_err(io)?;
-    if durable && let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+    if durable {
+        fs::rename(&tmp, path).map_err(io)?;
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    } else {
+        crate::store::fsutil::replace_unsynced(&tmp, path).map_err(io)?;
     }
     Ok(())
 }

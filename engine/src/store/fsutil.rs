@@ -23,6 +23,27 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Puts the written, not fsynced, temp file `tmp` at `path`, atomically: readers see the old
+/// content or the new, never a mix. When `path` exists the two are swapped
+/// (RENAME_EXCHANGE) and the old content, now at `tmp`, is unlinked. A plain rename over
+/// an existing file makes ext4 (auto_da_alloc, on by default) start writing the new file
+/// out at once, a guard for programs that forget fsync; for files we rewrite on every state
+/// change without fsync on purpose, that made each rewrite 200 µs instead of 35 here, and
+/// wrote to disk files that a `--rm` run deletes a moment later. Falls back to rename where
+/// the exchange is refused (no target yet, or a filesystem without RENAME_EXCHANGE).
+pub fn replace_unsynced(tmp: &Path, path: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, tmp, CWD, path, RenameFlags::EXCHANGE) {
+        Ok(()) => {
+            // Left behind only by a crash in between: the next write of this process id
+            // removes it, the container's removal takes it with the directory.
+            let _ = std::fs::remove_file(tmp);
+            Ok(())
+        }
+        Err(_) => std::fs::rename(tmp, path),
+    }
+}
+
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -121,5 +142,38 @@ pub fn spread_subdirs(dir: &Path) {
             flags |= FS_TOPDIR_FL;
             libc::ioctl(f.as_raw_fd(), libc::FS_IOC_SETFLAGS, &flags);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_unsynced_swaps_in_new_content_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let tmp = dir.path().join(".state.json.tmp");
+        // No target yet: a plain rename.
+        std::fs::write(&tmp, b"first").unwrap();
+        replace_unsynced(&tmp, &path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        assert!(!tmp.exists());
+        // A target: swapped, and the old content is gone with the temp name.
+        std::fs::write(&tmp, b"second").unwrap();
+        replace_unsynced(&tmp, &path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second");
+        assert!(!tmp.exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn replace_unsynced_reports_a_missing_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, b"kept").unwrap();
+        assert!(replace_unsynced(&dir.path().join("absent"), &path).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"kept");
     }
 }
