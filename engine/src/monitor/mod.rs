@@ -399,60 +399,78 @@ fn run_detached(work: Deferred) {
 /// come back on demand, and the allocator's free heap). Its steady-state loop is small.
 /// Shared libraries' clean pages are treated the same way.
 fn shrink_resident_memory() {
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
-        return;
-    };
-    // Only read-only file mappings (our binary, libc) without any private-dirty page (so
-    // never relocated RELRO data): dropping them just unmaps page-cache pages.
-    let mut current: Option<(usize, usize, bool)> = None;
-    let mut candidates = vec![];
-    for line in smaps.lines() {
-        if let Some((range, rest)) = line.split_once(' ')
-            && let Some((a, b)) = range.split_once('-')
-            && let (Ok(start), Ok(end)) =
-                (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
-        {
-            if let Some(c) = current.take() {
-                candidates.push(c);
-            }
-            let perms = rest.split(' ').next().unwrap_or("");
-            let file_backed = rest
-                .split_whitespace()
-                .nth(4)
-                .is_some_and(|p| p.starts_with('/'));
-            current = (file_backed && !perms.contains('w')).then_some((start, end, true));
-        } else if let Some(c) = current.as_mut()
-            && let Some(v) = line
-                .strip_prefix("Private_Dirty:")
-                .or_else(|| line.strip_prefix("Anonymous:"))
-            && v.trim().trim_end_matches("kB").trim() != "0"
-        {
-            c.2 = false;
-        }
-    }
-    candidates.extend(current);
-    trim_stack(&smaps);
-    for (start, end, clean) in candidates {
-        if clean {
-            // SAFETY: clean, read-only, file-backed pages of our own binary: unmapping them
-            // only makes the next access fault them back in from the page cache.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
-            }
+    // Everything is looked up first: code that runs after the pages are given back faults
+    // its own pages in again (and their neighbours, by fault-around).
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let segments = read_only_segments();
+    trim_stack(&maps);
+    for (start, end) in segments {
+        // SAFETY: pages of a loaded object's segment without write permission, which nothing
+        // writes (no text relocations): unmapping them only makes the next access fault them
+        // back in from the page cache.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
         }
     }
     // SAFETY: glibc call without preconditions.
     unsafe { libc::malloc_trim(0) };
 }
 
+/// The whole pages of every loaded file's PT_LOAD segments that are not writable (text and
+/// read-only data), from the program headers. Writable segments are left alone: they hold
+/// the relocated RELRO data and .data, whose private copies must never be dropped. An earlier
+/// version found the same pages in /proc/self/smaps, whose page-by-page accounting cost more
+/// than the rest of the shrink.
+fn read_only_segments() -> Vec<(usize, usize)> {
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        data: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr hands a valid info for the call's duration, and `data` is
+        // the vector passed below.
+        let (info, out) = unsafe { (&*info, &mut *(data as *mut Vec<(usize, usize)>)) };
+        // The program itself has an empty name; the vDSO ("linux-vdso.so.1") is no file.
+        let name = if info.dlpi_name.is_null() {
+            &b""[..]
+        } else {
+            // SAFETY: a NUL-terminated name owned by the dynamic linker.
+            unsafe { std::ffi::CStr::from_ptr(info.dlpi_name) }.to_bytes()
+        };
+        if !name.is_empty() && !name.starts_with(b"/") {
+            return 0;
+        }
+        const PAGE: usize = 4096;
+        for i in 0..info.dlpi_phnum as usize {
+            // SAFETY: dlpi_phdr points at dlpi_phnum program headers.
+            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            if ph.p_type != libc::PT_LOAD || ph.p_flags & libc::PF_W != 0 {
+                continue;
+            }
+            let lo = info.dlpi_addr as usize + ph.p_vaddr as usize;
+            let hi = lo + ph.p_memsz as usize;
+            // Whole pages only: a page shared with a neighbouring segment is kept.
+            let (lo, hi) = (lo.div_ceil(PAGE) * PAGE, hi / PAGE * PAGE);
+            if hi > lo {
+                out.push((lo, hi));
+            }
+        }
+        0
+    }
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    // SAFETY: the callback only reads the headers and pushes to `out`, which outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(each), &mut out as *mut _ as *mut libc::c_void) };
+    out
+}
+
 /// Gives back the main thread's stack pages below the current frame: start-up went deep
 /// (argument handling, libcontainer), the monitor's loop stays shallow. Pages below the stack
 /// pointer hold nothing live; touched again, they come back zero-filled.
-fn trim_stack(smaps: &str) {
+fn trim_stack(maps: &str) {
     const MARGIN: usize = 32 * 1024;
     let here = 0u8;
     let sp = std::hint::black_box(&here) as *const u8 as usize;
-    let Some((start, end)) = smaps.lines().find_map(|l| {
+    let Some((start, end)) = maps.lines().find_map(|l| {
         let range = l.strip_suffix("[stack]")?.split(' ').next()?;
         let (a, b) = range.split_once('-')?;
         Some((
@@ -491,4 +509,43 @@ fn oom_killed(cgroup: &str) -> bool {
             })
             .unwrap_or(false)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Relocated at load time (a pointer to a string): lives in RELRO, which must survive.
+    static RELOCATED: &[&str] = &["kept", "after", "shrink"];
+    static WRITTEN: std::sync::Mutex<[u8; 8192]> = std::sync::Mutex::new([0; 8192]);
+
+    #[test]
+    fn only_read_only_segments_are_given_back() {
+        let segments = read_only_segments();
+        let inside = |addr: usize| segments.iter().any(|&(lo, hi)| (lo..hi).contains(&addr));
+        let code = only_read_only_segments_are_given_back as *const () as usize;
+        assert!(inside(code), "our own code is a read-only segment");
+        assert!(
+            !inside(&raw const RELOCATED as usize),
+            "RELRO is never dropped"
+        );
+        assert!(
+            !inside(&raw const WRITTEN as usize),
+            ".data/.bss are never dropped"
+        );
+        assert!(
+            segments
+                .iter()
+                .all(|&(lo, hi)| lo < hi && lo % 4096 == 0 && hi % 4096 == 0)
+        );
+    }
+
+    #[test]
+    fn the_process_works_on_after_a_shrink() {
+        WRITTEN.lock().unwrap()[4000] = 7;
+        shrink_resident_memory();
+        assert_eq!(RELOCATED.join(" "), "kept after shrink");
+        assert_eq!(WRITTEN.lock().unwrap()[4000], 7);
+        assert_eq!(format!("{:?}", std::path::Path::new("/x")), "\"/x\"");
+    }
 }
