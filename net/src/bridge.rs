@@ -255,48 +255,50 @@ pub struct VethPlan {
 }
 
 /// Creates the veth pair with the host end plugged into the bridge and up and the other end
-/// born inside the namespace, then names it as the next free `ethN` and configures it.
-/// Returns the name inside. On failure the pair is deleted again.
+/// born inside the namespace as the next free `ethN`, with its MAC address, then configures
+/// it. Returns the name inside. On failure the pair is deleted again.
 ///
 /// One request creates it all: moving an existing interface into another namespace costs the
 /// kernel an unregister/register cycle with RCU waits (~15 ms, on every container start),
-/// while creating the peer in its namespace directly costs nothing extra.
+/// while creating the peer in its namespace directly costs nothing extra. Naming it there at
+/// once spares a rename, which waits for an RCU grace period with the kernel's rtnl lock
+/// held, stalling every other start's netlink work meanwhile.
 pub fn attach_veth(plan: &VethPlan) -> Result<String, BridgeError> {
-    let peer_tmp = format!("{}p", plan.host_ifname);
     let ns_file = std::fs::File::open(&plan.netns).map_err(|source| NetnsError::Open {
         path: plan.netns.clone(),
         source,
     })?;
-    let (bridge, host, peer) = (
-        plan.bridge.clone(),
-        plan.host_ifname.clone(),
-        peer_tmp.clone(),
-    );
-    let inside_plan = plan.clone();
-    let res = crate::netns::run_host_then_in(
-        &plan.netns,
-        move |h| async move {
-            let br_index = link_index(&h, &bridge).await?.ok_or_else(|| {
-                NetnsError::Io(std::io::Error::other(format!("bridge {bridge} is missing")))
-            })?;
-            let peer_msg = LinkUnspec::new_with_name(&peer)
-                .setns_by_fd(ns_file.as_raw_fd())
-                .build();
-            let veth = LinkVeth::new(&host, &peer)
-                .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
-                .controller(br_index)
-                .up()
-                .build();
-            h.link().add(veth).execute().await.map_err(nl(format!(
-                "create veth pair {host}/{peer} on {bridge} into the container's namespace"
-            )))?;
-            // A bridge port needs no address of its own (bridged IPv6 flows all the same);
-            // before its peer comes up, so that it never makes one.
-            no_ipv6_addresses(&h, LinkUnspec::new_with_name(&host)).await;
-            Ok(())
-        },
-        move |h, ()| async move { configure_inside(h, inside_plan, peer_tmp).await },
-    );
+    let plan_inside = plan.clone();
+    let res = crate::netns::run_host_and_in(&plan.netns, move |host, inside| async move {
+        let plan = plan_inside;
+        let names = link_names(&inside).await?;
+        let ifname = (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !names.contains(n))
+            .expect("an unused ethN exists");
+        let bridge = &plan.bridge;
+        let br_index = link_index(&host, bridge).await?.ok_or_else(|| {
+            NetnsError::Io(std::io::Error::other(format!("bridge {bridge} is missing")))
+        })?;
+        let peer_msg = LinkUnspec::new_with_name(&ifname)
+            .address(plan.mac.to_vec())
+            .setns_by_fd(ns_file.as_raw_fd())
+            .build();
+        let host_if = &plan.host_ifname;
+        let veth = LinkVeth::new(host_if, &ifname)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+            .controller(br_index)
+            .up()
+            .build();
+        host.link().add(veth).execute().await.map_err(nl(format!(
+            "create veth pair {host_if}/{ifname} on {bridge} into the container's namespace"
+        )))?;
+        // A bridge port needs no address of its own (bridged IPv6 flows all the same);
+        // before its peer comes up, so that it never makes one.
+        no_ipv6_addresses(&host, LinkUnspec::new_with_name(host_if)).await;
+        configure_inside(inside, &plan, &ifname).await?;
+        Ok(ifname)
+    });
     match res {
         Ok(name) => Ok(name),
         Err(e) => {
@@ -326,27 +328,12 @@ async fn no_ipv6_addresses(h: &rtnetlink::Handle, link: LinkMessageBuilder<LinkU
 
 async fn configure_inside(
     h: rtnetlink::Handle,
-    plan: VethPlan,
-    peer: String,
-) -> Result<String, NetnsError> {
-    let names = link_names(&h).await?;
-    let ifname = (0..)
-        .map(|i| format!("eth{i}"))
-        .find(|n| !names.contains(n))
-        .expect("an unused ethN exists");
-    let index = link_index(&h, &peer)
+    plan: &VethPlan,
+    ifname: &str,
+) -> Result<(), NetnsError> {
+    let index = link_index(&h, ifname)
         .await?
-        .ok_or_else(|| NetnsError::Io(std::io::Error::other(format!("{peer} vanished"))))?;
-    h.link()
-        .set(
-            LinkUnspec::new_with_index(index)
-                .name(ifname.clone())
-                .address(plan.mac.to_vec())
-                .build(),
-        )
-        .execute()
-        .await
-        .map_err(nl(format!("rename {peer} to {ifname}")))?;
+        .ok_or_else(|| NetnsError::Io(std::io::Error::other(format!("{ifname} vanished"))))?;
     if plan.ip6.is_none() {
         // As Docker: no IPv6 address on an interface whose network has none.
         no_ipv6_addresses(&h, LinkUnspec::new_with_index(index)).await;
@@ -357,7 +344,7 @@ async fn configure_inside(
         .await
         .map_err(nl(format!("add {}/{} to {ifname}", plan.ip, plan.prefix)))?;
     if let Some((ip6, prefix6)) = plan.ip6 {
-        add_address6(&h, index, ip6, prefix6, &ifname).await?;
+        add_address6(&h, index, ip6, prefix6, ifname).await?;
     }
     h.link()
         .set(LinkUnspec::new_with_index(index).up().build())
@@ -396,7 +383,7 @@ async fn configure_inside(
             Err(e) => return Err(nl(format!("IPv6 default route via {gw6}"))(e)),
         }
     }
-    Ok(ifname)
+    Ok(())
 }
 
 /// Removes an attachment: deleting the host end removes both ends. If the namespace is gone the

@@ -98,21 +98,16 @@ where
     thread.join().map_err(|_| NetnsError::Panicked)?
 }
 
-/// Runs `host` with an rtnetlink handle in the caller's namespace, then `inside` with one in
-/// the namespace at `netns`, on one worker thread: one thread (and one runtime) instead of
-/// two for work that crosses from the host into a container (a veth pair), which matters on
-/// a busy host where every thread hand-off waits for the scheduler.
-pub fn run_host_then_in<T, U, F, Fut, G, Gut>(
-    netns: &Path,
-    host: F,
-    inside: G,
-) -> Result<U, NetnsError>
+/// Runs `work` with two rtnetlink handles, one in the caller's namespace and one in the
+/// namespace at `netns`, on one worker thread: one thread (and one runtime) for work that
+/// crosses from the host into a container (a veth pair), which matters on a busy host where
+/// every thread hand-off waits for the scheduler. A netlink socket talks to the namespace it
+/// was created in, whichever the thread is in later: the host's is opened first, then the
+/// thread enters the container's and opens the other.
+pub fn run_host_and_in<U, G, Gut>(netns: &Path, work: G) -> Result<U, NetnsError>
 where
-    T: Send + 'static,
     U: Send + 'static,
-    F: FnOnce(Handle) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<T, NetnsError>>,
-    G: FnOnce(Handle, T) -> Gut + Send + 'static,
+    G: FnOnce(Handle, Handle) -> Gut + Send + 'static,
     Gut: Future<Output = Result<U, NetnsError>>,
 {
     let path = netns.to_path_buf();
@@ -125,26 +120,20 @@ where
             .enable_all()
             .build()
             .map_err(NetnsError::Io)?;
-        let t = rt.block_on(async move {
-            let (conn, handle, _) = rtnetlink::new_connection().map_err(NetnsError::Io)?;
-            let task = tokio::spawn(conn);
-            let t = host(handle).await;
-            task.abort();
-            t
-        })?;
-        // SAFETY: setns on a valid namespace fd; it only affects this thread, which exits
-        // when the work is done.
-        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(NetnsError::Enter {
-                path,
-                source: std::io::Error::last_os_error(),
-            });
-        }
         rt.block_on(async move {
-            // A netlink socket belongs to the namespace it is created in: this one is inside.
-            let (conn, handle, _) = rtnetlink::new_connection().map_err(NetnsError::Io)?;
-            tokio::spawn(conn);
-            inside(handle, t).await
+            let (host_conn, host, _) = rtnetlink::new_connection().map_err(NetnsError::Io)?;
+            tokio::spawn(host_conn);
+            // SAFETY: setns on a valid namespace fd; it only affects this thread, which exits
+            // when the work is done.
+            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(NetnsError::Enter {
+                    path,
+                    source: std::io::Error::last_os_error(),
+                });
+            }
+            let (inside_conn, inside, _) = rtnetlink::new_connection().map_err(NetnsError::Io)?;
+            tokio::spawn(inside_conn);
+            work(host, inside).await
         })
     });
     thread.join().map_err(|_| NetnsError::Panicked)?
