@@ -29,6 +29,7 @@ impl Networks {
                 self.refresh_default_subnet(&mut net)?;
             }
             let mut req = req;
+            let mut rules_change = creating_default;
             if let Some(old) = net.endpoints.get(&req.container_id) {
                 // A container that died without being detached (crash, reboot) left its
                 // endpoint behind; its veth went with its namespace. Reclaim it, keeping the
@@ -44,6 +45,7 @@ impl Networks {
                 bridge::detach_veth(&old.host_ifname)?;
                 req.ip = req.ip.or(Some(old.ip));
                 req.ip6 = req.ip6.or(old.ip6);
+                rules_change |= !old.ports.is_empty();
                 net.endpoints.remove(&req.container_id);
             }
             if let Some(mac) = &req.mac
@@ -124,15 +126,25 @@ impl Networks {
                     ports: Vec::new(),
                 },
             );
-            // An endpoint without ports rarely changes our rules (a network's first one does
-            // on the default bridge): re-checking the whole ruleset on every start would run
-            // `nft` and `iptables` whenever another tool touched its rules since (Docker does
-            // on each of its starts). Repairs happen at network create/rm and `doctor --fix`.
+            // The rules follow the live networks and the published ports. An endpoint comes
+            // without ports (they are published after), so it changes them only when it
+            // brings the default bridge to life or replaces a dead endpoint that had ports;
+            // otherwise reading every network's state to
+            // find nothing changed cost each start time that grew with the stack. Re-checking
+            // the whole ruleset on every start would also run `nft` and `iptables` whenever
+            // another tool touched its rules since (Docker does on each of its starts):
+            // repairs happen at network create/rm and `doctor --fix`.
             let committed = self
                 .store
                 .save_endpoints(&net)
                 .map_err(NetError::from)
-                .and_then(|_| self.apply_firewall_with(&lock, true));
+                .and_then(|_| {
+                    if rules_change {
+                        self.apply_firewall_with(&lock, true)
+                    } else {
+                        Ok(())
+                    }
+                });
             if let Err(e) = committed {
                 let _ = bridge::detach_veth(&host_ifname);
                 net.endpoints.remove(&req.container_id);
