@@ -225,7 +225,8 @@ impl DnsControl {
     }
 
     /// After a state change (state lock held): wake the server, or start it if it is needed
-    /// and not running. A server that is no longer needed exits on its own when woken.
+    /// and not running. A server that is no longer needed exits on its own, after a short
+    /// linger.
     pub fn notify(&self, needed: bool) -> Result<(), DnsError> {
         if let Some(pid) = self.running_pid()
             && (self.paths.dir.join(RUN_GENERATION_MARK).exists() || !retire(pid))
@@ -273,8 +274,11 @@ impl DnsControl {
     /// Waits until the server serves `generation` (call without the state lock).
     pub fn wait_loaded(&self, generation: u64, timeout: Duration) -> Result<(), DnsError> {
         let start = Instant::now();
-        // A running server reloads within a millisecond or so of its SIGHUP: poll finely at
-        // first (this wait is on every container start and stop on a network), then back off.
+        // A running server reloads within a millisecond or two of its SIGHUP: poll finely at
+        // first (this wait is on every container start and stop on a network), then every
+        // half millisecond (a read of a small file). A longer pause cost more than the reload
+        // itself: with pauses doubling up to 10 ms, a reload done after 2 ms was seen after
+        // 3.75, on both the start and the removal of each container on a user-defined network.
         let mut pause = Duration::from_micros(250);
         loop {
             let loaded: u64 = std::fs::read_to_string(&self.paths.loaded)
@@ -293,7 +297,7 @@ impl DnsControl {
                 return Err(DnsError::NotReady(timeout, self.paths.log.clone()));
             }
             std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(10));
+            pause = (pause * 2).min(Duration::from_micros(500));
         }
     }
 }
