@@ -1,6 +1,7 @@
 //! End-to-end tests of the embedded DNS and of endpoints: answers under churn, TCP queries,
-//! names on several networks, the server's lifetime, re-attaching after a crash. Namespaces
-//! stand in for containers; every test has its own state root and cleans up on failure.
+//! names on several networks, the server's lifetime and linger, re-attaching after a crash.
+//! Namespaces stand in for containers; every test has its own state root and cleans up on
+//! failure.
 
 mod common;
 
@@ -194,4 +195,42 @@ fn a_container_that_died_without_detaching_can_attach_again() {
     let inspect = nets.inspect(&net).unwrap();
     assert_eq!(inspect["Containers"].as_object().unwrap().len(), 1);
     nets.detach(&net, &id).unwrap();
+}
+
+#[test]
+fn dns_server_lingers_for_the_next_container_then_exits() {
+    setup();
+    let root = Root::new();
+    let net = unique("rclinger");
+    create(&root, &["--subnet", "10.231.31.0/24", &net]);
+    let nets = root.nets();
+    let alive = |pid: i32| std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let first = Ns::new();
+    first.attach(&nets, &net, "first", &[]);
+    let pid = root
+        .dns_pid()
+        .expect("a DNS server for the first container");
+    nets.detach(&net, &first.id_for("first")).unwrap();
+    // Nothing to serve now, but a container that comes right after is served by the same
+    // server instead of waiting for a new one to start.
+    let second = Ns::new();
+    let me = second.attach(&nets, &net, "second", &[]);
+    assert_eq!(root.dns_pid(), Some(pid), "the server was replaced");
+    let answer = in_netns(&second.path(), move || {
+        let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        ask(&sock, me.gateway, 1, "second")
+    });
+    assert!(matches!(answer, Ok((0, 1))), "{answer:?}");
+    // Once nothing needs it for its linger, it exits by itself.
+    nets.detach(&net, &second.id_for("second")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while alive(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "DNS server {pid} still runs with nothing to serve"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(root.dns_pid(), None);
 }

@@ -2,15 +2,15 @@
 //! (UDP and TCP, port 53) on the gateway of every DNS-enabled network that has containers,
 //! answers from the table, forwards other names upstream, and reloads when the state changes
 //! (SIGHUP from `rcompose`, plus a poll of the generation file as a fallback). Sockets of
-//! networks that stay are kept across reloads, so no query is dropped. When no network needs it
-//! any more it exits.
+//! networks that stay are kept across reloads, so no query is dropped. When no network has needed
+//! it for a couple of seconds it exits.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,6 +24,11 @@ use super::table::DnsTable;
 use crate::store::Store;
 
 const POLL: Duration = Duration::from_secs(1);
+/// How long a server with nothing to serve stays before it exits. Starting one costs a
+/// container start on a user-defined network ~5 ms (an exec, a runtime, the first load), so
+/// a script running one `run --rm` after another, or a `down` followed by an `up`, found a
+/// server gone and started the next one each time.
+const LINGER: Duration = Duration::from_secs(2);
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
 
 struct Shared {
@@ -82,6 +87,8 @@ async fn serve(root: PathBuf, paths: Paths) -> Result<(), DnsError> {
     release_hangup()?;
     let mut listeners: HashMap<Ipv4Addr, Vec<JoinHandle<()>>> = HashMap::new();
     let mut loaded = u64::MAX;
+    // Since when the table has been empty.
+    let mut idle_since: Option<Instant> = None;
     loop {
         // The state root was removed under us (a test's temporary root, a wiped install):
         // no command can reach or stop this server any more, so it stops itself.
@@ -95,7 +102,8 @@ async fn serve(root: PathBuf, paths: Paths) -> Result<(), DnsError> {
             .listen_addresses()
             .iter()
             .any(|a| !listeners.contains_key(a));
-        if generation != loaded || missing {
+        let linger_over = idle_since.is_some_and(|t| t.elapsed() >= LINGER);
+        if generation != loaded || missing || linger_over {
             let (generation, table) = match load(&store, &paths) {
                 Ok(loaded) => loaded,
                 // A broken state file must not take DNS down for every network: keep
@@ -110,8 +118,17 @@ async fn serve(root: PathBuf, paths: Paths) -> Result<(), DnsError> {
                     continue;
                 }
             };
-            if table.networks.is_empty() && should_exit(&store, &paths)? {
-                break;
+            if table.networks.is_empty() {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= LINGER {
+                    if should_exit(&store, &paths)? {
+                        break;
+                    }
+                    // A container came meanwhile: the next change reloads it.
+                    idle_since = None;
+                }
+            } else {
+                idle_since = None;
             }
             let wanted = table.listen_addresses();
             if let Ok(mut t) = shared.table.write() {
