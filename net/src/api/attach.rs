@@ -128,12 +128,12 @@ impl Networks {
             );
             // The rules follow the live networks and the published ports. An endpoint comes
             // without ports (they are published after), so it changes them only when it
-            // brings the default bridge to life or replaces a dead endpoint that had ports;
-            // otherwise reading every network's state to
-            // find nothing changed cost each start time that grew with the stack. Re-checking
-            // the whole ruleset on every start would also run `nft` and `iptables` whenever
-            // another tool touched its rules since (Docker does on each of its starts):
-            // repairs happen at network create/rm and `doctor --fix`.
+            // brings the default bridge to life or replaces a dead endpoint that had ports.
+            // Checking anyway read every network's state to find nothing changed: time per
+            // start that grew with the stack. Re-checking the whole ruleset on every start
+            // would also run `nft` and `iptables` whenever another tool touched its rules
+            // since (Docker does on each of its starts): repairs happen at network create/rm
+            // and `doctor --fix`.
             let committed = self
                 .store
                 .save_endpoints(&net)

@@ -2,8 +2,8 @@
 //! (UDP and TCP, port 53) on the gateway of every DNS-enabled network that has containers,
 //! answers from the table, forwards other names upstream, and reloads when the state changes
 //! (SIGHUP from `rcompose`, plus a poll of the generation file as a fallback). Sockets of
-//! networks that stay are kept across reloads, so no query is dropped. When no network has needed
-//! it for a couple of seconds it exits.
+//! networks that stay are kept across reloads, so no query is dropped. When no network has
+//! needed it for a couple of seconds it exits.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
