@@ -340,43 +340,23 @@ impl Containers {
     /// The state with liveness checked: a container recorded as running whose process is
     /// gone (its monitor was killed) is reported as exited.
     pub fn observe(&self, id: &str) -> Result<ContainerState, ContainerError> {
-        let st = self.store.load_state(id)?;
+        let mut st = self.store.load_state(id)?;
         if st.status == Status::Running {
             self.thaw_abandoned(id);
         }
-        let pid_alive = st.pid > 0 && proc::alive(st.pid, st.pid_start_ticks);
-        let monitor_alive = self.monitor_alive(&st);
+        let mut pid_alive = st.pid > 0 && proc::alive(st.pid, st.pid_start_ticks);
+        let mut monitor_alive = self.monitor_alive(&st);
+        if needs_repair(&st, pid_alive, monitor_alive) {
+            // A monitor records the container's end before it exits, but it may have done
+            // both between our read and the check: read again now that it is known gone.
+            // Without this a build's RUN that exited 7 was taken as a success (the running
+            // record, repaired as exited, kept its exit code 0) when the two crossed.
+            st = self.store.load_state(id)?;
+            pid_alive = st.pid > 0 && proc::alive(st.pid, st.pid_start_ticks);
+            monitor_alive = self.monitor_alive(&st);
+        }
         Ok(repair(st, pid_alive, monitor_alive))
     }
-}
-
-/// What a recorded state means given who is still alive. Running, paused or restarting with
-/// neither the container nor its monitor left: exited. Created with a monitor recorded that
-/// is gone: the monitor was killed while starting the container (a monitor that fails a start
-/// clears its pid before it leaves), so no start is coming any more; without this, `wait` and
-/// `logs -f` waited for it forever.
-pub(crate) fn repair(
-    mut st: ContainerState,
-    pid_alive: bool,
-    monitor_alive: bool,
-) -> ContainerState {
-    let active = matches!(
-        st.status,
-        Status::Running | Status::Paused | Status::Restarting
-    );
-    let abandoned = st.status == Status::Created && st.monitor_pid > 0;
-    if (active || abandoned) && !pid_alive && !monitor_alive {
-        if abandoned {
-            st.error = "the container's monitor died while starting it".into();
-            st.exit_code = 128;
-        }
-        st.status = Status::Exited;
-        st.pid = 0;
-        if st.finished_at.is_empty() {
-            st.finished_at = now_rfc3339();
-        }
-    }
-    st
 }
 
 impl Containers {
@@ -795,6 +775,10 @@ pub(crate) fn empty_config() -> ContainerConfig {
         healthcheck: None,
     }
 }
+
+mod repair;
+use repair::needs_repair;
+pub(crate) use repair::repair;
 
 #[cfg(test)]
 mod tests;
