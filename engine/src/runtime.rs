@@ -489,4 +489,26 @@ mod tests {
             }
         }
     }
+
+    /// The patched v1 manager reads this process's cgroups and the mount points once for
+    /// all subsystems: with an empty path, its devices cgroup must be this process's own.
+    #[test]
+    fn patched_cgroup_v1_manager_finds_its_own_cgroup() {
+        use libcgroups::common::CgroupManager;
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let Some(devices) = own.lines().find_map(|l| {
+            l.split(':')
+                .nth(1)
+                .filter(|c| c.split(',').any(|c| c == "devices"))
+        }) else {
+            return; // no v1 devices hierarchy (a pure cgroup v2 host)
+        };
+        let manager = libcgroups::v1::manager::Manager::new(Path::new("")).unwrap();
+        let pids = manager.get_all_pids().unwrap();
+        let me = std::process::id() as i32;
+        assert!(
+            pids.iter().any(|p| p.as_raw() == me),
+            "{devices}: {pids:?} lacks {me}"
+        );
+    }
 }

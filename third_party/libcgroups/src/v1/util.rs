@@ -92,10 +92,20 @@ pub fn list_supported_mount_points() -> Result<HashMap<ControllerType, PathBuf>,
 }
 
 pub fn get_subsystem_mount_point(subsystem: &ControllerType) -> Result<PathBuf, V1MountPointError> {
+    find_subsystem_mount_point(subsystem, &cgroup_mount_points()?)
+}
+
+/// rcompose patch: the mount point of `subsystem` among `points` (from
+/// [`cgroup_mount_points`]), for a caller that looks up several subsystems in one list.
+pub(crate) fn find_subsystem_mount_point(
+    subsystem: &ControllerType,
+    points: &[PathBuf],
+) -> Result<PathBuf, V1MountPointError> {
     let subsystem_name = subsystem.to_string();
-    cgroup_mount_points()?
-        .into_iter()
+    points
+        .iter()
         .find(|p| mount_point_matches(&subsystem_name, p))
+        .cloned()
         .ok_or(V1MountPointError::NotFound {
             subsystem: *subsystem,
         })
@@ -159,7 +169,7 @@ fn own_controllers() -> Vec<String> {
 
 /// Mount points of cgroup v1 filesystems, in mountinfo order: all of them, or at least a
 /// prefix that holds a match for every controller of [`own_controllers`].
-fn cgroup_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> {
+pub(crate) fn cgroup_mount_points() -> Result<Vec<PathBuf>, V1MountPointError> {
     const FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(1);
     let key = mount_view_key();
     // try_lock: this runs in processes forked from multithreaded ones; never wait on a
