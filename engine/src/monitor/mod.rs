@@ -288,8 +288,6 @@ impl Monitor {
             proc::trace_phase("monitor.exited");
             let _ = log.flush_partial();
             st.oom_killed = oom_killed(&crate::container::resources::cgroups_path(&cfg));
-            let _ = self.runtime.delete(&self.id);
-            proc::trace_phase("monitor.runtime-deleted");
             st.exit_code = code;
             st.pid = 0;
             st.finished_at = now_rfc3339();
@@ -299,6 +297,7 @@ impl Monitor {
                 .restart
                 .should_restart(code, st.restart_count, stopped)
             {
+                let _ = self.runtime.delete(&self.id);
                 if started.elapsed() > Duration::from_secs(10) {
                     backoff = Duration::from_millis(100);
                 }
@@ -319,13 +318,22 @@ impl Monitor {
         // The network teardown (deleting a veth costs the kernel ~15 ms) runs beside the
         // engine's own; both are done before the exit is reported, so a `run --rm` leaves
         // nothing behind when it returns. No container process is left to fork for.
+        // The runtime's state and cgroups go beside the unmounts too (they share nothing),
+        // but before the state says "exited": a `start` that sees it must find them gone.
         let deferred = std::thread::scope(|scope| {
             let network = self.on_exit.map(|hook| {
                 let (root, run_root, cfg) = (&self.store.root, &self.store.run_root, &cfg);
                 scope.spawn(move || hook(root, run_root, cfg))
             });
+            let (runtime, id) = (&self.runtime, &self.id);
+            let deleted = scope.spawn(move || {
+                let _ = runtime.delete(id);
+                proc::trace_phase("monitor.runtime-deleted");
+            });
             let _ = prepare::teardown(&self.store, &self.id);
             proc::trace_phase("monitor.teardown");
+            // Joined (a panic there only means the runtime's leftovers stay, as on error).
+            let _ = deleted.join();
             if cfg.host.auto_remove {
                 let containers = crate::container::Containers::new(
                     &self.store.root,
