@@ -91,12 +91,10 @@ pub fn spawn(
     }
     proc::trace_phase("spawn");
     let _warm = warmth::CgroupWarmth::start();
-    let child = launch::spawn_detached(exe, &args, &fds)?;
+    launch::spawn_detached(exe, &args, &fds)?;
     drop(sync_w);
     drop(attach);
-    // The first process forks the real monitor and exits at once.
-    launch::wait_pid(child);
-    proc::trace_phase("spawn.first-child-exited");
+    proc::trace_phase("spawn.spawned");
     let mut msg = String::new();
     let _ = File::from(sync_r).read_to_string(&mut msg);
     proc::trace_phase("spawn.handshake");
@@ -136,13 +134,9 @@ pub fn main(
     on_exit: Option<ExitHook>,
 ) -> i32 {
     proc::trace_phase("monitor.main");
-    // Second fork: the caller's child exits now; we continue re-parented, in our own session.
-    // SAFETY: single-threaded at this point (no runtime, no threads started yet).
-    match unsafe { nix::unistd::fork() } {
-        Ok(nix::unistd::ForkResult::Parent { .. }) => unsafe { libc::_exit(0) },
-        Ok(nix::unistd::ForkResult::Child) => {}
-        Err(_) => return 1,
-    }
+    // `spawn` started us in a session of our own and not as its child (launch.rs): there is
+    // no second fork to make. We lead that session but never open a terminal (a container's
+    // console arrives as a descriptor), so none becomes ours.
     // SAFETY: fds handed over by `spawn` at fixed numbers.
     let sync = unsafe { File::from_raw_fd(SYNC_FD) };
     let attach = attached.then(|| unsafe { OwnedFd::from_raw_fd(ATTACH_FD) });
