@@ -476,6 +476,48 @@ fn turnstile_admits_in_ticket_order_within_its_bound() {
     assert!(max.load(Ordering::SeqCst) <= 2);
 }
 
+/// More tickets than the turnstile has wake-up slots, arriving in reverse: tickets that share
+/// a slot still all pass, in order (one inside at a time, so the order inside is the order
+/// of admission), and never more than the bound inside.
+#[test]
+fn turnstile_with_tickets_sharing_slots_admits_them_all_in_order() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let gate = Turnstile::new(1);
+    let order = Mutex::new(vec![]);
+    std::thread::scope(|s| {
+        for t in (0..200).rev() {
+            let (gate, order) = (&gate, &order);
+            s.spawn(move || {
+                let _turn = gate.enter(t);
+                order.lock().unwrap().push(t);
+            });
+        }
+    });
+    assert_eq!(*order.lock().unwrap(), (0..200).collect::<Vec<_>>());
+
+    let gate = Turnstile::new(3);
+    let (now, max, passed) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+    );
+    std::thread::scope(|s| {
+        for t in (0..200).rev() {
+            let (gate, now, max, passed) = (&gate, &now, &max, &passed);
+            s.spawn(move || {
+                let _turn = gate.enter(t);
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(n, Ordering::SeqCst);
+                std::thread::yield_now();
+                now.fetch_sub(1, Ordering::SeqCst);
+                passed.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    assert_eq!(passed.load(Ordering::SeqCst), 200);
+    assert!(max.load(Ordering::SeqCst) <= 3);
+}
+
 /// `up --force-recreate` of one running container, with or without `-V`.
 fn recreate_one(fake: &Fake, renew: bool) -> ExecuteReport {
     let p = project(&[("db", &[])]);
