@@ -144,6 +144,12 @@ pub(super) fn spawn_detached(
                     std::io::Error::from_raw_os_error(call.rc),
                 ));
             }
+            if call.pid <= 0 {
+                return Err(ContainerError::io(
+                    exe,
+                    std::io::Error::other("posix_spawn returned no process"),
+                ));
+            }
             Ok(call.pid)
         })();
         libc::posix_spawnattr_destroy(&mut attr);
@@ -226,11 +232,14 @@ fn spawn_from_trampoline(call: &mut SpawnCall) -> std::io::Result<()> {
         Err(std::io::Error::last_os_error())
     } else {
         match wait_pid(pid) {
-            // Returned from posix_spawn (which reports its own failure in `rc`).
-            Some(status) if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 => Ok(()),
-            _ => Err(std::io::Error::other(
-                "the process that spawns the monitor did not finish",
-            )),
+            // Killed before it could return from posix_spawn (which reports its own failure
+            // in `rc`).
+            Some(status) if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 => Err(
+                std::io::Error::other("the process that spawns the monitor did not finish"),
+            ),
+            // Exited (CLONE_VFORK returns only then), reaped here or, when SIGCHLD is ignored
+            // (a disposition inherited across exec), by the kernel: `call` tells the outcome.
+            _ => Ok(()),
         }
     };
     // SAFETY: restores the mask saved above; the trampoline is gone, so is its use of the
@@ -300,6 +309,33 @@ mod tests {
             std::io::Error::last_os_error().raw_os_error(),
             Some(libc::ECHILD)
         );
+    }
+
+    /// With SIGCHLD ignored (inherited from whoever ran us), the kernel reaps the trampoline
+    /// itself: the spawn still succeeds. Run in a copy of this test binary, since the
+    /// disposition is process-wide.
+    #[test]
+    fn spawning_works_with_sigchld_ignored() {
+        const INNER: &str = "RCOMPOSE_TEST_SIGCHLD_IGNORED";
+        if std::env::var_os(INNER).is_some() {
+            // SAFETY: signal(2) in the copy that runs only this test.
+            unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+            let pid = spawn_detached(Path::new("/bin/true"), &[], &[]).unwrap();
+            assert!(pid > 0);
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "monitor::launch::tests::spawning_works_with_sigchld_ignored",
+                "--test-threads=1",
+            ])
+            .env(INNER, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "{text}");
     }
 
     #[test]
