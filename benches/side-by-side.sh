@@ -79,11 +79,32 @@ have_docker && docker import -c 'CMD ["sh"]' -c 'ENV PATH=/bin' "$WORK/fs.tar" "
 have_podman && podman import -c 'CMD ["sh"]' -c 'ENV PATH=/bin' "$WORK/fs.tar" "$IMG" >/dev/null
 
 declare -A MED
+# Waits until the host has been idle (at least 85% of CPU time) for two seconds in a row, at
+# most a minute, so what the previous step left running (docker-compose's teardown, a
+# container still stopping) does not run into the next measurement. Says so if it gave up.
+settle() {
+    local quiet=0 waited=0 a b
+    while [ "$quiet" -lt 2 ] && [ "$waited" -lt 60 ]; do
+        a=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat)
+        sleep 1
+        b=$(awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat)
+        if awk -v a="$a" -v b="$b" 'BEGIN { split(a, x); split(b, y);
+                exit !((y[2] - x[2]) * 100 >= 85 * (y[1] - x[1])) }'; then
+            quiet=$((quiet + 1))
+        else
+            quiet=0
+        fi
+        waited=$((waited + 1))
+    done
+    [ "$quiet" -ge 2 ] || echo "  (the host was still busy after a minute: load $(cut -d' ' -f1 /proc/loadavg))"
+}
+
 # Median wall time (ms) of "$@" over N runs after one warm-up, each run timed alone (perl:
 # fork + exec, no shell in between). Stores it in MED[$key] and prints a line.
 timeit() {
     local key=$1 label=$2
     shift 2
+    settle
     if ! "$@" >/dev/null 2>&1; then
         printf '  %-34s failed: %s\n' "$label" "$*"
         return
@@ -148,6 +169,7 @@ compose_rounds() { # $1 = rounds, $2 = key, $3 = label, $4.. = command prefix
     shift 3
     local ups="" downs="" r=0 t0 t1 t2
     while [ "$r" -lt "$rounds" ]; do
+        settle
         t0=$(date +%s%N)
         # docker-compose 1.29 has hung on the 100-service fan-out: give up after 3 minutes.
         if ! (cd "$WORK/proj" && timeout 180 "$@" up -d >"$WORK/out" 2>&1); then
@@ -189,12 +211,14 @@ if [ -n "${BIG:-}" ]; then
     write_compose "$BIG" indep 10.236.16.0/22
     echo "compose: $BIG services (rcompose only)"
     (cd "$WORK/proj" && "$BIN" "${R[@]}" -p "$PROJ" up -d >/dev/null 2>&1 && "$BIN" "${R[@]}" -p "$PROJ" down -t 10 >/dev/null 2>&1) || true
+    settle
     t0=$(date +%s%N)
     (cd "$WORK/proj" && "$BIN" "${R[@]}" -p "$PROJ" up -d >/dev/null 2>&1)
     t1=$(date +%s%N)
     printf '  %-34s %8.2f s\n' "up -d" "$(perl -e "print(($t1 - $t0) / 1e9)")"
     (cd "$WORK/proj" && timeit big_ps "ps" "$BIN" "${R[@]}" -p "$PROJ" ps -a)
     (cd "$WORK/proj" && timeit big_logs "logs" "$BIN" "${R[@]}" -p "$PROJ" logs)
+    settle
     t0=$(date +%s%N)
     (cd "$WORK/proj" && "$BIN" "${R[@]}" -p "$PROJ" down -t 10 >/dev/null 2>&1)
     t1=$(date +%s%N)
