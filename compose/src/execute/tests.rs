@@ -442,14 +442,13 @@ fn semaphore_bounds_parallelism() {
     assert!(max.load(Ordering::SeqCst) <= 2);
 }
 
-#[test]
-fn turnstile_admits_in_ticket_order_within_its_bound() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    // One at a time: the order inside is the ticket order, whatever order threads arrive in.
+/// Tickets sent through a turnstile that admits one at a time, arriving in reverse: the
+/// order inside is the order of admission.
+fn turnstile_order(tickets: usize) -> Vec<usize> {
     let gate = Turnstile::new(1);
     let order = Mutex::new(vec![]);
     std::thread::scope(|s| {
-        for t in (0..6).rev() {
+        for t in (0..tickets).rev() {
             let (gate, order) = (&gate, &order);
             s.spawn(move || {
                 let _turn = gate.enter(t);
@@ -457,65 +456,55 @@ fn turnstile_admits_in_ticket_order_within_its_bound() {
             });
         }
     });
-    assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4, 5]);
-
-    let gate = Turnstile::new(2);
-    let (now, max) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    std::thread::scope(|s| {
-        for t in 0..8 {
-            let (gate, now, max) = (&gate, &now, &max);
-            s.spawn(move || {
-                let _turn = gate.enter(t);
-                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
-                max.fetch_max(n, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(2));
-                now.fetch_sub(1, Ordering::SeqCst);
-            });
-        }
-    });
-    assert!(max.load(Ordering::SeqCst) <= 2);
+    order.into_inner().unwrap()
 }
 
-/// More tickets than the turnstile has wake-up slots, arriving in reverse: tickets that share
-/// a slot still all pass, in order (one inside at a time, so the order inside is the order
-/// of admission), and never more than the bound inside.
-#[test]
-fn turnstile_with_tickets_sharing_slots_admits_them_all_in_order() {
+/// Sends `tickets` (in that arrival order) through a turnstile of `bound`, each staying
+/// `pause` inside; the most ever inside at once, and how many passed.
+fn turnstile_crowd(
+    tickets: impl Iterator<Item = usize>,
+    bound: usize,
+    pause: Duration,
+) -> (usize, usize) {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let gate = Turnstile::new(1);
-    let order = Mutex::new(vec![]);
-    std::thread::scope(|s| {
-        for t in (0..200).rev() {
-            let (gate, order) = (&gate, &order);
-            s.spawn(move || {
-                let _turn = gate.enter(t);
-                order.lock().unwrap().push(t);
-            });
-        }
-    });
-    assert_eq!(*order.lock().unwrap(), (0..200).collect::<Vec<_>>());
-
-    let gate = Turnstile::new(3);
+    let gate = Turnstile::new(bound);
     let (now, max, passed) = (
         AtomicUsize::new(0),
         AtomicUsize::new(0),
         AtomicUsize::new(0),
     );
     std::thread::scope(|s| {
-        for t in (0..200).rev() {
+        for t in tickets {
             let (gate, now, max, passed) = (&gate, &now, &max, &passed);
             s.spawn(move || {
                 let _turn = gate.enter(t);
                 let n = now.fetch_add(1, Ordering::SeqCst) + 1;
                 max.fetch_max(n, Ordering::SeqCst);
-                std::thread::yield_now();
+                std::thread::sleep(pause);
                 now.fetch_sub(1, Ordering::SeqCst);
                 passed.fetch_add(1, Ordering::SeqCst);
             });
         }
     });
-    assert_eq!(passed.load(Ordering::SeqCst), 200);
-    assert!(max.load(Ordering::SeqCst) <= 3);
+    (max.into_inner(), passed.into_inner())
+}
+
+#[test]
+fn turnstile_admits_in_ticket_order_within_its_bound() {
+    // One at a time: the order inside is the ticket order, whatever order threads arrive in.
+    assert_eq!(turnstile_order(6), vec![0, 1, 2, 3, 4, 5]);
+    let (max, _) = turnstile_crowd(0..8, 2, Duration::from_millis(2));
+    assert!(max <= 2);
+}
+
+/// More tickets than the turnstile has wake-up slots, arriving in reverse: tickets that share
+/// a slot still all pass, in order, and never more than the bound inside.
+#[test]
+fn turnstile_with_tickets_sharing_slots_admits_them_all_in_order() {
+    assert_eq!(turnstile_order(200), (0..200).collect::<Vec<_>>());
+    let (max, passed) = turnstile_crowd((0..200).rev(), 3, Duration::ZERO);
+    assert_eq!(passed, 200);
+    assert!(max <= 3);
 }
 
 /// `up --force-recreate` of one running container, with or without `-V`.
