@@ -581,8 +581,20 @@ impl Networks {
                 break;
             }
         }
+        Ok(self.resolv_conf(embedded, dns, search, options))
+    }
+
+    /// [`Networks::resolv_conf_for`] when the caller knows the embedded DNS server's address
+    /// (the gateway of the first network with DNS, from its attachments): no state is read.
+    pub fn resolv_conf(
+        &self,
+        embedded: Option<Ipv4Addr>,
+        dns: &[IpAddr],
+        search: &[String],
+        options: &[String],
+    ) -> String {
         let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        Ok(files::resolv_conf(&host, embedded, dns, search, options))
+        files::resolv_conf(&host, embedded, dns, search, options)
     }
 
     /// /etc/hosts for a container.

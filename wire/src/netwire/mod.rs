@@ -20,7 +20,7 @@ pub mod live;
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
@@ -264,9 +264,21 @@ pub fn addresses_of(nets: &Networks, id: &str) -> Vec<(String, Ipv4Addr)> {
         .collect()
 }
 
+/// What a container's /etc files need from the networks it is on.
+struct EtcInputs {
+    /// Its addresses, one per network, in plan order.
+    ips: Vec<Ipv4Addr>,
+    ips6: Vec<Ipv6Addr>,
+    /// The embedded DNS server: the gateway of the first network (in plan order) with DNS.
+    dns_server: Option<Ipv4Addr>,
+}
+
 /// Writes the container's /etc/resolv.conf and /etc/hosts (and the marker that tells the
 /// engine to keep them). Rewrites in place when they exist: a running container sees them
 /// through bind mounts of these very files.
+///
+/// Everything comes from the attachments just made: reading the networks again parsed every
+/// endpoint on them, under the state lock, twice per start (cost that grew with the stack).
 pub fn write_etc_files(
     nets: &Networks,
     store: &ContainerStore,
@@ -274,11 +286,19 @@ pub fn write_etc_files(
     plan: &NetPlan,
     attached: &[Attachment],
 ) -> Result<()> {
-    let ips: Vec<Ipv4Addr> = attached.iter().map(|a| a.ip).collect();
-    write_etc_files_for(nets, store, cfg, plan, &ips)
+    let inputs = EtcInputs {
+        ips: attached.iter().map(|a| a.ip).collect(),
+        ips6: attached
+            .iter()
+            .filter_map(|a| a.ipv6.map(|(ip, _, _)| ip))
+            .collect(),
+        dns_server: attached.iter().find(|a| a.dns).map(|a| a.gateway),
+    };
+    write_etc(nets, store, cfg, plan, &inputs)
 }
 
-/// [`write_etc_files`] with the container's own addresses given directly.
+/// [`write_etc_files`] for a container attached elsewhere (another process, an earlier
+/// start): its IPv4 addresses given, the rest read once per network of its plan.
 pub fn write_etc_files_for(
     nets: &Networks,
     store: &ContainerStore,
@@ -286,9 +306,37 @@ pub fn write_etc_files_for(
     plan: &NetPlan,
     ips: &[Ipv4Addr],
 ) -> Result<()> {
+    let mut inputs = EtcInputs {
+        ips: ips.to_vec(),
+        ips6: vec![],
+        dns_server: None,
+    };
+    for ep in &plan.networks {
+        let n = match nets.get(&ep.network) {
+            Ok(n) => n,
+            // Needed to know where names resolve: say which network is missing.
+            Err(e) if inputs.dns_server.is_none() => return Err(e.into()),
+            Err(_) => continue,
+        };
+        if n.dns && inputs.dns_server.is_none() {
+            inputs.dns_server = Some(n.gateway);
+        }
+        inputs
+            .ips6
+            .extend(n.endpoints.get(&cfg.id).and_then(|e| e.ip6));
+    }
+    write_etc(nets, store, cfg, plan, &inputs)
+}
+
+fn write_etc(
+    nets: &Networks,
+    store: &ContainerStore,
+    cfg: &ContainerConfig,
+    plan: &NetPlan,
+    inputs: &EtcInputs,
+) -> Result<()> {
     let run_dir = store.run_dir(&cfg.id);
     private_dir(&run_dir).ctx(|| format!("creating {}", run_dir.display()))?;
-    let names: Vec<String> = plan.networks.iter().map(|e| e.network.clone()).collect();
     let mut dns = vec![];
     for d in &plan.dns {
         dns.push(
@@ -296,7 +344,7 @@ pub fn write_etc_files_for(
                 .ctx(|| format!("--dns {d:?} is not an IP address"))?,
         );
     }
-    let resolv = nets.resolv_conf_for(&names, &dns, &plan.dns_search, &plan.dns_options)?;
+    let resolv = nets.resolv_conf(inputs.dns_server, &dns, &plan.dns_search, &plan.dns_options);
     rewrite_in_place(&run_dir.join("resolv.conf"), resolv.as_bytes())?;
     let mut links = vec![];
     for (id, alias) in &plan.links {
@@ -314,13 +362,8 @@ pub fn write_etc_files_for(
     }
     let hosts = nets.hosts_file_for(&HostsRequest {
         hostname: cfg.fqdn_names(),
-        ips: ips.to_vec(),
-        ips6: plan
-            .networks
-            .iter()
-            .filter_map(|ep| nets.get(&ep.network).ok())
-            .filter_map(|n| n.endpoints.get(&cfg.id).and_then(|e| e.ip6))
-            .collect(),
+        ips: inputs.ips.clone(),
+        ips6: inputs.ips6.clone(),
         extra_hosts: plan
             .extra_hosts
             .iter()
