@@ -140,6 +140,107 @@ fn security_defaults_fds_caps_masked_paths() {
     assert_eq!(out.trim(), host_bnd);
 }
 
+/// Unmounts what a test mounted under its directory, even when it fails.
+struct UnmountUnder(std::path::PathBuf);
+
+impl Drop for UnmountUnder {
+    fn drop(&mut self) {
+        common::unmount_under(&self.0);
+    }
+}
+
+/// Where `/` is a shared mount (systemd's default), a container's root file system sits under
+/// a shared mount. Its start must still pivot into it (the kernel refuses to under a shared
+/// parent), and what it mounts inside must not propagate back to the host. The runtime makes
+/// every mount of the container's namespace a slave before it looks for a shared parent.
+#[test]
+fn starts_under_a_shared_mount_and_propagates_nothing_back() {
+    let tmp = tempfile::Builder::new()
+        .prefix("rc-shared-")
+        .tempdir()
+        .unwrap();
+    let base = tmp.path().join("m");
+    std::fs::create_dir_all(&base).unwrap();
+    let _unmount = UnmountUnder(tmp.path().to_path_buf());
+    let c = |s: &std::path::Path| std::ffi::CString::new(s.to_str().unwrap()).unwrap();
+    let (src, fstype) = (c("rc-shared".as_ref()), c("tmpfs".as_ref()));
+    // SAFETY: mounting a tmpfs on a directory of this test, then making it shared.
+    unsafe {
+        assert_eq!(
+            libc::mount(
+                src.as_ptr(),
+                c(&base).as_ptr(),
+                fstype.as_ptr(),
+                0,
+                std::ptr::null()
+            ),
+            0
+        );
+        assert_eq!(
+            libc::mount(
+                std::ptr::null(),
+                c(&base).as_ptr(),
+                std::ptr::null(),
+                libc::MS_SHARED,
+                std::ptr::null()
+            ),
+            0
+        );
+    }
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(base.to_str().unwrap()))
+        .expect("the test's mount");
+    assert!(line.contains(" shared:"), "not a shared mount: {line}");
+
+    let (root, run_root) = (base.join("root"), base.join("run"));
+    common::busybox::busybox_image(std::path::Path::new(common::BIN), &root, IMAGE);
+    let rc = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(common::BIN);
+        cmd.arg("--root")
+            .arg(&root)
+            .arg("--run-root")
+            .arg(&run_root);
+        cmd.args(args).output().unwrap()
+    };
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("f"), "hello\n").unwrap();
+    let vol = format!("{}:/data", data.display());
+    let name = unique("shared");
+    let o = rc(&[
+        "container",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-v",
+        &vol,
+        IMAGE,
+        "sleep",
+        "30",
+    ]);
+    assert!(o.status.success(), "run: {}", stderr(&o));
+    let o = rc(&["container", "exec", &name, "cat", "/data/f"]);
+    assert_eq!(stdout(&o), "hello\n", "exec: {}", stderr(&o));
+    // On the host: the container's root (and its namespace file), none of its own mounts.
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let inside: Vec<&str> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| p.contains("/merged/"))
+        .collect();
+    let o = rc(&["container", "rm", "-f", &name]);
+    assert!(o.status.success(), "rm: {}", stderr(&o));
+    assert!(
+        inside.is_empty(),
+        "the container's mounts reached the host: {inside:?}"
+    );
+}
+
 #[test]
 fn rm_leaves_no_mount_cgroup_or_directory() {
     let env = Env::new();
