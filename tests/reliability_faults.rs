@@ -387,6 +387,14 @@ fn fifty_parallel_run_rm_all_answer_and_leave_nothing() {
     assert!(left.trim().is_empty(), "containers left: {left}");
     assert_eq!(mounts, 0);
     assert!(procs.is_empty(), "{procs:#?}");
+    // The monitors delete their containers' trees after reporting the exit, in a child that
+    // `helpers` waited for: none is left.
+    let trees: Vec<_> = [env.root.join("containers"), env.run_root.join("containers")]
+        .iter()
+        .flat_map(|base| std::fs::read_dir(base).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .collect();
+    assert!(trees.is_empty(), "{trees:#?}");
 }
 
 #[test]

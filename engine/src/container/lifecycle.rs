@@ -500,129 +500,6 @@ impl Containers {
         Ok(())
     }
 
-    /// Removes a container; `force` kills it first, `volumes` removes its anonymous volumes.
-    pub fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<(), ContainerError> {
-        proc::trace_phase("remove");
-        let cfg = self.store.load_config(id)?;
-        let st = self.observe(id)?;
-        if matches!(
-            st.status,
-            Status::Running | Status::Paused | Status::Restarting
-        ) {
-            if !force {
-                return Err(ContainerError::Running(cfg.name));
-            }
-            let _ = fs::write(self.stopping_marker(id), b"");
-            if st.status == Status::Paused {
-                let _ = self.runtime.resume(id);
-            }
-            proc::signal(st.pid, st.pid_start_ticks, libc::SIGKILL);
-            proc::wait_gone(st.pid, st.pid_start_ticks, Duration::from_secs(10));
-            if self.monitor_alive(&st) {
-                proc::wait_gone(
-                    st.monitor_pid,
-                    st.monitor_start_ticks,
-                    Duration::from_secs(15),
-                );
-            }
-        }
-        let _lock = self.store.lock_all()?;
-        self.runtime.delete(id)?;
-        prepare::teardown(&self.store, id)?;
-        proc::trace_phase("remove.teardown");
-        // Anonymous volumes go before the container's directories: whoever sees the
-        // container gone (`ps -a`) must not find its volumes still there.
-        if volumes {
-            let vols = crate::volume::Volumes::new(&self.store.root);
-            for m in cfg.host.mounts.iter().filter(|m| m.anonymous) {
-                let _ = vols.remove(&m.source, vec![]);
-            }
-        }
-        // The image loses this user with the config removed here (store/users.rs).
-        self.remove_dirs(id)?;
-        self.store.unindex_name(&cfg.name, id);
-        // Cheap (one directory read each): what an earlier killed removal left goes now.
-        // Another command may be removing the same tombstone: its errors are not ours.
-        let _ = self.sweep_tombstones();
-        proc::trace_phase("remove.dirs");
-        Ok(())
-    }
-
-    fn remove_dirs(&self, id: &str) -> Result<(), ContainerError> {
-        for dir in [self.store.dir(id), self.store.run_dir(id)] {
-            // Guard: only a 64-hex child of our own containers directories.
-            let ok = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
-            if !ok || dir.file_name().and_then(|n| n.to_str()) != Some(id) {
-                return Err(ContainerError::Other(format!(
-                    "refusing to remove {}",
-                    dir.display()
-                )));
-            }
-            Rootfs::new(&dir).unmount()?;
-            Rootfs::new(dir.join("fs")).unmount()?;
-            // Renamed away first, in one step: a removal killed half-way must not leave a
-            // container whose config survived its upper or work directory (the next start
-            // failed with ENOENT, and `up` could not converge; tests/reliability_crash.rs).
-            let tomb = dir.with_file_name(format!("{TOMBSTONE}{id}"));
-            match fs::rename(&dir, &tomb) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(ContainerError::io(&dir, e)),
-            }
-            remove_tree(&tomb)?;
-        }
-        Ok(())
-    }
-
-    /// Finishes removals a killed command left (`.rm-<id>` directories).
-    fn sweep_tombstones(&self) -> Result<(), ContainerError> {
-        for base in [
-            self.store.containers_dir(),
-            self.store.run_root.join("containers"),
-        ] {
-            let Ok(rd) = fs::read_dir(&base) else {
-                continue;
-            };
-            for ent in rd.flatten() {
-                let name = ent.file_name();
-                let Some(id) = name.to_str().and_then(|n| n.strip_prefix(TOMBSTONE)) else {
-                    continue;
-                };
-                if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    Rootfs::new(ent.path()).unmount()?;
-                    Rootfs::new(ent.path().join("fs")).unmount()?;
-                    remove_tree(&ent.path())?;
-                }
-            }
-        }
-        self.sweep_abandoned_creations()
-    }
-
-    /// Removes the directories of creates that were killed before they saved the config:
-    /// no `config.json`, and a creation marker naming a dead process.
-    fn sweep_abandoned_creations(&self) -> Result<(), ContainerError> {
-        let base = self.store.containers_dir();
-        for ent in fs::read_dir(&base).into_iter().flatten().flatten() {
-            let dir = ent.path();
-            let is_id = ent
-                .file_name()
-                .to_str()
-                .is_some_and(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()));
-            if !is_id || dir.join("config.json").exists() {
-                continue;
-            }
-            let Ok(marker) = fs::read_to_string(dir.join(CREATING)) else {
-                continue;
-            };
-            if super::freeze::owner_alive(&marker) {
-                continue;
-            }
-            Rootfs::new(&dir).unmount()?;
-            remove_tree(&dir)?;
-        }
-        Ok(())
-    }
-
     /// Blocks until the container is no longer running; returns its exit code.
     pub fn wait(&self, id: &str) -> Result<i32, ContainerError> {
         loop {
@@ -737,19 +614,8 @@ impl Containers {
     }
 }
 
-/// Prefix of a container directory being removed (`remove_dirs`); never a container id.
-const TOMBSTONE: &str = ".rm-";
-
 /// Marker of a container directory whose create has not saved the config yet.
 const CREATING: &str = "creating";
-
-fn remove_tree(dir: &Path) -> Result<(), ContainerError> {
-    match fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(ContainerError::io(dir, e)),
-    }
-}
 
 pub(crate) fn empty_config() -> ContainerConfig {
     ContainerConfig {
@@ -776,7 +642,9 @@ pub(crate) fn empty_config() -> ContainerConfig {
     }
 }
 
+mod removal;
 mod repair;
+pub(crate) use removal::delete_tombstones;
 use repair::needs_repair;
 pub(crate) use repair::repair;
 

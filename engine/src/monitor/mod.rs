@@ -310,8 +310,11 @@ impl Monitor {
         st.status = Status::Exited;
         st.pid = 0;
         // The network teardown (deleting a veth costs the kernel ~15 ms) runs beside the
-        // engine's own; both are done before the exit is reported, so a `run --rm` leaves
-        // nothing behind when it returns. No container process is left to fork for.
+        // engine's own; both are done before the exit is reported, so when a `run --rm`
+        // returns its container is gone, its name, addresses and ports free. What only takes
+        // time (deleting veths, and the trees of an `--rm` container's directories, already
+        // renamed to tombstones) is done after, in a child. No container process is left to
+        // fork for.
         // The runtime's state and cgroups go beside the unmounts too (they share nothing),
         // but before the state says "exited": a `start` that sees it must find them gone.
         let deferred = std::thread::scope(|scope| {
@@ -328,6 +331,9 @@ impl Monitor {
             proc::trace_phase("monitor.teardown");
             // Joined (a panic there only means the runtime's leftovers stay, as on error).
             let _ = deleted.join();
+            // Deleting the trees (the container's writable layer among them) is left for
+            // after the exit is reported.
+            let mut trees = vec![];
             if cfg.host.auto_remove {
                 let containers = crate::container::Containers::new(
                     &self.store.root,
@@ -335,13 +341,23 @@ impl Monitor {
                     PathBuf::new(),
                 );
                 let _ = self.store.save_state(&self.id, &st);
-                let _ = containers.remove(&self.id, true, true);
+                trees = containers
+                    .remove_leaving_trees(&self.id)
+                    .unwrap_or_default();
             } else {
                 let _ = self.store.save_state(&self.id, &st);
             }
-            let deferred = network.and_then(|t| t.join().ok().flatten());
+            let network = network.and_then(|t| t.join().ok().flatten());
             proc::trace_phase("monitor.exit-hook");
-            deferred
+            match (network, trees.is_empty()) {
+                (network, true) => network,
+                (network, false) => Some(Box::new(move || {
+                    crate::container::lifecycle::delete_tombstones(&trees);
+                    if let Some(work) = network {
+                        work();
+                    }
+                }) as Deferred),
+            }
         });
         let _ = std::fs::remove_file(self.store.attach_socket(&self.id));
         clients.send_exit(exit_code);

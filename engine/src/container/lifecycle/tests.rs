@@ -52,3 +52,56 @@ fn wait_returns_when_the_monitor_died_before_recording_the_start() {
         .unwrap();
     assert_eq!(code, 128);
 }
+
+/// An `--rm` container's monitor removes it before reporting the exit but deletes its trees
+/// after: once `remove_leaving_trees` returns, no command finds the container, its name is
+/// free, and what is left are two tombstones, which `delete_tombstones` deletes. Nothing else
+/// is deleted by it.
+#[test]
+fn a_removal_leaving_trees_hides_the_container_and_hands_back_its_tombstones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let eng = Containers::new(
+        &tmp.path().join("root"),
+        &tmp.path().join("run"),
+        "x".into(),
+    );
+    let id = "d".repeat(64);
+    let mut cfg = super::empty_config();
+    cfg.id = id.clone();
+    cfg.name = "leaving".into();
+    crate::container::store::create_private_dir(&eng.store.dir(&id)).unwrap();
+    crate::container::store::create_private_dir(&eng.store.run_dir(&id)).unwrap();
+    std::fs::create_dir_all(eng.store.dir(&id).join("upper/deep")).unwrap();
+    std::fs::write(eng.store.dir(&id).join("upper/deep/file"), b"x").unwrap();
+    eng.store.save_config(&cfg).unwrap();
+    let mut st = created_by(0);
+    st.status = Status::Exited;
+    eng.store.save_state(&id, &st).unwrap();
+    assert!(eng.store.list().unwrap().iter().any(|c| c.id == id));
+    eng.store.ensure_name_index().unwrap();
+    assert!(eng.store.by_name("leaving").unwrap().is_some());
+
+    let trees = eng.remove_leaving_trees(&id).unwrap();
+    let tomb = |base: PathBuf| base.join(format!(".rm-{id}"));
+    let mut want = vec![
+        tomb(eng.store.containers_dir()),
+        tomb(eng.store.run_root.join("containers")),
+    ];
+    want.sort();
+    let mut got = trees.clone();
+    got.sort();
+    assert_eq!(got, want);
+    assert!(trees.iter().all(|t| t.is_dir()), "{trees:?}");
+    assert!(!eng.store.dir(&id).exists());
+    assert!(eng.store.list().unwrap().is_empty());
+    assert!(eng.store.by_name("leaving").unwrap().is_none());
+
+    // Only tombstones of container directories are deleted.
+    let other = tmp.path().join("keep");
+    std::fs::create_dir_all(&other).unwrap();
+    let mut handed = trees.clone();
+    handed.push(other.clone());
+    super::delete_tombstones(&handed);
+    assert!(trees.iter().all(|t| !t.exists()), "{trees:?}");
+    assert!(other.is_dir());
+}
