@@ -243,3 +243,65 @@ fn no_descriptor_or_working_directory_of_the_host_leaks_into_containers() {
     );
     assert!(leaks.is_empty(), "{leaks:#?}");
 }
+
+/// Mount destinations that are symlinks in the image (runc's CVE-2021-30465 class): each
+/// resolves inside the container's root, wherever it points. `/data` points out of the root
+/// with `..` (resolved in the root it lands on its `/inner`) and `/abs` at an absolute host
+/// directory, which the image has too. The host paths they name get no mount, and inside,
+/// the volumes are where the in-root resolution put them.
+#[test]
+fn symlinked_mount_destinations_stay_inside_the_container() {
+    let env = Env::new();
+    let host = tempfile::Builder::new()
+        .prefix("rc-cve-host-")
+        .tempdir()
+        .unwrap();
+    let vol = host.path().join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    std::fs::write(vol.join("f"), "from the volume\n").unwrap();
+    let target = host.path().join("target");
+    std::fs::create_dir_all(&target).unwrap();
+
+    let fs = host.path().join("rootfs");
+    common::busybox::build_rootfs(&fs);
+    std::fs::create_dir_all(fs.join("inner")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../inner", fs.join("data")).unwrap();
+    std::os::unix::fs::symlink(&target, fs.join("abs")).unwrap();
+    std::fs::create_dir_all(fs.join(target.strip_prefix("/").unwrap())).unwrap();
+    let image = format!("{}:links", common::unique("cve-links"));
+    env.ok(&["image", "import", fs.to_str().unwrap(), &image]);
+
+    let v1 = format!("{}:/data", vol.display());
+    let v2 = format!("{}:/abs", vol.display());
+    let out = env.ok(&[
+        "container",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &v1,
+        "-v",
+        &v2,
+        &image,
+        "/bin/sh",
+        "-c",
+        &format!("cat /inner/f {}/f", target.display()),
+    ]);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let on_host: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| *p == "/inner" || *p == target.to_str().unwrap())
+        .collect();
+    report(
+        "symlinked mount destinations (CVE-2021-30465 class)",
+        2,
+        2 - on_host.len(),
+        0,
+        "",
+    );
+    assert_eq!(out, "from the volume\nfrom the volume\n");
+    assert!(on_host.is_empty(), "mounted on the host: {on_host:?}");
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+}
