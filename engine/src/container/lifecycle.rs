@@ -644,7 +644,6 @@ pub(crate) fn empty_config() -> ContainerConfig {
 
 mod removal;
 mod repair;
-pub(crate) use removal::delete_tombstones;
 use repair::needs_repair;
 pub(crate) use repair::repair;
 

@@ -333,7 +333,7 @@ impl Monitor {
             let _ = deleted.join();
             // Deleting the trees (the container's writable layer among them) is left for
             // after the exit is reported.
-            let mut trees = vec![];
+            let mut trees = None;
             if cfg.host.auto_remove {
                 let containers = crate::container::Containers::new(
                     &self.store.root,
@@ -341,18 +341,18 @@ impl Monitor {
                     PathBuf::new(),
                 );
                 let _ = self.store.save_state(&self.id, &st);
-                trees = containers
-                    .remove_leaving_trees(&self.id)
-                    .unwrap_or_default();
+                if let Ok(t) = containers.remove_leaving_trees(&self.id) {
+                    trees = Some((containers, t));
+                }
             } else {
                 let _ = self.store.save_state(&self.id, &st);
             }
             let network = network.and_then(|t| t.join().ok().flatten());
             proc::trace_phase("monitor.exit-hook");
-            match (network, trees.is_empty()) {
-                (network, true) => network,
-                (network, false) => Some(Box::new(move || {
-                    crate::container::lifecycle::delete_tombstones(&trees);
+            match (network, trees) {
+                (network, None) => network,
+                (network, Some((containers, trees))) => Some(Box::new(move || {
+                    containers.delete_tombstones(&trees);
                     if let Some(work) = network {
                         work();
                     }

@@ -131,6 +131,24 @@ impl Containers {
         Ok(())
     }
 
+    /// Deletes the trees [`Containers::remove_leaving_trees`] handed back, then what killed
+    /// removals left, as a removal does. Only tombstones of container directories are
+    /// deleted: any other path is left alone.
+    pub fn delete_tombstones(&self, trees: &[PathBuf]) {
+        for t in trees {
+            let named_so = t
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix(TOMBSTONE))
+                .is_some_and(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()));
+            if named_so {
+                let _ = remove_tree(t);
+            }
+        }
+        // Another command may be removing the same tombstones: its errors are not ours.
+        let _ = self.sweep_tombstones();
+    }
+
     /// Finishes removals a killed command left (`.rm-<id>` directories).
     pub(super) fn sweep_tombstones(&self) -> Result<(), ContainerError> {
         for base in [
@@ -178,21 +196,6 @@ impl Containers {
             remove_tree(&dir)?;
         }
         Ok(())
-    }
-}
-
-/// Deletes the trees [`Containers::remove_leaving_trees`] handed back. Only tombstones of
-/// container directories are accepted: anything else is refused and left alone.
-pub fn delete_tombstones(trees: &[PathBuf]) {
-    for t in trees {
-        let named_so = t
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix(TOMBSTONE))
-            .is_some_and(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()));
-        if named_so {
-            let _ = remove_tree(t);
-        }
     }
 }
 

@@ -55,8 +55,8 @@ fn wait_returns_when_the_monitor_died_before_recording_the_start() {
 
 /// An `--rm` container's monitor removes it before reporting the exit but deletes its trees
 /// after: once `remove_leaving_trees` returns, no command finds the container, its name is
-/// free, and what is left are two tombstones, which `delete_tombstones` deletes. Nothing else
-/// is deleted by it.
+/// free, and what is left are two tombstones, which `delete_tombstones` deletes. A path that
+/// is no tombstone is left alone.
 #[test]
 fn a_removal_leaving_trees_hides_the_container_and_hands_back_its_tombstones() {
     let tmp = tempfile::tempdir().unwrap();
@@ -96,12 +96,18 @@ fn a_removal_leaving_trees_hides_the_container_and_hands_back_its_tombstones() {
     assert!(eng.store.list().unwrap().is_empty());
     assert!(eng.store.by_name("leaving").unwrap().is_none());
 
-    // Only tombstones of container directories are deleted.
+    // Only tombstones of container directories are deleted, with what a killed removal left.
     let other = tmp.path().join("keep");
     std::fs::create_dir_all(&other).unwrap();
+    let left = eng
+        .store
+        .containers_dir()
+        .join(format!(".rm-{}", "e".repeat(64)));
+    std::fs::create_dir_all(left.join("upper")).unwrap();
     let mut handed = trees.clone();
     handed.push(other.clone());
-    super::delete_tombstones(&handed);
+    eng.delete_tombstones(&handed);
     assert!(trees.iter().all(|t| !t.exists()), "{trees:?}");
+    assert!(!left.exists());
     assert!(other.is_dir());
 }
