@@ -198,6 +198,20 @@ fn boot_restarts_always_and_unless_stopped() {
     assert_eq!(running, ["always", "unless"]);
     let out = env.ok(&["container", "exec", "always", "echo", "alive"]);
     assert_eq!(out, "alive\n");
+    // The reboot took the runtime's state but (simulated) not the cgroups of the containers
+    // that stayed down: removing them removes those too.
+    let ids = env.ok(&["container", "ps", "-aq", "--no-trunc"]);
+    assert_eq!(ids.lines().count(), 4, "{ids}");
+    for id in ids.lines() {
+        env.ok(&["container", "rm", "-f", id]);
+        for ctl in ["memory", "pids", "devices", "unified", ""] {
+            let dir = std::path::Path::new("/sys/fs/cgroup")
+                .join(ctl)
+                .join("rcompose")
+                .join(id);
+            assert!(!dir.exists(), "{} left behind", dir.display());
+        }
+    }
 }
 
 #[test]

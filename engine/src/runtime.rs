@@ -176,6 +176,16 @@ fn lc(op: &'static str, id: &str, e: libcontainer::error::LibcontainerError) -> 
     }
 }
 
+/// Removes the cgroups of a container the runtime has no state for: its run root was lost (a
+/// reboot clears both; losing only the state leaves the cgroups behind, empty once the
+/// processes are gone). Only `<parent>/<64-hex id>` paths; processes left in them are killed.
+pub(crate) fn remove_stateless_cgroups(path: &str, id: &str) -> bool {
+    let guarded = id.len() == 64
+        && id.bytes().all(|b| b.is_ascii_hexdigit())
+        && Path::new(path).file_name().and_then(|n| n.to_str()) == Some(id);
+    guarded && remove_cgroups(Path::new(path))
+}
+
 /// Removes the cgroup `path` (as in the spec's `cgroupsPath`, e.g. `/rcompose/<id>`) from
 /// every cgroup hierarchy mounted (v1 controllers, v2), after killing any process left in it
 /// (none once the container's init is gone: its PID namespace died with it). False when one
@@ -510,5 +520,19 @@ mod tests {
             pids.iter().any(|p| p.as_raw() == me),
             "{devices}: {pids:?} lacks {me}"
         );
+    }
+
+    /// Only a container's own cgroup path (`<parent>/<64-hex id>`) is ever removed; a valid
+    /// path with nothing there is removed "successfully" (nothing to do).
+    #[test]
+    fn stateless_cgroup_removal_is_guarded() {
+        let id = "f".repeat(64);
+        assert!(!remove_stateless_cgroups("/rcompose", &id));
+        assert!(!remove_stateless_cgroups("/rcompose/x", "x"));
+        assert!(!remove_stateless_cgroups(
+            &format!("/rcompose/{id}/.."),
+            &id
+        ));
+        assert!(remove_stateless_cgroups(&format!("/rcompose/{id}"), &id));
     }
 }

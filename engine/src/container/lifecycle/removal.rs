@@ -72,7 +72,13 @@ impl Containers {
             }
         }
         let _lock = self.store.lock_all()?;
+        let had_state = self.runtime.exists(id);
         self.runtime.delete(id)?;
+        if !had_state {
+            // Deleting the runtime's state deletes the cgroups; without it they may remain.
+            let path = super::super::resources::cgroups_path(&cfg);
+            crate::runtime::remove_stateless_cgroups(&path, id);
+        }
         prepare::teardown(&self.store, id)?;
         proc::trace_phase("remove.teardown");
         // Anonymous volumes go before the container's directories: whoever sees the
