@@ -140,15 +140,6 @@ fn security_defaults_fds_caps_masked_paths() {
     assert_eq!(out.trim(), host_bnd);
 }
 
-/// Unmounts what a test mounted under its directory, even when it fails.
-struct UnmountUnder(std::path::PathBuf);
-
-impl Drop for UnmountUnder {
-    fn drop(&mut self) {
-        common::unmount_under(&self.0);
-    }
-}
-
 /// Where `/` is a shared mount (systemd's default), a container's root file system sits under
 /// a shared mount. Its start must still pivot into it (the kernel refuses to under a shared
 /// parent), and what it mounts inside must not propagate back to the host. The runtime makes
@@ -161,31 +152,20 @@ fn starts_under_a_shared_mount_and_propagates_nothing_back() {
         .unwrap();
     let base = tmp.path().join("m");
     std::fs::create_dir_all(&base).unwrap();
-    let _unmount = UnmountUnder(tmp.path().to_path_buf());
-    let c = |s: &std::path::Path| std::ffi::CString::new(s.to_str().unwrap()).unwrap();
-    let (src, fstype) = (c("rc-shared".as_ref()), c("tmpfs".as_ref()));
-    // SAFETY: mounting a tmpfs on a directory of this test, then making it shared.
-    unsafe {
-        assert_eq!(
-            libc::mount(
-                src.as_ptr(),
-                c(&base).as_ptr(),
-                fstype.as_ptr(),
-                0,
-                std::ptr::null()
-            ),
-            0
-        );
-        assert_eq!(
-            libc::mount(
-                std::ptr::null(),
-                c(&base).as_ptr(),
-                std::ptr::null(),
-                libc::MS_SHARED,
-                std::ptr::null()
-            ),
-            0
-        );
+    // The state and run roots live on a shared tmpfs; Env's guard removes the containers and
+    // unmounts everything under the temporary directory, even when the test fails.
+    let env = Env {
+        root: base.join("root"),
+        run_root: base.join("run"),
+        tmp,
+    };
+    for args in [&["-t", "tmpfs", "rc-shared"][..], &["--make-shared"][..]] {
+        let o = std::process::Command::new("mount")
+            .args(args)
+            .arg(&base)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "mount {args:?}: {}", stderr(&o));
     }
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let line = info
@@ -194,22 +174,13 @@ fn starts_under_a_shared_mount_and_propagates_nothing_back() {
         .expect("the test's mount");
     assert!(line.contains(" shared:"), "not a shared mount: {line}");
 
-    let (root, run_root) = (base.join("root"), base.join("run"));
-    common::busybox::busybox_image(std::path::Path::new(common::BIN), &root, IMAGE);
-    let rc = |args: &[&str]| {
-        let mut cmd = std::process::Command::new(common::BIN);
-        cmd.arg("--root")
-            .arg(&root)
-            .arg("--run-root")
-            .arg(&run_root);
-        cmd.args(args).output().unwrap()
-    };
-    let data = tmp.path().join("data");
+    common::busybox::busybox_image(std::path::Path::new(common::BIN), &env.root, IMAGE);
+    let data = env.tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("f"), "hello\n").unwrap();
     let vol = format!("{}:/data", data.display());
     let name = unique("shared");
-    let o = rc(&[
+    env.ok(&[
         "container",
         "run",
         "-d",
@@ -223,9 +194,10 @@ fn starts_under_a_shared_mount_and_propagates_nothing_back() {
         "sleep",
         "30",
     ]);
-    assert!(o.status.success(), "run: {}", stderr(&o));
-    let o = rc(&["container", "exec", &name, "cat", "/data/f"]);
-    assert_eq!(stdout(&o), "hello\n", "exec: {}", stderr(&o));
+    assert_eq!(
+        env.ok(&["container", "exec", &name, "cat", "/data/f"]),
+        "hello\n"
+    );
     // On the host: the container's root (and its namespace file), none of its own mounts.
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let inside: Vec<&str> = info
@@ -233,8 +205,7 @@ fn starts_under_a_shared_mount_and_propagates_nothing_back() {
         .filter_map(|l| l.split(' ').nth(4))
         .filter(|p| p.contains("/merged/"))
         .collect();
-    let o = rc(&["container", "rm", "-f", &name]);
-    assert!(o.status.success(), "rm: {}", stderr(&o));
+    env.ok(&["container", "rm", "-f", &name]);
     assert!(
         inside.is_empty(),
         "the container's mounts reached the host: {inside:?}"

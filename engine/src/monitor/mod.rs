@@ -349,9 +349,9 @@ impl Monitor {
             }
             let network = network.and_then(|t| t.join().ok().flatten());
             proc::trace_phase("monitor.exit-hook");
-            match (network, trees) {
-                (network, None) => network,
-                (network, Some((containers, trees))) => Some(Box::new(move || {
+            match trees {
+                None => network,
+                Some((containers, trees)) => Some(Box::new(move || {
                     containers.delete_tombstones(&trees);
                     if let Some(work) = network {
                         work();
