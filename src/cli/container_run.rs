@@ -51,6 +51,9 @@ pub fn run(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
 }
 
 fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
+    // The kernel's wait for the first cgroup move of a start (5-20 ms) then overlaps the
+    // work below instead of following the monitor's spawn.
+    let warm = start.then(rcompose_engine::monitor::warm_cgroups);
     a.extra.refuse_unsupported()?;
     a.extra.check_platform()?;
     if a.detach && !a.extra.attach.is_empty() {
@@ -93,6 +96,7 @@ fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
             let _ = eng.remove(&cfg.id, true, true);
             return Err(e.into());
         }
+        drop(warm);
         println!("{}", cfg.id);
         return Ok(ExitCode::SUCCESS);
     }
@@ -101,6 +105,7 @@ fn run_inner(g: &GlobalOpts, a: RunArgs, start: bool) -> Result<ExitCode> {
         let _ = eng.remove(&cfg.id, true, true);
         return Err(e.into());
     }
+    drop(warm);
     let mode = AttachMode {
         stdin: interactive && att_in,
         drop_stdout: !att_out,

@@ -17,6 +17,13 @@ pub mod protocol;
 mod warmth;
 
 pub use io_loop::{bind_unix, connect_unix, recv_fd, wait_code};
+pub use warmth::CgroupWarmth;
+
+/// Starts warming the cgroup lock for a container start to come (see [`CgroupWarmth`]);
+/// drop the guard once the start is reported (it stops by itself after a second).
+pub fn warm_cgroups() -> CgroupWarmth {
+    CgroupWarmth::start()
+}
 
 use std::fs::File;
 use std::io::{Read, Write};

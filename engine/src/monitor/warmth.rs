@@ -21,7 +21,11 @@ use std::time::{Duration, Instant};
 /// once, and a thread each multiplied the writes, each of which takes the cgroup mutex that
 /// libcontainer's cgroup creation needs and stalls every fork on the host while it holds the
 /// lock for writing.
-pub(super) struct CgroupWarmth(());
+///
+/// A command that starts one container takes a guard as soon as it knows it will
+/// ([`crate::monitor::warm_cgroups`]): the wait then runs beside its own work (reading the
+/// image, writing the container's files, the monitor's exec) instead of after it.
+pub struct CgroupWarmth(());
 
 /// Starts under way (guards alive), whether the thread runs, and when the last start began.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
@@ -32,7 +36,7 @@ impl CgroupWarmth {
     const EVERY: Duration = Duration::from_millis(2);
     const AT_MOST: Duration = Duration::from_secs(1);
 
-    pub(super) fn start() -> Self {
+    pub fn start() -> Self {
         static PROCS: OnceLock<Option<PathBuf>> = OnceLock::new();
         ACTIVE.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut last) = LAST_START.lock() {
