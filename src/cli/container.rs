@@ -420,9 +420,23 @@ pub struct MonitorArgs {
 /// The monitor as `monitor::spawn` starts it (`--root R --run-root RR container-monitor ID
 /// [--attach]`), run without building the CLI's command tree: one monitor lives per
 /// container, and the heap that clap's tree and the tracing set-up leave fragmented stays
-/// resident for the container's whole life. Anything else goes through clap as usual.
+/// resident for the container's whole life. The same for the monitors' fork server
+/// (`--root R --run-root RR container-monitor-server ROOM`). Anything else goes through clap
+/// as usual.
 pub fn monitor_fast_path() -> Option<ExitCode> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if let [r, root, rr, run_root, sub, _room] = args.as_slice()
+        && r == "--root"
+        && rr == "--run-root"
+        && sub == rcompose_engine::monitor::forkserver::SERVER_SUBCOMMAND
+    {
+        let code = rcompose_engine::monitor::forkserver::serve(
+            std::path::Path::new(root),
+            std::path::Path::new(run_root),
+            Some(rcompose_wire::netwire::on_container_exit),
+        );
+        return Some(ExitCode::from(code.clamp(0, 255) as u8));
+    }
     let (root, run_root, id, attach) = match args.as_slice() {
         [r, root, rr, run_root, sub, id, rest @ ..]
             if r == "--root"

@@ -1,7 +1,8 @@
 //! The per-container monitor (like podman's conmon): the `rcompose` binary re-executed with a
-//! hidden subcommand, detached from the caller (double fork, own session, stdio on
-//! /dev/null). It prepares the container, starts it through the runtime, holds its stdio
-//! (pipes, or the PTY master with `-t`), writes the json-file log, serves attach clients on
+//! hidden subcommand, or forked by the fork server a command starts for its second and later
+//! monitors (`forkserver.rs`), detached from the caller (own session, stdio on /dev/null).
+//! It prepares the container, starts it through the runtime, holds its stdio (pipes, or the
+//! PTY master with `-t`), writes the json-file log, serves attach clients on
 //! `<run_root>/containers/<id>/attach.sock`, records the exit, applies the restart policy and
 //! exits when the container is gone for good.
 //!
@@ -10,6 +11,7 @@
 //! process by (pid, start time) and clean up themselves.
 
 pub mod client;
+pub mod forkserver;
 mod health;
 mod io_loop;
 mod launch;
@@ -98,7 +100,10 @@ pub fn spawn(
     }
     proc::trace_phase("spawn");
     let _warm = warmth::CgroupWarmth::start();
-    launch::spawn_detached(exe, &args, &fds)?;
+    let sources: Vec<RawFd> = fds.iter().map(|(src, _)| *src).collect();
+    if !forkserver::request(exe, &store.root, &store.run_root, id, &sources) {
+        launch::spawn_detached(exe, &args, &fds)?;
+    }
     drop(sync_w);
     drop(attach);
     proc::trace_phase("spawn.spawned");
