@@ -194,7 +194,7 @@ fn up_forks_monitors_that_behave_as_exec_ed_ones() {
         assert_eq!(fds, &want_fds, "descriptors of {service}'s forked monitor");
         assert_eq!(sigs, &want_sigs, "signals of {service}'s forked monitor");
     }
-    // None holds the server's socket (the only SEQPACKET one here).
+    // None holds the server's socket (a running monitor has no SEQPACKET socket of its own).
     for service in ["s1", "s2", "s3"] {
         let id = p.ok(&["ps", "-q", service]).trim().to_string();
         let pid = monitor_pid(&p, &id);

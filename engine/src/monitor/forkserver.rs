@@ -17,6 +17,10 @@
 //! child, reaped by the kernel while the server lives (SIGCHLD ignored there) and
 //! re-parented to init when it exits, as a spawned monitor is from the start.
 //!
+//! What forking gives up: the monitors of one server share its address-space layout (ASLR
+//! offsets, stack canary), as the children of Android's zygote do. Each command's server is
+//! exec'd afresh, so the layout differs from one command to the next.
+//!
 //! The server lives as long as the socket's other end: it exits when the process that
 //! started it does. Whenever the server cannot be started or reached, `spawn` execs the
 //! monitor itself, as before; `RCOMPOSE_MONITOR_FORKS=0` turns the server off.

@@ -19,12 +19,11 @@ pub mod protocol;
 mod warmth;
 
 pub use io_loop::{bind_unix, connect_unix, recv_fd, wait_code};
-pub use warmth::CgroupWarmth;
 
-/// Starts warming the cgroup lock for a container start to come (see [`CgroupWarmth`]);
-/// drop the guard once the start is reported (it stops by itself after a second).
-pub fn warm_cgroups() -> CgroupWarmth {
-    CgroupWarmth::start()
+/// Starts warming the cgroup lock for a container start to come (see `warmth.rs`); drop the
+/// guard once the start is reported (it stops by itself after a second).
+pub fn warm_cgroups() -> warmth::CgroupWarmth {
+    warmth::CgroupWarmth::start()
 }
 
 use std::fs::File;

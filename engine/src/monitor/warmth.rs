@@ -36,7 +36,7 @@ impl CgroupWarmth {
     const EVERY: Duration = Duration::from_millis(2);
     const AT_MOST: Duration = Duration::from_secs(1);
 
-    pub fn start() -> Self {
+    pub(super) fn start() -> Self {
         static PROCS: OnceLock<Option<PathBuf>> = OnceLock::new();
         ACTIVE.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut last) = LAST_START.lock() {
