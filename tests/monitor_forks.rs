@@ -72,13 +72,21 @@ fn cmdline(pid: i32) -> Vec<String> {
     args
 }
 
-/// What the process's descriptors are, with inode numbers and the container id left out.
-fn fd_kinds(pid: i32, id: &str) -> Vec<String> {
-    let mut kinds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+/// What the process's descriptors point at (`readlink /proc/PID/fd/*`).
+fn fd_links(pid: i32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|t| t.display().to_string())
+        .collect()
+}
+
+/// What the process's descriptors are, with inode numbers and the container id left out.
+fn fd_kinds(pid: i32, id: &str) -> Vec<String> {
+    let mut kinds: Vec<String> = fd_links(pid)
+        .into_iter()
         .map(|t| {
-            let t = t.display().to_string().replace(id, "ID");
+            let t = t.replace(id, "ID");
             match t.split_once('[') {
                 Some((kind, _)) => kind.to_string(),
                 None => t,
@@ -91,13 +99,9 @@ fn fd_kinds(pid: i32, id: &str) -> Vec<String> {
 
 /// Inodes of the unix sockets `pid` holds.
 fn socket_inodes(pid: i32) -> Vec<String> {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter_map(|t| {
-            let t = t.display().to_string();
-            Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
-        })
+    fd_links(pid)
+        .into_iter()
+        .filter_map(|t| Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_string()))
         .collect()
 }
 
@@ -112,6 +116,20 @@ fn seqpacket_inodes() -> Vec<String> {
             (f.get(4) == Some(&"0005")).then(|| f.get(6).map(|i| i.to_string()))?
         })
         .collect()
+}
+
+/// `up -d` with an `RCOMPOSE_TIMING` trace (and `RCOMPOSE_MONITOR_FORKS=0` unless `forks`);
+/// the trace's path.
+fn up_traced(p: &Project, forks: bool) -> std::path::PathBuf {
+    let trace = p.tmp.path().join("trace");
+    let mut cmd = p.cmd();
+    cmd.env("RCOMPOSE_TIMING", &trace).args(["up", "-d"]);
+    if !forks {
+        cmd.env("RCOMPOSE_MONITOR_FORKS", "0");
+    }
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    trace
 }
 
 /// Processes whose command line holds all of `words`.
@@ -130,14 +148,7 @@ fn processes_with(words: &[&str]) -> Vec<i32> {
 fn up_forks_monitors_that_behave_as_exec_ed_ones() {
     let p = Project::new("forks");
     p.write(YAML);
-    let trace = p.tmp.path().join("trace");
-    let o = p
-        .cmd()
-        .env("RCOMPOSE_TIMING", &trace)
-        .args(["up", "-d"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", common::stderr(&o));
+    let trace = up_traced(&p, true);
     let forked = forked_pids(&trace);
     assert_eq!(
         forked.len(),
@@ -186,6 +197,13 @@ fn up_forks_monitors_that_behave_as_exec_ed_ones() {
             0,
             "{service}'s monitor ignores SIGCHLD"
         );
+        // None holds the server's socket (a running monitor has no SEQPACKET socket).
+        assert!(
+            !seqpacket_inodes()
+                .iter()
+                .any(|i| socket_inodes(pid).contains(i)),
+            "{service}'s monitor holds a SEQPACKET socket"
+        );
         let sigs = (status_field(pid, "SigIgn:"), status_field(pid, "SigBlk:"));
         seen.push((service, fd_kinds(pid, &id), sigs));
     }
@@ -194,18 +212,6 @@ fn up_forks_monitors_that_behave_as_exec_ed_ones() {
         assert_eq!(fds, &want_fds, "descriptors of {service}'s forked monitor");
         assert_eq!(sigs, &want_sigs, "signals of {service}'s forked monitor");
     }
-    // None holds the server's socket (a running monitor has no SEQPACKET socket of its own).
-    for service in ["s1", "s2", "s3"] {
-        let id = p.ok(&["ps", "-q", service]).trim().to_string();
-        let pid = monitor_pid(&p, &id);
-        assert!(
-            !seqpacket_inodes()
-                .iter()
-                .any(|i| socket_inodes(pid).contains(i)),
-            "{service}'s monitor holds a SEQPACKET socket"
-        );
-    }
-
     // Logs, exit codes (the monitor waits for its container: SIGCHLD is its own again).
     p.wait_until(20, "`once` to exit", || {
         p.ps_json()
@@ -242,15 +248,7 @@ fn up_forks_monitors_that_behave_as_exec_ed_ones() {
 fn monitors_are_exec_ed_when_forks_are_turned_off() {
     let p = Project::new("noforks");
     p.write(YAML);
-    let trace = p.tmp.path().join("trace");
-    let o = p
-        .cmd()
-        .env("RCOMPOSE_TIMING", &trace)
-        .env("RCOMPOSE_MONITOR_FORKS", "0")
-        .args(["up", "-d"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", common::stderr(&o));
+    let trace = up_traced(&p, false);
     assert!(forked_pids(&trace).is_empty());
     let trace_text = std::fs::read_to_string(&trace).unwrap();
     assert_eq!(
